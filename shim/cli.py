@@ -1,0 +1,67 @@
+"""The CLI edge: pick the subcommand, run it, turn errors into exit codes.
+
+This is the only module that prints a `ShimError` or decides an exit code for
+one; nothing below it calls `sys.exit`.  Subcommands come before any `--`:
+
+    shim [OPTIONS] -- COMMAND [ARGS...]     run COMMAND (the default)
+    shim version                            JSON build and dependency report
+    shim check [--config PATH]              validate a configuration
+    shim install DIR [--versioned] ...      copy this binary into DIR
+"""
+
+import os
+import sys
+
+from shim.errors import EXIT_INTERNAL, ShimError
+
+# name -> module providing `main(argv) -> int`; imported only when used, so the
+# run path never loads another subcommand's code.
+SUBCOMMANDS = {
+    "version": "shim.version",
+    "check": "shim.check",
+    "install": "shim.install",
+}
+
+
+def _subcommand(argv):
+    """Return (module name, rest) for a subcommand, or (None, argv) to run a delegate."""
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]], argv[1:]
+    if argv and argv[0] == "--version":
+        return SUBCOMMANDS["version"], ["--short"]
+    return None, argv
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    module_name, rest = _subcommand(argv)
+    try:
+        if module_name is None:
+            from shim.runner import main as run_main
+
+            return run_main(rest, os.environ)
+        module = __import__(module_name, fromlist=["main"])
+        return module.main(rest)
+    except ShimError as err:
+        _say(err.message())
+        return err.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141
+    except Exception as err:  # the last line of defence: one line, never a traceback
+        if os.environ.get("SHIM_DEBUG") == "1":
+            raise
+        _say(
+            f"run shim: internal error {type(err).__name__}: {err}; "
+            "set SHIM_DEBUG=1 for a traceback and report it"
+        )
+        return EXIT_INTERNAL
+
+
+def _say(line):
+    try:
+        sys.stderr.write(f"shim: {line}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
