@@ -1,0 +1,467 @@
+"""`shim install`: copy the shim binary into a directory, atomically.
+
+The install path of images that have no `cp` and no shell (FROM scratch,
+distroless): an init container runs the tools image, whose ENTRYPOINT is
+`/shim install`, with the destination directory as its only argument.
+
+    shim install DIR                  DIR/shim (the running binary's arch)
+    shim install --versioned DIR      DIR/<version>-<digest12>/shim, never modified afterwards
+    shim install --arch all DIR       DIR/shim-linux-amd64, DIR/shim-linux-arm64, ...
+    shim install --list DIR           the version directories in DIR
+
+Every file is written as a temp file in DIR (locked while it is written),
+fsynced, given mode 0755 and renamed into place, so a kill -9 at any moment
+never leaves a partial binary under a final name and concurrent installers all
+succeed with one intact result.  Temp files of dead installers are swept.
+
+Stdlib only and no heavy imports: this runs inside the frozen binary.
+"""
+
+import errno
+import fcntl
+import os
+import sys
+import time
+
+from shim import __version__
+from shim.errors import REASON_SETUP, REASON_USAGE, ShimError
+
+USAGE = "shim install [--versioned] [--arch ARCH|all] [--from PATH] [--list] DIR"
+
+MODE = 0o755  # readable + executable by everyone: frozen binaries read their own archive
+TMP_PREFIX = ".shim-tmp-"
+STALE_AFTER = 60.0  # seconds without a write before an unlocked temp entry is swept
+CHUNK = 1 << 20
+DIGEST_CHARS = 12
+
+# ELF e_machine -> Kubernetes/OCI arch name; uname machine -> arch name.
+ELF_MACHINES = {0x3E: "amd64", 0xB7: "arm64"}
+UNAME_MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+ARCHES = ("amd64", "arm64")
+
+MSG_FROM_SOURCE = (
+    "running from source, there is no single shim binary to copy",
+    "pass --from PATH (or set SHIM_INSTALL_FROM) naming a built binary such as dist/shim-linux-amd64",
+)
+MSG_EXTRACTED = (
+    "the running binary is an extracted copy in a temp directory, not the shipped file",
+    "pass --from PATH (or set SHIM_INSTALL_FROM) naming the shipped binary",
+)
+MSG_NO_ARCH = "this image carries no linux/{arch} binary (looked for {path})"
+MSG_NO_ARCH_FIX = "use the multi-arch tools image, or install the arch this image carries"
+MSG_VERSION_DIFFERS = "exists with different content and version directories are never modified"
+MSG_VERSION_DIFFERS_FIX = "remove it by hand only if no pod uses it, then install again"
+
+
+class Settings:
+    """What to install, resolved once: flags > SHIM_INSTALL_* env > defaults."""
+
+    __slots__ = ("dest", "versioned", "arch", "source", "list")
+
+    def __init__(self, dest, versioned=False, arch="", source="", list=False):
+        self.dest = dest
+        self.versioned = versioned
+        self.arch = arch
+        self.source = source
+        self.list = list
+
+
+# -- settings -----------------------------------------------------------------
+
+# flag -> (setting, environment variable)
+_FLAGS = {"--versioned": "versioned", "--list": "list"}
+_VALUES = {"--arch": "arch", "--from": "source"}
+ENV_NAMES = {
+    "dest": "SHIM_INSTALL_DIR",
+    "versioned": "SHIM_INSTALL_VERSIONED",
+    "arch": "SHIM_INSTALL_ARCH",
+    "source": "SHIM_INSTALL_FROM",
+    "list": "SHIM_INSTALL_LIST",
+}
+
+
+def parse(argv, env):
+    """argv and environment -> Settings.  Raises a usage ShimError."""
+    given = {}
+    positional = []
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        name, eq, value = arg.partition("=")
+        if arg == "--":
+            positional.extend(args)
+            break
+        if name in _VALUES:
+            if not eq:
+                if not args:
+                    raise ShimError("parse", name, "needs a value", f"usage: {USAGE}")
+                value = args.pop(0)
+            given[_VALUES[name]] = value
+        elif arg in _FLAGS:
+            given[_FLAGS[arg]] = True
+        elif arg.startswith("-") and arg != "-":
+            raise ShimError("parse", arg, "unknown option of shim install", f"usage: {USAGE}")
+        else:
+            positional.append(arg)
+    if len(positional) > 1:
+        raise ShimError("parse", " ".join(positional), "shim install takes one directory", f"usage: {USAGE}")
+
+    def pick(key, default):
+        if key in given:
+            return given[key]
+        raw = env.get(ENV_NAMES[key], "")
+        if raw == "":
+            return default
+        if isinstance(default, bool):
+            return _env_bool(ENV_NAMES[key], raw)
+        return raw
+
+    dest = positional[0] if positional else pick("dest", "")
+    if not dest:
+        raise ShimError("parse", "install", "no destination directory", f"usage: {USAGE} (or set SHIM_INSTALL_DIR)")
+    arch = pick("arch", "")
+    if arch and arch != "all" and arch not in ARCHES:
+        raise ShimError("parse", f"--arch {arch}", "unknown architecture", f"use one of {', '.join(ARCHES)} or all")
+    return Settings(
+        dest=dest,
+        versioned=pick("versioned", False),
+        arch=arch,
+        source=pick("source", ""),
+        list=pick("list", False),
+    )
+
+
+def _env_bool(name, raw):
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ShimError("parse", name, f"{raw!r} is not a boolean", "use 1/true/yes or 0/false/no")
+
+
+# -- the source binaries --------------------------------------------------------
+
+
+def running_binary(env, frozen=None):
+    """The real path of the shim binary that is running (not argv[0])."""
+    if frozen is None:
+        frozen = getattr(sys, "frozen", False) or "__compiled__" in globals()
+    # staticx runs us from an extracted copy in /tmp and names the original file here.
+    shipped = env.get("STATICX_PROG_PATH")
+    if shipped:
+        return os.path.realpath(shipped)
+    if not frozen:
+        raise ShimError("install", "shim", *MSG_FROM_SOURCE, reason=REASON_USAGE)
+    path = os.path.realpath("/proc/self/exe")
+    parent = os.path.basename(os.path.dirname(path))
+    if parent.startswith(("_MEI", "staticx-", "onefile_")):
+        raise ShimError("install", path, *MSG_EXTRACTED, reason=REASON_USAGE)
+    return path
+
+
+def elf_arch(path):
+    """The arch of an ELF file from its header, or '' when it is not one we know."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError as err:
+        raise ShimError("install", path, f"cannot read the source binary: {err.strerror}",
+                        "check the path and its permissions", reason=REASON_SETUP) from None
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return ""
+    order = "little" if head[5] == 1 else "big"
+    return ELF_MACHINES.get(int.from_bytes(head[18:20], order), "")
+
+
+def running_arch():
+    return UNAME_MACHINES.get(os.uname().machine, os.uname().machine)
+
+
+def plan(source, arch):
+    """[(file name, source path)] to install for `arch` ('' = the source's own arch).
+
+    A single arch installs as `shim`; `all` installs every arch found as
+    `shim-linux-<arch>`: the source itself plus `shim-linux-<arch>` siblings
+    (the tools image carries them next to /shim).
+    """
+    own = elf_arch(source) or running_arch()
+    here = os.path.dirname(source)
+
+    def binary_for(name):
+        if name == own:
+            return source
+        path = os.path.join(here, f"shim-linux-{name}")
+        if not os.path.isfile(path):
+            raise ShimError("install", f"--arch {name}", MSG_NO_ARCH.format(arch=name, path=path),
+                            MSG_NO_ARCH_FIX, reason=REASON_USAGE)
+        return path
+
+    if arch in ("", own):
+        return [("shim", source)]
+    if arch != "all":
+        return [("shim", binary_for(arch))]
+    found = [a for a in ARCHES if a == own or os.path.isfile(os.path.join(here, f"shim-linux-{a}"))]
+    return [(f"shim-linux-{a}", binary_for(a)) for a in found]
+
+
+# -- file mechanics ---------------------------------------------------------------
+
+
+def _setup_error(obj, err, fix):
+    cause = err.strerror or str(err)
+    if err.errno == errno.EROFS:
+        fix = "the destination is read-only: mount the volume read-write for the installer"
+    return ShimError("install", obj, cause, fix, reason=REASON_SETUP)
+
+
+def sha256_file(path):
+    try:
+        from hashlib import sha256  # OpenSSL's when present: about 6x faster
+    except ImportError:
+        from _sha256 import sha256
+    digest = sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(CHUNK)
+            if not block:
+                return digest.hexdigest()
+            digest.update(block)
+
+
+def same_content(src, dest):
+    """True when dest is a regular file with src's bytes and our mode."""
+    try:
+        d = os.stat(dest)
+    except FileNotFoundError:
+        return False
+    s = os.stat(src)
+    if not (d.st_size == s.st_size and (d.st_mode & 0o7777) == MODE and os.path.isfile(dest)):
+        return False
+    with open(src, "rb") as a, open(dest, "rb") as b:
+        while True:
+            x = a.read(CHUNK)
+            if x != b.read(CHUNK):
+                return False
+            if not x:
+                return True
+
+
+def _copy(src_fd, dst_fd):
+    """Kernel-side copy when possible, plain reads otherwise."""
+    try:
+        while os.copy_file_range(src_fd, dst_fd, 1 << 30):
+            pass
+        return
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    os.lseek(src_fd, 0, os.SEEK_SET)
+    os.lseek(dst_fd, 0, os.SEEK_SET)
+    os.ftruncate(dst_fd, 0)
+    while True:
+        block = os.read(src_fd, CHUNK)
+        if not block:
+            return
+        os.write(dst_fd, block)
+
+
+def _tmp_name(directory):
+    return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file(src, directory, name):
+    """Copy src to directory/name: locked temp file, fsync, mode, atomic rename."""
+    tmp = _tmp_name(directory)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # tells the sweeper this temp file has a live writer
+        src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _copy(src_fd, fd)
+        finally:
+            os.close(src_fd)
+        os.fchmod(fd, MODE)
+        os.fsync(fd)
+        os.rename(tmp, os.path.join(directory, name))
+    except BaseException:
+        _unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _remove_tree(path):
+    """Remove a temp entry: a file, or a directory of files (what we create)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        for name in os.listdir(path):
+            _unlink(os.path.join(path, name))
+        os.rmdir(path)
+    else:
+        os.unlink(path)
+
+
+def sweep(directory, now=None, stale_after=STALE_AFTER):
+    """Remove temp entries left by killed installers: old, and nobody holds their lock."""
+    now = time.time() if now is None else now
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(TMP_PREFIX):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if now - os.lstat(path).st_mtime < stale_after:
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _remove_tree(path)
+        except OSError:
+            pass  # a live installer holds it, or it is already gone
+        finally:
+            os.close(fd)
+
+
+# -- the two layouts ------------------------------------------------------------
+
+
+def install_flat(directory, files):
+    """DIR/<name> for each file; a file already holding the same bytes is left alone."""
+    done = []
+    for name, src in files:
+        dest = os.path.join(directory, name)
+        if same_content(src, dest):
+            done.append(("unchanged", dest))
+            continue
+        write_file(src, directory, name)
+        done.append(("installed", dest))
+    if any(state == "installed" for state, _ in done):
+        _fsync_dir(directory)
+    return done
+
+
+def version_name(files, version=__version__):
+    """<version>-<digest12>: of the binary, or of the set when several arches are installed."""
+    if len(files) == 1:
+        digest = sha256_file(files[0][1])
+    else:
+        from hashlib import sha256
+
+        lines = "".join(f"{sha256_file(src)}  {name}\n" for name, src in files)
+        digest = sha256(lines.encode()).hexdigest()
+    return f"{version}-{digest[:DIGEST_CHARS]}"
+
+
+def install_versioned(directory, files, version=__version__):
+    """DIR/<version>-<digest12>/<name>: built in a locked temp dir, renamed into place once.
+
+    An existing version directory is never written to: pods may be running it.
+    """
+    target = os.path.join(directory, version_name(files, version))
+    if os.path.isdir(target):
+        return _check_version(target, files)
+    tmp = _tmp_name(directory)
+    os.mkdir(tmp, 0o755)
+    fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        for name, src in files:
+            write_file(src, tmp, name)
+        os.fchmod(fd, 0o755)
+        os.fsync(fd)
+        try:
+            os.rename(tmp, target)
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            _remove_tree(tmp)  # another installer got there first
+            return _check_version(target, files)
+    except BaseException:
+        if os.path.exists(tmp):
+            _remove_tree(tmp)
+        raise
+    finally:
+        os.close(fd)
+    _fsync_dir(directory)
+    return [("installed", os.path.join(target, name)) for name, _ in files]
+
+
+def _check_version(target, files):
+    for name, src in files:
+        if not same_content(src, os.path.join(target, name)):
+            raise ShimError("install", target, MSG_VERSION_DIFFERS, MSG_VERSION_DIFFERS_FIX, reason=REASON_SETUP)
+    return [("unchanged", os.path.join(target, name)) for name, _ in files]
+
+
+def list_versions(directory):
+    """[(version directory, [binaries])] sorted by name."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as err:
+        raise _setup_error(directory, err, "check that the directory exists") from None
+    found = []
+    for name in names:
+        path = os.path.join(directory, name)
+        if name.startswith(".") or not os.path.isdir(path):
+            continue
+        binaries = sorted(b for b in os.listdir(path) if b == "shim" or b.startswith("shim-linux-"))
+        if binaries:
+            found.append((name, binaries))
+    return found
+
+
+# -- the command -------------------------------------------------------------------
+
+
+def run(settings, env, out):
+    if settings.list:
+        for name, binaries in list_versions(settings.dest):
+            out.write(f"{name} {' '.join(binaries)}\n")
+        return 0
+    # The source, then which files to write, then write them.
+    source = os.path.realpath(settings.source) if settings.source else running_binary(env)
+    if not os.path.isfile(source):
+        raise ShimError("install", source, "the source binary does not exist",
+                        "pass --from PATH naming a built shim binary", reason=REASON_USAGE)
+    files = plan(source, settings.arch)
+    try:
+        os.makedirs(settings.dest, exist_ok=True)
+        sweep(settings.dest)
+        if settings.versioned:
+            done = install_versioned(settings.dest, files)
+        else:
+            done = install_flat(settings.dest, files)
+    except OSError as err:
+        raise _setup_error(settings.dest, err, "check that the directory is writable and has space") from None
+    for state, path in done:
+        out.write(f"{state} {path}\n")
+    out.flush()
+    return 0
+
+
+def main(argv, env=None):
+    env = os.environ if env is None else env
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write(f"usage: {USAGE}\n")
+        return 0
+    return run(parse(argv, env), env, sys.stdout)
