@@ -1,0 +1,136 @@
+"""Which command to run, and where its executable is.
+
+The delegate comes from, in order: the words after `--`; `SHIM_ENTRYPOINT` /
+`--entrypoint` (split with shell-word rules, never given to a shell unless it
+says `sh -c` itself); the image's recorded ENTRYPOINT + CMD (`--image-entrypoint`),
+optionally a per-platform map like Tekton's; the config file's `command`.
+"""
+
+import os
+import platform
+
+from shim.errors import (REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, ShimError, usage_error)
+
+NO_COMMAND_FIX = ("pass one after '--' (shim -- COMMAND ARGS...), or set SHIM_ENTRYPOINT "
+                  "or --image-entrypoint")
+
+_ARCH_ALIASES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+                 "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def command_from(config, machine=None):
+    """The delegate's argv as a list of strings; raises a usage error when there is none."""
+    if config.command:
+        return list(config.command)
+    if config.entrypoint is not None:
+        words = split_words(config.entrypoint)
+        if words:
+            return words
+    if config.image_entrypoint is not None:
+        return from_image(config.image_entrypoint, machine)
+    raise usage_error("resolve", "delegate", "no command given; " + NO_COMMAND_FIX)
+
+
+def split_words(text):
+    import shlex
+
+    try:
+        return shlex.split(text, comments=False, posix=True)
+    except ValueError as err:
+        raise usage_error("SHIM_ENTRYPOINT", f"cannot split into words ({err})",
+                          "balance the quotes") from None
+
+
+def running_platform(machine=None):
+    arch = (machine or platform.machine()).lower()
+    return "linux/" + _ARCH_ALIASES.get(arch, arch)
+
+
+def from_image(spec, machine=None):
+    """argv from an image config: {"Entrypoint": [...], "Cmd": [...]}, its {"config": {...}}
+    wrapper, a bare argv list, or a map of platform -> one of those (Tekton's shape)."""
+    where = "--image-entrypoint"
+    if isinstance(spec, dict) and any(key.startswith("linux/") for key in spec):
+        plat = running_platform(machine)
+        match = spec.get(plat)
+        if match is None:  # "linux/arm64/v8" matches "linux/arm64"
+            match = next((v for k, v in sorted(spec.items()) if k.startswith(plat + "/")), None)
+        if match is None:
+            raise usage_error(where, f"no entry for platform {plat}",
+                              "add it to the platform map (keys like linux/amd64, linux/arm64)")
+        spec = match
+    if isinstance(spec, dict) and isinstance(spec.get("config"), dict):
+        spec = spec["config"]
+    if isinstance(spec, list):
+        argv = spec
+    elif isinstance(spec, dict):
+        argv = _as_list(spec.get("Entrypoint"), where + " Entrypoint") + \
+            _as_list(spec.get("Cmd"), where + " Cmd")
+    else:
+        argv = None
+    if not argv or not all(isinstance(word, str) for word in argv):
+        raise usage_error(where, "no command in it",
+                          'give {"Entrypoint": [...], "Cmd": [...]} with at least one word')
+    return list(argv)
+
+
+def _as_list(value, where):
+    if value is None:
+        return []
+    if isinstance(value, str):  # shell form, as `docker inspect` shows it for ENTRYPOINT cmd
+        return split_words(value)
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return value
+    raise usage_error(where, "expected a list of strings", 'write ["cmd", "arg"]')
+
+
+def find_executable(name, env):
+    """Absolute path of `name` looked up in the delegate's PATH, like execvp.
+
+    Raises ShimError with exit 127 (not found) or 126 (found, not executable).
+    """
+    if "/" in name:
+        return _check(name, name)
+    path = env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    denied = None
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if _is_exec_file(candidate, st):
+            return candidate
+        denied = denied or candidate
+    if denied:
+        return _check(denied, name)
+    raise ShimError("exec", name, "command not found in PATH",
+                    "check the command name, the image, and PATH", reason=REASON_NOT_FOUND)
+
+
+def _is_exec_file(path, st):
+    import stat
+
+    return stat.S_ISREG(st.st_mode) and os.access(path, os.X_OK)
+
+
+def _check(path, name):
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ShimError("exec", name, "no such file", "check the path and the image",
+                        reason=REASON_NOT_FOUND) from None
+    except OSError as err:
+        raise ShimError("exec", name, (err.strerror or str(err)).lower(),
+                        "check the permissions of the file and its directories",
+                        reason=REASON_NOT_EXECUTABLE) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ShimError("exec", name, "is a directory", "name the program, not its directory",
+                        reason=REASON_NOT_EXECUTABLE)
+    if not os.access(path, os.X_OK):
+        raise ShimError("exec", name, "permission denied (not executable)",
+                        f"chmod +x {path}, or run it through its interpreter",
+                        reason=REASON_NOT_EXECUTABLE)
+    return path
