@@ -1,0 +1,128 @@
+"""scripts/build's engine: freeze shim into dist/shim-linux-ARCH.
+
+    scripts/build [--arch amd64|arm64|all] [--freezer static|nuitka|pyinstaller] [--dist DIR]
+
+Steps per arch: unpack the arch's Debian packages (cached) → stage shim/ with
+its build info → freeze with the chosen recipe → write the binary atomically →
+rewrite SHA256SUMS.  Run by /usr/bin/python3.11 with PYTHONHASHSEED=0.
+"""
+
+import argparse
+import hashlib
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import stage  # noqa: E402
+import sysroot  # noqa: E402
+
+REPO = HERE.parent
+ARCHES = ("amd64", "arm64")
+FREEZERS = ("static", "nuitka", "pyinstaller")
+DEFAULT_FREEZER = "static"
+HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+def log(msg):
+    sys.stderr.write(f"build: {msg}\n")
+    sys.stderr.flush()
+
+
+def write_atomic(path, data, mode=0o644):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sha256sums(dist):
+    """SHA256SUMS text for every shim-linux-* binary in dist (what is there is what is listed)."""
+    lines = []
+    for path in sorted(Path(dist).glob("shim-linux-*")):
+        if path.is_file() and not path.name.startswith("."):
+            lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+    return "".join(lines).encode()
+
+
+def build_static(arch, root, work, epoch):
+    import static_recipe
+
+    info = stage.buildinfo(REPO, arch, "static", epoch, static_recipe.deps(arch, root))
+    staged = stage.stage_source(REPO, work / "stage", info)
+    modules = stage.module_graph(staged.parent, root.stdlib)
+    missing_builtins = sorted(set(static_recipe.OMITTED) & set(_reached(staged.parent, root.stdlib)))
+    if missing_builtins:
+        log(f"note: omitted builtins reachable from shim (absent at run time): {', '.join(missing_builtins)}")
+    zip_bytes = stage.archive(modules, stage.package_data(staged.parent), epoch)
+    log(f"{len(modules)} modules, archive {len(zip_bytes) // 1024} KiB")
+    launcher = static_recipe.link(arch, root, work / "link", log)
+    return launcher.read_bytes() + zip_bytes
+
+
+def _reached(stage_dir, stdlib):
+    import modulefinder
+
+    finder = modulefinder.ModuleFinder(path=[str(stage_dir), str(stdlib)], excludes=list(stage.EXCLUDES))
+    for name in stage.shim_modules(stage_dir):
+        finder.import_hook(name)
+    return list(finder.badmodules)
+
+
+def build_other(freezer, arch, root, work, epoch):
+    if freezer == "nuitka":
+        import nuitka_recipe as recipe
+    else:
+        import pyinstaller_recipe as recipe
+    if arch != HOST_ARCH:
+        raise SystemExit(f"shim: build {freezer} for {arch}: only the host arch ({HOST_ARCH}) is supported; "
+                         "use the default freezer (static) for cross builds")
+    info = stage.buildinfo(REPO, arch, freezer, epoch, recipe.deps())
+    staged = stage.stage_source(REPO, work / "stage", info)
+    return recipe.build(staged.parent, work, log)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="scripts/build", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arch", default=HOST_ARCH, choices=ARCHES + ("all",))
+    ap.add_argument("--freezer", default=DEFAULT_FREEZER, choices=FREEZERS)
+    ap.add_argument("--dist", default=str(REPO / "dist"), help="output directory (default: dist/)")
+    args = ap.parse_args(argv)
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # .pyc bytes depend on set ordering: re-run with a fixed hash seed.
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable, "-I", __file__, *sys.argv[1:]])
+    cache = Path(os.environ.get("SHIM_CACHE", "/var/cache/shim"))
+    epoch = stage.source_date_epoch(REPO)
+    arches = ARCHES if args.arch == "all" else (args.arch,)
+    dist = Path(args.dist)
+    for arch in arches:
+        work = REPO / ".work" / "build" / f"{args.freezer}-{arch}"
+        root = sysroot.ensure(cache, arch, HOST_ARCH, log)
+        if args.freezer == "static":
+            data = build_static(arch, root, work, epoch)
+        else:
+            data = build_other(args.freezer, arch, root, work, epoch)
+        out = dist / f"shim-linux-{arch}"
+        write_atomic(out, data, 0o755)
+        log(f"{out} {len(data) / 1e6:.1f} MB sha256 {hashlib.sha256(data).hexdigest()[:16]}")
+    write_atomic(dist / "SHA256SUMS", sha256sums(dist))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
