@@ -44,6 +44,10 @@ def main(argv=None):
         return module.main(rest)
     except ShimError as err:
         _say(err.message())
+        if getattr(err, "show_usage", False):
+            from shim.options import USAGE
+
+            sys.stderr.write(USAGE + "\n")
         return err.code
     except KeyboardInterrupt:
         return 130

@@ -28,7 +28,9 @@ def command_from(config, machine=None):
             return words
     if config.image_entrypoint is not None:
         return from_image(config.image_entrypoint, machine)
-    raise usage_error("resolve", "delegate", "no command given; " + NO_COMMAND_FIX)
+    err = ShimError("resolve", "delegate", "no command given", NO_COMMAND_FIX)
+    err.show_usage = True
+    raise err
 
 
 def split_words(text):

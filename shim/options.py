@@ -509,10 +509,15 @@ _SECTIONS = {key.split(".")[0] for key in BY_KEY if "." in key}
 def _one(values, key, raw, path, errors):
     opt = BY_KEY.get(key)
     if opt is None:
-        known = sorted({k.split(".")[0] for k in BY_KEY} | set(RESERVED_SECTIONS) |
-                       {"command", "profiles"})
-        return _fail(errors, path, usage_error(path, "unknown key",
-                                               "known top-level keys: " + ", ".join(known)), None)
+        section, dot, _ = key.partition(".")
+        if dot:
+            known = sorted(k.split(".", 1)[1] for k in BY_KEY if k.startswith(section + "."))
+            fix = f"known keys of {section}: " + ", ".join(known)
+        else:
+            known = sorted({k.split(".")[0] for k in BY_KEY} | set(RESERVED_SECTIONS) |
+                           {"command", "profiles"})
+            fix = "known top-level keys: " + ", ".join(known)
+        return _fail(errors, path, usage_error(path, "unknown key", fix), None)
     try:
         values[opt.name] = convert(opt, raw, path)
     except ShimError as err:

@@ -1,0 +1,82 @@
+"""`shim check [--config PATH] [--profile NAME] [--schema]`: validate configuration.
+
+Prints every problem, one line each with its JSON path, and exits 125 if there
+is any; `--schema` prints the JSON Schema of the config file instead.
+"""
+
+import os
+import sys
+
+from shim import options
+from shim.errors import EXIT_USAGE, ShimError, usage_error
+
+USAGE = "usage: shim check [--config PATH] [--profile NAME] [--schema]"
+
+
+def main(argv, environ=None):
+    environ = os.environ if environ is None else environ
+    args = _parse(argv)
+    if args.get("schema"):
+        from shim import jsonio
+        from shim.schema import schema
+
+        sys.stdout.buffer.write(jsonio.dumps(schema(), indent=True) + b"\n")
+        return 0
+    problems = []  # (object, ShimError)
+    for name, raw in _environ_values(environ, problems).items():
+        try:
+            options.convert(options.BY_NAME[name], raw, options.BY_NAME[name].env)
+        except ShimError as err:
+            problems.append(("environment", err))
+    path = args.get("config") or environ.get("SHIM_CONFIG")
+    label = path or "environment"
+    if path:
+        doc = options.load_config_file(path)  # unreadable / malformed: one error, exit 125
+        errors = []
+        options.parse_config(doc, args.get("profile") or environ.get("SHIM_PROFILE") or None, errors)
+        problems += [(path, err) for _, err in errors]
+        for section in options.RESERVED_SECTIONS:
+            if isinstance(doc, dict) and section in doc:
+                _say(f"check {path} $.{section}: reserved for a later version and ignored today")
+    for where, err in problems:
+        _say(f"check {where} {err.obj}: {err.cause}" + (f"; {err.fix}" if err.fix else ""))
+    if problems:
+        return EXIT_USAGE
+    sys.stdout.write(f"{label}: ok\n")
+    return 0
+
+
+def _environ_values(environ, problems):
+    try:
+        return options.parse_environ(environ)
+    except ShimError as err:
+        problems.append(("environment", err))
+        return {}
+
+
+def _parse(argv):
+    args, i = {}, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--schema":
+            args["schema"] = True
+            i += 1
+            continue
+        if arg in ("-h", "--help"):
+            sys.stdout.write(USAGE + "\n")
+            raise SystemExit(0)
+        flag, eq, value = arg.partition("=")
+        if flag not in ("--config", "--profile"):
+            raise usage_error(f"check option {arg}", "unknown option", USAGE)
+        if not eq:
+            if i + 1 >= len(argv):
+                raise usage_error(f"check option {flag}", "missing value", USAGE)
+            value = argv[i + 1]
+            i += 1
+        args[flag[2:]] = value
+        i += 1
+    return args
+
+
+def _say(line):
+    sys.stderr.write(f"shim: {line}\n")

@@ -1,0 +1,94 @@
+"""What a run leaves behind: the result record, the termination message, post files.
+
+The record is one JSON object (see README, "Result record").  The termination
+message is capped at 4096 bytes, Kubernetes' limit for terminationMessagePath;
+a larger record is written in full next to it and the message points there.
+"""
+
+import os
+import time
+
+from shim import jsonio
+from shim.fsutil import atomic_write
+
+TERMINATION_LIMIT = 4096
+RESULT_LIMIT = 1 << 20  # one result file is read up to 1 MiB
+RECORD_VERSION = 1
+
+
+def iso(ts):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+def read_results(directory):
+    """{name: text} for each regular file of `directory` (results written by the delegate)."""
+    results = {}
+    if not directory:
+        return results
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return results
+    for name in names:
+        if name.startswith("."):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                data = f.read(RESULT_LIMIT + 1)
+        except OSError:
+            continue
+        text = data[:RESULT_LIMIT].decode("utf-8", "replace")
+        results[name] = text.rstrip("\n") if len(data) <= RESULT_LIMIT else text
+    return results
+
+
+def build_record(outcome, phases, started, finished, results):
+    """The result record as a dict (pure: everything comes in as arguments)."""
+    return {
+        "version": RECORD_VERSION,
+        "started_at": iso(started),
+        "finished_at": iso(finished),
+        "duration_ms": round((finished - started) * 1000, 3),
+        "phases_ms": {name: round(seconds * 1000, 3) for name, seconds in phases.items()},
+        "exit_code": outcome.exit_code,
+        "delegate_exit_code": outcome.delegate_code,
+        "signal": outcome.signal_name,
+        "reason": outcome.reason,
+        "error": outcome.error,
+        "results": results,
+    }
+
+
+def termination_message(record, spill_path):
+    """(message bytes, spill bytes or None): the record, or a short one pointing at the spill."""
+    full = jsonio.dumps(record)
+    if len(full) <= TERMINATION_LIMIT:
+        return full, None
+    short = {k: v for k, v in record.items() if k != "results"}
+    short["results_file"] = spill_path
+    short["results_truncated"] = sorted(record.get("results", {}))
+    message = jsonio.dumps(short)
+    if len(message) > TERMINATION_LIMIT:
+        short["results_truncated"] = len(record.get("results", {}))
+        short["error"] = (short.get("error") or "")[:512] or None
+        message = jsonio.dumps(short)
+    return message, full
+
+
+def write_record(record, result_file, termination_path):
+    if result_file:
+        atomic_write(result_file, jsonio.dumps(record, indent=True) + b"\n", what="result file")
+    if termination_path:
+        spill_path = termination_path + ".full.json"
+        message, spill = termination_message(record, spill_path)
+        if spill is not None:
+            atomic_write(spill_path, spill, what="result spill file")
+        atomic_write(termination_path, message, what="termination message")
+
+
+def write_post_file(path, success):
+    """Tekton's convention: PATH after success, PATH.err after failure."""
+    atomic_write(path if success else path + ".err", b"", what="post file")

@@ -1,0 +1,246 @@
+"""The run pipeline: `shim [OPTIONS] -- COMMAND ARGS...`.
+
+    block signals -> resolve config -> command -> environment -> pre-hooks
+    -> wait files -> exec | supervise -> post-hooks -> result record -> post file
+
+Every step is a small function over the resolved Config; failures are ShimErrors
+that still get a result record and a post file before the CLI edge reports them.
+"""
+
+import os
+import sys
+import time
+
+from shim import delegate, envlayer, options
+from shim.errors import (REASON_CODES, REASON_EXITED, REASON_INTERRUPTED,
+                         REASON_SIGNALED, REASON_SKIPPED, REASON_TIMEOUT, ShimError, usage_error)
+from shim.log import Log
+from shim.supervisor import Signals, Supervisor, exec_error, spawn
+
+# Features that need shim to stay resident; any of them rules out exec mode.
+RESIDENT_FEATURES = (
+    ("timeout", "--timeout"), ("post_file", "--post-file"), ("result_file", "--result-file"),
+    ("termination_path", "--termination-path"), ("cancel_file", "--cancel-file"),
+    ("post_hooks", "--post-hooks"), ("exit_remap", "--exit-remap"), ("rewrite", "--rewrite"),
+    ("signal_group", "--signal-group"),
+)
+# Delegate outcomes that --on-error continue turns into success.
+CONTINUABLE = (REASON_EXITED, REASON_SIGNALED, REASON_TIMEOUT)
+
+
+def main(argv, environ):
+    signals = Signals()  # first: from here on no signal is lost, whatever phase it comes in
+    started = time.time()
+    try:
+        config = options.resolve(argv, environ)
+    except options.HelpRequested:
+        sys.stdout.write(options.render_help())
+        return 0
+    return Run(config, environ, signals, started).execute()
+
+
+def resident_reasons(config, is_pid1):
+    """Why shim must stay resident (empty: it can exec the delegate)."""
+    reasons = ["PID 1"] if is_pid1 else []
+    reasons += [flag for name, flag in RESIDENT_FEATURES if getattr(config, name)]
+    if config.on_error == "continue":
+        reasons.append("--on-error continue")
+    return reasons
+
+
+def choose_mode(config, is_pid1):
+    """'exec' or 'supervise': auto execs only when nothing needs a resident process."""
+    reasons = resident_reasons(config, is_pid1)
+    if config.mode == "exec":
+        conflicts = [r for r in reasons if r != "PID 1"]
+        if conflicts:
+            raise usage_error("option --exec", "cannot be combined with " + ", ".join(conflicts),
+                              "drop --exec: the default mode supervises when it must")
+        return "exec"
+    if config.mode == "supervise":
+        return "supervise"
+    return "supervise" if reasons else "exec"
+
+
+class Outcome:
+    """The end of a run: shim's exit code, the delegate's own code, and why."""
+
+    __slots__ = ("exit_code", "delegate_code", "signal_name", "reason", "error")
+
+    def __init__(self, exit_code, reason, delegate_code=None, signal_name=None, error=None):
+        self.exit_code, self.reason = exit_code, reason
+        self.delegate_code, self.signal_name, self.error = delegate_code, signal_name, error
+
+    @classmethod
+    def from_exit(cls, result, config):
+        """Apply --exit-remap and --on-error continue to the delegate's Exit."""
+        if result.reason in (REASON_EXITED, REASON_SIGNALED):
+            code = config.exit_remap.get(result.code, result.code)
+        else:  # timeout, cancelled: shim's own codes
+            code = REASON_CODES[result.reason]
+        if code != 0 and config.on_error == "continue" and result.reason in CONTINUABLE:
+            code = 0
+        return cls(code, result.reason, result.code, _signal_name(result.signal))
+
+    @classmethod
+    def from_error(cls, err, delegate_result=None):
+        return cls(err.code, err.reason, getattr(delegate_result, "code", None),
+                   _signal_name(getattr(delegate_result, "signal", None)), err.message())
+
+
+def _signal_name(sig):
+    if sig is None:
+        return None
+    import signal
+
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"SIG{sig}"
+
+
+class Run:
+    """One run of the pipeline over a resolved Config."""
+
+    def __init__(self, config, environ, signals, started, clock=time.monotonic, wall=time.time):
+        self.config = config
+        self.environ = environ
+        self.signals = signals
+        self.started = started
+        self.clock = clock
+        self.wall = wall
+        self.is_pid1 = os.getpid() == 1
+        self.log = Log(config.log_level)
+        self.phases = {"config": max(0.0, wall() - started)}
+        self.env = None
+        self.outcome = None
+
+    # -- the pipeline ------------------------------------------------------------
+    def execute(self):
+        try:
+            self.outcome = self.steps()
+        except ShimError as err:
+            self.outcome = Outcome.from_error(err)
+            self.finish()
+            raise
+        self.finish()
+        return self.outcome.exit_code
+
+    def steps(self):
+        argv = delegate.command_from(self.config)  # which command
+        self.env = envlayer.build(envlayer.inherited(self.environ), self.config)  # its env
+        mode = choose_mode(self.config, self.is_pid1)  # decided early: bad combinations fail fast
+        self.timed("pre_hooks", self.pre_hooks)
+        self.timed("wait", self.wait)
+        path = delegate.find_executable(argv[0], self.env)  # after hooks: they may install it
+        if mode == "exec":
+            self.exec(path, argv)  # does not return
+        result = self.timed("delegate", lambda: self.supervise(path, argv))
+        return Outcome.from_exit(result, self.config)
+
+    def finish(self):
+        """Post-hooks, result record, post file; each only if configured."""
+        self.timed("post_hooks", self.post_hooks)
+        if self.config.result_file or self.config.termination_path:
+            from shim import results
+
+            record = results.build_record(self.outcome, self.phases, self.started, self.wall(),
+                                          results.read_results(self.config.results_dir))
+            results.write_record(record, self.config.result_file, self.config.termination_path)
+        if self.config.post_file:
+            from shim import results
+
+            results.write_post_file(self.config.post_file, self.outcome.exit_code == 0)
+
+    # -- steps -------------------------------------------------------------------------
+    def pre_hooks(self):
+        if self.config.pre_hooks:
+            from shim import hooks
+
+            hooks.run_hooks(self.config.pre_hooks, self.env, "pre", self.run_child,
+                            self.config.hook_failure, self.log)
+        self.check_interrupted()
+
+    def wait(self):
+        if not self.config.wait_file:
+            return
+        from shim.waiter import Skip, Waiter
+
+        waiter = Waiter(self.signals, self.config.wait_timeout, self.config.poll_interval)
+        try:
+            waiter.wait_all(self.config.wait_file)
+        except Skip as skip:
+            raise ShimError("skip", "step", f"an upstream step failed ({skip.path}.err exists)",
+                            "nothing to fix here: fix the step that failed",
+                            reason=REASON_SKIPPED) from None
+        self.check_interrupted()
+
+    def exec(self, path, argv):
+        self.log("debug", f"exec {path}")
+        self.signals.restore_for_exec()
+        try:
+            os.execve(path, argv, self.env)
+        except OSError as err:
+            raise exec_error(err.errno, argv[0]) from None
+
+    def supervise(self, path, argv):
+        if not self.is_pid1 and self.config.subreaper:
+            from shim import native
+
+            if not native.set_child_subreaper():
+                self.log("info", "run shim: cannot become a child subreaper; orphans of the "
+                                 "delegate go to PID 1 (run shim as PID 1 to reap them)")
+        pid = spawn(path, argv, self.env, self.signals, new_group=self.config.signal_group)
+        supervisor = self.supervisor(timeout=self.config.timeout,
+                                     cancel_file=self.config.cancel_file,
+                                     group=self.config.signal_group)
+        result = supervisor.run(pid)
+        supervisor.drain(self.is_pid1)
+        return result
+
+    def post_hooks(self):
+        if not self.config.post_hooks or self.outcome is None:
+            return
+        from shim import hooks
+
+        env = dict(self.env or envlayer.inherited(self.environ))
+        env["SHIM_EXIT_CODE"] = str(self.outcome.exit_code)
+        env["SHIM_REASON"] = self.outcome.reason
+        if self.outcome.delegate_code is not None:
+            env["SHIM_DELEGATE_EXIT_CODE"] = str(self.outcome.delegate_code)
+        try:
+            hooks.run_hooks(self.config.post_hooks, env, "post", self.run_child,
+                            self.config.hook_failure, self.log)
+        except ShimError as err:
+            if self.outcome.exit_code == 0:  # a failed post-hook fails a successful run
+                self.outcome = Outcome.from_error(err)
+            else:
+                self.log("error", err.message())
+
+    # -- helpers ---------------------------------------------------------------------
+    def supervisor(self, timeout=None, cancel_file=None, group=False):
+        return Supervisor(self.signals, rewrite=self.config.rewrite, group=group,
+                          grace=self.config.grace, timeout=timeout, cancel_file=cancel_file,
+                          poll_interval=self.config.poll_interval, clock=self.clock)
+
+    def run_child(self, path, argv, env):
+        """Spawn and supervise a hook; its stdout goes to stderr."""
+        pid = spawn(path, argv, env, self.signals, stdout_to_stderr=True)
+        result = self.supervisor(timeout=self.config.hook_timeout).run(pid)
+        if result.reason == REASON_TIMEOUT:
+            result.code = 124
+        return result
+
+    def check_interrupted(self):
+        sig = self.signals.stop_signal
+        if sig is not None:
+            raise ShimError("run", "delegate", f"not started: signal {_signal_name(sig)} arrived first",
+                            "", reason=REASON_INTERRUPTED, code=128 + sig)
+
+    def timed(self, phase, step):
+        start = self.clock()
+        try:
+            return step()
+        finally:
+            self.phases[phase] = self.phases.get(phase, 0.0) + self.clock() - start
+

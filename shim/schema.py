@@ -1,0 +1,84 @@
+"""The JSON Schema of the config file, generated from the option table.
+
+`shim/config.schema.json` is this function's output, committed so editors and
+CI can use it; a test keeps the two identical (`python -m shim.schema > ...`).
+"""
+
+from shim.options import (BOOL, DURATION, ENUM, JSON, LIST, MAP, OPTIONS, PATH,
+                          RESERVED_SECTIONS, STR)
+
+DURATION_PATTERN = r"^\s*(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ms|s|m|h))+\s*$|^\s*[0-9]+(\.[0-9]*)?\s*$"
+SIGNAL_PATTERN = r"^(SIG)?[A-Za-z0-9+]+$"
+
+
+def _type(opt):
+    kind = opt.kind
+    if kind in (STR, PATH):
+        return {"type": "string", "minLength": 1} if kind == PATH else {"type": "string"}
+    if kind == BOOL:
+        return {"type": "boolean"}
+    if kind == DURATION:
+        return {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN},
+                          {"type": "number", "minimum": 0}, {"type": "null"}]}
+    if kind == ENUM:
+        return {"enum": list(opt.choices)}
+    if kind == LIST:
+        return {"type": "array", "items": {"type": "string", "minLength": 1}}
+    if kind == MAP:
+        if opt.value_kind == "int":
+            value = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 255},
+                               {"type": "string", "pattern": "^[0-9]+$"}]}
+            return {"type": "object", "propertyNames": {"pattern": "^[0-9]+$"},
+                    "additionalProperties": value}
+        if opt.name == "rewrite":
+            sig = {"type": "string", "pattern": SIGNAL_PATTERN}
+            return {"type": "object", "propertyNames": sig, "additionalProperties": sig}
+        return {"type": "object", "propertyNames": {"minLength": 1, "pattern": "^[^=]+$"},
+                "additionalProperties": {"type": "string"}}
+    if kind == JSON:
+        return {"type": ["object", "array"]}
+    raise AssertionError(kind)
+
+
+def _properties(top):
+    props = {}
+    for opt in OPTIONS:
+        if not opt.key or (opt.key == "profile" and not top):
+            continue
+        entry = dict(_type(opt), description=opt.help)
+        if "." in opt.key:
+            section, sub = opt.key.split(".", 1)
+            props.setdefault(section, {"type": "object", "additionalProperties": False,
+                                       "properties": {}})["properties"][sub] = entry
+        else:
+            props[opt.key] = entry
+    props["command"] = {"type": "array", "minItems": 1, "items": {"type": "string"},
+                        "description": "the delegate's argv when none is given on the command line"}
+    for name in RESERVED_SECTIONS:
+        props[name] = {"type": "object", "description": "reserved for a later capability; ignored"}
+    return props
+
+
+def schema():
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/shim-project/shim/config.schema.json",
+        "title": "shim configuration",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": dict(_properties(top=True), profiles={
+            "type": "object",
+            "description": "named overlays; --profile/SHIM_PROFILE/profile picks one",
+            "additionalProperties": {"$ref": "#/$defs/overlay"},
+        }),
+        "$defs": {"overlay": {"type": "object", "additionalProperties": False,
+                              "properties": _properties(top=False)}},
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    from shim import jsonio
+
+    sys.stdout.buffer.write(jsonio.dumps(schema(), indent=True) + b"\n")

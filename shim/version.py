@@ -1,0 +1,93 @@
+"""`shim version`: what this binary is, as JSON (`--short`: one line)."""
+
+import os
+import platform
+import sys
+
+from shim import __version__
+
+OPTIONAL_DEPS = ("orjson", "uvloop", "setproctitle")
+
+
+def build_info():
+    """The JSON the freezer baked in (shim/_buildinfo.json), or None from source."""
+    import pkgutil
+
+    try:
+        data = pkgutil.get_data("shim", "_buildinfo.json")
+    except (OSError, ImportError, ValueError):
+        return None
+    if not data:
+        return None
+    from shim import jsonio
+
+    try:
+        return jsonio.loads(data)
+    except ValueError:
+        return None
+
+
+def _source_commit():
+    """HEAD of the git checkout the source runs from (no git binary needed)."""
+    git = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".git")
+    try:
+        with open(os.path.join(git, "HEAD")) as f:
+            head = f.read().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            path = os.path.join(git, ref)
+            if os.path.exists(path):
+                with open(path) as f:
+                    return f.read().strip()
+            with open(os.path.join(git, "packed-refs")) as f:
+                for line in f:
+                    if line.rstrip().endswith(" " + ref):
+                        return line.split()[0]
+            return None
+        return head
+    except OSError:
+        return None
+
+
+def _dep_version(name):
+    try:
+        module = __import__(name)
+    except ImportError:
+        return None
+    return getattr(module, "__version__", None) or "unknown"
+
+
+def report():
+    info = build_info() or {}
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    return {
+        "version": info.get("version", __version__),
+        "commit": info.get("commit") or _source_commit(),
+        "build_date": info.get("build_date"),
+        "arch": info.get("arch", arch),
+        "freezer": info.get("freezer", "source"),
+        "python": platform.python_version(),
+        "python_implementation": sys.implementation.name,
+        "deps": {name: _dep_version(name) for name in OPTIONAL_DEPS},
+        "native": _has_native(),
+    }
+
+
+def _has_native():
+    try:
+        import _shim_native  # noqa: F401
+
+        return True
+    except ImportError:
+        return False
+
+
+def main(argv):
+    if "--short" in argv:
+        sys.stdout.write(f"shim {report()['version']}\n")
+        return 0
+    from shim import jsonio
+
+    sys.stdout.buffer.write(jsonio.dumps(report(), indent=True) + b"\n")
+    return 0
