@@ -238,8 +238,6 @@ def convert(opt, raw, where):
                               "use one of " + ", ".join(opt.choices))
         return raw
     if kind == LIST:
-        if isinstance(raw, str):
-            raw = [raw]
         if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
             raise usage_error(where, "expected a list of non-empty strings", 'write ["a", "b"]')
         return list(raw)
@@ -519,6 +517,9 @@ def _one(values, key, raw, path, errors):
             fix = "known top-level keys: " + ", ".join(known)
         return _fail(errors, path, usage_error(path, "unknown key", fix), None)
     try:
+        if opt.kind == MAP and not isinstance(raw, dict):  # in a file, a map is an object
+            raise usage_error(path, f"expected an object, got {_jsontype(raw)}",
+                              'write {"KEY": "VALUE"}')
         values[opt.name] = convert(opt, raw, path)
     except ShimError as err:
         _fail(errors, path, err, None)
