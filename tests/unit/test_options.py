@@ -131,7 +131,8 @@ def test_collecting_errors_reports_json_paths():
     options.parse_config({"supervise": {"grace": "x", "nope": 1}, "steps": {"wait_files": "a"},
                           "profiles": {"p": {"hooks": {"failure": "explode"}}}}, None, errors)
     paths = sorted(p for p, _ in errors)
-    assert paths == ["$.profiles.p.hooks.failure", "$.supervise.grace", "$.supervise.nope"]
+    assert paths == ["$.profiles.p.hooks.failure", "$.steps.wait_files", "$.supervise.grace",
+                     "$.supervise.nope"]
 
 
 def test_config_command_and_reserved_sections():
