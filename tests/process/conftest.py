@@ -1,0 +1,1 @@
+"""Process tier: real processes; the shim under test is the source or $SHIM_BIN."""
