@@ -224,11 +224,14 @@ class Run:
                           poll_interval=self.config.poll_interval, clock=self.clock)
 
     def run_child(self, path, argv, env):
-        """Spawn and supervise a hook; its stdout goes to stderr."""
-        pid = spawn(path, argv, env, self.signals, stdout_to_stderr=True)
-        result = self.supervisor(timeout=self.config.hook_timeout).run(pid)
+        """Spawn and supervise a hook in its own process group; it leaves nothing behind."""
+        pid = spawn(path, argv, env, self.signals, new_group=True, stdout_to_stderr=True,
+                    terminal=False)
+        supervisor = self.supervisor(timeout=self.config.hook_timeout, group=True)
+        result = supervisor.run(pid)
+        supervisor.drain(self.is_pid1)
         if result.reason == REASON_TIMEOUT:
-            result.code = 124
+            result.code = REASON_CODES[REASON_TIMEOUT]
         return result
 
     def check_interrupted(self):

@@ -73,7 +73,7 @@ class Exit:
         return f"Exit(code={self.code}, signal={self.signal}, reason={self.reason!r})"
 
 
-def spawn(path, argv, env, signals, new_group=False, stdout_to_stderr=False):
+def spawn(path, argv, env, signals, new_group=False, stdout_to_stderr=False, terminal=True):
     """Start `path` with `argv`/`env` and shim's inherited signal state; returns the pid.
 
     fork + exec rather than posix_spawn: glibc's posix_spawn leaves its internal
@@ -101,7 +101,7 @@ def spawn(path, argv, env, signals, new_group=False, stdout_to_stderr=False):
     if report:
         os.waitpid(pid, 0)
         raise exec_error(int(report), argv[0])
-    if new_group:
+    if new_group and terminal:
         _give_terminal(pid)
     return pid
 
