@@ -1,0 +1,147 @@
+"""Container tier: the shim as PID 1 of a real podman container.
+
+A container image has no Python of its own, so the source tree runs inside the
+`debian-servers` image (python3, redis-server, nginx) with the repo bind-mounted
+read-only at /src; with SHIM_BIN set the frozen binary is mounted at /shim and
+runs instead.  Images are built locally by scripts/images (cached), so these
+tests work from a fresh clone.  Every container gets a unique name and is
+removed afterwards, whatever the test did.
+"""
+
+import importlib.util
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+
+def _root_conftest():
+    # `from conftest import ...` would find this very file: pytest imports every
+    # conftest.py under the module name "conftest", so load tests/conftest.py by path.
+    path = Path(__file__).resolve().parent.parent / "conftest.py"
+    spec = importlib.util.spec_from_file_location("shim_tests_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_root = _root_conftest()
+REPO, require_tool = _root.REPO, _root.require_tool
+
+# Generous: the first call of a session may debootstrap an image (about 1-2 min).
+IMAGES_TIMEOUT = 900
+RUN_TIMEOUT = 60
+ARCH = "amd64"
+
+
+def _images(*names, arch=ARCH):
+    """Ensure images exist (scripts/images is a no-op when cached); return their refs."""
+    require_tool("podman")
+    require_tool("debootstrap")
+    proc = subprocess.run([str(REPO / "scripts/images"), "--arch", arch, *names],
+                          capture_output=True, text=True, timeout=IMAGES_TIMEOUT,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/images {' '.join(names)} failed:\n{proc.stderr[-2000:]}", pytrace=False)
+    return proc.stdout.split()
+
+
+@pytest.fixture(scope="session")
+def image():
+    """image(name, arch='amd64') -> reference; builds once per session if missing."""
+    seen = {}
+
+    def get(name, arch=ARCH):
+        if (name, arch) not in seen:
+            seen[(name, arch)] = _images(name, arch=arch)[0]
+        return seen[(name, arch)]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def servers_image(image):
+    return image("debian-servers")
+
+
+def shim_in_container():
+    """(podman run arguments, argv prefix) that run the shim under test in a container."""
+    binary = os.environ.get("SHIM_BIN")
+    if binary:
+        path = Path(binary).resolve()
+        return ["-v", f"{path}:/shim:ro"], ["/shim"]
+    return (["-v", f"{REPO}:/src:ro", "-e", "PYTHONPATH=/src", "-e", "PYTHONDONTWRITEBYTECODE=1"],
+            ["python3", "-m", "shim"])
+
+
+class Container:
+    """One named podman container; `podman rm -f` on close."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def podman(self, *args, timeout=RUN_TIMEOUT, check=True):
+        proc = subprocess.run(["podman", *args], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"podman {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def logs(self):
+        proc = self.podman("logs", self.name, check=False)
+        return proc.stdout + proc.stderr
+
+    def wait_for_log(self, text, timeout=30):
+        """Poll the logs until `text` appears (a readiness wait, not a timing assertion)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.logs():
+                return
+            if self.state() == "exited":
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not in logs of {self.name} after {timeout}s:\n{self.logs()}")
+
+    def state(self):
+        return self.podman("inspect", "--format", "{{.State.Status}}", self.name,
+                           check=False).stdout.strip()
+
+    def exit_code(self):
+        return int(self.podman("inspect", "--format", "{{.State.ExitCode}}", self.name).stdout)
+
+    def wait(self, timeout=RUN_TIMEOUT):
+        return int(self.podman("wait", self.name, timeout=timeout).stdout.strip().splitlines()[-1])
+
+    def stop(self, grace=10):
+        self.podman("stop", "-t", str(grace), self.name, timeout=grace + 30)
+
+    def close(self):
+        subprocess.run(["podman", "rm", "-f", "-t", "0", self.name], capture_output=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def shim_container(servers_image, tmp_path):
+    """run(shim_args, command, detach=False, image=None, podman_args=()) -> (Container, proc).
+
+    The host directory tmp_path is mounted at /out for markers and data.
+    """
+    require_tool("podman")
+    made = []
+    mount_args, prefix = shim_in_container()
+
+    def run(shim_args, command, detach=False, image=None, podman_args=(), timeout=RUN_TIMEOUT):
+        box = Container(f"shim-test-{uuid.uuid4().hex[:12]}")
+        made.append(box)
+        argv = ["run", "--name", box.name, *(["-d"] if detach else []),
+                "-v", f"{tmp_path}:/out", *mount_args, *podman_args,
+                image or servers_image, *prefix, *shim_args, "--", *command]
+        proc = box.podman(*argv, timeout=timeout, check=detach)
+        return box, proc
+
+    yield run
+    for box in made:
+        box.close()
