@@ -7,7 +7,6 @@ optionally a per-platform map like Tekton's; the config file's `command`.
 """
 
 import os
-import platform
 
 from shim.errors import (REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, ShimError, usage_error)
 
@@ -44,7 +43,7 @@ def split_words(text):
 
 
 def running_platform(machine=None):
-    arch = (machine or platform.machine()).lower()
+    arch = (machine or os.uname().machine).lower()
     return "linux/" + _ARCH_ALIASES.get(arch, arch)
 
 

@@ -172,9 +172,11 @@ def parse_duration(text):
     if isinstance(text, bool):
         raise ValueError("not a duration")
     if isinstance(text, (int, float)):
-        if text < 0:
-            raise ValueError("negative duration")
+        if not 0 <= text < float("inf"):  # also rejects NaN
+            raise ValueError("not a finite non-negative number")
         return float(text)
+    if not isinstance(text, str):
+        raise ValueError("not a duration")
     s = text.strip()
     if not s:
         raise ValueError("empty duration")

@@ -9,8 +9,11 @@ mask and dispositions shim inherited, so it cannot tell shim was there.
 """
 
 import os
-import signal
 import time
+
+# The C module, not `signal`: the wrapper imports enum (and with it functools and
+# collections), a few milliseconds of start-up that supervision never needs.
+import _signal as signal
 
 from shim.errors import (REASON_CANCELLED, REASON_EXITED, REASON_NOT_EXECUTABLE,
                          REASON_NOT_FOUND, REASON_SIGNALED, REASON_TIMEOUT, ShimError)
