@@ -31,10 +31,24 @@ def _root_conftest():
 _root = _root_conftest()
 REPO, require_tool = _root.REPO, _root.require_tool
 
-# Generous: the first call of a session may debootstrap an image (about 1-2 min).
+# Generous: the first call of a session may debootstrap an image (about 1-4 min).
 IMAGES_TIMEOUT = 900
 RUN_TIMEOUT = 60
-ARCH = "amd64"
+ELF_MACHINES = {0x3E: "amd64", 0xB7: "arm64"}
+
+
+def _arch():
+    """The arch of SHIM_BIN (so an arm64 binary runs in arm64 images), else the host's."""
+    binary = os.environ.get("SHIM_BIN")
+    if binary:
+        with open(binary, "rb") as f:
+            head = f.read(20)
+        if head[:4] == b"\x7fELF":
+            return ELF_MACHINES.get(int.from_bytes(head[18:20], "little"), "amd64")
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, "amd64")
+
+
+ARCH = _arch()
 
 
 def _images(*names, arch=ARCH):
