@@ -22,7 +22,6 @@ EXIT_SETUP = 118  # a runtime operation failed (I/O, permissions) before or afte
 # -- reasons (the `reason` field of the result record) -----------------------
 REASON_EXITED = "exited"
 REASON_SIGNALED = "signaled"
-REASON_EXEC = "exec"
 REASON_TIMEOUT = "timeout"
 REASON_CANCELLED = "cancelled"
 REASON_SKIPPED = "skipped"
