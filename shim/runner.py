@@ -184,9 +184,11 @@ class Run:
             raise exec_error(err.errno, argv[0]) from None
 
     def supervise(self, path, argv):
-        if not self.is_pid1 and self.config.subreaper:
-            from shim import native
+        from shim import native
 
+        # Only the program's name: arguments may carry secrets and ps shows the title.
+        native.set_process_name(f"shim: supervising {os.path.basename(argv[0])}")
+        if not self.is_pid1 and self.config.subreaper:
             if not native.set_child_subreaper():
                 self.log("info", "run shim: cannot become a child subreaper; orphans of the "
                                  "delegate go to PID 1 (run shim as PID 1 to reap them)")
