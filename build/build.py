@@ -1,6 +1,6 @@
 """scripts/build's engine: freeze shim into dist/shim-linux-ARCH.
 
-    scripts/build [--arch amd64|arm64|all] [--freezer static|nuitka|pyinstaller] [--dist DIR]
+    scripts/build [--arch amd64|arm64|all] [--freezer static|nuitka|pyinstaller] [--dist DIR] [--work DIR]
 
 Steps per arch: unpack the arch's Debian packages (cached) → stage shim/ with
 its build info → freeze with the chosen recipe → write the binary atomically →
@@ -101,6 +101,7 @@ def main(argv=None):
     ap.add_argument("--arch", default=HOST_ARCH, choices=ARCHES + ("all",))
     ap.add_argument("--freezer", default=DEFAULT_FREEZER, choices=FREEZERS)
     ap.add_argument("--dist", default=str(REPO / "dist"), help="output directory (default: dist/)")
+    ap.add_argument("--work", default=str(REPO / ".work" / "build"), help="work directory (default: .work/build/)")
     args = ap.parse_args(argv)
     if os.environ.get("PYTHONHASHSEED") != "0":
         # .pyc bytes depend on set ordering: re-run with a fixed hash seed.
@@ -111,7 +112,7 @@ def main(argv=None):
     arches = ARCHES if args.arch == "all" else (args.arch,)
     dist = Path(args.dist)
     for arch in arches:
-        work = REPO / ".work" / "build" / f"{args.freezer}-{arch}"
+        work = Path(args.work) / f"{args.freezer}-{arch}"
         root = sysroot.ensure(cache, arch, HOST_ARCH, log)
         if args.freezer == "static":
             data = build_static(arch, root, work, epoch)
