@@ -20,6 +20,7 @@ Stdlib only and no heavy imports: this runs inside the frozen binary.
 import errno
 import fcntl
 import os
+import stat
 import sys
 import time
 
@@ -49,6 +50,9 @@ MSG_EXTRACTED = (
 )
 MSG_NO_ARCH = "this image carries no linux/{arch} binary (looked for {path})"
 MSG_NO_ARCH_FIX = "use the multi-arch tools image, or install the arch this image carries"
+MSG_NOT_DIR = "exists and is not a directory"
+MSG_NOT_DIR_FIX = ("name a directory; in the tools image /shim is the binary itself, "
+                   "so mount the volume elsewhere (e.g. /install) and pass that")
 MSG_VERSION_DIFFERS = "exists with different content and version directories are never modified"
 MSG_VERSION_DIFFERS_FIX = "remove it by hand only if no pod uses it, then install again"
 
@@ -230,13 +234,13 @@ def sha256_file(path):
 
 
 def same_content(src, dest):
-    """True when dest is a regular file with src's bytes and our mode."""
+    """True when dest is a regular file (not a link) with src's bytes and our mode."""
     try:
-        d = os.stat(dest)
+        d = os.lstat(dest)
     except FileNotFoundError:
         return False
     s = os.stat(src)
-    if not (d.st_size == s.st_size and (d.st_mode & 0o7777) == MODE and os.path.isfile(dest)):
+    if not (stat.S_ISREG(d.st_mode) and d.st_size == s.st_size and stat.S_IMODE(d.st_mode) == MODE):
         return False
     with open(src, "rb") as a, open(dest, "rb") as b:
         while True:
@@ -444,6 +448,8 @@ def run(settings, env, out):
         raise ShimError("install", source, "the source binary does not exist",
                         "pass --from PATH naming a built shim binary", reason=REASON_USAGE)
     files = plan(source, settings.arch)
+    if os.path.exists(settings.dest) and not os.path.isdir(settings.dest):
+        raise ShimError("install", settings.dest, MSG_NOT_DIR, MSG_NOT_DIR_FIX, reason=REASON_USAGE)
     try:
         os.makedirs(settings.dest, exist_ok=True)
         sweep(settings.dest)

@@ -149,6 +149,20 @@ def test_install_replaces_different_content_and_a_wrong_mode(tmp_path, binary):
     assert (dest / "shim").stat().st_mode & 0o7777 == 0o755
 
 
+def test_a_symlink_at_the_destination_is_replaced_by_a_file(tmp_path, binary):
+    dest = tmp_path / "d"
+    dest.mkdir()
+    (dest / "shim").symlink_to(binary)
+    assert run_install("--from", str(binary), str(dest)).stdout.startswith("installed")
+    assert not (dest / "shim").is_symlink() and (dest / "shim").read_bytes() == binary.read_bytes()
+
+
+def test_a_file_as_destination_says_to_mount_elsewhere(tmp_path, binary):
+    result = run_install("--from", str(binary), str(binary))
+    assert result.returncode == EXIT_USAGE
+    assert "is not a directory" in result.stderr and "mount the volume elsewhere" in result.stderr
+
+
 def test_install_reads_the_real_path_not_a_symlink(tmp_path, binary):
     link = tmp_path / "link"
     link.symlink_to(binary)
@@ -206,6 +220,7 @@ def test_kill_9_at_any_moment_never_leaves_a_partial_binary(tmp_path):
         again = run_install(*layout, "--from", str(src), str(dest))
         assert again.returncode == 0, again.stderr
         assert no_temps(dest) == []
+    print(f"{interrupted} of 24 kills landed while a temp file existed")
     assert interrupted >= 3, "the kills never landed mid-write; the test proves nothing"
 
 
