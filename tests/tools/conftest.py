@@ -4,112 +4,43 @@ Everything runs the real dist/ binaries (built with `scripts/build --arch all`
 when missing) in real containers: podman, `podman kube play`, skopeo and a
 docker-registry on loopback.  arm64 runs through qemu-user (scripts/setup
 registers it).  Every image, pod and volume a test makes is removed afterwards.
+Helpers live in tools_support.py (tests import it; `conftest` is ambiguous).
 """
 
-import importlib.util
-import json
-import os
+import shutil
 import socket
 import subprocess
-import tarfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
 
-
-def _root_conftest():
-    # tests/conftest.py by path: pytest imports every conftest.py as "conftest".
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("shim_tests_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
-REPO, require_tool = _root.REPO, _root.require_tool
-
-DIST = REPO / "dist"
-ARCHES = ("amd64", "arm64")
-BUILD_TIMEOUT = 1800
-IMAGES_TIMEOUT = 900
-RUN_TIMEOUT = 120
-KINDS = ("scratch", "musl", "debian-slim", "distroless")
-
-
-def run(argv, timeout=RUN_TIMEOUT, check=True, **kw):
-    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, **kw)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, argv))} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n"
-                    f"{proc.stderr[-3000:]}", pytrace=False)
-    return proc
-
-
-def podman(*args, **kw):
-    return run(["podman", *args], **kw)
-
-
-def unique(prefix):
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tools_support import (ARCHES, BUILD_TIMEOUT, DIST, IMAGES_TIMEOUT, REPO, RUN_TIMEOUT, build_archive, free_port,
+                           load_archive, podman, require_tool, run, unload)
 
 
 # -- the artifacts under test -------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def dist():
-    """{arch: Path} of dist/shim-linux-ARCH; built with scripts/build --arch all when missing."""
+def dist(tmp_path_factory):
+    """{arch: Path} of this session's copy of dist/shim-linux-ARCH (built with scripts/build --arch all
+    when missing).  A copy, so a rebuild of dist/ during the run cannot mix two builds in one test."""
     paths = {arch: DIST / f"shim-linux-{arch}" for arch in ARCHES}
     if not all(p.is_file() for p in paths.values()):
         run([REPO / "scripts/build", "--arch", "all"], timeout=BUILD_TIMEOUT)
+    snapshot = tmp_path_factory.mktemp("context") / "dist"
+    snapshot.mkdir()
     for arch, path in paths.items():
         assert path.is_file(), f"scripts/build --arch all did not produce {path}"
-    return paths
-
-
-def build_archive(dist_dir, out, env=None):
-    """tools-image/build.py -> (archive path, index digest)."""
-    proc = run(["/usr/bin/python3", REPO / "tools-image/build.py", "--dist", dist_dir, "--out", out],
-               env={**os.environ, **(env or {})}, timeout=600)
-    path, digest = proc.stdout.split()
-    return Path(path), digest
+        shutil.copy2(path, snapshot / path.name)
+    return {arch: snapshot / path.name for arch, path in paths.items()}
 
 
 @pytest.fixture(scope="session")
 def archive(dist, tmp_path_factory):
-    """A fresh OCI archive built from dist/: (path, index digest)."""
-    return build_archive(DIST, tmp_path_factory.mktemp("oci") / "shim-tools.oci.tar")
-
-
-def load_archive(path, ref_base):
-    """Load each platform of an OCI archive as REF_BASE-ARCH, plus a local manifest list REF_BASE."""
-    require_tool("skopeo")
-    refs = {}
-    for arch in ARCHES:
-        refs[arch] = f"{ref_base}-{arch}"
-        run(["skopeo", "copy", "-q", "--override-arch", arch, f"oci-archive:{path}",
-             f"containers-storage:{refs[arch]}"], timeout=300)
-    podman("manifest", "rm", ref_base, check=False)
-    podman("manifest", "create", ref_base)
-    for arch in ARCHES:
-        podman("manifest", "add", ref_base, f"containers-storage:{refs[arch]}")
-    refs["list"] = ref_base
-    return refs
-
-
-def unload(refs):
-    podman("manifest", "rm", refs["list"], check=False)
-    for arch in ARCHES:
-        podman("rmi", "-f", refs[arch], check=False)
+    """A fresh OCI archive built from the session's dist/ copy: (path, index digest)."""
+    return build_archive(dist["amd64"].parent, tmp_path_factory.mktemp("oci") / "shim-tools.oci.tar")
 
 
 @pytest.fixture(scope="session")
@@ -134,30 +65,6 @@ def image():
         return seen[(kind, arch)]
 
     return get
-
-
-def image_files(ref):
-    """{path: (mode, size, sha256)} of an image's filesystem, via podman export."""
-    import hashlib
-
-    cid = podman("create", ref, "x").stdout.strip()
-    try:
-        data = subprocess.run(["podman", "export", cid], capture_output=True, check=True, timeout=300).stdout
-    finally:
-        podman("rm", "-f", cid, check=False)
-    import io
-
-    files = {}
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar:
-            if member.isfile():
-                content = tar.extractfile(member).read()
-                files[member.name] = (member.mode, member.size, hashlib.sha256(content).hexdigest())
-    return files
-
-
-def image_config(ref):
-    return json.loads(podman("image", "inspect", ref).stdout)[0]
 
 
 # -- pods --------------------------------------------------------------------------------
@@ -219,18 +126,6 @@ def kube(tmp_path):
     k = Kube(tmp_path)
     yield k
     k.down()
-
-
-def load_manifests(name):
-    return list(yaml.safe_load_all((REPO / "deploy" / name).read_text()))
-
-
-def pod_from(workload, name):
-    """The Pod a Deployment or Job would create, as `podman kube play` input (restartPolicy Never)."""
-    spec = json.loads(json.dumps(workload["spec"]["template"]["spec"]))
-    spec["restartPolicy"] = "Never"
-    spec.pop("nodeSelector", None)  # one node here; the arch is chosen by the image
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
 
 
 # -- a registry on loopback ------------------------------------------------------------------

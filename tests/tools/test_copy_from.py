@@ -6,7 +6,7 @@ build has to pick its own /shim from it, as with a registry.
 
 import pytest
 
-from conftest import REPO, podman, run, unique
+from tools_support import REPO, podman, run, unique
 
 # kind -> (ENTRYPOINT after `shim --`, text the run must print)
 APPS = {

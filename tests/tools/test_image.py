@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from conftest import ARCHES, DIST, REPO, build_archive, image_config, image_files, podman, require_tool, run, unique
+from tools_support import ARCHES, DIST, REPO, build_archive, image_config, image_files, podman, require_tool, run, unique
 
 LABELS = ("title", "version", "revision", "source", "created")
 
@@ -31,20 +31,20 @@ def blob(files, digest):
 
 def test_building_twice_gives_the_same_bytes_and_index_digest(dist, tmp_path):
     env = {"SOURCE_DATE_EPOCH": "1700000000"}
-    first, digest1 = build_archive(DIST, tmp_path / "a.tar", env)
-    second, digest2 = build_archive(DIST, tmp_path / "b.tar", env)
+    first, digest1 = build_archive(dist["amd64"].parent, tmp_path / "a.tar", env)
+    second, digest2 = build_archive(dist["amd64"].parent, tmp_path / "b.tar", env)
     assert digest1 == digest2
     assert first.read_bytes() == second.read_bytes()
     _, _, entry, _ = read_layout(first)
     assert entry["digest"] == digest1
     # The epoch is an input: another one gives another index.
-    _, digest3 = build_archive(DIST, tmp_path / "c.tar", {"SOURCE_DATE_EPOCH": "1700000001"})
+    _, digest3 = build_archive(dist["amd64"].parent, tmp_path / "c.tar", {"SOURCE_DATE_EPOCH": "1700000001"})
     assert digest3 != digest1
 
 
 def test_archive_is_a_multi_arch_index_of_from_scratch_images(dist, tmp_path):
     epoch = 1700000000
-    path, digest = build_archive(DIST, tmp_path / "t.tar", {"SOURCE_DATE_EPOCH": str(epoch)})
+    path, digest = build_archive(dist["amd64"].parent, tmp_path / "t.tar", {"SOURCE_DATE_EPOCH": str(epoch)})
     members, files, entry, index = read_layout(path)
     assert json.loads(files["oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
     assert entry["mediaType"] == index["mediaType"] == "application/vnd.oci.image.index.v1+json"
@@ -81,12 +81,13 @@ def test_archive_is_a_multi_arch_index_of_from_scratch_images(dist, tmp_path):
             assert (member.mode, member.uid, member.gid, member.mtime) == (0o755, 0, 0, epoch)
 
 
-def test_scripts_build_made_the_archive_from_the_same_binaries(dist, archive):
-    """scripts/build writes dist/shim-tools.oci.tar as part of the main job."""
+def test_scripts_build_made_the_archive_from_the_same_binaries(dist, tmp_path):
+    """scripts/build writes dist/shim-tools.oci.tar as part of the main job, from the binaries next to it."""
     made = DIST / "shim-tools.oci.tar"
     assert made.is_file(), "scripts/build --arch all must write dist/shim-tools.oci.tar"
+    fresh, _ = build_archive(DIST, tmp_path / "fresh.tar")
     layers = []
-    for path in (made, archive[0]):
+    for path in (made, fresh):
         _, files, _, index = read_layout(path)
         layers.append(sorted(json.loads(blob(files, m["digest"]))["layers"][0]["digest"] for m in index["manifests"]))
     assert layers[0] == layers[1], "dist/shim-tools.oci.tar is stale: rebuild with scripts/build --arch all"
@@ -118,8 +119,9 @@ def test_dockerfile_tools_builds_the_same_image_with_podman(tools, archive, dist
     args = {"VERSION": "version", "REVISION": "revision", "SOURCE": "source", "CREATED": "created"}
     build_args = [f"--build-arg={k}={labels[f'org.opencontainers.image.{v}']}" for k, v in args.items()]
     ref = f"localhost/{unique('shim-tools-dockerfile')}:test"
+    context = dist["amd64"].parent.parent  # the session's copy: CONTEXT/dist/shim-linux-ARCH
     run(["podman", "build", "--isolation=chroot", "--platform", "linux/amd64,linux/arm64", "--manifest", ref,
-         *build_args, "-f", REPO / "Dockerfile.tools", REPO], timeout=600)
+         *build_args, "-f", REPO / "Dockerfile.tools", context], timeout=600)
     ids = []
     try:
         listed = json.loads(podman("manifest", "inspect", ref).stdout)

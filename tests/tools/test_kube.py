@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ARCHES, REPO, build_archive, load_archive, load_manifests, pod_from, podman, require_tool,
+from tools_support import (ARCHES, REPO, build_archive, load_archive, load_manifests, pod_from, podman, require_tool,
                       run, unique, unload)
 
 # kind -> (app command after `/shim/shim --`, text its log must contain)

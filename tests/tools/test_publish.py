@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import ARCHES, REPO, podman, require_tool, run, unique
+from tools_support import ARCHES, REPO, podman, require_tool, run, unique
 
 
 @pytest.fixture(scope="module")
