@@ -5,7 +5,10 @@ import gzip
 import hashlib
 import io
 import json
+import re
+import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +145,29 @@ def test_dockerfile_tools_builds_the_same_image_with_podman(tools, archive, dist
         podman("manifest", "rm", ref, check=False)
         for image_id in ids:
             podman("rmi", "-f", image_id, check=False)
+
+
+def test_ten_init_containers_at_once_into_one_volume(tools, dist):
+    """Ten installers of the real binary share one podman volume: all succeed, one intact file."""
+    volume = unique("shim-install-race")
+    podman("volume", "create", volume)
+    try:
+        # As root: a fresh named volume is root-owned, and this test is about the race, not the uid.
+        procs = [subprocess.Popen(["podman", "run", "--rm", "-v", f"{volume}:/install", "--user", "0:0",
+                                   tools["amd64"], "/install"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, text=True) for _ in range(10)]
+        results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
+        assert all(code == 0 for code, _, _ in results), results
+        assert all(out in ("installed /install/shim\n", "unchanged /install/shim\n") for _, out, _ in results)
+        root = Path(podman("volume", "inspect", "--format", "{{.Mountpoint}}", volume).stdout.strip())
+        assert sorted(p.name for p in root.iterdir()) == ["shim"]
+        assert (root / "shim").read_bytes() == dist["amd64"].read_bytes()
+    finally:
+        podman("volume", "rm", "-f", volume, check=False)
+
+
+def test_dockerfile_default_version_is_the_package_version():
+    text = (REPO / "Dockerfile.tools").read_text()
+    init = (REPO / "shim/__init__.py").read_text()
+    version = re.search(r'^__version__ = "([^"]+)"', init, re.M).group(1)
+    assert f"ARG VERSION={version}\n" in text
