@@ -72,7 +72,7 @@ class Settings:
 
 # -- settings -----------------------------------------------------------------
 
-# flag -> (setting, environment variable)
+# flag -> setting (_FLAGS take no value), and setting -> its environment variable
 _FLAGS = {"--versioned": "versioned", "--list": "list"}
 _VALUES = {"--arch": "arch", "--from": "source"}
 ENV_NAMES = {
@@ -219,12 +219,16 @@ def _setup_error(obj, err, fix):
     return ShimError("install", obj, cause, fix, reason=REASON_SETUP)
 
 
-def sha256_file(path):
+def _sha256():
     try:
-        from hashlib import sha256  # OpenSSL's when present: about 6x faster
+        from hashlib import sha256  # OpenSSL's when present (about 6x faster), else the builtin one
     except ImportError:
         from _sha256 import sha256
-    digest = sha256()
+    return sha256()
+
+
+def sha256_file(path):
+    digest = _sha256()
     with open(path, "rb") as f:
         while True:
             block = f.read(CHUNK)
@@ -369,10 +373,9 @@ def version_name(files, version=__version__):
     if len(files) == 1:
         digest = sha256_file(files[0][1])
     else:
-        from hashlib import sha256
-
-        lines = "".join(f"{sha256_file(src)}  {name}\n" for name, src in files)
-        digest = sha256(lines.encode()).hexdigest()
+        combined = _sha256()
+        combined.update("".join(f"{sha256_file(src)}  {name}\n" for name, src in files).encode())
+        digest = combined.hexdigest()
     return f"{version}-{digest[:DIGEST_CHARS]}"
 
 
