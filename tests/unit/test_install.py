@@ -327,3 +327,13 @@ def test_install_imports_nothing_heavy():
     mods = set(subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True).stdout.split())
     assert "shim.install" in mods
     assert not mods & {"argparse", "hashlib", "shutil", "subprocess", "json", "logging", "tempfile", "dataclasses"}
+
+
+def test_digest_without_hashlib_uses_the_builtin_sha256(tmp_path, binary):
+    """Static builds may lack OpenSSL's _hashlib; the versioned name must not change."""
+    import hashlib
+
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); sys.modules['hashlib'] = None; "
+            f"from shim import install; print(install.sha256_file({str(binary)!r}))")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == hashlib.sha256(binary.read_bytes()).hexdigest()
