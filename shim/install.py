@@ -216,6 +216,9 @@ def _setup_error(obj, err, fix):
     cause = err.strerror or str(err)
     if err.errno == errno.EROFS:
         fix = "the destination is read-only: mount the volume read-write for the installer"
+    elif err.errno in (errno.EACCES, errno.EPERM):
+        fix = (f"uid {os.getuid()} cannot write there: give the pod an fsGroup, "
+               "or run the installer as the directory's owner (--user with docker/podman run)")
     return ShimError("install", obj, cause, fix, reason=REASON_SETUP)
 
 

@@ -337,3 +337,9 @@ def test_digest_without_hashlib_uses_the_builtin_sha256(tmp_path, binary):
             f"from shim import install; print(install.sha256_file({str(binary)!r}))")
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == hashlib.sha256(binary.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("code, fix", [(13, "fsGroup"), (30, "read-only"), (28, "has space")])
+def test_io_errors_say_what_to_do(code, fix):
+    err = install._setup_error("/d", OSError(code, os.strerror(code)), "check that the directory is writable and has space")
+    assert err.code == EXIT_SETUP and fix in err.message()
