@@ -16,7 +16,7 @@ byte-reproducible.  Here every input that could vary is fixed: timestamps from
 SOURCE_DATE_EPOCH (default: the HEAD commit's time), entries sorted, uid/gid 0
 with empty owner names, ustar headers, gzip level 9 with mtime 0 and no file
 name, JSON with sorted keys.  Building twice gives the same bytes and so the
-same index digest (tests/tools/test_image.py).
+same index digest (tests/tools/test_image.py), given the same zlib.
 
 Settings: SOURCE_DATE_EPOCH, SHIM_IMAGE_VERSION (default shim.__version__),
 SHIM_IMAGE_REVISION (default git HEAD), SHIM_IMAGE_SOURCE (default the git
