@@ -171,3 +171,16 @@ def test_dockerfile_default_version_is_the_package_version():
     init = (REPO / "shim/__init__.py").read_text()
     version = re.search(r'^__version__ = "([^"]+)"', init, re.M).group(1)
     assert f"ARG VERSION={version}\n" in text
+
+
+def test_the_real_binary_copies_its_real_path_not_argv0(dist, tmp_path):
+    """Through a symlink and with a bogus argv[0], the frozen binary still installs itself."""
+    link = tmp_path / "bin" / "shim-link"
+    link.parent.mkdir()
+    link.symlink_to(dist["amd64"])
+    dest = tmp_path / "d"
+    proc = subprocess.run(["not-a-path", "install", str(dest)], executable=str(link), capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/nonexistent"})
+    assert proc.returncode == 0, proc.stderr
+    assert (dest / "shim").read_bytes() == dist["amd64"].read_bytes()
+    assert (dest / "shim").stat().st_mode & 0o7777 == 0o755
