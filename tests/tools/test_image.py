@@ -5,6 +5,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import subprocess
 import tarfile
@@ -177,10 +178,11 @@ def test_the_real_binary_copies_its_real_path_not_argv0(dist, tmp_path):
     """Through a symlink and with a bogus argv[0], the frozen binary still installs itself."""
     link = tmp_path / "bin" / "shim-link"
     link.parent.mkdir()
-    link.symlink_to(dist["amd64"])
+    host = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+    link.symlink_to(dist[host])
     dest = tmp_path / "d"
     proc = subprocess.run(["not-a-path", "install", str(dest)], executable=str(link), capture_output=True,
                           text=True, timeout=60, env={"PATH": "/nonexistent"})
     assert proc.returncode == 0, proc.stderr
-    assert (dest / "shim").read_bytes() == dist["amd64"].read_bytes()
+    assert (dest / "shim").read_bytes() == dist[host].read_bytes()
     assert (dest / "shim").stat().st_mode & 0o7777 == 0o755
