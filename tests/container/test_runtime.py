@@ -90,6 +90,14 @@ def test_timeout_terminates_the_delegate_with_124(shim_container):
     assert proc.returncode == EXIT_TIMEOUT, proc.stderr
 
 
+def test_timeout_escalates_to_kill_after_grace_when_term_is_ignored(shim_container):
+    # The delegate ignores TERM; shim must KILL it after --grace and still exit 124.
+    _, proc = shim_container(["--timeout", "1s", "--grace", "1s"],
+                             ["sh", "-c", f'trap "" TERM; {IDLE}'])
+    assert proc.returncode == EXIT_TIMEOUT, proc.stderr
+    assert proc.stdout.startswith("ready")
+
+
 def test_orphans_are_reaped_by_pid1(shim_container, tmp_path):
     # 50 double-forked sleeps are re-parented to PID 1 (the shim) and exit while
     # the delegate still runs; a correct init reaps every one of them.
