@@ -1,6 +1,5 @@
 """Helpers of the tools tier (a unique module name: every tier has a conftest.py)."""
 
-import importlib.util
 import io
 import json
 import os
@@ -14,17 +13,7 @@ import pytest
 import yaml
 
 
-def _root_conftest():
-    # tests/conftest.py by path: pytest imports every conftest.py as "conftest".
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("shim_tests_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
-REPO, require_tool = _root.REPO, _root.require_tool
+from support import REPO, require_tool  # noqa: E402  (tests/ is on sys.path)
 
 DIST = REPO / "dist"
 ARCHES = ("amd64", "arm64")
