@@ -94,7 +94,7 @@ def test_sigterm_to_pid1(cell, how):
     try:
         _wait_running(name, cell)
         if how == "stop":
-            subprocess.run(["podman", "stop", "-t", "30", name], check=True, capture_output=True,
+            subprocess.run(["podman", "stop", "-t", "20", name], check=True, capture_output=True,
                            timeout=TIMEOUT)
         else:
             subprocess.run(["podman", "kill", "-s", "TERM", name], check=True, capture_output=True)
@@ -106,12 +106,21 @@ def test_sigterm_to_pid1(cell, how):
 
 
 def _wait_running(name, cell):
-    """Until the delegate (busybox sleep) runs under shim: the signal must hit a supervised child."""
+    """Until the delegate (busybox sleep) runs as shim's child: the signal must hit a supervised child.
+
+    shim's own argv contains "sleep" too, so look for a process other than PID 1
+    that is not shim (under qemu a forked child shows shim's argv until it execs).
+    A SIGTERM sent before shim has blocked signals is dropped by the kernel (PID 1
+    with SIG_DFL), and under qemu-user it even hangs the emulator; both are
+    windows of a few ms natively, of up to a second under qemu.
+    """
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        top = subprocess.run(["podman", "top", name, "args"], capture_output=True, text=True)
-        if "sleep" in top.stdout:
-            return
+        top = subprocess.run(["podman", "top", name, "pid", "args"], capture_output=True, text=True)
+        for line in top.stdout.splitlines()[1:]:
+            pid, _, args = line.strip().partition(" ")
+            if pid != "1" and "busybox sleep" in args and "/shim" not in args:
+                return
         time.sleep(0.2)
     raise AssertionError(f"delegate never started in {name}: {_logs(name)}")
 
