@@ -99,19 +99,27 @@ def test_timeout_escalates_to_kill_after_grace_when_term_is_ignored(shim_contain
 
 
 def test_orphans_are_reaped_by_pid1(shim_container, tmp_path):
-    # 50 double-forked sleeps are re-parented to PID 1 (the shim) and exit while
-    # the delegate still runs; a correct init reaps every one of them.
-    script = ('for i in $(seq 50); do (sleep 0.5 &); done; '
+    # 50 double-forked sleeps are re-parented to PID 1 (the shim); the delegate then
+    # kills them while it still runs, so only PID 1 can reap them.  Nothing depends
+    # on timing: the orphans live until killed, and the delegate polls (up to 10 s)
+    # until no sleep is left, zombie or not.
+    script = ('echo $$ > /out/delegate; '
+              'for i in $(seq 50); do (sleep 1000 &); done; '
               'ps -eo pid=,ppid=,stat=,comm= > /out/before; '
-              'sleep 2; ps -eo pid=,ppid=,stat=,comm= > /out/after')
+              'pkill -x sleep; '
+              'i=0; while [ $i -lt 100 ] && ps -eo comm= | grep -qx sleep; do '
+              'sleep 0.1; i=$((i+1)); done; '
+              'ps -eo pid=,ppid=,stat=,comm= > /out/after')
     _, proc = shim_container([], ["sh", "-c", script])
     assert proc.returncode == 0, proc.stderr
+    delegate = int((tmp_path / "delegate").read_text())
     before = _ps(tmp_path / "before")
     after = _ps(tmp_path / "after")
-    orphans = [p for p in before if p["comm"] == "sleep" and p["ppid"] == 1]
-    assert len(orphans) >= 40, f"expected sleeps re-parented to PID 1:\n{before}"
+    orphans = [p for p in before if p["ppid"] == 1 and p["pid"] != delegate]
+    assert len(orphans) == 50, f"expected 50 orphans re-parented to PID 1:\n{before}"
     zombies = [p for p in after if p["stat"].startswith("Z")]
     assert zombies == [], f"zombies left:\n{zombies}"
+    assert [p for p in after if p["comm"] == "sleep"] == [], after
 
 
 def _ps(path):
