@@ -5,10 +5,13 @@
  * the stdlib modules it imports) appended.  CPython's zipimport reads zips with
  * data prepended, so sys.path is just the executable itself: nothing is
  * extracted, no temporary directory is needed and no extra process is made.
- * The binary must stay readable (mode 0555 or 0755): it reads its own archive.
+ * The binary must stay readable (mode 0555 or 0755): it reads its own archive,
+ * through /proc/self/exe when /proc is mounted (else through its path).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +32,12 @@ die(const char *what, PyStatus status)
     exit(status.exitcode ? status.exitcode : 119);
 }
 
-/* The path of this executable, to read the appended archive from. */
+/* The path of this executable (sys.executable); *proc is set when /proc works. */
 static int
-self_path(const char *argv0, char *out, size_t size)
+self_path(const char *argv0, char *out, size_t size, int *proc)
 {
     ssize_t n = readlink("/proc/self/exe", out, size - 1);
+    *proc = n > 0;
     if (n > 0) {
         out[n] = '\0';
         return 0;
@@ -79,6 +83,7 @@ main(int argc, char **argv)
     PyConfig config;
     char exe[PATH_MAX];
     wchar_t *wexe;
+    int proc, fd;
 
     /* UTF-8 mode and no setlocale(): behaviour does not depend on LANG/LC_*,
      * the static libc never looks for locale files, and nothing is written to
@@ -90,13 +95,24 @@ main(int argc, char **argv)
     if (PyStatus_Exception(status))
         die("preinitialization", status);
 
-    if (self_path(argc > 0 ? argv[0] : "shim", exe, sizeof exe) != 0) {
+    if (self_path(argc > 0 ? argv[0] : "shim", exe, sizeof exe, &proc) != 0) {
         fprintf(stderr, "shim: start shim: cannot find my own executable; "
                         "mount /proc or run me by path\n");
         return 119;
     }
+    /* The archive is read from /proc/self/exe when possible: that is always the
+     * running file, even after an upgrade replaced or deleted it on disk. */
+    const char *archive = proc ? "/proc/self/exe" : exe;
+    fd = open(archive, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "shim: start %s: cannot read my own file (%s); it must be readable, "
+                        "not execute-only: chmod 0555 (or 0755) it\n", exe, strerror(errno));
+        return 119;
+    }
+    close(fd);
     wexe = Py_DecodeLocale(exe, NULL);
-    if (wexe == NULL) {
+    wchar_t *warchive = Py_DecodeLocale(archive, NULL);
+    if (wexe == NULL || warchive == NULL) {
         fprintf(stderr, "shim: start %s: cannot decode the path; rename it\n", exe);
         return 119;
     }
@@ -129,7 +145,7 @@ main(int argc, char **argv)
     set_string(&config, &config.base_exec_prefix, L"/");
     set_string(&config, &config.base_executable, wexe);
     config.module_search_paths_set = 1;
-    status = PyWideStringList_Append(&config.module_search_paths, wexe);
+    status = PyWideStringList_Append(&config.module_search_paths, warchive);
     if (PyStatus_Exception(status))
         die("sys.path", status);
     set_string(&config, &config.run_command, SHIM_ENTRY);
@@ -137,6 +153,7 @@ main(int argc, char **argv)
     status = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
     PyMem_RawFree(wexe);
+    PyMem_RawFree(warchive);
     if (PyStatus_Exception(status))
         die("the interpreter", status);
     /* Tell shim it runs frozen (the PyInstaller convention it already checks). */

@@ -1,0 +1,80 @@
+"""Properties of each built binary that need no container: static, small, self-describing."""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+
+import pytest
+
+ARCHES = ("amd64", "arm64")
+ELF_MACHINE = {"amd64": 62, "arm64": 183}
+PT_INTERP = 3
+MAX_SIZE = 10 * 1000 * 1000  # issue #3: at most 10 MB per arch
+EXIT_INTERNAL = 119
+
+
+def program_headers(data):
+    """Types of the ELF64 little-endian program headers."""
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "not an ELF64 LE file"
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    return [struct.unpack_from("<I", data, phoff + i * phentsize)[0] for i in range(phnum)]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_static_small_and_for_its_arch(binary, arch):
+    data = binary(arch).read_bytes()
+    assert struct.unpack_from("<H", data, 18)[0] == ELF_MACHINE[arch]
+    assert PT_INTERP not in program_headers(data), "has a dynamic loader (PT_INTERP): not static"
+    assert len(data) <= MAX_SIZE, f"{len(data)} bytes > {MAX_SIZE}"
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_version_reports_the_build(binary, arch):
+    proc = subprocess.run([str(binary(arch)), "version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["arch"] == arch
+    assert info["freezer"] == "static"
+    assert info["python"].startswith("3.11.")
+    assert info["commit"] and info["build_date"].endswith("Z")
+    assert info["native"] is True  # _shim_native is built in
+
+
+def test_execute_only_install_says_how_to_fix(binary):
+    """Mode 0111 cannot work (the binary reads its own archive): one line that says so."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to run as another user")  # CI runs as root
+    # pytest's tmp_path is 0700 under /tmp/pytest-of-root: uid 65534 could not reach it.
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        target = os.path.join(tmp, "shim")
+        shutil.copyfile(binary("amd64"), target)
+        os.chmod(target, 0o111)
+        proc = subprocess.run([target, "--", "/bin/true"], capture_output=True, text=True,
+                              user=65534, group=65534, timeout=60)
+    assert proc.returncode == EXIT_INTERNAL
+    assert proc.stderr.startswith("shim: start ") and "chmod 0555" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_keeps_running_after_its_file_is_replaced(binary, tmp_path):
+    """Lazy imports read /proc/self/exe, the running file, not whatever now sits at the path."""
+    target = tmp_path / "shim"
+    shutil.copyfile(binary("amd64"), target)
+    os.chmod(target, 0o755)
+    marker = tmp_path / "go"
+    proc = subprocess.Popen([str(target), "--supervise", "--", "/bin/sh", "-c",
+                             f"while [ ! -e {marker} ]; do sleep 0.05; done; exit 3"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        replacement = tmp_path / "shim.new"
+        replacement.write_bytes(b"\x7fELF not shim any more")
+        os.replace(replacement, target)
+        marker.touch()
+        assert proc.wait(timeout=60) == 3, proc.stderr.read()
+    finally:
+        proc.kill()
