@@ -97,9 +97,12 @@ def build_other(freezer, arch, root, work, epoch):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="scripts/build", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--arch", default=HOST_ARCH, choices=ARCHES + ("all",))
-    ap.add_argument("--freezer", default=DEFAULT_FREEZER, choices=FREEZERS)
+    ap = argparse.ArgumentParser(prog="scripts/build", description="Freeze shim into static binaries "
+                                 "dist/shim-linux-ARCH (see docs/freeze.md).")
+    ap.add_argument("--arch", default=HOST_ARCH, choices=ARCHES + ("all",),
+                    help=f"target arch (default: the host's, {HOST_ARCH}); arm64 is cross-compiled")
+    ap.add_argument("--freezer", default=DEFAULT_FREEZER, choices=FREEZERS,
+                    help=f"default {DEFAULT_FREEZER}; nuitka and pyinstaller build for the host arch only")
     ap.add_argument("--dist", default=str(REPO / "dist"), help="output directory (default: dist/)")
     ap.add_argument("--work", default=str(REPO / ".work" / "build"), help="work directory (default: .work/build/)")
     args = ap.parse_args(argv)
@@ -125,5 +128,23 @@ def main(argv=None):
     return 0
 
 
+def run(argv=None):
+    """main() with failures as one `shim: ...` line (the tool's output above says more)."""
+    import subprocess
+
+    try:
+        return main(argv)
+    except subprocess.CalledProcessError as err:
+        cmd = err.cmd if isinstance(err.cmd, str) else " ".join(str(c) for c in err.cmd[:3])
+        log_error(f"build: {cmd} … exited {err.returncode}; see its output above")
+    except (RuntimeError, OSError) as err:
+        log_error(f"build: {err}; see the output above, then re-run scripts/build")
+    return 1
+
+
+def log_error(line):
+    sys.stderr.write(f"shim: {line}\n")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
