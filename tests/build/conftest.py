@@ -58,7 +58,7 @@ def run_build(*args, cwd=REPO, env=None):
     return proc
 
 
-@pytest.fixture(name="run_build")
+@pytest.fixture(name="run_build", scope="session")
 def run_build_fixture():
     """run_build(*args, cwd=REPO, env=None): scripts/build, failing the test on error."""
     require_tool("gcc")
