@@ -10,6 +10,7 @@ rewrite SHA256SUMS.  Run by /usr/bin/python3.11 with PYTHONHASHSEED=0.
 import argparse
 import hashlib
 import os
+import subprocess
 import platform
 import sys
 import tempfile
@@ -125,7 +126,21 @@ def main(argv=None):
         write_atomic(out, data, 0o755)
         log(f"{out} {len(data) / 1e6:.1f} MB sha256 {hashlib.sha256(data).hexdigest()[:16]}")
     write_atomic(dist / "SHA256SUMS", sha256sums(dist))
+    smoke(dist / f"shim-linux-{HOST_ARCH}")
+    if args.freezer == "static" and all((dist / f"shim-linux-{a}").is_file() for a in ARCHES):
+        # The main job's second product: the multi-arch FROM-scratch tools image (issue #4).
+        subprocess.run([sys.executable, "-I", str(REPO / "tools-image" / "build.py"), "--dist", str(dist)],
+                       env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}, check=True)
     return 0
+
+
+def smoke(binary):
+    """Run the host binary once: it starts, reports itself, and execs a delegate."""
+    if not binary.is_file():
+        return
+    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True)
+    subprocess.run([str(binary), "--", "/bin/true"], check=True)
+    log(f"smoke {binary.name}: {version.stdout.strip()}, runs /bin/true")
 
 
 def run(argv=None):
