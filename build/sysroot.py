@@ -85,8 +85,14 @@ def ensure(cache, arch, host_arch, log):
     for deb in sorted(debs.glob("*.deb")):
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
     (tree / ".complete").write_text("".join(f"{p} {v}\n" for p, v in sorted(versions.items())))
-    if root.exists():
-        shutil.rmtree(root)
-    os.rename(tree, root)
+    if root.exists() and not (root / ".complete").exists():
+        shutil.rmtree(root)  # a half-written leftover of an interrupted build
+    try:
+        os.rename(tree, root)
+    except OSError:
+        # A concurrent build finished first: its copy is identical; never
+        # replace a sysroot another build may be linking against.
+        if not (root / ".complete").exists():
+            raise
     shutil.rmtree(tmp)
     return Sysroot(root, arch, versions)
