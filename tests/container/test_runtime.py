@@ -25,6 +25,15 @@ def test_shim_is_pid1_and_delegate_is_its_child(shim_container):
     assert "shim" in cmdline, f"PID 1 is not the shim: {cmdline!r}"
 
 
+def test_exec_mode_makes_the_delegate_pid1(shim_container):
+    # --exec: no resident shim; the delegate replaces it as PID 1 (and owns reaping).
+    _, proc = shim_container(["--exec"], ["sh", "-c", 'echo "$$"; tr "\\0" " " </proc/1/cmdline'])
+    assert proc.returncode == 0, proc.stderr
+    pid, cmdline = proc.stdout.splitlines()[:2]
+    assert pid == "1"
+    assert "shim" not in cmdline
+
+
 @pytest.mark.parametrize("code", [0, 1, 7, 255])
 def test_exit_code_passes_through_the_container(shim_container, code):
     _, proc = shim_container([], ["sh", "-c", f"exit {code}"])
