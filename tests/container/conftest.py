@@ -2,8 +2,8 @@
 
 A container image has no Python of its own, so the source tree runs inside the
 `debian-servers` image (python3, redis-server, nginx) with the repo bind-mounted
-read-only at /src; with SHIM_BIN set the frozen binary is mounted at /shim and
-runs instead.  Images are built locally by scripts/images (cached), so these
+read-only at /src.  The same tests also run the frozen binary (mounted at /shim)
+when dist/ holds one built from the current sources, or only SHIM_BIN when set.  Images are built locally by scripts/images (cached), so these
 tests work from a fresh clone.  Every container gets a unique name and is
 removed afterwards, whatever the test did.
 """
@@ -81,11 +81,34 @@ def servers_image(image):
     return image("debian-servers")
 
 
-def shim_in_container():
+def _fresh_dist_binary():
+    """dist/shim-linux-ARCH when built from the current sources, else None."""
+    path = REPO / "dist" / f"shim-linux-{ARCH}"
+    if not path.exists():
+        return None
+    built = path.stat().st_mtime
+    sources = [p for p in (REPO / "shim").rglob("*.py") if "__pycache__" not in p.parts]
+    return path if all(p.stat().st_mtime <= built for p in sources) else None
+
+
+def shim_flavors():
+    """Which shims the runtime tests run: SHIM_BIN alone if set; else the source tree, and
+    also the frozen binary when scripts/build has made one from these sources (the build
+    tier runs before this one in scripts/test)."""
+    if os.environ.get("SHIM_BIN"):
+        return ["bin"]
+    return ["src", "bin"] if _fresh_dist_binary() else ["src"]
+
+
+def pytest_generate_tests(metafunc):
+    if "shim_flavor" in metafunc.fixturenames:
+        metafunc.parametrize("shim_flavor", shim_flavors())
+
+
+def shim_in_container(flavor="src"):
     """(podman run arguments, argv prefix) that run the shim under test in a container."""
-    binary = os.environ.get("SHIM_BIN")
-    if binary:
-        path = Path(binary).resolve()
+    if flavor == "bin":
+        path = Path(os.environ.get("SHIM_BIN") or _fresh_dist_binary()).resolve()
         return ["-v", f"{path}:/shim:ro"], ["/shim"]
     return (["-v", f"{REPO}:/src:ro", "-e", "PYTHONPATH=/src", "-e", "PYTHONDONTWRITEBYTECODE=1"],
             ["python3", "-m", "shim"])
@@ -138,14 +161,14 @@ class Container:
 
 
 @pytest.fixture
-def shim_container(servers_image, tmp_path):
+def shim_container(servers_image, tmp_path, shim_flavor):
     """run(shim_args, command, detach=False, image=None, podman_args=()) -> (Container, proc).
 
     The host directory tmp_path is mounted at /out for markers and data.
     """
     require_tool("podman")
     made = []
-    mount_args, prefix = shim_in_container()
+    mount_args, prefix = shim_in_container(shim_flavor)
 
     def run(shim_args, command, detach=False, image=None, podman_args=(), timeout=RUN_TIMEOUT):
         box = Container(f"shim-test-{uuid.uuid4().hex[:12]}")
