@@ -55,7 +55,7 @@ def cell(request, image, binary, busybox):
 
 
 def test_smoke(cell):
-    """--version, usage, true/false, 127, 42 passthrough, clean env: one cell, one test."""
+    """--version, usage, true/false, 127, 42 passthrough, clean env, signal state: one cell, one test."""
     failures = []
 
     def check(what, proc, code, text=None, stream="stdout"):
@@ -82,6 +82,11 @@ def test_smoke(cell):
     got = {k: v for k, v in env.items() if k != "HOSTNAME"}
     if want != got:
         failures.append(f"delegate env differs from a bare run: bare={want} shim={got}")
+    status = ("/probe/busybox", "grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status")
+    bare_mask, shim_mask = cell.busybox(*status[1:]), cell.run("--", *status)
+    if shim_mask.returncode != 0 or shim_mask.stdout != bare_mask.stdout:
+        failures.append(f"delegate signal mask/ignores differ: bare={bare_mask.stdout!r} "
+                        f"shim={shim_mask.stdout!r} {shim_mask.stderr!r}")
     assert not failures, "\n".join(failures)
 
 
