@@ -201,7 +201,7 @@ class Supervisor:
 
     def drain(self, is_pid1):
         """After the delegate exits: TERM every remaining descendant, wait `grace`, KILL."""
-        if not remaining(is_pid1):
+        if not has_children() or not remaining(is_pid1):
             return
         signal_descendants(signal.SIGTERM, is_pid1)
         end = self.clock() + self.grace
@@ -229,6 +229,18 @@ def reap(pid):
             return found
         if child == pid:
             found = status
+
+
+def has_children():
+    """Whether any child is left (every descendant is one's, or ours as init/subreaper).
+
+    One waitid() instead of reading every /proc/*/stat in the common case: nothing left.
+    """
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        return True
+    except ChildProcessError:
+        return False
 
 
 def descendants(root=None):

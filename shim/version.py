@@ -70,6 +70,7 @@ def report():
         "python": platform.python_version(),
         "python_implementation": sys.implementation.name,
         "deps": {name: _dep_version(name) for name in OPTIONAL_DEPS},
+        "build_deps": info.get("deps", {}),
         "native": _has_native(),
     }
 
