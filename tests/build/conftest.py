@@ -6,7 +6,6 @@ cross-compiled).  SHIM_BIN_AMD64 / SHIM_BIN_ARM64 point at a prebuilt binary
 instead.  Images come from scripts/images (cached under SHIM_CACHE).
 """
 
-import importlib.util
 import os
 import subprocess
 from pathlib import Path
@@ -14,17 +13,7 @@ from pathlib import Path
 import pytest
 
 
-def _root_conftest():
-    # Loaded by path: inside this file the name `conftest` is this module itself.
-    spec = importlib.util.spec_from_file_location("shim_tests_conftest",
-                                                  Path(__file__).resolve().parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
-REPO, require_tool = _root.REPO, _root.require_tool
+from support import REPO, require_tool  # noqa: E402  (tests/ is on sys.path)
 
 BUILD_TIMEOUT = 900
 IMAGES_TIMEOUT = 1200
