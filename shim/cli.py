@@ -40,6 +40,7 @@ def main(argv=None):
             from shim.runner import main as run_main
 
             return run_main(rest, os.environ)
+        _unblock_signals()  # subcommands are ordinary programs: Ctrl-C and TERM end them
         module = __import__(module_name, fromlist=["main"])
         return module.main(rest)
     except ShimError as err:
@@ -61,6 +62,17 @@ def main(argv=None):
             "set SHIM_DEBUG=1 for a traceback and report it"
         )
         return EXIT_INTERNAL
+
+
+def _unblock_signals():
+    """Undo the static launcher's start-up signal block (a no-op from source)."""
+    from shim.native import initial_sigmask
+
+    mask = initial_sigmask()
+    if mask is not None:
+        import _signal
+
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
 
 
 def _say(line):

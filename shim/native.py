@@ -41,6 +41,14 @@ def _c():
     return _libc or None
 
 
+def initial_sigmask():
+    """The signal mask the process started with, if a launcher blocked signals before
+    Python ran (the static build does, so no signal is lost during start-up); else None."""
+    mod = _builtin()
+    get = getattr(mod, "initial_sigmask", None)
+    return None if get is None else get()
+
+
 def set_child_subreaper():
     """Make orphaned descendants re-parent to this process. Returns True on success."""
     mod = _builtin()

@@ -36,7 +36,12 @@ class Signals:
     """
 
     def __init__(self):
+        from shim.native import initial_sigmask
+
         self.inherited_mask = signal.pthread_sigmask(signal.SIG_BLOCK, CATCHABLE)
+        started_with = initial_sigmask()  # the static launcher blocked signals before us
+        if started_with is not None:
+            self.inherited_mask = set(started_with)
         # SIGCHLD must not be ignored, or the kernel reaps children behind our back.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         self.stop_signal = None  # first STOP_SIGNAL received, if any

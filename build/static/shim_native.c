@@ -3,8 +3,37 @@
  * Built into the static launcher as a builtin module (no ctypes, no dlopen);
  * shim/native.py prefers it, then ctypes, then a polling/no-op fallback.
  */
+#include <signal.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+
+/* The signal mask the process was started with; launcher.c fills it before it
+ * blocks every catchable signal, first thing in main(). */
+sigset_t shim_initial_mask;
+int shim_initial_mask_known;
+
+static PyObject *
+native_initial_sigmask(PyObject *self, PyObject *unused)
+{
+    PyObject *result;
+    if (!shim_initial_mask_known)
+        Py_RETURN_NONE;
+    result = PyList_New(0);
+    if (result == NULL)
+        return NULL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sigismember(&shim_initial_mask, sig) == 1) {
+            PyObject *num = PyLong_FromLong(sig);
+            if (num == NULL || PyList_Append(result, num) != 0) {
+                Py_XDECREF(num);
+                Py_DECREF(result);
+                return NULL;
+            }
+            Py_DECREF(num);
+        }
+    }
+    return result;
+}
 
 static PyObject *
 native_set_child_subreaper(PyObject *self, PyObject *unused)
@@ -57,6 +86,8 @@ native_set_name(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef native_methods[] = {
+    {"initial_sigmask", native_initial_sigmask, METH_NOARGS,
+     "signals blocked when the process started (None if unknown)"},
     {"set_child_subreaper", native_set_child_subreaper, METH_NOARGS,
      "prctl(PR_SET_CHILD_SUBREAPER, 1)"},
     {"inotify_init1", native_inotify_init1, METH_VARARGS,

@@ -78,3 +78,27 @@ def test_keeps_running_after_its_file_is_replaced(binary, tmp_path):
         assert proc.wait(timeout=60) == 3, proc.stderr.read()
     finally:
         proc.kill()
+
+
+def test_sigterm_during_start_up_is_not_lost(binary):
+    """As PID 1, a TERM sent while CPython is still starting must still reach the delegate.
+
+    The launcher blocks signals first thing in main(); without that the kernel drops a
+    signal to PID 1 that has no handler yet, and the container ignores `podman stop`.
+    """
+    for _ in range(5):
+        proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", str(binary("amd64")),
+                                 "--", "sleep", "30"])
+        shim_pid = None
+        for _ in range(2000):  # signal as soon as the shim process exists: microseconds in
+            try:
+                with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                    kids = f.read().split()
+            except OSError:
+                kids = []
+            if kids:
+                shim_pid = int(kids[0])
+                break
+        assert shim_pid is not None
+        os.kill(shim_pid, 15)
+        assert proc.wait(timeout=20) == 143
