@@ -85,20 +85,31 @@ def test_sigterm_during_start_up_is_not_lost(binary):
 
     The launcher blocks signals first thing in main(); without that the kernel drops a
     signal to PID 1 that has no handler yet, and the container ignores `podman stop`.
+    The test signals 1 ms after the child of unshare has become the shim (its exe is
+    the binary): inside CPython's ~9 ms start-up, past the microseconds between exec
+    and main() that no init can cover (tini neither).
     """
+    import time
+
+    shim = str(binary("amd64").resolve())
     for _ in range(5):
-        proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", str(binary("amd64")),
+        proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", shim,
                                  "--", "sleep", "30"])
         shim_pid = None
-        for _ in range(2000):  # signal as soon as the shim process exists: microseconds in
+        for _ in range(20000):
             try:
                 with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
                     kids = f.read().split()
+                if kids and os.readlink(f"/proc/{kids[0]}/exe") == shim:
+                    shim_pid = int(kids[0])
+                    break
             except OSError:
-                kids = []
-            if kids:
-                shim_pid = int(kids[0])
-                break
+                pass
         assert shim_pid is not None
+        time.sleep(0.001)
         os.kill(shim_pid, 15)
-        assert proc.wait(timeout=20) == 143
+        try:
+            assert proc.wait(timeout=20) == 143
+        finally:
+            proc.kill()
+            proc.wait()
