@@ -8,7 +8,6 @@ tests work from a fresh clone.  Every container gets a unique name and is
 removed afterwards, whatever the test did.
 """
 
-import importlib.util
 import os
 import subprocess
 import time
@@ -18,18 +17,7 @@ from pathlib import Path
 import pytest
 
 
-def _root_conftest():
-    # `from conftest import ...` would find this very file: pytest imports every
-    # conftest.py under the module name "conftest", so load tests/conftest.py by path.
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("shim_tests_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
-REPO, require_tool = _root.REPO, _root.require_tool
+from support import REPO, require_tool  # noqa: E402  (tests/ is on sys.path)
 
 # Generous: the first call of a session may debootstrap an image (about 1-4 min).
 IMAGES_TIMEOUT = 900
