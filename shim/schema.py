@@ -62,7 +62,7 @@ def _properties(top):
 def schema():
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://github.com/shim-project/shim/config.schema.json",
+        "$id": "urn:shim:config-schema:1",
         "title": "shim configuration",
         "type": "object",
         "additionalProperties": False,
