@@ -121,7 +121,10 @@ class Run:
             self.outcome = self.steps()
         except ShimError as err:
             self.outcome = Outcome.from_error(err)
-            self.finish()
+            try:
+                self.finish()
+            except ShimError as late:  # keep the first error; still say what else failed
+                self.log("error", late.message())
             raise
         self.finish()
         return self.outcome.exit_code
@@ -141,15 +144,15 @@ class Run:
     def finish(self):
         """Post-hooks, result record, post file; each only if configured."""
         self.timed("post_hooks", self.post_hooks)
-        if self.config.result_file or self.config.termination_path:
-            from shim import results
+        if not (self.config.result_file or self.config.termination_path or self.config.post_file):
+            return
+        from shim import results
 
+        if self.config.result_file or self.config.termination_path:
             record = results.build_record(self.outcome, self.phases, self.started, self.wall(),
                                           results.read_results(self.config.results_dir))
             results.write_record(record, self.config.result_file, self.config.termination_path)
         if self.config.post_file:
-            from shim import results
-
             results.write_post_file(self.config.post_file, self.outcome.exit_code == 0)
 
     # -- steps -------------------------------------------------------------------------

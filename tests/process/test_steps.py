@@ -186,3 +186,12 @@ def test_image_entrypoint_and_config_file(tmp_path):
     r = run(["--config", str(cfg)])
     assert r.stdout.strip() in (b"amd", b"arm")
     assert os.uname().machine in ("x86_64", "aarch64")
+
+
+def test_first_error_survives_a_failing_result_write(tmp_path):
+    """Command not found, and the result file cannot be written: exit 127, both said."""
+    r = run(["--result-file", str(tmp_path / "no-such-dir" / "r.json"), "--", "no-such-cmd-xyz"])
+    assert r.returncode == 127
+    err = r.stderr.decode()
+    assert "no-such-cmd-xyz" in err and "result file" in err
+    assert "Traceback" not in err
