@@ -6,7 +6,6 @@ happen on first use so the run path pays only for what it needs.
 """
 
 import os
-import struct
 
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
@@ -85,8 +84,6 @@ def set_process_name(name):
 
 class Inotify:
     """A non-blocking inotify descriptor; `fileno()` works with select()."""
-
-    EVENT = struct.Struct("iIII")
 
     def __init__(self, fd, add_watch):
         self.fd = fd
