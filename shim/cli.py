@@ -17,9 +17,9 @@ from shim.errors import EXIT_INTERNAL, ShimError
 # name -> module providing `main(argv) -> int`; imported only when used, so the
 # run path never loads another subcommand's code.
 SUBCOMMANDS = {
-    "version": "shim.version",
-    "check": "shim.check",
-    "install": "shim.install",
+    "version": "shim.commands.version",
+    "check": "shim.commands.check",
+    "install": "shim.commands.install",
 }
 
 
@@ -37,7 +37,7 @@ def main(argv=None):
     module_name, rest = _subcommand(argv)
     try:
         if module_name is None:
-            from shim.runner import main as run_main
+            from shim.run.pipeline import main as run_main
 
             return run_main(rest, os.environ)
         _unblock_signals()  # subcommands are ordinary programs: Ctrl-C and TERM end them
@@ -46,7 +46,7 @@ def main(argv=None):
     except ShimError as err:
         _say(err.message())
         if getattr(err, "show_usage", False):
-            from shim.options import USAGE
+            from shim.config.options import USAGE
 
             sys.stderr.write(USAGE + "\n")
         return err.code
@@ -66,7 +66,7 @@ def main(argv=None):
 
 def _unblock_signals():
     """Undo the static launcher's start-up signal block (a no-op from source)."""
-    from shim.native import initial_sigmask
+    from shim.proc.native import initial_sigmask
 
     mask = initial_sigmask()
     if mask is not None:

@@ -7,7 +7,7 @@ from support import REPO
 
 # Modules the run path must never import (tooling, other subcommands, or costly stdlib).
 FORBIDDEN = {"enum", "platform", "re", "subprocess", "argparse", "json", "ctypes", "threading",
-             "asyncio", "uvloop", "shim.install", "shim.check", "shim.schema", "shim.version",
+             "asyncio", "uvloop", "shim.commands.install", "shim.commands.check", "shim.config.schema", "shim.commands.version",
              "tools_image", "build", "hashlib", "tarfile", "zipfile", "shlex"}
 
 
@@ -24,7 +24,7 @@ def _imported(args):
 def test_exec_path_imports_nothing_heavy():
     r, names = _imported(["--", "true"])
     assert r.returncode == 0
-    assert "shim.runner" in names
+    assert "shim.run.pipeline" in names
     assert not names & FORBIDDEN, sorted(names & FORBIDDEN)
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from shim import delegate, options
+from shim.config import options
+from shim.run import delegate
 from shim.errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_USAGE, ShimError
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from shim import envlayer, options
+from shim.config import options
+from shim.run import envlayer
 from shim.errors import ShimError
 
 

@@ -2,7 +2,8 @@
 
 from hypothesis import given, settings, strategies as st
 
-from shim import envlayer, options
+from shim.config import options
+from shim.run import envlayer
 from shim.errors import ShimError
 
 flags = st.sampled_from(sorted(options.BY_FLAG) + ["--", "-e", "--x", "-", "cmd", "--grace=1"])

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from shim import __version__, install
+from shim import __version__
+from shim.commands import install
 from shim.errors import EXIT_SETUP, EXIT_USAGE, ShimError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -322,10 +323,10 @@ def test_missing_source_is_a_usage_error(tmp_path):
 
 
 def test_install_imports_nothing_heavy():
-    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); before = set(sys.modules); import shim.install; "
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); before = set(sys.modules); import shim.commands.install; "
             "print(' '.join(sorted(set(sys.modules) - before)))")
     mods = set(subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True).stdout.split())
-    assert "shim.install" in mods
+    assert "shim.commands.install" in mods
     assert not mods & {"argparse", "hashlib", "shutil", "subprocess", "json", "logging", "tempfile", "dataclasses"}
 
 
@@ -334,7 +335,7 @@ def test_digest_without_hashlib_uses_the_builtin_sha256(tmp_path, binary):
     import hashlib
 
     code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); sys.modules['hashlib'] = None; "
-            f"from shim import install; print(install.sha256_file({str(binary)!r}))")
+            f"from shim.commands import install; print(install.sha256_file({str(binary)!r}))")
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == hashlib.sha256(binary.read_bytes()).hexdigest()
 

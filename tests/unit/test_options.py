@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from shim import options
+from shim.config import options
 from shim.errors import EXIT_USAGE, ShimError
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from shim import options, results
+from shim.config import options
+from shim.run import results
 from shim.errors import EXIT_CANCELLED, EXIT_TIMEOUT, EXIT_USAGE, ShimError
-from shim.runner import Outcome, choose_mode, resident_reasons
-from shim.supervisor import Exit
+from shim.run.pipeline import Outcome, choose_mode, resident_reasons
+from shim.proc.supervise import Exit
 
 
 def conf(*argv):
@@ -81,15 +82,15 @@ def test_record_and_termination_cap():
 
 
 def test_shipped_schema_is_generated():
-    from shim.schema import schema
+    from shim.config.schema import schema
 
-    shipped = json.loads((Path(__file__).parents[2] / "shim" / "config.schema.json").read_text())
-    assert shipped == schema(), "regenerate: python -m shim.schema > shim/config.schema.json"
+    shipped = json.loads((Path(__file__).parents[2] / "shim" / "config" / "config.schema.json").read_text())
+    assert shipped == schema(), "regenerate: python -m shim.config.schema > shim/config/config.schema.json"
 
 
 def test_schema_agrees_with_parser():
     import jsonschema  # a dev dependency: missing means a broken set-up, not a skip
-    from shim.schema import schema
+    from shim.config.schema import schema
 
     validator = jsonschema.Draft202012Validator(schema())
     good = {"supervise": {"grace": "1m30s", "rewrite": {"TERM": "QUIT"}, "exit_remap": {"143": 0}},

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from shim import options
+from shim.config import options
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()

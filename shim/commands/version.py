@@ -19,7 +19,7 @@ def build_info():
         return None
     if not data:
         return None
-    from shim import jsonio
+    from shim.util import jsonio
 
     try:
         return jsonio.loads(data)
@@ -88,7 +88,7 @@ def main(argv):
     if "--short" in argv:
         sys.stdout.write(f"shim {report()['version']}\n")
         return 0
-    from shim import jsonio
+    from shim.util import jsonio
 
     sys.stdout.buffer.write(jsonio.dumps(report(), indent=True) + b"\n")
     return 0

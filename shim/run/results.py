@@ -8,8 +8,8 @@ a larger record is written in full next to it and the message points there.
 import os
 import time
 
-from shim import jsonio
-from shim.fsutil import atomic_write
+from shim.util import jsonio
+from shim.util.fsutil import atomic_write
 
 TERMINATION_LIMIT = 4096
 RESULT_LIMIT = 1 << 20  # one result file is read up to 1 MiB

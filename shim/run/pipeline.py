@@ -11,11 +11,12 @@ import os
 import sys
 import time
 
-from shim import delegate, envlayer, options
+from shim.config import options
+from shim.run import delegate, envlayer
 from shim.errors import (REASON_CODES, REASON_EXITED, REASON_INTERRUPTED,
                          REASON_SIGNALED, REASON_SKIPPED, REASON_TIMEOUT, ShimError, usage_error)
 from shim.log import Log
-from shim.supervisor import Signals, Supervisor, exec_error, spawn
+from shim.proc.supervise import Signals, Supervisor, exec_error, spawn
 
 # Features that need shim to stay resident; any of them rules out exec mode.
 RESIDENT_FEATURES = (
@@ -146,7 +147,7 @@ class Run:
         self.timed("post_hooks", self.post_hooks)
         if not (self.config.result_file or self.config.termination_path or self.config.post_file):
             return
-        from shim import results
+        from shim.run import results
 
         if self.config.result_file or self.config.termination_path:
             record = results.build_record(self.outcome, self.phases, self.started, self.wall(),
@@ -158,7 +159,7 @@ class Run:
     # -- steps -------------------------------------------------------------------------
     def pre_hooks(self):
         if self.config.pre_hooks:
-            from shim import hooks
+            from shim.run import hooks
 
             hooks.run_hooks(self.config.pre_hooks, self.env, "pre", self.run_child,
                             self.config.hook_failure, self.log)
@@ -167,7 +168,7 @@ class Run:
     def wait(self):
         if not self.config.wait_file:
             return
-        from shim.waiter import Skip, Waiter
+        from shim.run.waiter import Skip, Waiter
 
         waiter = Waiter(self.signals, self.config.wait_timeout, self.config.poll_interval)
         try:
@@ -187,7 +188,7 @@ class Run:
             raise exec_error(err.errno, argv[0]) from None
 
     def supervise(self, path, argv):
-        from shim import native
+        from shim.proc import native
 
         # Only the program's name: arguments may carry secrets and ps shows the title.
         native.set_process_name(f"shim: supervising {os.path.basename(argv[0])}")
@@ -206,7 +207,7 @@ class Run:
     def post_hooks(self):
         if not self.config.post_hooks or self.outcome is None:
             return
-        from shim import hooks
+        from shim.run import hooks
 
         env = dict(self.env or envlayer.inherited(self.environ))
         env["SHIM_EXIT_CODE"] = str(self.outcome.exit_code)

@@ -324,7 +324,7 @@ def _convert_json(raw, where):
             except (OSError, UnicodeDecodeError) as err:
                 raise ShimError("read", f"{where} file {path}", _oserror(err),
                                 "check the path and its permissions") from None
-        from shim import jsonio
+        from shim.util import jsonio
 
         try:
             raw = jsonio.loads(text)
@@ -421,7 +421,7 @@ def parse_environ(environ):
 def _split_env_list(opt, raw):
     text = raw.strip()
     if text.startswith("[") or text.startswith("{"):
-        from shim import jsonio
+        from shim.util import jsonio
 
         try:
             return jsonio.loads(text)
@@ -432,7 +432,7 @@ def _split_env_list(opt, raw):
 
 # -- layer 3: the config file --------------------------------------------------
 def load_config_file(path):
-    from shim import jsonio
+    from shim.util import jsonio
 
     try:
         with open(path, "rb") as f:

@@ -1,10 +1,10 @@
 """The JSON Schema of the config file, generated from the option table.
 
-`shim/config.schema.json` is this function's output, committed so editors and
-CI can use it; a test keeps the two identical (`python -m shim.schema > ...`).
+`shim/config/config.schema.json` is this function's output, committed so editors and
+CI can use it; a test keeps the two identical (`python -m shim.config.schema > ...`).
 """
 
-from shim.options import (BOOL, DURATION, ENUM, JSON, LIST, MAP, OPTIONS, PATH,
+from shim.config.options import (BOOL, DURATION, ENUM, JSON, LIST, MAP, OPTIONS, PATH,
                           RESERVED_SECTIONS, STR)
 
 DURATION_PATTERN = r"^\s*(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ms|s|m|h))+\s*$|^\s*[0-9]+(\.[0-9]*)?\s*$"
@@ -79,6 +79,6 @@ def schema():
 if __name__ == "__main__":
     import sys
 
-    from shim import jsonio
+    from shim.util import jsonio
 
     sys.stdout.buffer.write(jsonio.dumps(schema(), indent=True) + b"\n")

@@ -7,7 +7,7 @@ is any; `--schema` prints the JSON Schema of the config file instead.
 import os
 import sys
 
-from shim import options
+from shim.config import options
 from shim.errors import EXIT_USAGE, ShimError, usage_error
 
 USAGE = "usage: shim check [--config PATH] [--profile NAME] [--schema]"
@@ -17,8 +17,8 @@ def main(argv, environ=None):
     environ = os.environ if environ is None else environ
     args = _parse(argv)
     if args.get("schema"):
-        from shim import jsonio
-        from shim.schema import schema
+        from shim.util import jsonio
+        from shim.config.schema import schema
 
         sys.stdout.buffer.write(jsonio.dumps(schema(), indent=True) + b"\n")
         return 0

@@ -36,7 +36,7 @@ class Signals:
     """
 
     def __init__(self):
-        from shim.native import initial_sigmask
+        from shim.proc.native import initial_sigmask
 
         self.inherited_mask = signal.pthread_sigmask(signal.SIG_BLOCK, CATCHABLE)
         started_with = initial_sigmask()  # the static launcher blocked signals before us

@@ -51,7 +51,7 @@ class Waiter:
         self.poll_interval = poll_interval
         self.clock = clock
         if make_inotify is None:
-            from shim.native import inotify as make_inotify
+            from shim.proc.native import inotify as make_inotify
         self.make_inotify = make_inotify
 
     def wait_all(self, paths):

@@ -1,0 +1,1 @@
+"""Subcommands of the runtime binary (version, check, install, ...)."""

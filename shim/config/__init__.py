@@ -1,0 +1,1 @@
+"""Configuration: the option table, its converters, typed sections, and resolution."""

@@ -1,0 +1,1 @@
+"""Processes: signals, spawning, reaping, supervision."""

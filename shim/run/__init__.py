@@ -1,0 +1,1 @@
+"""The run pipeline and its steps: delegate, environment, hooks, waiting, results."""
