@@ -18,6 +18,9 @@ EXIT_USAGE = 125  # bad command line, configuration or input: nothing was run
 EXIT_NOT_EXECUTABLE = 126  # the command exists but cannot be executed
 EXIT_NOT_FOUND = 127  # the command was not found
 EXIT_SETUP = 118  # a runtime operation failed (I/O, permissions) before or after the delegate
+EXIT_FETCH = 117  # a secret/config reference could not be resolved: the delegate was not started
+EXIT_HEARTBEAT_LOST = 116  # the heartbeat endpoint stopped answering; the delegate was terminated
+EXIT_RELAY = 115  # a stdio relay peer never connected or failed; the delegate was not started or ended
 
 # -- reasons (the `reason` field of the result record) -----------------------
 REASON_EXITED = "exited"
@@ -33,6 +36,9 @@ REASON_NOT_FOUND = "not-found"
 REASON_NOT_EXECUTABLE = "not-executable"
 REASON_SETUP = "setup-error"
 REASON_INTERNAL = "internal-error"
+REASON_FETCH_FAILED = "fetch-failed"
+REASON_HEARTBEAT_LOST = "heartbeat-lost"
+REASON_RELAY_FAILED = "relay-failed"
 
 # One table: reason -> default exit code for shim's own outcomes.
 REASON_CODES = {
@@ -46,6 +52,9 @@ REASON_CODES = {
     REASON_NOT_EXECUTABLE: EXIT_NOT_EXECUTABLE,
     REASON_SETUP: EXIT_SETUP,
     REASON_INTERNAL: EXIT_INTERNAL,
+    REASON_FETCH_FAILED: EXIT_FETCH,
+    REASON_HEARTBEAT_LOST: EXIT_HEARTBEAT_LOST,
+    REASON_RELAY_FAILED: EXIT_RELAY,
 }
 
 

@@ -35,9 +35,6 @@ def main(argv, environ=None):
         errors = []
         options.parse_config(doc, args.get("profile") or environ.get("SHIM_PROFILE") or None, errors)
         problems += [(path, err) for _, err in errors]
-        for section in options.RESERVED_SECTIONS:
-            if isinstance(doc, dict) and section in doc:
-                _say(f"check {path} $.{section}: reserved for a later version and ignored today")
     for where, err in problems:
         _say(f"check {where} {err.obj}: {err.cause}" + (f"; {err.fix}" if err.fix else ""))
     if problems:

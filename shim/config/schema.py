@@ -4,11 +4,12 @@
 CI can use it; a test keeps the two identical (`python -m shim.config.schema > ...`).
 """
 
-from shim.config.options import (BOOL, DURATION, ENUM, JSON, LIST, MAP, OPTIONS, PATH,
-                          RESERVED_SECTIONS, STR)
+from shim.config.option import (BOOL, DURATION, ENUM, EXIT_MAP, JSON, LIST, MAP, PATH,
+                                SIGNAL_MAP, STR)
+from shim.config.options import OPTIONS
 
 DURATION_PATTERN = r"^\s*(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ms|s|m|h))+\s*$|^\s*[0-9]+(\.[0-9]*)?\s*$"
-SIGNAL_PATTERN = r"^(SIG)?[A-Za-z0-9+]+$"
+SIGNAL_PATTERN = r"^(SIG)?([A-Za-z][A-Za-z0-9]*|RTMIN(\+[0-9]+)?|RTMAX(-[0-9]+)?)$|^[0-9]+$"
 
 
 def _type(opt):
@@ -24,15 +25,15 @@ def _type(opt):
         return {"enum": list(opt.choices)}
     if kind == LIST:
         return {"type": "array", "items": {"type": "string", "minLength": 1}}
+    if kind == EXIT_MAP:
+        value = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 255},
+                           {"type": "string", "pattern": "^[0-9]+$"}]}
+        return {"type": "object", "propertyNames": {"pattern": "^[0-9]+$"},
+                "additionalProperties": value}
+    if kind == SIGNAL_MAP:
+        sig = {"type": "string", "pattern": SIGNAL_PATTERN}
+        return {"type": "object", "propertyNames": sig, "additionalProperties": sig}
     if kind == MAP:
-        if opt.value_kind == "int":
-            value = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 255},
-                               {"type": "string", "pattern": "^[0-9]+$"}]}
-            return {"type": "object", "propertyNames": {"pattern": "^[0-9]+$"},
-                    "additionalProperties": value}
-        if opt.name == "rewrite":
-            sig = {"type": "string", "pattern": SIGNAL_PATTERN}
-            return {"type": "object", "propertyNames": sig, "additionalProperties": sig}
         return {"type": "object", "propertyNames": {"minLength": 1, "pattern": "^[^=]+$"},
                 "additionalProperties": {"type": "string"}}
     if kind == JSON:
@@ -54,8 +55,6 @@ def _properties(top):
             props[opt.key] = entry
     props["command"] = {"type": "array", "minItems": 1, "items": {"type": "string"},
                         "description": "the delegate's argv when none is given on the command line"}
-    for name in RESERVED_SECTIONS:
-        props[name] = {"type": "object", "description": "reserved for a later capability; ignored"}
     return props
 
 

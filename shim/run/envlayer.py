@@ -46,19 +46,19 @@ def is_frozen():
 def build(base, config, read=None):
     """Apply the configured operations to `base` and return the new environment."""
     env = dict(base)
-    for path in config.env_file:
+    for path in config.env.files:
         for name, value in parse_dotenv(_read_env_file(path, read), path, env):
             env[name] = value
-    for name, value in config.env.items():
+    for name, value in config.env.set.items():
         env[name] = expand(value, env)
-    for name, value in config.default_env.items():
+    for name, value in config.env.default.items():
         if name not in env:
             env[name] = expand(value, env)
-    for name, value in config.prepend_env.items():
+    for name, value in config.env.prepend.items():
         env[name] = _join(expand(value, env), env.get(name))
-    for name, value in config.append_env.items():
+    for name, value in config.env.append.items():
         env[name] = _join(env.get(name), expand(value, env))
-    for name in config.unset_env:
+    for name in config.env.unset:
         env.pop(name, None)
     return env
 

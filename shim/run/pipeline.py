@@ -19,12 +19,8 @@ from shim.log import Log
 from shim.proc.supervise import Signals, Supervisor, exec_error, spawn
 
 # Features that need shim to stay resident; any of them rules out exec mode.
-RESIDENT_FEATURES = (
-    ("timeout", "--timeout"), ("post_file", "--post-file"), ("result_file", "--result-file"),
-    ("termination_path", "--termination-path"), ("cancel_file", "--cancel-file"),
-    ("post_hooks", "--post-hooks"), ("exit_remap", "--exit-remap"), ("rewrite", "--rewrite"),
-    ("signal_group", "--signal-group"),
-)
+RESIDENT_FEATURES = ("timeout", "post_file", "result_file", "termination_path", "cancel_file",
+                     "post_hooks", "exit_remap", "rewrite", "signal_group")
 # Delegate outcomes that --on-error continue turns into success.
 CONTINUABLE = (REASON_EXITED, REASON_SIGNALED, REASON_TIMEOUT)
 
@@ -43,8 +39,8 @@ def main(argv, environ):
 def resident_reasons(config, is_pid1):
     """Why shim must stay resident (empty: it can exec the delegate)."""
     reasons = ["PID 1"] if is_pid1 else []
-    reasons += [flag for name, flag in RESIDENT_FEATURES if getattr(config, name)]
-    if config.on_error == "continue":
+    reasons += [config.source_of(name) for name in RESIDENT_FEATURES if config.value(name)]
+    if config.steps.on_error == "continue":
         reasons.append("--on-error continue")
     return reasons
 
@@ -52,13 +48,13 @@ def resident_reasons(config, is_pid1):
 def choose_mode(config, is_pid1):
     """'exec' or 'supervise': auto execs only when nothing needs a resident process."""
     reasons = resident_reasons(config, is_pid1)
-    if config.mode == "exec":
+    if config.supervise.mode == "exec":
         conflicts = [r for r in reasons if r != "PID 1"]
         if conflicts:
             raise usage_error("option --exec", "cannot be combined with " + ", ".join(conflicts),
                               "drop --exec: the default mode supervises when it must")
         return "exec"
-    if config.mode == "supervise":
+    if config.supervise.mode == "supervise":
         return "supervise"
     return "supervise" if reasons else "exec"
 
@@ -76,10 +72,10 @@ class Outcome:
     def from_exit(cls, result, config):
         """Apply --exit-remap and --on-error continue to the delegate's Exit."""
         if result.reason in (REASON_EXITED, REASON_SIGNALED):
-            code = config.exit_remap.get(result.code, result.code)
+            code = config.supervise.exit_remap.get(result.code, result.code)
         else:  # timeout, cancelled: shim's own codes
             code = REASON_CODES[result.reason]
-        if code != 0 and config.on_error == "continue" and result.reason in CONTINUABLE:
+        if code != 0 and config.steps.on_error == "continue" and result.reason in CONTINUABLE:
             code = 0
         return cls(code, result.reason, result.code, _signal_name(result.signal))
 
@@ -145,34 +141,34 @@ class Run:
     def finish(self):
         """Post-hooks, result record, post file; each only if configured."""
         self.timed("post_hooks", self.post_hooks)
-        if not (self.config.result_file or self.config.termination_path or self.config.post_file):
+        if not (self.config.results.file or self.config.results.termination_path or self.config.steps.post_file):
             return
         from shim.run import results
 
-        if self.config.result_file or self.config.termination_path:
+        if self.config.results.file or self.config.results.termination_path:
             record = results.build_record(self.outcome, self.phases, self.started, self.wall(),
-                                          results.read_results(self.config.results_dir))
-            results.write_record(record, self.config.result_file, self.config.termination_path)
-        if self.config.post_file:
-            results.write_post_file(self.config.post_file, self.outcome.exit_code == 0)
+                                          results.read_results(self.config.results.dir))
+            results.write_record(record, self.config.results.file, self.config.results.termination_path)
+        if self.config.steps.post_file:
+            results.write_post_file(self.config.steps.post_file, self.outcome.exit_code == 0)
 
     # -- steps -------------------------------------------------------------------------
     def pre_hooks(self):
-        if self.config.pre_hooks:
+        if self.config.hooks.pre:
             from shim.run import hooks
 
-            hooks.run_hooks(self.config.pre_hooks, self.env, "pre", self.run_child,
-                            self.config.hook_failure, self.log)
+            hooks.run_hooks(self.config.hooks.pre, self.env, "pre", self.run_child,
+                            self.config.hooks.failure, self.log)
         self.check_interrupted()
 
     def wait(self):
-        if not self.config.wait_file:
+        if not self.config.steps.wait_files:
             return
         from shim.run.waiter import Skip, Waiter
 
-        waiter = Waiter(self.signals, self.config.wait_timeout, self.config.poll_interval)
+        waiter = Waiter(self.signals, self.config.steps.wait_timeout, self.config.steps.poll_interval)
         try:
-            waiter.wait_all(self.config.wait_file)
+            waiter.wait_all(self.config.steps.wait_files)
         except Skip as skip:
             raise ShimError("skip", "step", f"an upstream step failed ({skip.path}.err exists)",
                             "nothing to fix here: fix the step that failed",
@@ -192,20 +188,20 @@ class Run:
 
         # Only the program's name: arguments may carry secrets and ps shows the title.
         native.set_process_name(f"shim: supervising {os.path.basename(argv[0])}")
-        if not self.is_pid1 and self.config.subreaper:
+        if not self.is_pid1 and self.config.supervise.subreaper:
             if not native.set_child_subreaper():
                 self.log("info", "run shim: cannot become a child subreaper; orphans of the "
                                  "delegate go to PID 1 (run shim as PID 1 to reap them)")
-        pid = spawn(path, argv, self.env, self.signals, new_group=self.config.signal_group)
-        supervisor = self.supervisor(timeout=self.config.timeout,
-                                     cancel_file=self.config.cancel_file,
-                                     group=self.config.signal_group)
+        pid = spawn(path, argv, self.env, self.signals, new_group=self.config.supervise.signal_group)
+        supervisor = self.supervisor(timeout=self.config.supervise.timeout,
+                                     cancel_file=self.config.steps.cancel_file,
+                                     group=self.config.supervise.signal_group)
         result = supervisor.run(pid)
         supervisor.drain(self.is_pid1)
         return result
 
     def post_hooks(self):
-        if not self.config.post_hooks or self.outcome is None:
+        if not self.config.hooks.post or self.outcome is None:
             return
         from shim.run import hooks
 
@@ -215,8 +211,8 @@ class Run:
         if self.outcome.delegate_code is not None:
             env["SHIM_DELEGATE_EXIT_CODE"] = str(self.outcome.delegate_code)
         try:
-            hooks.run_hooks(self.config.post_hooks, env, "post", self.run_child,
-                            self.config.hook_failure, self.log)
+            hooks.run_hooks(self.config.hooks.post, env, "post", self.run_child,
+                            self.config.hooks.failure, self.log)
         except ShimError as err:
             if self.outcome.exit_code == 0:  # a failed post-hook fails a successful run
                 self.outcome = Outcome.from_error(err)
@@ -225,15 +221,15 @@ class Run:
 
     # -- helpers ---------------------------------------------------------------------
     def supervisor(self, timeout=None, cancel_file=None, group=False):
-        return Supervisor(self.signals, rewrite=self.config.rewrite, group=group,
-                          grace=self.config.grace, timeout=timeout, cancel_file=cancel_file,
-                          poll_interval=self.config.poll_interval, clock=self.clock)
+        return Supervisor(self.signals, rewrite=self.config.supervise.rewrite, group=group,
+                          grace=self.config.supervise.grace, timeout=timeout, cancel_file=cancel_file,
+                          poll_interval=self.config.steps.poll_interval, clock=self.clock)
 
     def run_child(self, path, argv, env):
         """Spawn and supervise a hook in its own process group; it leaves nothing behind."""
         pid = spawn(path, argv, env, self.signals, new_group=True, stdout_to_stderr=True,
                     terminal=False)
-        supervisor = self.supervisor(timeout=self.config.hook_timeout, group=True)
+        supervisor = self.supervisor(timeout=self.config.hooks.timeout, group=True)
         result = supervisor.run(pid)
         supervisor.drain(self.is_pid1)
         if result.reason == REASON_TIMEOUT:

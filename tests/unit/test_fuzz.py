@@ -2,7 +2,7 @@
 
 from hypothesis import given, settings, strategies as st
 
-from shim.config import options
+from shim.config import kinds, options
 from shim.run import envlayer
 from shim.errors import ShimError
 
@@ -64,6 +64,6 @@ def test_dotenv_and_expansion(text):
 @given(st.text(max_size=20))
 def test_durations_never_crash(text):
     try:
-        options.parse_duration(text)
+        kinds.parse_duration(text)
     except ValueError:
         pass

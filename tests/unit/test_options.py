@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from shim.config import options
+from shim.config import kinds, options
 from shim.errors import EXIT_USAGE, ShimError
 
 
@@ -13,14 +13,14 @@ from shim.errors import EXIT_USAGE, ShimError
     ("1.5s", 1.5), ("7", 7.0), ("0.25", 0.25), (3, 3.0), (0, 0.0), (" 2s ", 2.0),
 ])
 def test_durations(text, seconds):
-    assert options.parse_duration(text) == pytest.approx(seconds)
+    assert kinds.parse_duration(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "abc", "10x", "-1", "s", "1..2s", "ms", "1h-2m", "nan",
                                   "inf", True, -5])
 def test_bad_durations(text):
     with pytest.raises(ValueError):
-        options.parse_duration(text)
+        kinds.parse_duration(text)
 
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path):
@@ -28,17 +28,17 @@ def test_precedence_flag_over_env_over_file_over_default(tmp_path):
     cfg.write_text('{"supervise": {"grace": "3s", "timeout": "4s"}, "hooks": {"timeout": "5s"}}')
     conf = options.resolve(["--config", str(cfg), "--grace", "1s", "--", "true"],
                            {"SHIM_GRACE": "2s", "SHIM_TIMEOUT": "6s"})
-    assert conf.grace == 1.0 and conf.sources["grace"] == "flag"
-    assert conf.timeout == 6.0 and conf.sources["timeout"] == "env"
-    assert conf.hook_timeout == 5.0 and conf.sources["hook_timeout"] == "file"
-    assert conf.wait_timeout is None and conf.sources["wait_timeout"] == "default"
+    assert conf.supervise.grace == 1.0 and conf.sources["grace"] == "flag"
+    assert conf.supervise.timeout == 6.0 and conf.sources["timeout"] == "env"
+    assert conf.hooks.timeout == 5.0 and conf.sources["hook_timeout"] == "file"
+    assert conf.steps.wait_timeout is None and conf.sources["wait_timeout"] == "default"
     assert conf.command == ("true",)
 
 
 def test_config_is_immutable():
     conf = options.resolve(["--", "true"], {})
     with pytest.raises(AttributeError):
-        conf.grace = 3
+        conf.supervise.grace = 3
 
 
 def test_every_option_is_flag_env_and_key():
@@ -53,26 +53,26 @@ def test_repeatable_flags_and_maps():
     conf = options.resolve(["--wait-file", "/a", "--wait-file=/b", "-e", "A=1", "--env", "B=x=y",
                             "--rewrite", "TERM:QUIT", "--rewrite", "SIGINT:15",
                             "--exit-remap", "143:0", "--", "cmd"], {})
-    assert conf.wait_file == ["/a", "/b"]
-    assert conf.env == {"A": "1", "B": "x=y"}
-    assert conf.rewrite == {signal.SIGTERM: signal.SIGQUIT, signal.SIGINT: signal.SIGTERM}
-    assert conf.exit_remap == {143: 0}
+    assert conf.steps.wait_files == ["/a", "/b"]
+    assert conf.env.set == {"A": "1", "B": "x=y"}
+    assert conf.supervise.rewrite == {signal.SIGTERM: signal.SIGQUIT, signal.SIGINT: signal.SIGTERM}
+    assert conf.supervise.exit_remap == {143: 0}
 
 
 def test_env_lists_accept_json_or_commas():
     conf = options.resolve(["--", "x"], {"SHIM_WAIT_FILE": '["/a,b", "/c"]',
                                          "SHIM_REWRITE": "TERM:QUIT, INT:TERM",
                                          "SHIM_ENV": '{"A": "1"}'})
-    assert conf.wait_file == ["/a,b", "/c"]
-    assert conf.rewrite == {signal.SIGTERM: signal.SIGQUIT, signal.SIGINT: signal.SIGTERM}
-    assert conf.env == {"A": "1"}
+    assert conf.steps.wait_files == ["/a,b", "/c"]
+    assert conf.supervise.rewrite == {signal.SIGTERM: signal.SIGQUIT, signal.SIGINT: signal.SIGTERM}
+    assert conf.env.set == {"A": "1"}
 
 
 def test_mode_aliases_and_bool_negation():
-    assert options.resolve(["--exec", "--", "x"], {}).mode == "exec"
-    assert options.resolve(["--supervise", "--", "x"], {}).mode == "supervise"
-    assert options.resolve(["--no-subreaper", "--", "x"], {}).subreaper is False
-    assert options.resolve(["--", "x"], {"SHIM_SIGNAL_GROUP": "yes"}).signal_group is True
+    assert options.resolve(["--exec", "--", "x"], {}).supervise.mode == "exec"
+    assert options.resolve(["--supervise", "--", "x"], {}).supervise.mode == "supervise"
+    assert options.resolve(["--no-subreaper", "--", "x"], {}).supervise.subreaper is False
+    assert options.resolve(["--", "x"], {"SHIM_SIGNAL_GROUP": "yes"}).supervise.signal_group is True
 
 
 def test_command_starts_at_first_word_without_dashdash():
@@ -120,8 +120,8 @@ def test_profiles_overlay_the_file(tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text('{"supervise": {"grace": "3s"}, "profile": "k8s",'
                    ' "profiles": {"k8s": {"supervise": {"grace": "7s"}}, "sm": {"supervise": {"grace": "9s"}}}}')
-    assert options.resolve(["--config", str(cfg), "--", "x"], {}).grace == 7.0
-    assert options.resolve(["--config", str(cfg), "--profile", "sm", "--", "x"], {}).grace == 9.0
+    assert options.resolve(["--config", str(cfg), "--", "x"], {}).supervise.grace == 7.0
+    assert options.resolve(["--config", str(cfg), "--profile", "sm", "--", "x"], {}).supervise.grace == 9.0
     with pytest.raises(ShimError):
         options.resolve(["--config", str(cfg), "--profile", "nope", "--", "x"], {})
 
@@ -135,9 +135,12 @@ def test_collecting_errors_reports_json_paths():
                      "$.supervise.nope"]
 
 
-def test_config_command_and_reserved_sections():
-    values = options.parse_config({"command": ["a", "b"], "secrets": {"x": 1}, "logs": {}})
-    assert values == {"command": ["a", "b"]}
+def test_config_command_and_unsupported_sections():
+    assert options.parse_config({"command": ["a", "b"]}) == {"command": ["a", "b"]}
+    errors = []
+    options.parse_config({"command": ["a"], "secrets": {"x": 1}, "logs": {}}, None, errors)
+    assert sorted(p for p, _ in errors) == ["$.logs", "$.secrets"]
+    assert all("not supported by this version" in e.cause for _, e in errors)
 
 
 def test_help(capsys):

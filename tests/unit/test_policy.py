@@ -95,7 +95,7 @@ def test_schema_agrees_with_parser():
     validator = jsonschema.Draft202012Validator(schema())
     good = {"supervise": {"grace": "1m30s", "rewrite": {"TERM": "QUIT"}, "exit_remap": {"143": 0}},
             "env": {"set": {"A": "1"}, "files": ["/e"]}, "steps": {"wait_files": ["/w"]},
-            "hooks": {"failure": "warn"}, "results": {"file": "/r"}, "secrets": {},
+            "hooks": {"failure": "warn"}, "results": {"file": "/r"},
             "profiles": {"k8s": {"supervise": {"timeout": 3}}}, "command": ["x"]}
     assert not list(validator.iter_errors(good))
     options.parse_config(good)

@@ -1,0 +1,272 @@
+"""One converter per option kind: raw value from any layer -> typed value.
+
+A raw value comes from a flag or variable (always a string, or a list of strings
+for repeatable kinds) or from the config file (any JSON value).  `where` names the
+object for errors: '--grace', 'SHIM_GRACE' or '$.supervise.grace'.
+"""
+
+from shim.config.option import (BOOL, DURATION, ENUM, EXIT_MAP, JSON, LIST, MAP, PATH,
+                                SIGNAL_MAP, STR)
+from shim.errors import ShimError, usage_error
+
+# The one boolean parser (flags, variables, files, install's variables).
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+BOOL_HELP = "use true/false, yes/no, on/off or 1/0"
+
+
+def parse_bool(text):
+    """'yes' -> True, 'off' -> False; raises ValueError for anything else (also '')."""
+    if isinstance(text, bool):
+        return text
+    if isinstance(text, str):
+        word = text.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    raise ValueError(f"not a boolean: {show(text)}")
+
+
+# -- durations -----------------------------------------------------------------
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+DURATION_HELP = "write a duration as 500ms, 10s, 2m, 1h, 1m30s, or plain seconds"
+_DIGITS = frozenset("0123456789")
+
+
+def parse_duration(text):
+    """'500ms' -> 0.5, '1m30s' -> 90.0, '2' -> 2.0; raises ValueError.  Linear, ASCII only."""
+    if isinstance(text, bool):
+        raise ValueError("not a duration")
+    if isinstance(text, (int, float)):
+        if not 0 <= text < float("inf"):  # also rejects NaN
+            raise ValueError("not a finite non-negative number")
+        return float(text)
+    if not isinstance(text, str):
+        raise ValueError("not a duration")
+    s = text.strip()
+    if not s or not s.isascii():
+        raise ValueError("not a duration")
+    total, i, n, units_seen = 0.0, 0, len(s), 0
+    while i < n:
+        j = i
+        while j < n and (s[j] in _DIGITS or s[j] == "."):
+            j += 1
+        k = j
+        while k < n and s[k].isalpha():
+            k += 1
+        number, unit = s[i:j], s[j:k]
+        if not number or number.count(".") > 1 or number == ".":
+            raise ValueError(f"cannot read {text!r}")
+        if not unit:
+            if k != n or units_seen:  # plain seconds only as the whole value
+                raise ValueError(f"cannot read {text!r}")
+            unit = "s"
+        elif unit not in _UNITS:
+            raise ValueError(f"cannot read {text!r}")
+        units_seen += 1
+        total += float(number) * _UNITS[unit]
+        if total == float("inf"):
+            raise ValueError("too large")
+        i = k
+    return total
+
+
+# -- small value parsers shared by the map kinds -----------------------------------
+def parse_exit_code(value, where):
+    """0..255 from an int or an ASCII decimal string (no sign, no '_', no float)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        code = value
+    elif isinstance(value, str) and value.strip() and set(value.strip()) <= _DIGITS:
+        code = int(value.strip())
+    else:
+        raise usage_error(where, f"invalid exit code {show(value)}", "use a whole number 0 to 255")
+    if not 0 <= code <= 255:
+        raise usage_error(where, f"exit code {code} out of range", "use 0 to 255")
+    return code
+
+
+def parse_signal(value, where):
+    """A catchable signal number from a name (TERM, SIGTERM, RTMIN+1) or an ASCII number."""
+    import _signal as signal
+
+    text = str(value).strip().upper() if isinstance(value, (str, int)) and \
+        not isinstance(value, bool) else ""
+    num = None
+    if text and set(text) <= _DIGITS:
+        num = int(text)
+    elif text:
+        name = text if text.startswith("SIG") else "SIG" + text
+        num = _signal_by_name(name, signal)
+    valid = set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
+    if num is None or num not in valid:
+        raise usage_error(where, f"unknown or uncatchable signal {show(value)}",
+                          "use a name like TERM, QUIT, USR1, RTMIN+1 or a number")
+    return num
+
+
+def _signal_by_name(name, signal):
+    base, plus, offset = name.partition("+")
+    if base in ("SIGRTMIN", "SIGRTMAX"):
+        off = 0
+        if plus:
+            if not offset or not set(offset) <= _DIGITS:
+                return None
+            off = int(offset)
+        num = (signal.SIGRTMIN + off) if base == "SIGRTMIN" else (signal.SIGRTMAX - off)
+        return num if signal.SIGRTMIN <= num <= signal.SIGRTMAX else None
+    if name.startswith("SIG_") or not name.replace("SIG", "", 1).isalnum():
+        return None
+    num = getattr(signal, name, None)
+    return int(num) if isinstance(num, int) else None
+
+
+# -- converters ------------------------------------------------------------------------
+def _str(opt, raw, where):
+    if not isinstance(raw, str):
+        raise usage_error(where, f"expected a string, got {jsontype(raw)}", "quote the value")
+    if "\x00" in raw:
+        raise usage_error(where, "contains a NUL byte", "remove it")
+    return raw
+
+
+def _path(opt, raw, where):
+    value = _str(opt, raw, where)
+    if value == "":
+        raise usage_error(where, "empty path", "give a path or drop the option")
+    return value
+
+
+def _bool(opt, raw, where):
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        raise usage_error(where, f"expected true or false, got {show(raw)}", BOOL_HELP) from None
+
+
+def _duration(opt, raw, where):
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_duration(raw)
+    except (ValueError, TypeError, OverflowError):
+        raise usage_error(where, f"invalid duration {show(raw)}", DURATION_HELP) from None
+
+
+def _enum(opt, raw, where):
+    if not isinstance(raw, str) or raw not in opt.choices:
+        raise usage_error(where, f"invalid value {show(raw)}", "use one of " + ", ".join(opt.choices))
+    return raw
+
+
+def _list(opt, raw, where):
+    if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
+        raise usage_error(where, "expected a list of non-empty strings", 'write ["a", "b"]')
+    if any("\x00" in x for x in raw):
+        raise usage_error(where, "an item contains a NUL byte", "remove it")
+    return list(raw)
+
+
+def _pairs(opt, raw, where):
+    """KEY<sep>VALUE strings (flags, variables) or an object (file) -> dict of raw pairs."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if isinstance(raw, list):
+        pairs = {}
+        for item in raw:
+            if not isinstance(item, str) or opt.sep not in item:
+                raise usage_error(where, f"expected {opt.metavar}, got {show(item)}",
+                                  f"write it as {opt.metavar}")
+            k, v = item.split(opt.sep, 1)
+            pairs[k] = v
+        return pairs
+    if not isinstance(raw, dict):
+        raise usage_error(where, f"expected an object, got {jsontype(raw)}", 'write {"KEY": "VALUE"}')
+    return raw
+
+
+def _env_map(opt, raw, where):
+    out = {}
+    for k, v in _pairs(opt, raw, where).items():
+        if not isinstance(k, str) or not k or "=" in k or "\x00" in k:
+            raise usage_error(where, f"invalid variable name {show(k)}",
+                              "names are non-empty and cannot contain '=' or NUL")
+        if not isinstance(v, str):
+            raise usage_error(f"{where} {k}", f"expected a string, got {jsontype(v)}",
+                              'quote the value: "1"')
+        if "\x00" in v:
+            raise usage_error(f"{where} {k}", "value contains a NUL byte", "remove it")
+        out[k] = v
+    return out
+
+
+def _signal_map(opt, raw, where):
+    out = {}
+    for k, v in _pairs(opt, raw, where).items():
+        out[parse_signal(k, where)] = parse_signal(v, where)
+    return out
+
+
+def _exit_map(opt, raw, where):
+    out = {}
+    for k, v in _pairs(opt, raw, where).items():
+        out[parse_exit_code(k, where)] = parse_exit_code(v, where)
+    return out
+
+
+def _json(opt, raw, where):
+    if isinstance(raw, str):
+        text = raw
+        if text.startswith("@"):
+            path = text[1:]
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise ShimError("read", f"{where} file {path}", oserror(err),
+                                "check the path and its permissions") from None
+        from shim.util import jsonio
+
+        try:
+            raw = jsonio.loads(text)
+        except ValueError as err:
+            raise usage_error(where, f"malformed JSON ({err})", "check the quoting") from None
+    if not isinstance(raw, (dict, list)):
+        raise usage_error(where, f"expected a JSON object or array, got {jsontype(raw)}",
+                          'write {"Entrypoint": [...], "Cmd": [...]}')
+    return raw
+
+
+CONVERTERS = {STR: _str, PATH: _path, BOOL: _bool, DURATION: _duration, ENUM: _enum,
+              LIST: _list, MAP: _env_map, SIGNAL_MAP: _signal_map, EXIT_MAP: _exit_map,
+              JSON: _json}
+
+
+def convert(opt, raw, where):
+    """The option's typed value from a raw value of any layer; raises a usage ShimError."""
+    return CONVERTERS[opt.kind](opt, raw, where)
+
+
+# -- message helpers ------------------------------------------------------------
+def show(value):
+    """A value for a message: JSON-ish (true, null), never a Python repr, at most 60 chars."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256
+                       else f"\\u{ord(c):04x}" for c in text)
+    else:
+        text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def jsontype(value):
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value), "a value")
+
+
+def oserror(err):
+    return (err.strerror or str(err)).lower() if isinstance(err, OSError) else str(err)

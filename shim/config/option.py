@@ -1,0 +1,43 @@
+"""One option of `shim run`: its flag(s), variable, config key, kind, default and help."""
+
+# -- kinds: each has one converter in shim.config.kinds ---------------------------
+STR, PATH, BOOL, DURATION, ENUM, LIST, MAP, JSON, SIGNAL_MAP, EXIT_MAP = (
+    "str", "path", "bool", "duration", "enum", "list", "map", "json", "signal_map", "exit_map",
+)
+# Kinds given as KEY<sep>VALUE on the command line and as an object in a file.
+MAP_KINDS = (MAP, SIGNAL_MAP, EXIT_MAP)
+# Kinds that may be repeated on the command line.
+REPEATABLE = (LIST,) + MAP_KINDS
+
+
+class Option:
+    """One option.  `key` is its config-file path ("supervise.grace"; None: not in files)."""
+
+    __slots__ = ("name", "flags", "env", "key", "kind", "default", "help",
+                 "choices", "sep", "metavar", "flag_value")
+
+    def __init__(self, name, flags, key, kind, default, help, choices=None,
+                 sep="=", metavar=None, flag_value=None):
+        self.name = name
+        self.flags = flags
+        self.env = "SHIM_" + name.upper()
+        self.key = key
+        self.kind = kind
+        self.default = default
+        self.help = help
+        self.choices = choices
+        self.sep = sep  # map kinds: the separator of `--flag KEY<sep>VALUE`
+        self.metavar = metavar or name.upper()
+        self.flag_value = flag_value  # extra flags that set a fixed value
+
+    @property
+    def section(self):
+        """The config section this option belongs to ("" for top-level options)."""
+        return self.key.split(".", 1)[0] if self.key and "." in self.key else ""
+
+    @property
+    def attr(self):
+        """Its attribute on the section's settings object (the key's last part)."""
+        if self.key is None:
+            return self.name
+        return self.key.split(".", 1)[1] if "." in self.key else self.key

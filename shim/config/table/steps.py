@@ -1,0 +1,22 @@
+"""Section `steps`: Tekton-style wait, post and cancel files."""
+
+from shim.config.option import DURATION, ENUM, LIST, PATH, Option
+
+SECTION = "steps"
+
+OPTIONS = (
+    Option("wait_file", ["--wait-file"], "steps.wait_files", LIST, [],
+           "start only when PATH exists; skip (exit 121) if PATH.err appears; repeatable",
+           metavar="PATH"),
+    Option("wait_timeout", ["--wait-timeout"], "steps.wait_timeout", DURATION, None,
+           "give up waiting after this long (exit 123)"),
+    Option("post_file", ["--post-file"], "steps.post_file", PATH, None,
+           "write PATH after success, PATH.err after failure", metavar="PATH"),
+    Option("cancel_file", ["--cancel-file"], "steps.cancel_file", PATH, None,
+           "when PATH appears, terminate the delegate (exit 120)", metavar="PATH"),
+    Option("on_error", ["--on-error"], "steps.on_error", ENUM, "stop",
+           "continue: exit 0 after a failed delegate but record its code",
+           choices=("stop", "continue")),
+    Option("poll_interval", ["--poll-interval"], "steps.poll_interval", DURATION, 0.1,
+           "how often to check cancel files and, without inotify, wait files"),
+)
