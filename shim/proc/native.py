@@ -1,11 +1,16 @@
-"""Linux calls the stdlib does not wrap: child subreaper, inotify, process name.
+"""Linux calls the stdlib does not wrap: signalfd, spawn, child subreaper, inotify,
+process name.
 
-Each call tries, in order: the `_shim_native` builtin module (compiled into the
-static binary), ctypes on the C library, then a documented fallback.  Imports
-happen on first use so the run path pays only for what it needs.
+`_shim_native` is a builtin module of the static binary and an extension module
+of a source install (pip builds it).  signalfd and spawn need it; the others fall
+back to ctypes, then to a documented no-op/polling path.  Imports happen on first
+use so the run path pays only for what it needs.
 """
 
 import os
+import sys
+
+from shim.errors import REASON_SETUP, ShimError
 
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
@@ -40,6 +45,35 @@ def _c():
     return _libc or None
 
 
+def _required():
+    mod = _builtin()
+    if mod is None:
+        raise ShimError("supervise", "delegate", "the _shim_native module is missing from this "
+                        "install", "reinstall with 'pip install .' (it builds the C module), or "
+                        "use the static binary", reason=REASON_SETUP)
+    return mod
+
+
+def is_static_build():
+    """True in the static binary (its launcher leaves signal dispositions untouched)."""
+    return "_shim_native" in sys.builtin_module_names
+
+
+def signalfd(signals):
+    """A non-blocking, close-on-exec signalfd for `signals` (which must be blocked)."""
+    return _required().signalfd(signals)
+
+
+def read_signals(fd):
+    """[(signo, code, sender_pid)] of every signal queued on a signalfd."""
+    return _required().read_signals(fd)
+
+
+def spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds):
+    """fork + exec in C; see build/static/shim_native.c.  Raises OSError on exec failure."""
+    return _required().spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds)
+
+
 def initial_sigmask():
     """The signal mask the process started with, if a launcher blocked signals before
     Python ran (the static build does, so no signal is lost during start-up); else None."""
@@ -48,19 +82,19 @@ def initial_sigmask():
     return None if get is None else get()
 
 
-def set_child_subreaper():
-    """Make orphaned descendants re-parent to this process. Returns True on success."""
+def set_child_subreaper(on=True):
+    """Make orphaned descendants re-parent to this process (or stop). True on success."""
     mod = _builtin()
     if mod is not None:
         try:
-            mod.set_child_subreaper()
+            mod.set_child_subreaper(1 if on else 0)
             return True
         except OSError:
             return False
     libc = _c()
     if libc is None:
         return False
-    return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    return libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0
 
 
 def set_process_name(name):

@@ -1,10 +1,13 @@
 """The run pipeline: `shim [OPTIONS] -- COMMAND ARGS...`.
 
-    block signals -> resolve config -> command -> environment -> pre-hooks
-    -> wait files -> exec | supervise -> post-hooks -> result record -> post file
+    block signals -> resolve config -> command -> environment -> mode
+    -> [resident loop] -> pre-hooks -> wait files -> exec | supervise
+    -> post-hooks -> result record -> post file
 
-Every step is a small function over the resolved Config; failures are ShimErrors
-that still get a result record and a post file before the CLI edge reports them.
+Every step is a small method over the resolved Config; failures are ShimErrors
+that still get a result record (and, unless nothing was run, post-hooks and a post
+file) before the CLI edge reports them.  Everything that waits (hooks, wait files,
+the delegate, drain) runs on one event loop owned by `Resident`.
 """
 
 import os
@@ -12,11 +15,11 @@ import sys
 import time
 
 from shim.config import options
-from shim.run import delegate, envlayer
-from shim.errors import (REASON_CODES, REASON_EXITED, REASON_INTERRUPTED,
-                         REASON_SIGNALED, REASON_SKIPPED, REASON_TIMEOUT, ShimError, usage_error)
+from shim.errors import (REASON_CODES, REASON_EXITED, REASON_INTERRUPTED, REASON_SIGNALED,
+                         REASON_SKIPPED, REASON_TIMEOUT, REASON_USAGE, ShimError, usage_error)
 from shim.log import Log
-from shim.proc.supervise import Signals, Supervisor, exec_error, spawn
+from shim.proc.signals import Signals
+from shim.run import delegate, envlayer
 
 # Features that need shim to stay resident; any of them rules out exec mode.
 RESIDENT_FEATURES = ("timeout", "post_file", "result_file", "termination_path", "cancel_file",
@@ -97,9 +100,17 @@ def _signal_name(sig):
 
 
 class Run:
-    """One run of the pipeline over a resolved Config."""
+    """One run of the pipeline over a resolved Config.
+
+    `services` are capabilities that live beside the delegate on the resident loop
+    (log capture, metrics relay, heartbeat...): each may implement
+    `start(run)`, `delegate_started(pid, supervisor)`, `delegate_exited(result)`
+    and `stop(run)`; `stdio` is the delegate's (stdin, stdout, stderr), INHERIT by default.
+    """
 
     def __init__(self, config, environ, signals, started, clock=time.monotonic, wall=time.time):
+        from shim.proc.spawn import INHERIT
+
         self.config = config
         self.environ = environ
         self.signals = signals
@@ -111,48 +122,81 @@ class Run:
         self.phases = {"config": max(0.0, wall() - started)}
         self.env = None
         self.outcome = None
+        self.mode = None
+        self.resident = None  # the loop, signalfd and reaper, when shim stays or waits
+        self.services = []
+        self.stdio = (INHERIT, INHERIT, INHERIT)
 
     # -- the pipeline ------------------------------------------------------------
     def execute(self):
         try:
-            self.outcome = self.steps()
-        except ShimError as err:
-            self.outcome = Outcome.from_error(err)
             try:
-                self.finish()
-            except ShimError as late:  # keep the first error; still say what else failed
-                self.log("error", late.message())
-            raise
-        self.finish()
+                self.outcome = self.steps()
+            except ShimError as err:
+                self.outcome = Outcome.from_error(err)
+                try:
+                    self.finish(ran=err.reason != REASON_USAGE)
+                except ShimError as late:  # keep the first error; still say what else failed
+                    self.log("error", late.message())
+                raise
+            self.finish(ran=True)
+        finally:
+            self.close()
+        if self.outcome.error:  # a post-hook failed a successful run: say so
+            self.log("error", self.outcome.error)
         return self.outcome.exit_code
 
     def steps(self):
         argv = delegate.command_from(self.config)  # which command
         self.env = envlayer.build(envlayer.inherited(self.environ), self.config)  # its env
-        mode = choose_mode(self.config, self.is_pid1)  # decided early: bad combinations fail fast
+        self.mode = choose_mode(self.config, self.is_pid1)  # decided early: bad combinations fail fast
+        self.become_resident()
         self.timed("pre_hooks", self.pre_hooks)
         self.timed("wait", self.wait)
         path = delegate.find_executable(argv[0], self.env)  # after hooks: they may install it
-        if mode == "exec":
+        if self.mode == "exec":
             self.exec(path, argv)  # does not return
         result = self.timed("delegate", lambda: self.supervise(path, argv))
         return Outcome.from_exit(result, self.config)
 
-    def finish(self):
-        """Post-hooks, result record, post file; each only if configured."""
-        self.timed("post_hooks", self.post_hooks)
-        if not (self.config.results.file or self.config.results.termination_path or self.config.steps.post_file):
+    def finish(self, ran):
+        """Post-hooks, result record, post file; each only if configured.
+
+        `ran` is False for usage errors: nothing was run, so no post-hook and no post file.
+        """
+        if ran:
+            self.timed("post_hooks", self.post_hooks)
+        if not (self.config.results.file or self.config.results.termination_path or
+                (ran and self.config.steps.post_file)):
             return
         from shim.run import results
 
         if self.config.results.file or self.config.results.termination_path:
             record = results.build_record(self.outcome, self.phases, self.started, self.wall(),
                                           results.read_results(self.config.results.dir))
-            results.write_record(record, self.config.results.file, self.config.results.termination_path)
-        if self.config.steps.post_file:
+            results.write_record(record, self.config.results.file,
+                                 self.config.results.termination_path)
+        if ran and self.config.steps.post_file:
             results.write_post_file(self.config.steps.post_file, self.outcome.exit_code == 0)
 
     # -- steps -------------------------------------------------------------------------
+    def become_resident(self):
+        """Start the loop when anything will wait, and adopt orphans before any child runs."""
+        c = self.config
+        waits = self.mode == "supervise" or c.hooks.pre or c.hooks.post or c.steps.wait_files
+        if not waits:
+            return
+        from shim.proc.supervise import Resident
+
+        self.resident = Resident(self.signals)
+        if not self.is_pid1 and c.supervise.subreaper:
+            from shim.proc import native
+
+            # Before the pre-hooks: a daemon a hook leaves behind must become ours to drain.
+            if not native.set_child_subreaper() and self.mode == "supervise":
+                self.log("info", "run shim: cannot become a child subreaper; orphans of the "
+                                 "delegate go to PID 1 (run shim as PID 1 to reap them)")
+
     def pre_hooks(self):
         if self.config.hooks.pre:
             from shim.run import hooks
@@ -166,7 +210,8 @@ class Run:
             return
         from shim.run.waiter import Skip, Waiter
 
-        waiter = Waiter(self.signals, self.config.steps.wait_timeout, self.config.steps.poll_interval)
+        waiter = Waiter(self.resident, self.config.steps.wait_timeout,
+                        self.config.steps.poll_interval)
         try:
             waiter.wait_all(self.config.steps.wait_files)
         except Skip as skip:
@@ -176,28 +221,52 @@ class Run:
         self.check_interrupted()
 
     def exec(self, path, argv):
+        from shim.proc.spawn import encode_command, exec_error
+
         self.log("debug", f"exec {path}")
+        bargv, benv = encode_command(argv, self.env)
+        if self.resident is not None:  # hooks ran: hand over a clean process
+            from shim.proc import native
+
+            if not self.is_pid1 and self.config.supervise.subreaper:
+                native.set_child_subreaper(False)
+            self.close()
         self.signals.restore_for_exec()
         try:
-            os.execve(path, argv, self.env)
+            os.execve(path, bargv, self.env)
         except OSError as err:
-            raise exec_error(err.errno, argv[0]) from None
+            raise exec_error(err.errno, argv[0], benv) from None
 
     def supervise(self, path, argv):
         from shim.proc import native
+        from shim.proc.spawn import spawn, take_terminal_back
 
         # Only the program's name: arguments may carry secrets and ps shows the title.
         native.set_process_name(f"shim: supervising {os.path.basename(argv[0])}")
-        if not self.is_pid1 and self.config.supervise.subreaper:
-            if not native.set_child_subreaper():
-                self.log("info", "run shim: cannot become a child subreaper; orphans of the "
-                                 "delegate go to PID 1 (run shim as PID 1 to reap them)")
-        pid = spawn(path, argv, self.env, self.signals, new_group=self.config.supervise.signal_group)
-        supervisor = self.supervisor(timeout=self.config.supervise.timeout,
-                                     cancel_file=self.config.steps.cancel_file,
-                                     group=self.config.supervise.signal_group)
-        result = supervisor.run(pid)
-        supervisor.drain(self.is_pid1)
+        for service in self.services:
+            service.start(self)
+        c = self.config.supervise
+        # Like tini: under a terminal the delegate gets its own foreground group, so the
+        # terminal's Ctrl-C reaches it once, not again through shim.
+        foreground = _isatty(0) and self.stdio[0] < 0
+        new_group = c.signal_group or foreground
+        stdin, stdout, stderr = self.stdio
+        pid = spawn(path, argv, self.env, self.signals, new_group=new_group, foreground=foreground,
+                    stdin=stdin, stdout=stdout, stderr=stderr)
+        supervisor = self.supervisor(timeout=c.timeout, cancel_file=self.config.steps.cancel_file,
+                                     group=c.signal_group)
+        for service in self.services:
+            service.delegate_started(pid, supervisor)
+        try:
+            result = self.resident.supervise(pid, supervisor)
+        finally:
+            if foreground:
+                take_terminal_back()
+        for service in self.services:
+            service.delegate_exited(result)
+        self.resident.drain(self.is_pid1, c.grace)
+        for service in self.services:
+            service.stop(self)
         return result
 
     def post_hooks(self):
@@ -210,6 +279,10 @@ class Run:
         env["SHIM_REASON"] = self.outcome.reason
         if self.outcome.delegate_code is not None:
             env["SHIM_DELEGATE_EXIT_CODE"] = str(self.outcome.delegate_code)
+        if self.resident is None:  # an error came before the loop was needed
+            from shim.proc.supervise import Resident
+
+            self.resident = Resident(self.signals)
         try:
             hooks.run_hooks(self.config.hooks.post, env, "post", self.run_child,
                             self.config.hooks.failure, self.log)
@@ -221,19 +294,29 @@ class Run:
 
     # -- helpers ---------------------------------------------------------------------
     def supervisor(self, timeout=None, cancel_file=None, group=False):
-        return Supervisor(self.signals, rewrite=self.config.supervise.rewrite, group=group,
-                          grace=self.config.supervise.grace, timeout=timeout, cancel_file=cancel_file,
-                          poll_interval=self.config.steps.poll_interval, clock=self.clock)
+        from shim.proc.supervise import Supervisor
+
+        c = self.config.supervise
+        return Supervisor(self.resident.loop, rewrite=c.rewrite, group=group, grace=c.grace,
+                          timeout=timeout, cancel_file=cancel_file,
+                          poll_interval=self.config.steps.poll_interval)
 
     def run_child(self, path, argv, env):
-        """Spawn and supervise a hook in its own process group; it leaves nothing behind."""
-        pid = spawn(path, argv, env, self.signals, new_group=True, stdout_to_stderr=True,
-                    terminal=False)
+        """Run a hook: own process group, stdin from /dev/null (the delegate's input is
+        the delegate's), stdout to stderr; supervised with the hook timeout; drained after."""
+        from shim.proc.spawn import spawn
+
+        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            pid = spawn(path, argv, env, self.signals, new_group=True, stdin=devnull, stdout=2)
+        finally:
+            os.close(devnull)
         supervisor = self.supervisor(timeout=self.config.hooks.timeout, group=True)
-        result = supervisor.run(pid)
-        supervisor.drain(self.is_pid1)
+        result = self.resident.supervise(pid, supervisor)
+        self.resident.drain(self.is_pid1, self.config.supervise.grace)
         if result.reason == REASON_TIMEOUT:
             result.code = REASON_CODES[REASON_TIMEOUT]
+        self.check_interrupted()  # a stop signal ended the hook: the run was interrupted
         return result
 
     def check_interrupted(self):
@@ -249,3 +332,14 @@ class Run:
         finally:
             self.phases[phase] = self.phases.get(phase, 0.0) + self.clock() - start
 
+    def close(self):
+        if self.resident is not None:
+            self.resident.close()
+            self.resident = None
+
+
+def _isatty(fd):
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False

@@ -1,19 +1,17 @@
-"""Wait for files before the delegate starts (Tekton's `-wait_file`, in milliseconds).
+"""Wait for files before the delegate starts (Tekton's `-wait_file`).
 
 Each wait file is satisfied when PATH exists; when PATH.err exists instead, an
-upstream step failed and this step is skipped (exit 121, reason skipped).
-inotify on each file's directory wakes the waiter the moment a file appears;
-without inotify it polls.  Signals that would stop the run are checked while
-waiting, so a pod deleted during a wait ends promptly.
+upstream step failed and this step is skipped (exit 121, reason skipped).  inotify
+on the nearest existing directory wakes the waiter the moment a file (or a missing
+parent directory) appears; without inotify it polls every `poll_interval`.  The
+wait runs on the resident loop, so a stop signal ends it at once.
 """
 
 import os
-import select
-import time
 
 from shim.errors import REASON_INTERRUPTED, REASON_SETUP, REASON_WAIT_TIMEOUT, ShimError
 
-SIGNAL_CHECK = 0.05  # with inotify: how often pending signals are looked at
+MIN_POLL = 0.001  # --poll-interval 0 means "as often as sensible", never a busy loop
 
 
 class Skip(Exception):
@@ -30,9 +28,7 @@ def state(path):
         try:
             os.stat(candidate)
             return result
-        except FileNotFoundError:
-            continue
-        except NotADirectoryError:
+        except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as err:
             raise ShimError("wait for", path, (err.strerror or str(err)).lower(),
@@ -41,59 +37,69 @@ def state(path):
     return None
 
 
-class Waiter:
-    """Waits for every path, in order.  `clock`, `inotify` and `signals` are replaceable."""
+def nearest_directory(path):
+    """The deepest existing directory on the way to `path`'s parent."""
+    d = os.path.dirname(os.path.abspath(path))
+    while d != "/" and not os.path.isdir(d):
+        d = os.path.dirname(d)
+    return d
 
-    def __init__(self, signals, timeout=None, poll_interval=0.1, clock=time.monotonic,
-                 make_inotify=None):
-        self.signals = signals
-        self.timeout = timeout
-        self.poll_interval = poll_interval
-        self.clock = clock
+
+class Waiter:
+    """Waits for every path, in order, on `resident`'s loop.  `make_inotify` is replaceable."""
+
+    def __init__(self, resident, timeout=None, poll_interval=0.1, make_inotify=None):
+        self.resident = resident
+        self.loop = resident.loop
+        self.timeout = timeout or None  # zero means no timeout, as for --timeout
+        self.poll_interval = max(poll_interval or 0.0, MIN_POLL)
         if make_inotify is None:
             from shim.proc.native import inotify as make_inotify
         self.make_inotify = make_inotify
+        self._changed = False
 
     def wait_all(self, paths):
         """Return when every path exists.  Raises Skip or ShimError (timeout, signal)."""
         if not paths:
             return
-        deadline = self.clock() + self.timeout if self.timeout is not None else None
+        deadline = self.loop.time() + self.timeout if self.timeout is not None else None
         notifier = self.make_inotify()
+        if notifier is not None:
+            self.loop.add_reader(notifier.fileno(), lambda: self._on_event(notifier))
         try:
             for path in paths:
                 self._wait_one(path, deadline, notifier)
         finally:
             if notifier is not None:
+                self.loop.remove_reader(notifier.fileno())
                 notifier.close()
 
+    def _on_event(self, notifier):
+        notifier.drain()
+        self._changed = True
+
     def _wait_one(self, path, deadline, notifier):
-        watching = notifier is not None and notifier.watch(os.path.dirname(path) or ".")
-        interval = SIGNAL_CHECK if watching else min(self.poll_interval, 0.01)
         while True:
+            watching = notifier is not None and notifier.watch(nearest_directory(path))
             found = state(path)
             if found == "ready":
                 return
             if found == "failed":
                 raise Skip(path)
-            self._check_signals()
-            now = self.clock()
+            self._check_stop()
+            now = self.loop.time()
             if deadline is not None and now >= deadline:
                 raise ShimError("wait for", path, f"not there after {self.timeout:g}s",
                                 "check the step that writes it, or raise --wait-timeout",
                                 reason=REASON_WAIT_TIMEOUT)
-            wake = interval if deadline is None else min(interval, deadline - now)
-            if watching:
-                ready, _, _ = select.select([notifier], [], [], max(wake, 0.0))
-                if ready:
-                    notifier.drain()
-            else:
-                time.sleep(max(wake, 0.0))
+            wake = None if watching else now + self.poll_interval
+            if deadline is not None:
+                wake = deadline if wake is None else min(wake, deadline)
+            self._changed = False
+            self.resident.wait_until(lambda: self._changed, wake)
 
-    def _check_signals(self):
-        while self.signals.wait(0) is not None:
-            pass
-        if self.signals.stop_signal is not None:
-            raise ShimError("wait", "for files", f"interrupted by signal {self.signals.stop_signal}",
-                            "", reason=REASON_INTERRUPTED, code=128 + self.signals.stop_signal)
-
+    def _check_stop(self):
+        sig = self.resident.signals.stop_signal
+        if sig is not None:
+            raise ShimError("wait", "for files", f"interrupted by signal {sig}",
+                            "", reason=REASON_INTERRUPTED, code=128 + sig)

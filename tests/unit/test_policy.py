@@ -10,7 +10,7 @@ from shim.config import options
 from shim.run import results
 from shim.errors import EXIT_CANCELLED, EXIT_TIMEOUT, EXIT_USAGE, ShimError
 from shim.run.pipeline import Outcome, choose_mode, resident_reasons
-from shim.proc.supervise import Exit
+from shim.proc.reaper import Exit
 
 
 def conf(*argv):

@@ -1,0 +1,108 @@
+"""The signal state shim inherited, and signals as events on the loop.
+
+Every catchable signal is blocked first thing in a run (the static launcher does
+it even before Python starts), so none is lost in any phase.  Blocked signals are
+then read from a signalfd registered on the event loop: no Python signal handler
+ever runs, and the same loop also waits for children, files, sockets and timers.
+Children get back exactly the mask and dispositions shim inherited.
+"""
+
+import os
+
+# The C module, not `signal`: the wrapper imports enum (and with it functools and
+# collections), a few milliseconds of start-up that supervision never needs.
+import _signal as signal
+
+from shim.proc import native
+
+# Synchronous fault signals stay unblocked (a fault in shim must not be swallowed).
+FAULT_SIGNALS = frozenset({signal.SIGFPE, signal.SIGILL, signal.SIGSEGV, signal.SIGBUS,
+                           signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS})
+CATCHABLE = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP} - FAULT_SIGNALS
+# Signals that, arriving before the delegate starts, abort the run.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP})
+# CPython itself sets these to SIG_IGN at start-up (not in the static build, whose
+# launcher turns install_signal_handlers off): from source, their inherited
+# disposition is unknowable and children get the default.
+PYTHON_IGNORED = frozenset({signal.SIGPIPE, signal.SIGXFSZ})
+# Signals the kernel sends to a process group on its own (terminal, job control):
+# shim never forwards these when the child is already in that foreground group.
+SI_KERNEL = 0x80
+
+
+class Signals:
+    """What shim inherited (mask, ignored set) and the queue it collects signals from.
+
+    Created first thing in a run: from then on no signal is lost.
+    """
+
+    def __init__(self):
+        self.inherited_mask = signal.pthread_sigmask(signal.SIG_BLOCK, CATCHABLE)
+        started_with = native.initial_sigmask()  # the static launcher blocked signals before us
+        if started_with is not None:
+            self.inherited_mask = set(started_with)
+        self.inherited_ignored = _ignored_now()
+        # SIGCHLD must not be ignored, or the kernel reaps children behind our back.
+        if signal.SIGCHLD in self.inherited_ignored:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.stop_signal = None  # first STOP_SIGNAL received, if any
+        self._fd = None
+        self._handler = None
+
+    # -- as a loop source ----------------------------------------------------------------
+    def attach(self, loop, handler):
+        """Deliver every signal to `handler(signo, code, pid)` from the loop.  Returns self."""
+        if self._fd is None:
+            self._fd = native.signalfd(sorted(CATCHABLE))
+            loop.add_reader(self._fd, self._read)
+        self._handler = handler
+        return self
+
+    def _read(self):
+        for signo, code, pid in native.read_signals(self._fd):
+            if signo in STOP_SIGNALS and self.stop_signal is None:
+                self.stop_signal = signo
+            if self._handler is not None:
+                self._handler(signo, code, pid)
+
+    def pending_stop(self):
+        """Poll once, without a loop: the first stop signal received so far (or None).
+
+        For synchronous phases (reading big env files) that must honour SIGTERM promptly.
+        """
+        while True:
+            info = signal.sigtimedwait(STOP_SIGNALS, 0)
+            if info is None:
+                return self.stop_signal
+            if self.stop_signal is None:
+                self.stop_signal = info.si_signo
+
+    # -- for children -------------------------------------------------------------------
+    def child_ignored(self):
+        """The signals a child must start with SIG_IGN: what shim inherited as ignored."""
+        return sorted(self.inherited_ignored)
+
+    def restore_for_exec(self):
+        """Before execve in exec mode: give the delegate shim's inherited state."""
+        for sig in PYTHON_IGNORED | {signal.SIGCHLD}:
+            signal.signal(sig, signal.SIG_IGN if sig in self.inherited_ignored else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.inherited_mask)
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _ignored_now():
+    """Signals currently at SIG_IGN, less the ones CPython ignored itself (source runs)."""
+    ignored = set()
+    for sig in CATCHABLE | {signal.SIGCHLD}:
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                ignored.add(sig)
+        except (OSError, ValueError):
+            continue
+    if not native.is_static_build():
+        ignored -= PYTHON_IGNORED
+    return ignored

@@ -1,0 +1,81 @@
+"""Start a child with shim's inherited signal state and chosen stdio.
+
+The child-side work between fork and exec (new process group, terminal
+foreground, stdio redirection, signal dispositions and mask) is done in C
+(`_shim_native.spawn`): no Python runs in the forked child, which would be unsafe
+once any thread exists.  An exec failure comes back as the child's errno.
+"""
+
+import errno
+import os
+
+from shim.errors import REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, REASON_USAGE, ShimError
+from shim.proc import native
+
+INHERIT = -1  # a stdio slot left as shim's own descriptor
+
+
+def spawn(path, argv, env, signals, new_group=False, foreground=False,
+          stdin=INHERIT, stdout=INHERIT, stderr=INHERIT):
+    """Start `path` with `argv`/`env` (a dict); returns the pid.  Raises ShimError.
+
+    foreground: when the child's stdin is shim's terminal, make the child's new
+    group the terminal's foreground group (tini's isolate_child), so the terminal's
+    Ctrl-C reaches it exactly once.
+    """
+    bargv, benv = encode_command(argv, env)
+    tty = 0 if new_group and foreground and stdin == INHERIT and _isatty(0) else -1
+    try:
+        return native.spawn(os.fsencode(path), bargv, benv, sorted(signals.inherited_mask),
+                            signals.child_ignored(), new_group, tty, (stdin, stdout, stderr))
+    except OSError as err:
+        raise exec_error(err.errno, argv[0], benv) from None
+
+
+def encode_command(argv, env):
+    """argv and env as bytes for execve; a NUL byte is a usage error, not a crash."""
+    for word in argv:
+        if "\x00" in word:
+            raise ShimError("exec", argv[0].replace("\x00", "\\0"), "an argument contains a NUL byte",
+                            "remove it; a C string cannot carry NUL", reason=REASON_USAGE)
+    for name, value in env.items():
+        if "\x00" in name or "\x00" in value or "=" in name:
+            raise ShimError("exec", argv[0], f"environment variable {name.replace(chr(0), '')!r} "
+                            "contains a NUL byte or '=' in its name",
+                            "fix the variable's source", reason=REASON_USAGE)
+    return ([os.fsencode(w) for w in argv],
+            [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()])
+
+
+def exec_error(errno_value, name, benv=None):
+    """The ShimError for a failed execve: 127 when something is missing, else 126."""
+    if errno_value == errno.ENOENT:
+        return ShimError("exec", name, "no such file (or its #! interpreter is missing)",
+                         "check the path and the #! line", reason=REASON_NOT_FOUND)
+    if errno_value == errno.E2BIG:
+        size = sum(len(e) + 1 for e in benv) if benv is not None else None
+        what = f"the environment is too large ({size} bytes)" if size else \
+            "the arguments and environment are too large"
+        return ShimError("exec", name, what + " for the kernel (E2BIG)",
+                         "pass big values as files (--secret-file, --env-file into a file) "
+                         "instead of variables", reason=REASON_NOT_EXECUTABLE)
+    cause = os.strerror(errno_value).lower() if errno_value else "exec failed"
+    return ShimError("exec", name, cause,
+                     "check that it is a program for this architecture and is executable",
+                     reason=REASON_NOT_EXECUTABLE)
+
+
+def take_terminal_back():
+    """After a foreground child ends: give the terminal back to shim's own group."""
+    try:
+        if _isatty(0) and os.tcgetpgrp(0) != os.getpgrp():
+            os.tcsetpgrp(0, os.getpgrp())  # SIGTTOU is blocked: this cannot stop us
+    except OSError:
+        pass
+
+
+def _isatty(fd):
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
