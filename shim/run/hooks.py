@@ -9,11 +9,12 @@ or, with `--hook-failure warn`, is reported and ignored.
 import os
 import stat
 
-from shim.errors import REASON_HOOK_FAILED, REASON_SETUP, ShimError
+from shim.errors import REASON_HOOK_FAILED, REASON_INTERRUPTED, REASON_SETUP, ShimError
 
 
-def list_hooks(directory):
-    """Executable regular files of `directory`, sorted by name; dotfiles are skipped."""
+def list_hooks(directory, say=None):
+    """Executable regular files of `directory`, sorted by name; dotfiles are skipped,
+    and a regular file that is not executable is skipped with a warning."""
     try:
         names = sorted(os.listdir(directory))
     except OSError as err:
@@ -29,19 +30,26 @@ def list_hooks(directory):
             st = os.stat(path)
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode) and os.access(path, os.X_OK):
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        if os.access(path, os.X_OK):
             hooks.append(path)
+        elif say is not None:
+            say("warn", f"run hook {path}: not executable, skipped; chmod +x it to run it, "
+                        "or rename it to start with '.'")
     return hooks
 
 
 def run_hooks(directory, env, phase, run_child, failure, say):
-    """Run every hook; returns [(path, Exit)].  `run_child(path, argv, env, timeout)`
-    spawns and supervises one process (the runner passes its supervisor)."""
+    """Run every hook in name order; returns [(path, Exit)].  `run_child(path, argv, env)`
+    spawns, supervises and drains one hook (the pipeline's Run.run_child)."""
     results = []
-    for path in list_hooks(directory):
+    for path in list_hooks(directory, say):
         try:
             result = run_child(path, [path], env)
         except ShimError as err:
+            if err.reason == REASON_INTERRUPTED:
+                raise  # a stop signal ended the run, not the hook
             if failure == "warn":
                 say("warn", err.message())
                 continue
