@@ -7,12 +7,13 @@ one; nothing below it calls `sys.exit`.  Subcommands come before any `--`:
     shim version                            JSON build and dependency report
     shim check [--config PATH]              validate a configuration
     shim install DIR [--versioned] ...      copy this binary into DIR
+    shim k8s … / shim dockerfile …          platform tooling (shimtools: pip package, tools image)
 """
 
 import os
 import sys
 
-from shim.errors import EXIT_INTERNAL, ShimError
+from shim.errors import EXIT_INTERNAL, EXIT_USAGE, ShimError
 
 # name -> module providing `main(argv) -> int`; imported only when used, so the
 # run path never loads another subcommand's code.
@@ -21,12 +22,19 @@ SUBCOMMANDS = {
     "check": "shim.commands.check",
     "install": "shim.commands.install",
 }
+# Platform tooling lives in the separate `shimtools` package (pip install, tools image);
+# the frozen runtime binary does not carry it, so these words only say where it is.
+TOOL_GROUPS = ("k8s", "dockerfile")
+NO_TOOLS = ("{word}: not part of the runtime binary; the tooling ships in the Python package "
+            "(pip install 'shim[tools]') and in the tools image's -tooling variant")
 
 
 def _subcommand(argv):
     """Return (module name, rest) for a subcommand, or (None, argv) to run a delegate."""
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]], argv[1:]
+    if argv and argv[0] in TOOL_GROUPS:
+        return "shimtools", argv
     if argv and argv[0] == "--version":
         return SUBCOMMANDS["version"], ["--short"]
     return None, argv
@@ -41,6 +49,8 @@ def main(argv=None):
 
             return run_main(rest, os.environ)
         _unblock_signals()  # subcommands are ordinary programs: Ctrl-C and TERM end them
+        if module_name == "shimtools":
+            return _tools(rest)
         module = __import__(module_name, fromlist=["main"])
         return module.main(rest)
     except ShimError as err:
@@ -62,6 +72,15 @@ def main(argv=None):
             "set SHIM_DEBUG=1 for a traceback and report it"
         )
         return EXIT_INTERNAL
+
+
+def _tools(argv):
+    try:
+        from shimtools.cli import main as tools_main
+    except ImportError:
+        _say(NO_TOOLS.format(word=argv[0]))
+        return EXIT_USAGE
+    return tools_main(argv)
 
 
 def _unblock_signals():

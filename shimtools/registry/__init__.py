@@ -1,0 +1,1 @@
+"""Image ENTRYPOINT/CMD lookup: OCI layouts, OCI archives, containers-storage and registries."""

@@ -1,0 +1,99 @@
+"""Round-trip YAML/JSON documents: read with comments and key order kept, write back.
+
+ruamel.yaml does the round trip (PyYAML drops comments and reorders nothing but
+loses them); JSON input is YAML too, so one loader serves both.  Errors name the
+file, line and column, as one line.
+"""
+
+import io
+import os
+import sys
+
+from shim.errors import ShimError
+
+STDIN = "-"
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never fold long command lines
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def read_text(path):
+    if path == STDIN:
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as err:
+        raise ShimError("read", path, (err.strerror or str(err)).lower(),
+                        "check the path and its permissions") from None
+    except UnicodeDecodeError as err:
+        raise ShimError("read", path, f"not UTF-8 text ({err.reason})", "give a YAML or JSON file") from None
+
+
+def load_all(text, name):
+    """Every document of a YAML/JSON stream, as round-trip nodes (None for empty ones)."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        return list(_yaml().load_all(text))
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        cause = " ".join(str(err.problem or err.context or "invalid YAML").split())
+        raise ShimError("parse", where, f"invalid YAML: {cause}", "fix the document at that line and column") from None
+    except YAMLError as err:
+        raise ShimError("parse", name, f"invalid YAML: {' '.join(str(err).split())}",
+                        "fix the document") from None
+
+
+def load_one(text, name):
+    docs = [d for d in load_all(text, name) if d is not None]
+    return docs[0] if docs else None
+
+
+def dump_all(docs, explicit_start=None):
+    """The documents as one YAML stream (`---` between documents)."""
+    yaml = _yaml()
+    if explicit_start is not None:
+        yaml.explicit_start = explicit_start
+    out = io.StringIO()
+    yaml.dump_all(docs, out)
+    return out.getvalue()
+
+
+def line_of(node, key=None):
+    """1-based line of a mapping (or of one of its keys) in the source, or 0 if unknown."""
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return 0
+    try:
+        if key is not None:
+            return lc.key(key)[0] + 1
+        return lc.line + 1
+    except (KeyError, TypeError, AttributeError):
+        return 0
+
+
+def write_atomic(path, text):
+    """Replace `path` with `text` in one rename (the runtime's atomic writer), keeping its mode."""
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = 0o644
+    _atomic_write()(path, text.encode("utf-8"), mode=mode)
+
+
+def _atomic_write():
+    # The runtime package is being split into subpackages; accept either home.
+    try:
+        from shim.util.fsutil import atomic_write
+    except ImportError:
+        from shim.fsutil import atomic_write
+    return atomic_write
