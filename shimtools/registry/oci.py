@@ -140,6 +140,9 @@ class LayoutStore:
         if os.path.isfile(path):
             try:
                 self._tar = tarfile.open(path)
+                # Archives name members "index.json" or "./index.json" depending on the writer.
+                self._members = {m.name.lstrip("./") if m.name.startswith("./") else m.name: m
+                                 for m in self._tar.getmembers()}
             except (OSError, tarfile.TarError) as err:
                 raise ShimError(OP, image, f"cannot open OCI archive {path} ({err})",
                                 "give an archive written by `skopeo copy … oci-archive:FILE`") from None
@@ -149,7 +152,7 @@ class LayoutStore:
     def read(self, name):
         try:
             if self._tar is not None:
-                member = self._tar.extractfile(name.lstrip("./"))
+                member = self._tar.extractfile(self._members[name])
                 if member is None:
                     raise KeyError(name)
                 return member.read(MAX_DOCUMENT + 1)

@@ -1,0 +1,90 @@
+"""`shim dockerfile wrap`: exec and shell form, SHELL, inherited ENTRYPOINT/CMD, base lookup, idempotence."""
+
+import os
+
+import pytest
+
+from tooling_support import shim_tools, write_layout
+
+TOOLS = "localhost/shim-tools:test"
+
+
+def wrap(text, *extra, tmp=None):
+    return shim_tools("dockerfile", "wrap", "-f", "-", "--tools-image", TOOLS, "--cache-dir", "", *extra,
+                      input=text)
+
+
+def tail(out, n):
+    return out.splitlines()[-n:]
+
+
+def test_exec_form_keeps_cmd():
+    out = wrap('FROM debian\nENTRYPOINT ["/app/server", "--x"]\nCMD ["--port", "8080"]\n').stdout
+    assert out.splitlines() == ["FROM debian", "# shim dockerfile wrap", f"COPY --from={TOOLS} /shim /shim",
+                                'ENTRYPOINT ["/shim", "--", "/app/server", "--x"]', 'CMD ["--port", "8080"]']
+
+
+def test_shell_form_runs_what_docker_ran_with_the_stages_shell():
+    out = wrap("FROM debian\nENTRYPOINT exec app --flag \"$HOME\"\n").stdout
+    assert tail(out, 1) == ['ENTRYPOINT ["/shim", "--", "/bin/sh", "-c", "exec app --flag \\"$HOME\\""]']
+    out = wrap('FROM debian\nSHELL ["/bin/bash", "-eo", "pipefail", "-c"]\nENTRYPOINT app | tee log\n').stdout
+    assert tail(out, 1) == ['ENTRYPOINT ["/shim", "--", "/bin/bash", "-eo", "pipefail", "-c", "app | tee log"]']
+
+
+def test_continuations_comments_heredocs_and_only_the_final_stage():
+    text = ("# syntax=docker/dockerfile:1\nFROM golang AS build\nENTRYPOINT [\"/go/bin/x\"]\nRUN <<EOF\n"
+            "ENTRYPOINT [\"not\", \"this\"]\nEOF\nFROM scratch\nCOPY --from=build /x /x\nENTRYPOINT [\"/x\", \\\n"
+            "  # a comment inside\n  \"--serve\"]\n")
+    out = wrap(text).stdout.splitlines()
+    assert out[:8] == text.splitlines()[:8]
+    assert out[8:] == ["# shim dockerfile wrap", f"COPY --from={TOOLS} /shim /shim",
+                       'ENTRYPOINT ["/shim", "--", "/x", "--serve"]']
+
+
+def test_entrypoint_inherited_from_an_earlier_stage_and_its_cmd():
+    text = 'FROM debian AS base\nENTRYPOINT ["/app"]\nCMD ["run"]\nFROM base\nRUN true\n'
+    assert tail(wrap(text).stdout, 5) == [
+        "# shim dockerfile wrap", f"COPY --from={TOOLS} /shim /shim", 'ENTRYPOINT ["/shim", "--", "/app"]',
+        "# the base image's CMD: a new ENTRYPOINT resets an inherited one", 'CMD ["run"]']
+
+
+def test_base_image_entrypoint_is_looked_up(tmp_path):
+    write_layout(tmp_path / "base", {"amd64": {"Entrypoint": ["/docker-entrypoint.sh"], "Cmd": ["nginx", "-g",
+                                                                                                 "daemon off;"]}})
+    text = "ARG BASE=reg.example/nginx:1\nFROM ${BASE}\nCOPY site /usr/share/nginx/html\nCMD [\"nginx\"]\n"
+    out = wrap(text, "--image-source", f"reg.example/nginx:1=oci:{tmp_path / 'base'}")
+    assert out.returncode == 0, out.stderr
+    # The stage's own CMD stays; nothing re-added.
+    assert tail(out.stdout, 4) == ['CMD ["nginx"]', "# shim dockerfile wrap", f"COPY --from={TOOLS} /shim /shim",
+                                   'ENTRYPOINT ["/shim", "--", "/docker-entrypoint.sh"]']
+
+
+def test_scratch_without_entrypoint_and_options():
+    out = wrap('FROM scratch\nCOPY app /app\nCMD ["/app"]\n', "--shim-arg=--grace=5s").stdout
+    assert tail(out, 1) == ['ENTRYPOINT ["/shim", "--grace=5s", "--"]']
+
+
+def test_idempotent_and_in_place(tmp_path):
+    path = tmp_path / "Dockerfile"
+    path.write_text('FROM debian\nENTRYPOINT ["/app"]\n')
+    os.chmod(path, 0o640)
+    for _ in range(2):
+        proc = shim_tools("dockerfile", "wrap", "-f", path, "--tools-image", TOOLS, "--in-place")
+        assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    assert path.read_text().count("COPY --from=") == 1 and oct(path.stat().st_mode & 0o777) == "0o640"
+    assert os.listdir(tmp_path) == ["Dockerfile"]
+
+
+@pytest.mark.parametrize("text, cause", [
+    ("RUN true\n", "no FROM instruction"),
+    ("ARG BASE\nFROM ${BASE}\n", "$BASE has no default value"),
+])
+def test_bad_dockerfiles_are_one_line_errors(text, cause):
+    proc = wrap(text)
+    assert proc.returncode == 125 and proc.stdout == "" and proc.stderr.count("\n") == 1
+    assert cause in proc.stderr
+
+
+def test_unknown_base_image_names_the_image():
+    proc = wrap("FROM localhost/nope-not-here:1\n")
+    assert proc.returncode == 125 and "localhost/nope-not-here:1" in proc.stderr and proc.stderr.count("\n") == 1
