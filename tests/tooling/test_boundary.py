@@ -18,7 +18,7 @@ def _imports(tree):
         for child in ast.iter_child_nodes(node):
             name = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
             if isinstance(child, ast.Import):
-                found += [(func, alias.name) for alias in child.names]
+                found.extend((func, alias.name) for alias in child.names)
             elif isinstance(child, ast.ImportFrom):
                 found.append((func, child.module or ""))
             visit(child, name)
