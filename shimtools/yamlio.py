@@ -83,17 +83,10 @@ def line_of(node, key=None):
 
 def write_atomic(path, text):
     """Replace `path` with `text` in one rename (the runtime's atomic writer), keeping its mode."""
+    from shim.util.fsutil import atomic_write
+
     try:
         mode = os.stat(path).st_mode & 0o7777
     except OSError:
         mode = 0o644
-    _atomic_write()(path, text.encode("utf-8"), mode=mode)
-
-
-def _atomic_write():
-    # The runtime package is being split into subpackages; accept either home.
-    try:
-        from shim.util.fsutil import atomic_write
-    except ImportError:
-        from shim.fsutil import atomic_write
-    return atomic_write
+    atomic_write(path, text.encode("utf-8"), mode=mode)

@@ -134,7 +134,7 @@ def test_shim_options_go_before_the_separator(layout):
 
 
 def test_in_pod_lookup_passes_a_platform_map_the_runtime_understands(tmp_path):
-    from shim.delegate import from_image
+    from shim.run.delegate import from_image
 
     multi = {"amd64": {"Entrypoint": ["/bin/app-amd64"], "Cmd": ["--x=$HOME"]},
              "arm64": {"Entrypoint": ["/bin/app-arm64"], "Cmd": ["--y"]}}
