@@ -32,7 +32,7 @@ VOLUME = "shim"
 MOUNT = "/shim"
 INSTALL_MOUNT = "/install"  # not /shim: that is the binary itself inside the tools image
 INSTALLER = "install-shim"
-ANNOTATION = "shim.dev/injected"  # JSON record of what inject changed
+ANNOTATION = "shim.dev/injected"  # compact record of what inject changed (see Record)
 OPT_OUT = "shim.dev/inject"  # "false" on a pod: leave it alone
 DEFAULT_CLAIM = "shim-tools"
 ARCH_LABEL = "kubernetes.io/arch"
@@ -73,6 +73,42 @@ class Settings:
         if self.lookup not in ("registry", "in-pod", "off"):
             raise ShimError("parse", "--lookup", f"unknown value {self.lookup!r}", "use registry, in-pod or off")
         return self
+
+
+@dataclass
+class Record:
+    """What inject changed, small enough for one annotation value.
+
+    `s1;iv;app:c2,side:i3d` = 1 shim option before `--`; added the installer
+    (i), the volume (v) and/or the node selector (n); container app had a
+    2-word command; side had no command and 3 words came from its image, and
+    its image got a digest (d).  Kinds: c<N> command of N words (the rest of
+    args after `--` were its args), i<N> N image words (the rest were its args),
+    p<0|1> in-pod map (1: the container had args, which are each entry's Cmd).
+    Every word is still in `args`; only the boundaries are recorded, because
+    `podman kube play` (4.3) refuses annotation values over 63 characters.
+    """
+    shim_args: int = 0
+    added: str = ""
+    containers: dict = field(default_factory=dict)  # name -> (kind, n, pinned)
+
+    @classmethod
+    def parse(cls, text):
+        try:
+            head, added, body = text.split(";", 2)
+            containers = {}
+            for item in filter(None, body.split(",")):
+                name, spec = item.rsplit(":", 1)
+                containers[name] = (spec[0], int(spec[1:].rstrip("d")), spec.endswith("d"))
+            return cls(int(head[1:]), added, containers)
+        except (ValueError, IndexError):
+            raise ShimError("read", f"annotation {ANNOTATION}", f"cannot parse {text!r}",
+                            "it was edited by hand; delete it and restore the containers yourself") from None
+
+    def format(self):
+        body = ",".join(f"{name}:{kind}{n}{'d' if pinned else ''}"
+                        for name, (kind, n, pinned) in sorted(self.containers.items()))
+        return f"s{self.shim_args};{''.join(sorted(set(self.added)))};{body}"
 
 
 def escape(words):
@@ -143,18 +179,21 @@ class Injector:
         if str(annotations.get(OPT_OUT, "")).lower() == "false":
             self.notes.append(f"{describe(workload)}: skipped, annotated {OPT_OUT}: \"false\"")
             return False
-        record = json.loads(annotations.get(ANNOTATION) or '{"containers": {}, "added": []}')
+        record = Record.parse(annotations[ANNOTATION]) if ANNOTATION in annotations else \
+            Record(len(self.settings.shim_args))
         spec = template["spec"]
         binary = self._binary(spec)
         injected_any = False
         for key, container in self._selected(spec):
             name = container.get("name", "")
             command = list(container.get("command") or [])
-            if name in record["containers"] or (command and command[0].startswith(MOUNT + "/")):
+            if name in record.containers or (command and command[0].startswith(MOUNT + "/")):
                 continue  # already in front of this one
-            original = {k: list(container[k]) for k in ("command", "args") if container.get(k)}
-            original["image"] = container.get("image")
-            container_args = self._new_args(workload, container)
+            if record.containers and record.shim_args != len(self.settings.shim_args):
+                raise ShimError("inject", f"container {name} of {describe(workload)}",
+                                "the pod was injected with another number of --shim-arg options",
+                                "remove the injection first (--remove), then inject again")
+            container_args, kind, count, pinned = self._new_args(workload, container)
             _set_after(container, "command", _flow([binary]), after=("image", "name"))
             _set_after(container, "args", _flow(container_args), after=("command",))
             mounts = container.get("volumeMounts")
@@ -163,16 +202,16 @@ class Injector:
                 _set_after(container, "volumeMounts", mounts)
             if not any(m.get("mountPath") == MOUNT for m in mounts):
                 mounts.append({"name": VOLUME, "mountPath": MOUNT, "readOnly": True})
-            record["containers"][name] = original
+            record.containers[name] = (kind, count, pinned)
             injected_any = True
         if not injected_any:
             return False
-        record["added"] = sorted(set(record["added"]) | set(self._add_pod_parts(spec)))
+        record.added += "".join(self._add_pod_parts(spec))
         if not isinstance(template.get("metadata"), dict):
             template["metadata"] = {}
         if not isinstance(template["metadata"].get("annotations"), dict):
             template["metadata"]["annotations"] = {}
-        template["metadata"]["annotations"][ANNOTATION] = json.dumps(record, sort_keys=True, separators=(",", ":"))
+        template["metadata"]["annotations"][ANNOTATION] = record.format()
         return True
 
     def _selected(self, spec):
@@ -199,7 +238,7 @@ class Injector:
             else:
                 volumes.append({"name": VOLUME, "persistentVolumeClaim": {"claimName": self.settings.claim,
                                                                           "readOnly": True}})
-            added.append("volume")
+            added.append("v")
         if self.settings.mode == "emptydir":
             inits = spec.get("initContainers")
             if inits is None:
@@ -211,7 +250,7 @@ class Injector:
             if not any(c.get("name") == INSTALLER for c in inits):
                 # First: opted-in init containers after it need the binary already.
                 inits.insert(0, self._installer())
-                added.append("initContainer")
+                added.append("i")
         else:
             selector = spec.get("nodeSelector")
             if not isinstance(selector, dict) or ARCH_LABEL not in selector:
@@ -219,7 +258,7 @@ class Injector:
                     spec["nodeSelector"] = {}
                 # The binary's name carries the arch: the pod must land on a node of that arch.
                 spec["nodeSelector"][ARCH_LABEL] = self._arch(spec)
-                added.append("nodeSelector")
+                added.append("n")
         return added
 
     def _installer(self):
@@ -238,7 +277,7 @@ class Injector:
         command = list(container.get("command") or [])
         args = list(container.get("args") or [])
         if command:
-            return shim + ["--", *command, *args]
+            return shim + ["--", *command, *args], "c", len(command), False
         where = f"container {container.get('name', '?')} of {describe(workload)}"
         image = container.get("image")
         if self.settings.lookup == "off" or self.lookup is None:
@@ -247,10 +286,9 @@ class Injector:
         if not image:
             raise ShimError("inject", where, "has neither command nor image", "set the container's image")
         info = self.lookup.lookup(image, self.deadline)
-        if self.settings.pin_digest and info.pinnable and "@" not in image:
-            from shimtools.registry.reference import parse
-
-            container["image"] = parse(image).pinned(info.digest)
+        pinned = bool(self.settings.pin_digest and info.pinnable and "@" not in image)
+        if pinned:  # image:tag@digest: the digest decides what runs, the tag stays readable (and removable)
+            container["image"] = f"{image}@{info.digest}"
         if self.settings.lookup == "in-pod":
             per_platform = {}
             for plat, conf in sorted(info.platforms.items()):
@@ -263,7 +301,8 @@ class Injector:
             if any("$(" in a for a in args):
                 self.notes.append(f"{where}: $(VAR) in args is expanded inside the --image-entrypoint JSON; "
                                   "a value with \" or \\ would break it (set command to avoid the lookup)")
-            return shim + ["--image-entrypoint", json.dumps(per_platform, separators=(",", ":"))]
+            return (shim + ["--image-entrypoint", json.dumps(per_platform, separators=(",", ":"))], "p",
+                    1 if args else 0, pinned)
         if self.settings.platform:
             conf = info.config(self.settings.platform)
         else:
@@ -272,11 +311,11 @@ class Injector:
                 raise ShimError("inject", where, f"image {image} runs a different command on each platform "
                                 f"({', '.join(sorted(info.platforms))})",
                                 "use --lookup in-pod (shim picks per node) or --platform PLATFORM")
-        argv = escape(conf.get("Entrypoint")) + (args if args else escape(conf.get("Cmd")))
-        if not argv:
+        image_words = escape(conf.get("Entrypoint")) + ([] if args else escape(conf.get("Cmd")))
+        if not image_words and not args:
             raise ShimError("inject", where, f"image {image} has neither ENTRYPOINT nor CMD",
                             "set the container's command")
-        return shim + ["--", *argv]
+        return shim + ["--", *image_words, *args], "i", len(image_words), pinned
 
     # -- removal -------------------------------------------------------------------------
 
@@ -284,35 +323,35 @@ class Injector:
         annotations = (template.get("metadata") or {}).get("annotations") or {}
         if ANNOTATION not in annotations:
             return False
-        record = json.loads(annotations[ANNOTATION])
+        record = Record.parse(annotations[ANNOTATION])
         spec = template["spec"]
         for key in ("initContainers", "containers"):
             for container in spec.get(key) or []:
-                original = record["containers"].get(container.get("name"))
-                if original is None or key == "initContainers" and container.get("name") == INSTALLER:
+                entry = record.containers.get(container.get("name"))
+                if entry is None or key == "initContainers" and container.get("name") == INSTALLER:
                     continue
-                for field_name in ("command", "args"):
-                    if original.get(field_name):
-                        container[field_name] = _flow(original[field_name])
+                command, args = _original(container, record.shim_args, *entry[:2], workload)
+                for field_name, words in (("command", command), ("args", args)):
+                    if words:
+                        container[field_name] = _flow(words)
                     else:
                         container.pop(field_name, None)
-                if original.get("image"):
-                    container["image"] = original["image"]
+                if entry[2] and "@" in str(container.get("image")):
+                    container["image"] = container["image"].rsplit("@", 1)[0]
                 mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != VOLUME]
                 if mounts:
                     container["volumeMounts"][:] = mounts
                 else:
                     container.pop("volumeMounts", None)
-        added = set(record.get("added", []))
-        if "volume" in added:
+        if "v" in record.added:
             spec["volumes"][:] = [v for v in spec.get("volumes") or [] if v.get("name") != VOLUME]
             if not spec["volumes"]:
                 del spec["volumes"]
-        if "initContainer" in added:
+        if "i" in record.added:
             spec["initContainers"][:] = [c for c in spec.get("initContainers") or [] if c.get("name") != INSTALLER]
             if not spec["initContainers"]:
                 del spec["initContainers"]
-        if "nodeSelector" in added and isinstance(spec.get("nodeSelector"), dict):
+        if "n" in record.added and isinstance(spec.get("nodeSelector"), dict):
             spec["nodeSelector"].pop(ARCH_LABEL, None)
             if not spec["nodeSelector"]:
                 del spec["nodeSelector"]
@@ -322,3 +361,24 @@ class Injector:
             if not template["metadata"]:
                 del template["metadata"]
         return True
+
+
+def _original(container, shim_args, kind, count, workload):
+    """(command, args) the container had before inject, from its args and the record."""
+    rest = list(container.get("args") or [])[shim_args:]
+    if kind == "p":
+        if len(rest) != 2 or rest[0] != "--image-entrypoint":
+            raise _edited(container, workload)
+        entries = list(json.loads(rest[1]).values())
+        return [], (list(entries[0].get("Cmd") or []) if count and entries else [])
+    if not rest or rest[0] != "--":
+        raise _edited(container, workload)
+    words = rest[1:]
+    if kind == "c":
+        return words[:count], words[count:]
+    return [], words[count:]
+
+
+def _edited(container, workload):
+    return ShimError("remove", f"container {container.get('name', '?')} of {describe(workload)}",
+                     "its args no longer have the shape inject wrote", "restore the container by hand")

@@ -31,7 +31,7 @@ import time
 
 from shim.errors import ShimError
 
-from .inject import Injector
+from .inject import ANNOTATION, Injector, Record
 from .manifests import describe
 
 API_VERSION = "admission.k8s.io/v1"
@@ -124,8 +124,8 @@ class Mutator:
         patch = json_patch(obj, pod)
         response["patchType"] = "JSONPatch"
         response["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
-        log("info", "injected", containers=sorted(json.loads(pod["metadata"]["annotations"][
-            "shim.dev/injected"])["containers"]), **fields)
+        record = Record.parse(pod["metadata"]["annotations"][ANNOTATION])
+        log("info", "injected", containers=sorted(record.containers), **fields)
         return response
 
 
