@@ -140,6 +140,18 @@ def _set_after(mapping, key, value, after=()):
     mapping[key] = value
 
 
+def _mount(container):
+    """Mount the shim volume read-only at /shim unless something is mounted there; True when added."""
+    mounts = container.get("volumeMounts")
+    if mounts is None:
+        mounts = []
+        _set_after(container, "volumeMounts", mounts)
+    if any(m.get("mountPath") == MOUNT for m in mounts):
+        return False
+    mounts.append({"name": VOLUME, "mountPath": MOUNT, "readOnly": True})
+    return True
+
+
 @dataclass
 class Injector:
     settings: Settings
@@ -187,8 +199,12 @@ class Injector:
         for key, container in self._selected(spec):
             name = container.get("name", "")
             command = list(container.get("command") or [])
-            if name in record.containers or (command and command[0].startswith(MOUNT + "/")):
+            if name in record.containers:
                 continue  # already in front of this one
+            if command and command[0].startswith(MOUNT + "/"):
+                # Written by hand as `/shim/shim -- …`: it only needs the volume.
+                injected_any |= _mount(container)
+                continue
             if record.containers and record.shim_args != len(self.settings.shim_args):
                 raise ShimError("inject", f"container {name} of {describe(workload)}",
                                 "the pod was injected with another number of --shim-arg options",
@@ -196,12 +212,7 @@ class Injector:
             container_args, kind, count, pinned = self._new_args(workload, container)
             _set_after(container, "command", _flow([binary]), after=("image", "name"))
             _set_after(container, "args", _flow(container_args), after=("command",))
-            mounts = container.get("volumeMounts")
-            if mounts is None:
-                mounts = []
-                _set_after(container, "volumeMounts", mounts)
-            if not any(m.get("mountPath") == MOUNT for m in mounts):
-                mounts.append({"name": VOLUME, "mountPath": MOUNT, "readOnly": True})
+            _mount(container)
             record.containers[name] = (kind, count, pinned)
             injected_any = True
         if not injected_any:
