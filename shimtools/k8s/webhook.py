@@ -23,6 +23,7 @@ import copy
 import http.server
 import json
 import os
+import signal
 import socketserver
 import ssl
 import sys
@@ -246,8 +247,11 @@ def serve(args):
                         "choose a free port") from None
     log("info", "listening", address=f"{address[0]}:{server.server_address[1]}", tools_image=args.tools_image,
         mode=args.mode)
+    # As PID 1 of its container, TERM would be ignored without a handler: finish and exit instead.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     try:
         server.serve_forever()
     finally:
         server.server_close()
+    log("info", "stopped")
     return 0

@@ -1,0 +1,86 @@
+"""The tools image's -tooling variant (Dockerfile.tooling): built with podman from the staged lib
+directory on a Python base, then `shim k8s inject` and the HTTPS webhook run inside it."""
+
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+from tools_support import REPO, free_port, podman, run, unique
+
+sys.path.insert(0, str(REPO / "tests" / "tooling"))
+from webhook_support import POD, make_certs, review  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tooling_image(image, tmp_path_factory):
+    ctx = tmp_path_factory.mktemp("tooling-context")
+    run([sys.executable, REPO / "tools-image/tooling.py", "--out", ctx / "dist" / "tooling"])
+    shutil.copy(REPO / "Dockerfile.tooling", ctx / "Dockerfile.tooling")
+    ref = f"localhost/{unique('shim-tools')}:0.1.0-tooling"
+    # Debian 12's python3 stands in for a python:3.11-slim base (nothing can be pulled here).
+    run(["podman", "build", "--isolation=chroot", "--pull=never", "-f", ctx / "Dockerfile.tooling",
+         "--build-arg", f"BASE={image('debian-servers')}", "-t", ref, ctx], timeout=300)
+    yield ref
+    podman("rmi", "-f", ref, check=False)
+
+
+def test_inject_runs_in_the_tooling_image(tooling_image):
+    doc = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "a", "image": "x", "command": ["/app", "$(X)"]}]}}
+    proc = subprocess.run(["podman", "run", "--rm", "-i", "--read-only", tooling_image, "k8s", "inject",
+                           "--tools-image", "reg.example/shim-tools:0.1.0"], input=yaml.safe_dump(doc),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = yaml.safe_load(proc.stdout)
+    assert out["spec"]["containers"][0]["args"] == ["--", "/app", "$(X)"]
+    assert out["spec"]["initContainers"][0]["image"] == "reg.example/shim-tools:0.1.0"
+    config = json.loads(podman("image", "inspect", tooling_image).stdout)[0]["Config"]
+    assert config["User"] == "65534:65534" and config["Entrypoint"] == ["python3", "-m", "shimtools"]
+
+
+def test_webhook_serves_https_from_the_tooling_image_and_stops_on_term(tooling_image, tmp_path):
+    cert, key = make_certs(tmp_path, "webhook")
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    shutil.copy(cert, tls / "tls.crt")
+    shutil.copy(key, tls / "tls.key")
+    for path in (tmp_path, tls, tls / "tls.crt", tls / "tls.key"):  # the container runs as 65534
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    port = free_port()
+    name = unique("webhook")
+    podman("run", "-d", "--name", name, "--network", "host", "--read-only", "-v", f"{tls}:/tls:ro",
+           tooling_image, "k8s", "webhook", "--listen", f"127.0.0.1:{port}", "--tls-cert", "/tls/tls.crt",
+           "--tls-key", "/tls/tls.key", "--tools-image", "reg.example/shim-tools:0.1.0")
+    try:
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=5) as r:
+                    assert r.read() == b"ok\n"
+                break
+            except OSError:
+                assert time.monotonic() < deadline, podman("logs", name, check=False).stderr
+                time.sleep(0.2)
+        pod = json.loads(json.dumps(POD))
+        for c in pod["spec"]["containers"]:
+            c["command"] = ["/bin/app"]
+        req = urllib.request.Request(f"https://127.0.0.1:{port}/mutate", data=json.dumps(review(pod)).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+            response = json.loads(r.read())["response"]
+        assert response["allowed"] is True and response["patchType"] == "JSONPatch"
+        started = time.monotonic()
+        podman("stop", "-t", "20", name)
+        assert time.monotonic() - started < 10  # TERM ends it; no wait for the KILL
+        logs = [json.loads(line) for line in podman("logs", name).stderr.splitlines() if line.startswith("{")]
+        assert [r["msg"] for r in logs][-1] == "stopped" and any(r["msg"] == "injected" for r in logs)
+    finally:
+        podman("rm", "-f", name, check=False)
