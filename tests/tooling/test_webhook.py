@@ -8,6 +8,9 @@ import socket
 import time
 
 import pytest
+import yaml
+
+from support import REPO
 
 from tooling_support import shim_tools
 from webhook_support import POD, TOOLS, Webhook, apply_patch, make_certs, review
@@ -111,3 +114,17 @@ def test_missing_tls_files_fail_at_start(tmp_path):
     assert proc.returncode == 125
     assert proc.stderr.strip().endswith("no such file or directory; mount the serving certificate Secret "
                                         "(tls.crt, tls.key)")
+
+
+def test_deploy_manifest_runs_the_webhook_with_consistent_settings():
+    from shimtools.cli import parser
+
+    docs = {d["kind"]: d for d in yaml.safe_load_all((REPO / "deploy/webhook.yaml").read_text())}
+    (container,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    args = parser().parse_args(container["args"])  # the CLI accepts exactly these arguments
+    (hook,) = docs["MutatingWebhookConfiguration"]["webhooks"]
+    assert hook["admissionReviewVersions"] == ["v1"] and hook["clientConfig"]["service"]["path"] == "/mutate"
+    assert args.request_timeout < hook["timeoutSeconds"]
+    assert (hook["failurePolicy"], args.on_error) in (("Ignore", "allow"), ("Fail", "deny"))
+    assert args.tls_cert.startswith(container["volumeMounts"][0]["mountPath"])
+    assert hook["namespaceSelector"] == {"matchLabels": {"shim.dev/inject": "enabled"}}
