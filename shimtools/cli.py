@@ -151,9 +151,12 @@ def parser():
 
 def main(argv):
     try:
-        args = parser().parse_args(argv)
+        args, extra = parser().parse_known_args(argv)
     except _HelpShown as shown:
         return shown.status
+    if extra:
+        prog = f"shim {args.group} {args.command}"
+        raise ShimError("parse", prog, f"unrecognized arguments: {' '.join(extra)}", f"see `{prog} --help`")
     if args.group == "k8s" and args.command == "inject":
         return inject_command(args)
     if args.group == "k8s" and args.command == "webhook":
