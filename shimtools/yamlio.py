@@ -15,7 +15,11 @@ STDIN = "-"
 
 
 def _yaml():
-    from ruamel.yaml import YAML
+    try:
+        from ruamel.yaml import YAML
+    except ImportError:
+        raise ShimError("load", "ruamel.yaml", "not installed (the tooling needs it to keep comments and key order)",
+                        "pip install 'shim[tools]'") from None
 
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
@@ -39,10 +43,11 @@ def read_text(path):
 
 def load_all(text, name):
     """Every document of a YAML/JSON stream, as round-trip nodes (None for empty ones)."""
+    yaml = _yaml()
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
-        return list(_yaml().load_all(text))
+        return list(yaml.load_all(text))
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
@@ -53,18 +58,10 @@ def load_all(text, name):
                         "fix the document") from None
 
 
-def load_one(text, name):
-    docs = [d for d in load_all(text, name) if d is not None]
-    return docs[0] if docs else None
-
-
-def dump_all(docs, explicit_start=None):
+def dump_all(docs):
     """The documents as one YAML stream (`---` between documents)."""
-    yaml = _yaml()
-    if explicit_start is not None:
-        yaml.explicit_start = explicit_start
     out = io.StringIO()
-    yaml.dump_all(docs, out)
+    _yaml().dump_all(docs, out)
     return out.getvalue()
 
 

@@ -26,9 +26,9 @@ PACKAGES = ("shim", "shimtools")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*~")
 
 
-def ruamel_dir(python_path=None):
+def ruamel_dir():
     """The installed `ruamel` package directory (namespace package: located through ruamel.yaml)."""
-    spec = importlib.util.find_spec("ruamel.yaml") if python_path is None else None
+    spec = importlib.util.find_spec("ruamel.yaml")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("shim: stage tooling: ruamel.yaml is not installed; pip install 'shim[tools]' first")
     return Path(next(iter(spec.submodule_search_locations))).parent

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 import yaml
-
-from tooling_support import CORPUS, container_argv, k8s_expand, shim_tools, write_layout
+from tooling_support import CORPUS, k8s_expand, shim_tools, write_layout
 
 TOOLS = "localhost/shim-tools:test"
 APP_IMAGE = {"Entrypoint": ["/app/entry", "--home=$HOME", "--cost=$(NOT_K8S)"], "Cmd": ["serve", "--all"]}

@@ -10,17 +10,16 @@ tests/tools/test_shimtools_registry.py.
 import base64
 import http.server
 import json
-import shutil
 import tarfile
 import threading
 
 import pytest
+from tooling_support import write_layout
 
 from shim.errors import ShimError
 from shimtools.registry import auth
 from shimtools.registry.oci import Lookup
 from shimtools.registry.reference import parse
-from tooling_support import write_layout
 
 IMG = {"Entrypoint": ["/entry"], "Cmd": ["run"]}
 

@@ -10,7 +10,6 @@ import time
 
 import pytest
 import yaml
-
 from tools_support import REPO, free_port, require_tool, run
 
 sys.path.insert(0, str(REPO / "tests" / "tooling"))
@@ -68,7 +67,7 @@ def pod(image, args=None):
 
 
 def inject(reg, *args, image=None, env=None, input=None):
-    host, ca, auth, _ = reg
+    host, ca, _auth, _ = reg
     return shim_tools("k8s", "inject", "--tools-image", "t", "--cache-dir", "", "--ca-file", ca, *args,
                       input=input or pod(image or f"{host}/team/shim-tools:0.1.0"),
                       env={"HOME": "/nonexistent", "REGISTRY_AUTH_FILE": "", "XDG_RUNTIME_DIR": "", **(env or {})})
@@ -98,7 +97,7 @@ def test_in_pod_map_has_both_platforms(secure_registry):
 
 
 def test_credentials_from_registry_auth_file_and_a_pull_secret(secure_registry, tmp_path):
-    host, _, auth, _ = secure_registry
+    _host, _, auth, _ = secure_registry
     assert container(inject(secure_registry, env={"REGISTRY_AUTH_FILE": str(auth)}))["command"] == ["/shim/shim"]
     secret = tmp_path / "regcred.yaml"
     secret.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred"},
