@@ -111,7 +111,7 @@ def parser():
 
     p = k8s.add_parser("inject", prog="shim k8s inject", help="put shim in front of the containers of manifests")
     p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
-                   help="YAML/JSON manifests ('-' for stdin; repeatable; default stdin)")
+                   help="YAML/JSON manifests, or a directory of them ('-' for stdin; repeatable; default stdin)")
     p.add_argument("--in-place", action="store_true", help="rewrite each FILE atomically instead of printing")
     p.add_argument("--remove", action="store_true", help="undo an injection")
     _inject_options(p)
@@ -189,7 +189,7 @@ def inject_command(args):
     from .k8s.inject import Injector
     from .k8s.manifests import describe, is_known
 
-    files = args.filename or [yamlio.STDIN]
+    files = _expand_dirs(args.filename or [yamlio.STDIN])
     if args.in_place and yamlio.STDIN in files:
         raise ShimError("parse", "--in-place", "cannot rewrite stdin", "name the files with -f FILE")
     injector = Injector(settings_from(args) if not args.remove else _remove_settings(args),
@@ -209,6 +209,9 @@ def inject_command(args):
         outputs.append((path, docs, changed, _is_json(path, text)))
     for note in injector.notes:
         _note(note)
+    missing = set(args.container) - injector.seen if not args.remove else set()
+    for name in sorted(missing):
+        _note(f"no container named {name} in the input")
     if args.in_place:
         for path, docs, changed, as_json in outputs:
             if changed:
@@ -219,6 +222,17 @@ def inject_command(args):
     sys.stdout.write(render(all_docs, as_json) if all_docs else "")
     sys.stdout.flush()
     return 0
+
+
+def _expand_dirs(paths):
+    """A directory stands for its *.yaml, *.yml and *.json files, sorted (as kubectl -f DIR)."""
+    out = []
+    for path in paths:
+        if path != yamlio.STDIN and os.path.isdir(path):
+            out += sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith((".yaml", ".yml", ".json")))
+        else:
+            out.append(path)
+    return out
 
 
 def _remove_settings(args):

@@ -157,6 +157,7 @@ class Injector:
     settings: Settings
     lookup: object = None  # shimtools.registry.oci.Lookup, needed for containers without command
     notes: list = field(default_factory=list)  # warnings for stderr
+    seen: set = field(default_factory=set)  # container names met, for --container checks
     deadline: float = None
 
     # -- documents ----------------------------------------------------------------------
@@ -232,6 +233,7 @@ class Injector:
             for container in spec.get(key) or []:
                 if not isinstance(container, dict) or container.get("name") == INSTALLER:
                     continue
+                self.seen.add(container.get("name"))
                 if wanted and container.get("name") not in wanted:
                     continue
                 yield key, container

@@ -227,3 +227,18 @@ def test_no_command_and_lookup_off_is_a_one_line_error():
 def test_missing_tools_image_is_a_usage_error():
     proc = shim_tools("k8s", "inject", "-f", CORPUS / "job.yaml")
     assert proc.returncode == 125 and "--tools-image" in proc.stderr
+
+
+def test_a_directory_and_an_unknown_container_name(layout, tmp_path):
+    for name in ("job.yaml", "cronjob.yaml"):
+        shutil.copy(CORPUS / name, tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not a manifest")
+    proc = inject("--container", "nope", "--container", "backup", "-f", tmp_path, layout=layout)
+    docs = load(proc.stdout)
+    assert [d["kind"] for d in docs] == ["CronJob", "Job"]  # sorted, .txt skipped
+    assert "no container named nope in the input" in proc.stderr
+    assert docs[1]["spec"]["template"]["spec"]["containers"][0]["command"] == CRON_JOB_UNTOUCHED
+
+
+CRON_JOB_UNTOUCHED = ["/bin/sh", "-c", "set -e\necho \"started for $(TENANT)\"   # Kubernetes expands TENANT\n"
+                      "echo \"shell var: $HOME\"\n"]
