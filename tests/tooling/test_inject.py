@@ -147,6 +147,15 @@ def test_in_pod_lookup_passes_a_platform_map_the_runtime_understands(tmp_path):
     spec = json.loads(k8s_expand(args[1], {}))  # what the container receives
     assert from_image(spec, "x86_64") == ["/bin/app-amd64", "--x=$HOME"]
     assert from_image(spec, "aarch64") == ["/bin/app-arm64", "--y"]
+    # args replace each platform's CMD, never its ENTRYPOINT; removal gives the args back.
+    with_args = doc.replace("image: reg.example/m:1}", "image: reg.example/m:1, args: [--z, $(N)]}")
+    proc = shim_tools("k8s", "inject", "--tools-image", TOOLS, "--cache-dir", "", "--lookup", "in-pod",
+                      "--image-source", f"reg.example/m:1=oci:{tmp_path / 'm'}", input=with_args)
+    args = load(proc.stdout)[0]["spec"]["containers"][0]["args"]
+    spec = json.loads(k8s_expand(args[1], {"N": "7"}))
+    assert from_image(spec, "aarch64") == ["/bin/app-arm64", "--z", "7"]
+    removed = shim_tools("k8s", "inject", "--remove", input=proc.stdout)
+    assert load(removed.stdout) == load(with_args)
     # Without in-pod, a command that differs per platform needs a choice.
     proc = shim_tools("k8s", "inject", "--tools-image", TOOLS, "--cache-dir", "",
                       "--image-source", f"reg.example/m:1=oci:{tmp_path / 'm'}", input=doc)
