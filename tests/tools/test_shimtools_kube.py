@@ -160,3 +160,29 @@ def test_frozen_binary_points_at_the_tooling(dist):
     assert proc.returncode == 125
     assert proc.stderr == ("shim: k8s: not part of the runtime binary; the tooling ships in the Python package "
                            "(pip install 'shim[tools]') and in the tools image's -tooling variant\n")
+
+
+def test_pvc_mode_runs_from_the_populated_version_directory(apps, tools, kube):
+    from pathlib import Path
+
+    from tools_support import load_manifests, pod_from
+
+    pvc, job, _ = load_manifests("pvc-versioned.yaml")
+    claim = unique("shimtools-pvc")
+    pvc["metadata"]["name"] = claim
+    job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = claim
+    populator = pod_from(job, unique("populate"))
+    populator["spec"]["containers"][0]["image"] = tools["amd64"]
+    kube.play([pvc, populator])
+    container = f"{populator['metadata']['name']}-populate"
+    assert kube.wait_exit(container, timeout=180) == 0, kube.logs(container)
+    version = Path(next(p for p in kube.logs(container).split() if p.startswith("/pvc/"))).parent.name
+
+    name = unique("pvc-app")
+    proc = shim_tools("k8s", "inject", "--mode", "pvc", "--version", version, "--claim", claim, "--cache-dir", "",
+                      input=yaml.safe_dump(pod(name, apps["musl"], "musl")))
+    (doc,) = yaml.safe_load_all(proc.stdout)
+    assert doc["spec"]["containers"][0]["command"] == [f"/shim/{version}/shim-linux-amd64"]
+    assert doc["spec"]["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
+    kube.play([doc])
+    check_pod(kube, name, "musl")
