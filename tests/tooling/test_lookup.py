@@ -1,9 +1,9 @@
 """Image lookup: OCI layout and archive, digest cache, references, credentials, registry failures.
 
-The registry cases here use a loopback stub (http.server) only for what Debian's
-docker-registry cannot be made to do: answer 500, send garbage, and issue
-bearer tokens (its token auth needs a separate JWT-signing token service).  The
-real registry with htpasswd basic auth and a two-arch index is exercised in
+The registry cases here use a loopback stub (http.server) for what Debian's
+docker-registry cannot be made to do (answer 500, send garbage) and, to keep this
+tier fast, for a token service.  The real registry, with htpasswd basic auth and
+with bearer tokens, and a two-arch index, is exercised in
 tests/tools/test_shimtools_registry.py.
 """
 
