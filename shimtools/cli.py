@@ -192,8 +192,10 @@ def inject_command(args):
     files = _expand_dirs(args.filename or [yamlio.STDIN])
     if args.in_place and yamlio.STDIN in files:
         raise ShimError("parse", "--in-place", "cannot rewrite stdin", "name the files with -f FILE")
-    injector = Injector(settings_from(args) if not args.remove else _remove_settings(args),
-                        lookup=make_lookup(args))
+    from .k8s.inject import Settings
+
+    # Removal reads what to undo from each pod's annotation: it needs no settings.
+    injector = Injector(Settings() if args.remove else settings_from(args), lookup=make_lookup(args))
     outputs = []
     # Everything is read and transformed before anything is written: a bad document leaves every file as it was.
     for path in files:
@@ -233,12 +235,6 @@ def _expand_dirs(paths):
         else:
             out.append(path)
     return out
-
-
-def _remove_settings(args):
-    from .k8s.inject import Settings
-
-    return Settings(tools_image=args.tools_image, mode=args.mode, version=args.version or "-")
 
 
 def _note(text):

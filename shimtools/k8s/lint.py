@@ -32,7 +32,8 @@ VALUES_MESSAGE = ("values key {key} sets a container command, which replaces the
                   "— move it to args or prefix /shim/shim --")
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 _TEMPLATE_COMMAND = re.compile(r"^(\s*)(?:-\s+)?command:\s*(.*)$")
-_TEMPLATE_NAME = re.compile(r"^\s*(?:-\s+)?name:\s*[\"']?([^\"'#\s]+)")
+_TEMPLATE_NAME = re.compile(r"^(\s*)-\s+name:\s*[\"']?([^\"'#\s]+)")
+_TEMPLATE_LIST = re.compile(r"^\s*(?:initContainers|containers):\s*$")
 _TEMPLATE_KIND = re.compile(r"^kind:\s*(\S+)")
 _TEMPLATE_META_NAME = re.compile(r"^  name:\s*(.+?)\s*$")
 
@@ -109,7 +110,7 @@ class Linter:
     def _values_node(self, node, path, name):
         if isinstance(node, dict):
             for key, value in node.items():
-                if key == "command" and value and isinstance(value, (list, str)):
+                if key == "command" and value and isinstance(value, (list, str)) and (path or [""])[-1] != "exec":
                     words = value if isinstance(value, list) else [value]
                     if not starts_with_shim(words):
                         dotted = ".".join(map(str, [*path, key]))
@@ -122,16 +123,25 @@ class Linter:
                 self._values_node(item, [*path, str(i)], name)
 
     def template_text(self, text, name):
-        """Helm templates as lines: `command:` under a container's `- name:`."""
-        kind, workload_name, container = "workload", "(templated)", "?"
+        """Helm templates as lines: `command:` at the key column of a container's `- name:` item
+        (deeper ones are probes' and hooks' `exec.command`)."""
+        kind, workload_name, container, column = "workload", "(templated)", "?", None
+        item_dash = None  # column of the `-` of the container list's items (env items are deeper)
         for number, line in enumerate(text.splitlines(), 1):
             if m := _TEMPLATE_KIND.match(line):
-                kind, container = m.group(1), "?"
+                kind, container, column = m.group(1), "?", None
             elif m := _TEMPLATE_META_NAME.match(line):
                 workload_name = m.group(1)
+            elif _TEMPLATE_LIST.match(line):
+                item_dash = -1
             elif m := _TEMPLATE_NAME.match(line):
-                container = m.group(1)
+                if item_dash == -1:
+                    item_dash = len(m.group(1))
+                if item_dash is not None and len(m.group(1)) == item_dash:
+                    container, column = m.group(2), line.index("name:")
             elif m := _TEMPLATE_COMMAND.match(line):
+                if column is not None and line.index("command:") != column:
+                    continue
                 value = m.group(2).strip()
                 if "shim" in value.split("#")[0] and ("/shim" in value or "shim-linux-" in value):
                     continue

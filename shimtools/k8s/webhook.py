@@ -204,7 +204,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         started = time.monotonic()
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         if length <= 0 or length > MAX_BODY:
             self._bad(f"Content-Length {length} outside 1..{MAX_BODY}")
             return

@@ -19,7 +19,7 @@ def test_charts_and_kustomize_findings_with_file_and_line():
         "image's ENTRYPOINT (shim) — move it to args or prefix /shim/shim --",
         f"{c}/web/values.yaml:8: values key app.command sets a container command, which replaces the "
         "image's ENTRYPOINT (shim) — move it to args or prefix /shim/shim --",
-        f'{c}/web/templates/deployment.yaml:15: container web of Deployment {{{{ include "web.fullname" . }}}} {TAIL}',
+        f'{c}/web/templates/deployment.yaml:18: container web of Deployment {{{{ include "web.fullname" . }}}} {TAIL}',
         f"{c}/worker/templates/cronjob.yaml:15: container wait-db of CronJob {{{{ .Release.Name }}}}-sweep {TAIL}",
     ]
 
