@@ -356,6 +356,8 @@ class Injector:
                     container["volumeMounts"][:] = mounts
                 else:
                     container.pop("volumeMounts", None)
+        if _still_mounted(spec):
+            record.added = ""  # a container written by hand as /shim/shim keeps the volume and installer
         if "v" in record.added:
             spec["volumes"][:] = [v for v in spec.get("volumes") or [] if v.get("name") != VOLUME]
             if not spec["volumes"]:
@@ -374,6 +376,11 @@ class Injector:
             if not template["metadata"]:
                 del template["metadata"]
         return True
+
+
+def _still_mounted(spec):
+    return any(m.get("name") == VOLUME for key in ("initContainers", "containers") for c in spec.get(key) or []
+               if c.get("name") != INSTALLER for m in c.get("volumeMounts") or [])
 
 
 def _original(container, shim_args, kind, count, workload):

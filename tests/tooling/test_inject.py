@@ -251,3 +251,15 @@ def test_a_directory_and_an_unknown_container_name(layout, tmp_path):
 
 CRON_JOB_UNTOUCHED = ["/bin/sh", "-c", "set -e\necho \"started for $(TENANT)\"   # Kubernetes expands TENANT\n"
                       "echo \"shell var: $HOME\"\n"]
+
+
+def test_a_hand_written_shim_container_gets_the_volume_and_keeps_it_on_remove():
+    doc = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+           "  - {name: a, image: x, command: [/shim/shim, --, /app]}\n  - {name: b, image: x, command: [/b]}\n")
+    out = load(shim_tools("k8s", "inject", "--tools-image", TOOLS, input=doc).stdout)[0]
+    a, b = out["spec"]["containers"]
+    assert a["command"] == ["/shim/shim", "--", "/app"] and a["volumeMounts"][0]["mountPath"] == "/shim"
+    assert b["command"] == ["/shim/shim"]
+    removed = load(shim_tools("k8s", "inject", "--remove", input=yaml.safe_dump(out)).stdout)[0]
+    assert removed["spec"]["containers"][1] == {"name": "b", "image": "x", "command": ["/b"]}
+    assert removed["spec"]["volumes"][0]["name"] == "shim" and removed["spec"]["initContainers"]
