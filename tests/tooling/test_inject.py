@@ -213,11 +213,11 @@ def test_in_place_is_atomic_and_all_or_nothing(layout, tmp_path):
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
     shutil.copy(CORPUS / "replicaset.yaml", good)
     bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: "
-                   "registry.example/missing:1}\n")
+                   "localhost/shimtools-missing:1}\n")
     before = (good.read_text(), bad.read_text())
     proc = inject("--in-place", "-f", good, "-f", bad, layout=layout)
     assert proc.returncode == 125 and proc.stderr.count("\n") == 1, proc.stderr
-    assert "registry.example/missing:1" in proc.stderr
+    assert "localhost/shimtools-missing:1" in proc.stderr  # looked up locally: no network
     assert (good.read_text(), bad.read_text()) == before
     assert sorted(os.listdir(tmp_path)) == ["bad.yaml", "good.yaml"]  # no temp files left
     proc = inject("--in-place", "-f", good, layout=layout)

@@ -83,3 +83,51 @@ def test_webhook_serves_https_from_the_tooling_image_and_stops_on_term(tooling_i
         assert [r["msg"] for r in logs][-1] == "stopped" and any(r["msg"] == "injected" for r in logs)
     finally:
         podman("rm", "-f", name, check=False)
+
+
+def test_deploy_webhook_deployment_runs_in_kube_play(tooling_image, kube, tmp_path):
+    """deploy/webhook.yaml's pod template, with two substitutions podman 4.3 needs: the TLS Secret volume
+    becomes a hostPath (its `kind: Secret` support panics) and the port gets a hostPort."""
+    from tools_support import pod_from
+
+    docs = {d["kind"]: d for d in yaml.safe_load_all((REPO / "deploy/webhook.yaml").read_text())}
+    name = unique("shim-webhook")
+    pod = pod_from(docs["Deployment"], name)
+    spec = pod["spec"]
+    cert, key = make_certs(tmp_path, "shim-webhook.shim-system.svc")
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    shutil.copy(cert, tls / "tls.crt")
+    shutil.copy(key, tls / "tls.key")
+    for path in (tmp_path, tls, tls / "tls.crt", tls / "tls.key"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    spec["volumes"] = [{"name": "tls", "hostPath": {"path": str(tls), "type": "Directory"}}
+                       if v["name"] == "tls" else v for v in spec["volumes"] if v["name"] != "registry-auth"]
+    (container,) = spec["containers"]
+    container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] != "registry-auth"]
+    container["image"] = tooling_image
+    port = free_port()
+    container["ports"][0]["hostPort"] = port
+    container.pop("livenessProbe")  # podman runs httpGet probes with curl inside the image, which has none
+    container.pop("readinessProbe")
+    kube.play([pod])
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    ctx.check_hostname = False  # the certificate names the Service, the test reaches a host port
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=5) as r:
+                assert r.read() == b"ok\n"
+            break
+        except OSError:
+            assert time.monotonic() < deadline, kube.logs(f"{name}-webhook")
+            time.sleep(0.3)
+    target = json.loads(json.dumps(POD))
+    target["spec"]["containers"][0]["image"] = "localhost/not-in-this-image:1"  # lookup fails locally
+    req = urllib.request.Request(f"https://127.0.0.1:{port}/mutate", data=json.dumps(review(target)).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+        response = json.loads(r.read())["response"]
+    # The first container has no command and its image cannot be looked up: admitted unchanged, with a
+    # warning (--on-error=allow, as the manifest pairs with failurePolicy: Ignore).
+    assert response["allowed"] is True and "localhost/not-in-this-image:1" in response["warnings"][0]
