@@ -184,6 +184,22 @@ class LayoutStore:
         return self.blob(descs[0]["digest"]), descs[0]["digest"]
 
 
+class _SameHostAuth(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never carry the registry's Authorization to another host.
+
+    Registries redirect blob downloads to storage (S3, a CDN) that must not see the token,
+    and that rejects a request carrying one next to its own signed URL; docker and
+    containers/image drop it the same way.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            new.headers.pop("Authorization", None)
+            new.unredirected_hdrs.pop("Authorization", None)
+        return new
+
+
 class RegistryClient:
     """The distribution API for one repository: anonymous, bearer-token and basic auth."""
 
@@ -217,8 +233,9 @@ class RegistryClient:
 
     def _open(self, url, headers, what):
         request = urllib.request.Request(url, headers=headers)
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self.context), _SameHostAuth)
         try:
-            resp = urllib.request.urlopen(request, timeout=self._budget(), context=self.context)
+            resp = opener.open(request, timeout=self._budget())
             return resp.status, resp.headers, resp.read(MAX_DOCUMENT + 1)
         except urllib.error.HTTPError as err:
             return err.code, err.headers, err.read(4096)

@@ -213,3 +213,34 @@ def test_digest_mismatch_is_refused(stub):
     stub.routes["/v2/app/manifests/sha256:" + "0" * 64] = (200, {}, b'{"schemaVersion": 2}')
     with pytest.raises(ShimError, match="do not trust it"):
         lookup_stub(stub, f"{stub.host}/app@sha256:" + "0" * 64)
+
+
+def test_a_redirect_to_another_host_does_not_carry_the_token(stub):
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    other.routes, other.seen = {}, []
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        import hashlib
+
+        config = json.dumps({"architecture": "arm64", "os": "linux", "config": IMG}).encode()
+        cdigest = "sha256:" + hashlib.sha256(config).hexdigest()
+        manifest = json.dumps({"schemaVersion": 2, "config": {"digest": cdigest}, "layers": []}).encode()
+        stub.routes["/v2/app/manifests/1"] = (200, {}, manifest)
+        stub.routes[f"/v2/app/blobs/{cdigest}"] = (
+            307, {"Location": f"http://127.0.0.1:{other.server_address[1]}/storage/blob"}, b"")
+        other.routes["/storage/blob"] = (200, {}, config)
+        secret = {"auths": {stub.host: {"auth": _b64("robot:pw")}}}
+        stub.routes["/v2/app/manifests/1"] = (0, {}, lambda req, q: (
+            (200, {}, manifest) if req.headers.get("Authorization") else
+            (401, {"WWW-Authenticate": 'Basic realm="r"'}, b"")))
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as fh:
+            json.dump(secret, fh)
+            fh.flush()
+            info = lookup_stub(stub, f"{stub.host}/app:1", auth_files=[fh.name])
+        assert info.platforms["linux/arm64"]["Entrypoint"] == ["/entry"]
+        assert other.seen == [("/storage/blob", None)]  # the storage host never saw the credentials
+        assert (f"/v2/app/blobs/{cdigest}", "Basic " + _b64("robot:pw")) in stub.seen
+    finally:
+        other.shutdown()
