@@ -22,9 +22,10 @@ SUBCOMMANDS = {
     "check": "shim.commands.check",
     "install": "shim.commands.install",
 }
-# Platform tooling lives in the separate `shimtools` package (pip install, tools image);
-# the frozen runtime binary does not carry it, so these words only say where it is.
-TOOL_GROUPS = ("k8s", "dockerfile")
+# Platform tooling lives in the separate `shimtools` package (pip install, tools image),
+# reached by name through importlib so the runtime never imports it as code; the frozen
+# binary does not carry it, so there these words only say where it is.
+TOOLING = {"k8s": "shimtools.cli", "dockerfile": "shimtools.cli"}
 NO_TOOLS = ("{word}: not part of the runtime binary; the tooling ships in the Python package "
             "(pip install 'shim[tools]') and in the tools image's -tooling variant")
 
@@ -33,8 +34,8 @@ def _subcommand(argv):
     """Return (module name, rest) for a subcommand, or (None, argv) to run a delegate."""
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]], argv[1:]
-    if argv and argv[0] in TOOL_GROUPS:
-        return "shimtools", argv
+    if argv and argv[0] in TOOLING:
+        return TOOLING[argv[0]], argv
     if argv and argv[0] == "--version":
         return SUBCOMMANDS["version"], ["--short"]
     return None, argv
@@ -49,8 +50,8 @@ def main(argv=None):
 
             return run_main(rest, os.environ)
         _unblock_signals()  # subcommands are ordinary programs: Ctrl-C and TERM end them
-        if module_name == "shimtools":
-            return _tools(rest)
+        if module_name in TOOLING.values():
+            return _tools(module_name, rest)
         module = __import__(module_name, fromlist=["main"])
         return module.main(rest)
     except ShimError as err:
@@ -74,13 +75,17 @@ def main(argv=None):
         return EXIT_INTERNAL
 
 
-def _tools(argv):
+def _tools(module_name, argv):
+    import importlib
+
     try:
-        from shimtools.cli import main as tools_main
-    except ImportError:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] != module_name.split(".")[0]:
+            raise  # the tooling is there but broken: an internal error, not "not installed"
         _say(NO_TOOLS.format(word=argv[0]))
         return EXIT_USAGE
-    return tools_main(argv)
+    return module.main(argv)
 
 
 def _unblock_signals():
