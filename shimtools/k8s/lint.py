@@ -33,6 +33,7 @@ VALUES_MESSAGE = ("values key {key} sets a container command, which replaces the
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 _TEMPLATE_COMMAND = re.compile(r"^(\s*)(?:-\s+)?command:\s*(.*)$")
 _TEMPLATE_NAME = re.compile(r"^(\s*)-\s+name:\s*[\"']?([^\"'#\s]+)")
+_PATCH_COMMAND = re.compile(r"/(initContainers|containers)/([^/]+)/command$")
 _TEMPLATE_LIST = re.compile(r"^\s*(?:initContainers|containers):\s*$")
 _TEMPLATE_KIND = re.compile(r"^kind:\s*(\S+)")
 _TEMPLATE_META_NAME = re.compile(r"^  name:\s*(.+?)\s*$")
@@ -67,6 +68,7 @@ class Linter:
     def __init__(self, lookup=None):
         self.lookup = lookup
         self.findings = []
+        self._target = ""  # `Kind name` of the kustomize patch being read, for JSON 6902 ops
 
     def _keep(self, image):
         return self.lookup is None or (image and _shim_entrypoint(self.lookup, image))
@@ -78,6 +80,9 @@ class Linter:
             self._doc(doc, name, line_offset)
 
     def _doc(self, doc, name, line_offset):
+        if isinstance(doc, list):  # a JSON 6902 patch (kustomize patchesJson6902, or patches with ops)
+            self._json_patch(doc, name, line_offset)
+            return
         for workload, template in pod_templates(doc):
             for _, container in containers(template["spec"]):
                 command = container.get("command")
@@ -91,6 +96,17 @@ class Linter:
         if isinstance(doc, dict) and doc.get("kind") == "Kustomization":
             self._kustomize_inline(doc, name, line_offset)
 
+    def _json_patch(self, ops, name, line_offset):
+        for op in ops:
+            if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
+                continue
+            m = _PATCH_COMMAND.search(str(op.get("path", "")))
+            if m and op.get("value") and not starts_with_shim(op["value"] if isinstance(op["value"], list) else []):
+                container = f"#{m.group(2)}" if m.group(2).isdigit() else m.group(2)
+                workload = self._target or "the patched workload"
+                self.findings.append(Finding(name, yamlio.line_of(op, "path") + line_offset, container, workload,
+                                             MESSAGE.format(container=container, workload=workload)))
+
     def _kustomize_inline(self, doc, name, line_offset):
         for key in ("patches", "patchesStrategicMerge", "patchesJson6902"):
             for i, item in enumerate(doc.get(key) or []):
@@ -98,8 +114,11 @@ class Linter:
                 if isinstance(patch, str) and "\n" in patch:
                     holder = doc[key][i] if isinstance(item, dict) else doc[key]
                     where = yamlio.line_of(holder, "patch") if isinstance(item, dict) else yamlio.line_of(doc, key)
+                    target = item.get("target") if isinstance(item, dict) else None
+                    self._target = f"{target.get('kind', '')} {target.get('name', '')}".strip() if target else ""
                     # A block scalar starts on the line after its key.
                     self.manifest_text(patch, name, line_offset + where)
+                    self._target = ""
 
     # -- Helm --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ def test_charts_and_kustomize_findings_with_file_and_line():
     assert proc.stdout.splitlines() == [
         f"{c}/kustomize/overlays/prod/debug-command.yaml:10: container api of Deployment api {TAIL}",
         f"{c}/kustomize/overlays/prod/kustomization.yaml:20: container api of Deployment api {TAIL}",
+        f"{c}/kustomize/overlays/prod/kustomization.yaml:26: container #0 of Deployment api {TAIL}",
         f"{c}/web/values-prod.yaml:3: values key migrations.command sets a container command, which replaces the "
         "image's ENTRYPOINT (shim) — move it to args or prefix /shim/shim --",
         f"{c}/web/values.yaml:8: values key app.command sets a container command, which replaces the "
