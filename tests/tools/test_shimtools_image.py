@@ -30,6 +30,39 @@ def tooling_image(image, tmp_path_factory):
     podman("rmi", "-f", ref, check=False)
 
 
+def tls_for_65534(tmp_path, cn):
+    """A serving certificate in a directory the container's user 65534 can read: (dir, TLS client context)."""
+    cert, key = make_certs(tmp_path, cn)
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    shutil.copy(cert, tls / "tls.crt")
+    shutil.copy(key, tls / "tls.key")
+    for path in (tmp_path, tls, tls / "tls.crt", tls / "tls.key"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    ctx.check_hostname = False  # the certificate names the Service; tests reach 127.0.0.1
+    return tls, ctx
+
+
+def wait_healthy(port, ctx, logs):
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=5) as r:
+                assert r.read() == b"ok\n"
+            return
+        except OSError:
+            assert time.monotonic() < deadline, logs()
+            time.sleep(0.2)
+
+
+def post_review(port, ctx, pod):
+    req = urllib.request.Request(f"https://127.0.0.1:{port}/mutate", data=json.dumps(review(pod)).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+        return json.loads(r.read())["response"]
+
+
 def test_inject_runs_in_the_tooling_image(tooling_image):
     doc = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
            "spec": {"containers": [{"name": "a", "image": "x", "command": ["/app", "$(X)"]}]}}
@@ -45,36 +78,18 @@ def test_inject_runs_in_the_tooling_image(tooling_image):
 
 
 def test_webhook_serves_https_from_the_tooling_image_and_stops_on_term(tooling_image, tmp_path):
-    cert, key = make_certs(tmp_path, "webhook")
-    tls = tmp_path / "tls"
-    tls.mkdir()
-    shutil.copy(cert, tls / "tls.crt")
-    shutil.copy(key, tls / "tls.key")
-    for path in (tmp_path, tls, tls / "tls.crt", tls / "tls.key"):  # the container runs as 65534
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    tls, ctx = tls_for_65534(tmp_path, "webhook")
     port = free_port()
     name = unique("webhook")
     podman("run", "-d", "--name", name, "--network", "host", "--read-only", "-v", f"{tls}:/tls:ro",
            tooling_image, "k8s", "webhook", "--listen", f"127.0.0.1:{port}", "--tls-cert", "/tls/tls.crt",
            "--tls-key", "/tls/tls.key", "--tools-image", "reg.example/shim-tools:0.1.0")
     try:
-        ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=5) as r:
-                    assert r.read() == b"ok\n"
-                break
-            except OSError:
-                assert time.monotonic() < deadline, podman("logs", name, check=False).stderr
-                time.sleep(0.2)
+        wait_healthy(port, ctx, lambda: podman("logs", name, check=False).stderr)
         pod = json.loads(json.dumps(POD))
         for c in pod["spec"]["containers"]:
             c["command"] = ["/bin/app"]
-        req = urllib.request.Request(f"https://127.0.0.1:{port}/mutate", data=json.dumps(review(pod)).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
-            response = json.loads(r.read())["response"]
+        response = post_review(port, ctx, pod)
         assert response["allowed"] is True and response["patchType"] == "JSONPatch"
         started = time.monotonic()
         podman("stop", "-t", "20", name)
@@ -94,13 +109,7 @@ def test_deploy_webhook_deployment_runs_in_kube_play(tooling_image, kube, tmp_pa
     name = unique("shim-webhook")
     pod = pod_from(docs["Deployment"], name)
     spec = pod["spec"]
-    cert, key = make_certs(tmp_path, "shim-webhook.shim-system.svc")
-    tls = tmp_path / "tls"
-    tls.mkdir()
-    shutil.copy(cert, tls / "tls.crt")
-    shutil.copy(key, tls / "tls.key")
-    for path in (tmp_path, tls, tls / "tls.crt", tls / "tls.key"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    tls, ctx = tls_for_65534(tmp_path, "shim-webhook.shim-system.svc")
     spec["volumes"] = [{"name": "tls", "hostPath": {"path": str(tls), "type": "Directory"}}
                        if v["name"] == "tls" else v for v in spec["volumes"] if v["name"] != "registry-auth"]
     (container,) = spec["containers"]
@@ -111,23 +120,10 @@ def test_deploy_webhook_deployment_runs_in_kube_play(tooling_image, kube, tmp_pa
     container.pop("livenessProbe")  # podman runs httpGet probes with curl inside the image, which has none
     container.pop("readinessProbe")
     kube.play([pod])
-    ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
-    ctx.check_hostname = False  # the certificate names the Service, the test reaches a host port
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=5) as r:
-                assert r.read() == b"ok\n"
-            break
-        except OSError:
-            assert time.monotonic() < deadline, kube.logs(f"{name}-webhook")
-            time.sleep(0.3)
+    wait_healthy(port, ctx, lambda: kube.logs(f"{name}-webhook"))
     target = json.loads(json.dumps(POD))
     target["spec"]["containers"][0]["image"] = "localhost/not-in-this-image:1"  # lookup fails locally
-    req = urllib.request.Request(f"https://127.0.0.1:{port}/mutate", data=json.dumps(review(target)).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
-        response = json.loads(r.read())["response"]
+    response = post_review(port, ctx, target)
     # The first container has no command and its image cannot be looked up: admitted unchanged, with a
     # warning (--on-error=allow, as the manifest pairs with failurePolicy: Ignore).
     assert response["allowed"] is True and "localhost/not-in-this-image:1" in response["warnings"][0]
