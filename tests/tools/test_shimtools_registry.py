@@ -261,3 +261,21 @@ def test_bearer_token_flow_against_the_real_registry(token_registry):
     assert sorted(json.loads(c["args"][1])) == ["linux/amd64", "linux/arm64"]
     # One token, asked for with the registry's own service and a pull scope, served every request.
     assert tokens.requests == [{"service": ["shim-test-registry"], "scope": ["repository:team/shim-tools:pull"]}]
+
+
+def test_credentials_from_home_docker_config(secure_registry, tmp_path):
+    _, _, auth, _ = secure_registry
+    (tmp_path / ".docker").mkdir()
+    (tmp_path / ".docker" / "config.json").write_bytes(auth.read_bytes())
+    c = container(inject(secure_registry, env={"HOME": str(tmp_path)}))
+    assert c["args"] == ["--", "/shim", "install"]
+
+
+def test_anonymous_pull_from_an_open_registry(registry, archive):
+    run(["skopeo", "copy", "-q", "--all", "--dest-tls-verify=false", f"oci-archive:{archive[0]}",
+         f"docker://{registry}/open/shim-tools:0.1.0"], timeout=300)
+    proc = shim_tools("k8s", "inject", "--tools-image", "t", "--cache-dir", "", "--insecure-registry", registry,
+                      "--pin-digest", input=pod(f"{registry}/open/shim-tools:0.1.0"),
+                      env={"HOME": "/nonexistent", "REGISTRY_AUTH_FILE": "", "XDG_RUNTIME_DIR": ""})
+    c = container(proc)
+    assert c["args"] == ["--", "/shim", "install"] and c["image"].endswith("@" + archive[1])
