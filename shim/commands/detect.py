@@ -1,0 +1,61 @@
+"""`shim detect [--runtime NAME] [--root DIR] [FIRST_WORD]`: the runtime decision as JSON.
+
+Prints {"runtime", "source", "evidence", "also"}: what shim would export as
+SHIM_RUNTIME and pick `profiles.<runtime>` by. FIRST_WORD is the container's first
+argument (`train`/`serve` under SageMaker); `--root` reads marker files below DIR.
+"""
+
+import os
+import sys
+
+from shim.errors import usage_error
+
+USAGE = "usage: shim detect [--runtime NAME] [--root DIR] [FIRST_WORD]"
+
+
+def main(argv, environ=None):
+    from shim import jsonio
+    from shim.platform import detect
+
+    environ = os.environ if environ is None else environ
+    args = _parse(argv)
+    override = args.get("runtime") or environ.get("SHIM_RUNTIME") or None
+    if override is not None:
+        check_runtime(override, "--runtime" if args.get("runtime") else "SHIM_RUNTIME")
+    decision = detect.decide(override, environ, detect.HostFiles(args.get("root", "/")),
+                             args.get("first_word"))
+    sys.stdout.buffer.write(jsonio.dumps(decision.as_dict(), indent=True) + b"\n")
+    return 0
+
+
+def check_runtime(name, where):
+    from shim.platform.detect import RUNTIMES
+
+    if name not in RUNTIMES:
+        raise usage_error(f"option {where}", f"unknown runtime {name!r}",
+                          "use one of " + ", ".join(RUNTIMES))
+    return name
+
+
+def _parse(argv):
+    args, i = {}, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            sys.stdout.write(USAGE + "\n")
+            raise SystemExit(0)
+        if not arg.startswith("-") and "first_word" not in args:
+            args["first_word"] = arg
+            i += 1
+            continue
+        flag, eq, value = arg.partition("=")
+        if flag not in ("--runtime", "--root"):
+            raise usage_error(f"detect option {arg}", "unknown option", USAGE)
+        if not eq:
+            if i + 1 >= len(argv):
+                raise usage_error(f"detect option {flag}", "missing value", USAGE)
+            value = argv[i + 1]
+            i += 1
+        args[flag[2:]] = value
+        i += 1
+    return args
