@@ -14,7 +14,7 @@ USAGE = "usage: shim detect [--runtime NAME] [--root DIR] [FIRST_WORD]"
 
 
 def main(argv, environ=None):
-    from shim import jsonio
+    from shim.util import jsonio
     from shim.platform import detect
 
     environ = os.environ if environ is None else environ
