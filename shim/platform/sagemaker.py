@@ -1,0 +1,343 @@
+"""The SageMaker training-container contract, both ways.
+
+On SageMaker (`expose`): the job's hyperparameters arrive as
+/opt/ml/input/config/hyperparameters.json, a flat object of *string* values
+(CreateTrainingJob's HyperParameters is map<string,string>: at most 100 keys,
+values up to 2500 characters). Code written for Kubernetes read them as
+environment variables or a mounted config file; shim puts them there:
+`--hyperparameters-env PREFIX` (PREFIX + the key upper-cased, non-alphanumerics
+as `_`) and `--hyperparameters-file PATH` (JSON, or dotenv for `*.env`). Bulk
+payloads beyond the API caps come from a reference (`--hyperparameters-from
+ref+s3://…`, the seed's "upload to S3 before the job"), under the job's own keys.
+
+Elsewhere (`synthesise`, for a SageMaker-style image on Kubernetes or Docker):
+write the files SageMaker would have written — hyperparameters.json (string
+values), resourceconfig.json (current_host, hosts, network_interface_name),
+inputdataconfig.json, /opt/ml/input/data/<channel> from a reference to a
+prefix — and the output directories. After the run, `write_failure` puts the
+first 1024 bytes of the failure reason in /opt/ml/output/failure (what
+DescribeTrainingJob shows as FailureReason), unless the algorithm wrote one.
+
+Every path is below `root` (`--sagemaker-root`, default /) so tests need not
+write /opt/ml. Fetching is a port (`fetch(ref) -> bytes`, `fetch_tree(ref) ->
+[(relative path, bytes)]`) provided by the sources layer.
+"""
+
+import os
+import re
+import shutil
+
+from shim.errors import REASON_SETUP, ShimError, usage_error
+from shim.sources.targets import write_file
+
+CONFIG_DIR = "opt/ml/input/config"
+HYPERPARAMETERS = f"{CONFIG_DIR}/hyperparameters.json"
+RESOURCE_CONFIG = f"{CONFIG_DIR}/resourceconfig.json"
+INPUT_DATA_CONFIG = f"{CONFIG_DIR}/inputdataconfig.json"
+DATA_DIR = "opt/ml/input/data"
+OUTPUT_DIRS = ("opt/ml/model", "opt/ml/output/data", "opt/ml/checkpoints")
+# Where each SageMaker job type reads the container's exit message (first 1 KB).
+FAILURE_FILES = {
+    "sagemaker-training": "opt/ml/output/failure",  # FailureReason
+    "sagemaker-processing": "opt/ml/output/message",  # ExitMessage
+}
+FAILURE_LIMIT = 1024
+
+# CreateTrainingJob caps (botocore sagemaker service-2.json; the HyperParameters doc text says
+# 256 per value, the shape says 2500): messages cite them so users know why a bulk ref exists.
+HP_MAX_KEYS = 100
+HP_MAX_VALUE = 2500
+ENV_MAX_ENTRIES = 100
+ENV_MAX_VALUE = 512
+DEFAULT_HOST = "algo-1"
+DEFAULT_INTERFACE = "eth0"  # what the SDK's local mode writes
+CHANNEL_NAME = re.compile(r"^[A-Za-z0-9\.\-_]{1,64}$")  # the API's ChannelName pattern
+
+
+class Settings:
+    """The `platform` section as sagemaker.py reads it (built by the config layer)."""
+
+    __slots__ = ("root", "layout", "hyperparameters", "hyperparameters_from", "hyperparameters_env",
+                 "hyperparameters_file", "channels", "hosts", "current_host", "network_interface",
+                 "instance_type", "job_name")
+
+    def __init__(self, root="/", layout=False, hyperparameters=None, hyperparameters_from=None,
+                 hyperparameters_env=None, hyperparameters_file=None, channels=None, hosts=None,
+                 current_host=None, network_interface=DEFAULT_INTERFACE, instance_type=None,
+                 job_name=None):
+        self.root, self.layout = root, layout
+        self.hyperparameters = dict(hyperparameters or {})
+        self.hyperparameters_from = hyperparameters_from
+        self.hyperparameters_env, self.hyperparameters_file = hyperparameters_env, hyperparameters_file
+        self.channels = dict(channels or {})
+        self.hosts, self.current_host = hosts, current_host
+        self.network_interface, self.instance_type, self.job_name = network_interface, instance_type, job_name
+
+
+def path(root, relative):
+    return os.path.join(root or "/", relative)
+
+
+# -- hyperparameters: SageMaker's string map <-> what code read before ---------------------
+
+def as_string(value):
+    """A hyperparameter value as SageMaker stores it: strings stay, the rest is JSON text."""
+    if isinstance(value, str):
+        return value
+    from shim.util import jsonio
+
+    return jsonio.dumps(value).decode("utf-8")
+
+
+def decoded(value):
+    """The value code saw before: the toolkit's rule (json.loads, else the raw string)."""
+    from shim.util import jsonio
+
+    try:
+        return jsonio.loads(value)
+    except ValueError:
+        return value
+
+
+def env_text(value):
+    """An env var's text for a hyperparameter: SDK-JSON-quoted strings lose their quotes."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        inner = decoded(value)
+        if isinstance(inner, str):
+            return inner
+    return value
+
+
+def load_object(data, what, fix):
+    """Parse a JSON object of hyperparameters; values become SageMaker strings."""
+    from shim.util import jsonio
+
+    try:
+        doc = jsonio.loads(data)
+    except ValueError as err:
+        raise usage_error(what, f"not JSON ({str(err).splitlines()[0][:120]})", fix) from None
+    if not isinstance(doc, dict):
+        raise usage_error(what, f"expected a JSON object, got {type(doc).__name__}", fix)
+    return {str(k): as_string(v) for k, v in doc.items()}
+
+
+def read_hyperparameters(root):
+    """The job's hyperparameters.json as {name: string}; {} when the file is absent."""
+    where = path(root, HYPERPARAMETERS)
+    try:
+        with open(where, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return {}
+    except OSError as err:
+        raise ShimError("read", f"hyperparameters {where}", (err.strerror or str(err)).lower(),
+                        "check the file's permissions", reason=REASON_SETUP) from None
+    return load_object(data, f"hyperparameters {where}",
+                       "SageMaker writes a flat JSON object of strings there")
+
+
+def gather(settings, fetch):
+    """Hyperparameters from (lowest first) the bulk reference, the config, the job's file."""
+    merged = {}
+    if settings.hyperparameters_from:
+        merged.update(load_object(fetch(settings.hyperparameters_from),
+                                  f"hyperparameters {settings.hyperparameters_from}",
+                                  "the reference must hold a JSON object"))
+    merged.update({k: as_string(v) for k, v in settings.hyperparameters.items()})
+    return merged
+
+
+def env_name(prefix, key):
+    """PREFIX + key upper-cased, every non-alphanumeric as `_` (chamber's normalisation)."""
+    return prefix + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+
+
+def hyperparameter_env(prefix, hyperparameters):
+    """{ENV_NAME: text}; two keys that normalise to one name are an error naming both."""
+    out, origin = {}, {}
+    for key in sorted(hyperparameters):
+        name = env_name(prefix, key)
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            raise usage_error(f"hyperparameter {key!r}", f"{name!r} is not a valid variable name",
+                              "give --hyperparameters-env a prefix that starts with a letter or _")
+        if name in origin:
+            raise usage_error(f"hyperparameters {origin[name]!r} and {key!r}",
+                              f"both become {name}", "rename one of them")
+        out[name], origin[name] = env_text(hyperparameters[key]), key
+    return out
+
+
+def render_file(target, hyperparameters):
+    """The config file the Kubernetes job had mounted: JSON (typed values) or dotenv (`*.env`)."""
+    if target.endswith(".env"):
+        lines = [f"{name}={_dotenv_quote(value)}"
+                 for name, value in hyperparameter_env("", hyperparameters).items()]
+        return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+    from shim.util import jsonio
+
+    return jsonio.dumps({k: decoded(v) for k, v in hyperparameters.items()}, indent=True) + b"\n"
+
+
+def _dotenv_quote(value):
+    """Quote for shim's dotenv reader (and docker's): literal '…' unless the value has a '."""
+    if "'" not in value:
+        return f"'{value}'"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def cap_warnings(hyperparameters):
+    """What CreateTrainingJob would refuse: fine here, but say so before the move."""
+    warnings = []
+    if len(hyperparameters) > HP_MAX_KEYS:
+        warnings.append(f"{len(hyperparameters)} hyperparameters exceed SageMaker's cap of {HP_MAX_KEYS} "
+                        "keys; on SageMaker pass them with --hyperparameters-from ref+s3://…")
+    long = sorted(k for k, v in hyperparameters.items() if len(v) > HP_MAX_VALUE)
+    if long:
+        warnings.append(f"hyperparameters {', '.join(long[:5])} exceed SageMaker's {HP_MAX_VALUE}-character "
+                        "value cap; on SageMaker pass them with --hyperparameters-from ref+s3://…")
+    return warnings
+
+
+def expose(settings, fetch, log):
+    """On SageMaker (or over a synthesised layout): {env name: value} for the delegate.
+
+    Also writes --hyperparameters-file. Nothing is done unless one of the two is set.
+    """
+    if not (settings.hyperparameters_env is not None or settings.hyperparameters_file):
+        return {}
+    hyperparameters = gather(settings, fetch)
+    hyperparameters.update(read_hyperparameters(settings.root))  # the job's own keys win
+    if not hyperparameters:
+        log("info", f"no hyperparameters at {path(settings.root, HYPERPARAMETERS)}")
+    env = {}
+    if settings.hyperparameters_env is not None:
+        env = hyperparameter_env(settings.hyperparameters_env, hyperparameters)
+    if settings.hyperparameters_file:
+        write_file(settings.hyperparameters_file, render_file(settings.hyperparameters_file, hyperparameters),
+                   mode=0o644)
+    return env
+
+
+# -- the layout, synthesised off SageMaker -----------------------------------------------
+
+def resource_config(settings, environ):
+    """resourceconfig.json: which host this is among `hosts` (algo-1 … algo-N)."""
+    hosts = settings.hosts
+    if hosts is None:
+        hosts = [DEFAULT_HOST]
+    elif isinstance(hosts, int):
+        hosts = [f"algo-{i}" for i in range(1, hosts + 1)]
+    current = settings.current_host
+    if current is None:
+        # An indexed Kubernetes Job numbers its pods from 0: pod i is algo-(i+1).
+        index = environ.get("JOB_COMPLETION_INDEX", "")
+        current = f"algo-{int(index) + 1}" if index.isdigit() else hosts[0]
+    if current not in hosts:
+        raise usage_error("option --sagemaker-current-host", f"{current} is not one of {', '.join(hosts)}",
+                          "list it in platform.sagemaker.hosts")
+    config = {"current_host": current, "hosts": sorted(hosts), "network_interface_name": settings.network_interface}
+    if settings.instance_type:
+        config["current_instance_type"] = settings.instance_type
+    return config
+
+
+def channel_spec(name, spec):
+    """(ref, inputdataconfig entry) of one channel: a ref string or {ref, content_type, …}."""
+    if not CHANNEL_NAME.match(name):
+        raise usage_error(f"channel {name!r}", "names use letters, digits, '.', '-', '_' (at most 64)",
+                          "rename the channel")
+    if isinstance(spec, str):
+        spec = {"ref": spec}
+    entry = {"TrainingInputMode": "File", "S3DistributionType": spec.get("distribution", "FullyReplicated"),
+             "RecordWrapperType": "None"}
+    if spec.get("content_type"):
+        entry["ContentType"] = spec["content_type"]
+    return spec.get("ref"), entry
+
+
+def synthesise(settings, environ, fetch, fetch_tree, log):
+    """Write the SageMaker training layout below `settings.root`; returns env additions."""
+    from shim.util import jsonio
+
+    root = settings.root
+    hyperparameters = gather(settings, fetch)
+    for warning in cap_warnings(hyperparameters):
+        log("warn", warning)
+    channels = {name: channel_spec(name, spec) for name, spec in sorted(settings.channels.items())}
+    resource = resource_config(settings, environ)
+    # Fetch every channel before writing anything: a failing reference leaves no half layout.
+    trees = {name: list(fetch_tree(ref)) if ref else [] for name, (ref, _) in channels.items()}
+    for directory in OUTPUT_DIRS:
+        _makedirs(path(root, directory))
+    for name, items in trees.items():
+        _replace_channel(path(root, f"{DATA_DIR}/{name}"), items)
+    write_file(path(root, INPUT_DATA_CONFIG),
+               jsonio.dumps({name: entry for name, (_, entry) in channels.items()}) + b"\n", mode=0o644)
+    write_file(path(root, RESOURCE_CONFIG), jsonio.dumps(resource) + b"\n", mode=0o644)
+    # Last: the hyperparameters file is what a toolkit-style image checks for first.
+    write_file(path(root, HYPERPARAMETERS), jsonio.dumps(hyperparameters) + b"\n", mode=0o644)
+    env = {}
+    if settings.job_name:
+        env["TRAINING_JOB_NAME"] = settings.job_name
+    return env
+
+
+def _makedirs(directory):
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as err:
+        raise _layout_error(directory, err) from None
+
+
+def _layout_error(target, err):
+    return ShimError("write", f"SageMaker layout {target}", (err.strerror or str(err)).lower(),
+                     "mount a writable volume (emptyDir) at /opt/ml or point --sagemaker-root elsewhere",
+                     reason=REASON_SETUP)
+
+
+def _replace_channel(target, items):
+    """Write a channel's files into a fresh directory, then swap it in with renames."""
+    _makedirs(os.path.dirname(target))
+    staging = f"{target}.shim-new-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        os.mkdir(staging, 0o755)
+        for relative, data in items:
+            clean = os.path.normpath(relative).lstrip("/")
+            if clean.startswith("..") or clean in ("", "."):
+                raise usage_error(f"channel {os.path.basename(target)} object {relative!r}",
+                                  "the name leaves the channel directory", "rename the object")
+            write_file(os.path.join(staging, clean), data, mode=0o644)
+        old = f"{target}.shim-old-{os.getpid()}"
+        if os.path.lexists(target):
+            os.rename(target, old)
+        os.rename(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _layout_error(target, err) from None
+    except ShimError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+# -- after the run -------------------------------------------------------------------------
+
+def failure_text(reason):
+    """The first FAILURE_LIMIT bytes of `reason`, cut on a UTF-8 character boundary."""
+    data = reason.encode("utf-8", "replace")
+    if len(data) <= FAILURE_LIMIT:
+        return data
+    return data[:FAILURE_LIMIT].decode("utf-8", "ignore").encode("utf-8")
+
+
+def write_failure(root, runtime, reason, log):
+    """Write the failure message where the job type reads it; the algorithm's own one wins."""
+    relative = FAILURE_FILES.get(runtime, FAILURE_FILES["sagemaker-training"])
+    target = path(root, relative)
+    if os.path.exists(target):
+        log("info", f"{target} exists: the delegate wrote its own failure reason")
+        return False
+    write_file(target, failure_text(reason), mode=0o644)
+    return True
