@@ -8,6 +8,7 @@ one; nothing below it calls `sys.exit`.  Subcommands come before any `--`:
     shim check [--config PATH]              validate a configuration
     shim install DIR [--versioned] ...      copy this binary into DIR
     shim k8s … / shim dockerfile …          platform tooling (shimtools: pip package, tools image)
+    shim detect [--runtime NAME]            the runtime decision and its evidence, as JSON
 """
 
 import os
@@ -21,6 +22,7 @@ SUBCOMMANDS = {
     "version": "shim.commands.version",
     "check": "shim.commands.check",
     "install": "shim.commands.install",
+    "detect": "shim.commands.detect",
 }
 # Platform tooling lives in the separate `shimtools` package (pip install, tools image),
 # reached by name through importlib so the runtime never imports it as code; the frozen

@@ -5,8 +5,8 @@ for repeatable kinds) or from the config file (any JSON value).  `where` names t
 object for errors: '--grace', 'SHIM_GRACE' or '$.supervise.grace'.
 """
 
-from shim.config.option import (BOOL, DURATION, ENUM, EXIT_MAP, JSON, LIST, MAP, PATH,
-                                SIGNAL_MAP, STR)
+from shim.config.option import (BOOL, COMMAND_MAP, DURATION, ENUM, EXIT_MAP, JSON, LIST, MAP,
+                                PATH, SIGNAL_MAP, STR)
 from shim.errors import ShimError, usage_error
 
 # The one boolean parser (flags, variables, files, install's variables).
@@ -237,9 +237,23 @@ def _json(opt, raw, where):
     return raw
 
 
+def _command_map(opt, raw, where):
+    """{"train": ["python", "train.py"], ...}: JSON text or @FILE (flag, env) or an object."""
+    value = _json(opt, raw, where)
+    if not isinstance(value, dict):
+        raise usage_error(where, f"expected an object, got {jsontype(value)}",
+                          'write {"train": ["cmd", "arg"], "serve": [...]}')
+    for word, argv in value.items():
+        if not word or not isinstance(argv, list) or not argv or \
+                not all(isinstance(x, str) and x and "\x00" not in x for x in argv):
+            raise usage_error(f"{where} {word}", "expected a non-empty array of non-empty strings",
+                              'write "train": ["python", "train.py"]')
+    return {word: list(argv) for word, argv in value.items()}
+
+
 CONVERTERS = {STR: _str, PATH: _path, BOOL: _bool, DURATION: _duration, ENUM: _enum,
               LIST: _list, MAP: _env_map, SIGNAL_MAP: _signal_map, EXIT_MAP: _exit_map,
-              JSON: _json}
+              JSON: _json, COMMAND_MAP: _command_map}
 
 
 def convert(opt, raw, where):

@@ -1,8 +1,9 @@
 """One option of `shim run`: its flag(s), variable, config key, kind, default and help."""
 
 # -- kinds: each has one converter in shim.config.kinds ---------------------------
-STR, PATH, BOOL, DURATION, ENUM, LIST, MAP, JSON, SIGNAL_MAP, EXIT_MAP = (
+STR, PATH, BOOL, DURATION, ENUM, LIST, MAP, JSON, SIGNAL_MAP, EXIT_MAP, COMMAND_MAP = (
     "str", "path", "bool", "duration", "enum", "list", "map", "json", "signal_map", "exit_map",
+    "command_map",
 )
 # Kinds given as KEY<sep>VALUE on the command line and as an object in a file.
 MAP_KINDS = (MAP, SIGNAL_MAP, EXIT_MAP)

@@ -60,9 +60,9 @@ class Config:
     (option name -> flag|env|file|default, for messages).
     """
 
-    __slots__ = ("_top", "command", "sources")
+    __slots__ = ("_top", "command", "sources", "detection")
 
-    def __init__(self, values, command, sources):
+    def __init__(self, values, command, sources, detection=None):
         top = {}
         sections = {name: {} for name in SECTIONS}
         for name, value in values.items():
@@ -73,6 +73,7 @@ class Config:
         object.__setattr__(self, "_top", top)
         object.__setattr__(self, "command", tuple(command))
         object.__setattr__(self, "sources", dict(sources))
+        object.__setattr__(self, "detection", detection)  # the runtime decision and its evidence
 
     def __getattr__(self, name):
         try:
@@ -301,13 +302,24 @@ def resolve(argv, environ):
     flags = _typed(flag_raw, lambda o: o.flags[0])
     env = _typed(env_raw, lambda o: o.env)
     config_path = flags.get("config") or env.get("config")
+    doc = load_config_file(config_path) if config_path else None
+    detection = _detect(flags, env, doc, environ, command)
     file_values = {}
     if config_path:
-        profile = flags.get("profile") or env.get("profile")
-        file_values = parse_config(load_config_file(config_path), profile)
+        # An explicit --profile wins; else the runtime's profile; else the file's own "profile".
+        profile = flags.get("profile") or env.get("profile") or \
+            _profile_for(detection.runtime, doc.get("profiles") if isinstance(doc, dict) else None)
+        file_values = parse_config(doc, profile)
+        if profile:
+            file_values["profile"] = profile
     file_command = file_values.pop("command", None)
-    values, sources = {}, {}
+    # The runtime was decided before the file was read (it picks the profile): keep that.
+    layer = next((name for name, values in (("flag", flags), ("env", env)) if "runtime" in values),
+                 "file" if detection.source == "override" else "detected")
+    values, sources = {"runtime": detection.runtime}, {"runtime": layer}
     for opt in OPTIONS:
+        if opt.name in values:
+            continue
         for layer_name, layer in (("flag", flags), ("env", env), ("file", file_values)):
             if opt.name in layer:
                 values[opt.name], sources[opt.name] = layer[opt.name], layer_name
@@ -315,7 +327,27 @@ def resolve(argv, environ):
         else:
             values[opt.name] = _copy(opt.default)
             sources[opt.name] = "default"
-    return Config(values, command or file_command or [], sources)
+    return Config(values, command or file_command or [], sources, detection)
+
+
+def _detect(flags, env, doc, environ, command):
+    """Which platform runs us: --runtime / SHIM_RUNTIME / the file's platform.runtime, else
+    the documented markers (before the file's values: the runtime picks the profile)."""
+    from shim.platform import detect
+
+    section = doc.get("platform") if isinstance(doc, dict) else None
+    section = section if isinstance(section, dict) else {}
+    override = flags.get("runtime") or env.get("runtime") or \
+        (section.get("runtime") if section.get("runtime") in detect.RUNTIMES else None)
+    root = flags.get("sagemaker_root") or env.get("sagemaker_root") or \
+        (section.get("sagemaker_root") if isinstance(section.get("sagemaker_root"), str) else "/")
+    return detect.for_config(override, environ, command[0] if command else None, root)
+
+
+def _profile_for(runtime, profiles):
+    from shim.platform.detect import profile_for
+
+    return profile_for(runtime, profiles)
 
 
 def _copy(value):
@@ -324,7 +356,7 @@ def _copy(value):
 
 
 # -- help --------------------------------------------------------------------
-USAGE = "usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n       shim version | check [--config PATH] | install DIR"
+USAGE = "usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n       shim version | check [--config PATH] | install DIR | detect [--runtime NAME]"
 
 
 def render_help():

@@ -4,8 +4,8 @@
 CI can use it; a test keeps the two identical (`python -m shim.config.schema > ...`).
 """
 
-from shim.config.option import (BOOL, DURATION, ENUM, EXIT_MAP, JSON, LIST, MAP, PATH,
-                                SIGNAL_MAP, STR)
+from shim.config.option import (BOOL, COMMAND_MAP, DURATION, ENUM, EXIT_MAP, JSON, LIST, MAP,
+                                PATH, SIGNAL_MAP, STR)
 from shim.config.options import OPTIONS
 
 DURATION_PATTERN = r"^\s*(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ms|s|m|h))+\s*$|^\s*[0-9]+(\.[0-9]*)?\s*$"
@@ -38,6 +38,9 @@ def _type(opt):
                 "additionalProperties": {"type": "string"}}
     if kind == JSON:
         return {"type": ["object", "array"]}
+    if kind == COMMAND_MAP:
+        argv = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+        return {"type": "object", "propertyNames": {"minLength": 1}, "additionalProperties": argv}
     raise AssertionError(kind)
 
 

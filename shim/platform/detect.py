@@ -114,12 +114,15 @@ RULES = (
 
 
 class HostFiles:
-    """The file port over the real filesystem, below `root` (tests pass a temp dir)."""
+    """The file port over the real filesystem, below `root` (tests pass a temp dir);
+    /opt/ml paths below `opt_ml_root` when given (--sagemaker-root)."""
 
-    def __init__(self, root="/"):
-        self.root = root
+    def __init__(self, root="/", opt_ml_root=None):
+        self.root, self.opt_ml_root = root, opt_ml_root
 
     def _path(self, path):
+        if self.opt_ml_root and (path + "/").startswith("/opt/ml/"):
+            return os.path.join(self.opt_ml_root, path.lstrip("/"))
         return os.path.join(self.root, path.lstrip("/"))
 
     def exists(self, path):
@@ -176,3 +179,23 @@ def decide(override, environ, files, first_word=None):
     if override:
         return Detection(override, "override", ["--runtime / SHIM_RUNTIME given"])
     return detect(environ, files, first_word)
+
+
+# -- used while the configuration resolves -------------------------------------------------
+
+def profile_for(runtime, profiles):
+    """The profile a runtime applies: its own name, else a shorter family name
+    ("sagemaker-training", then "sagemaker"; "cloud-run-job", then "cloud-run", "cloud")."""
+    if not isinstance(profiles, dict):
+        return None
+    parts = runtime.split("-")
+    for n in range(len(parts), 0, -1):
+        name = "-".join(parts[:n])
+        if name in profiles:
+            return name
+    return None
+
+
+def for_config(override, environ, first_word, sagemaker_root="/"):
+    """The decision the run uses: /opt/ml markers are read below `sagemaker_root`."""
+    return decide(override, environ, HostFiles("/", sagemaker_root), first_word)

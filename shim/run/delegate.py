@@ -3,7 +3,8 @@
 The delegate comes from, in order: the words after `--`; `SHIM_ENTRYPOINT` /
 `--entrypoint` (split with shell-word rules, never given to a shell unless it
 says `sh -c` itself); the image's recorded ENTRYPOINT + CMD (`--image-entrypoint`),
-optionally a per-platform map like Tekton's; the config file's `command`.
+optionally a per-platform map like Tekton's; the config file's `command`.  A first word
+found in the config's `commands` map (SageMaker's `train`/`serve`) is replaced by its argv.
 """
 
 import os
@@ -30,6 +31,14 @@ def command_from(config, machine=None):
     err = ShimError("resolve", "delegate", "no command given", NO_COMMAND_FIX)
     err.show_usage = True
     raise err
+
+
+def by_first_word(argv, commands):
+    """SageMaker starts images as `IMAGE train` / `IMAGE serve`: the config's `commands`
+    map turns that word into the delegate (remaining words are appended)."""
+    if argv and argv[0] in commands:
+        return list(commands[argv[0]]) + list(argv[1:])
+    return argv
 
 
 def split_words(text):

@@ -19,7 +19,7 @@ from shim.errors import (REASON_CODES, REASON_EXITED, REASON_INTERRUPTED, REASON
                          REASON_SKIPPED, REASON_TIMEOUT, REASON_USAGE, ShimError, usage_error)
 from shim.log import Log
 from shim.proc.signals import Signals
-from shim.run import delegate, envlayer
+from shim.run import delegate, envlayer, runtime
 
 # Features that need shim to stay resident; any of them rules out exec mode.
 RESIDENT_FEATURES = ("timeout", "post_file", "result_file", "termination_path", "cancel_file",
@@ -43,6 +43,9 @@ def resident_reasons(config, is_pid1):
     """Why shim must stay resident (empty: it can exec the delegate)."""
     reasons = ["PID 1"] if is_pid1 else []
     reasons += [config.source_of(name) for name in RESIDENT_FEATURES if config.value(name)]
+    platform = runtime.resident_reason(config)
+    if platform:
+        reasons.append(platform)
     if config.steps.on_error == "continue":
         reasons.append("--on-error continue")
     return reasons
@@ -147,8 +150,9 @@ class Run:
         return self.outcome.exit_code
 
     def steps(self):
-        argv = delegate.command_from(self.config)  # which command
-        self.env = envlayer.build(envlayer.inherited(self.environ), self.config)  # its env
+        argv = delegate.by_first_word(delegate.command_from(self.config), self.config.commands)
+        platform = self.timed("platform", lambda: runtime.prepare(self.config, self.environ, self.log))
+        self.env = envlayer.build(dict(envlayer.inherited(self.environ), **platform), self.config)
         self.mode = choose_mode(self.config, self.is_pid1)  # decided early: bad combinations fail fast
         self.become_resident()
         self.timed("pre_hooks", self.pre_hooks)
@@ -160,12 +164,13 @@ class Run:
         return Outcome.from_exit(result, self.config)
 
     def finish(self, ran):
-        """Post-hooks, result record, post file; each only if configured.
+        """Post-hooks, failure file, result record, post file; each only if configured.
 
         `ran` is False for usage errors: nothing was run, so no post-hook and no post file.
         """
         if ran:
             self.timed("post_hooks", self.post_hooks)
+        runtime.finish(self.config, self.outcome, self.log)  # SageMaker's failure file
         if not (self.config.results.file or self.config.results.termination_path or
                 (ran and self.config.steps.post_file)):
             return

@@ -1,6 +1,6 @@
 """Top-level options: config file, profile, logging, where the delegate comes from."""
 
-from shim.config.option import ENUM, JSON, PATH, STR, Option
+from shim.config.option import COMMAND_MAP, ENUM, JSON, PATH, STR, Option
 
 SECTION = ""
 
@@ -17,4 +17,7 @@ OPTIONS = (
     Option("image_entrypoint", ["--image-entrypoint"], "image_entrypoint", JSON, None,
            "the image's recorded ENTRYPOINT/CMD as JSON (or @FILE), optionally per platform",
            metavar="JSON"),
+    Option("commands", ["--commands"], "commands", COMMAND_MAP, {},
+           "delegate per first word, as SageMaker starts images (IMAGE train, IMAGE serve): "
+           '{"train": [...], "serve": [...]}, JSON or @FILE', metavar="JSON"),
 )
