@@ -58,7 +58,13 @@ def finish(config, outcome, log):
     from shim.platform import sagemaker
 
     runtime = config.platform.runtime if config.platform.runtime in MESSAGE_RUNTIMES else "sagemaker-training"
-    sagemaker.write_failure(config.platform.sagemaker_root, runtime, failure_reason(outcome), log)
+    try:
+        sagemaker.write_failure(config.platform.sagemaker_root, runtime, failure_reason(outcome), log)
+    except ShimError as err:
+        if not outcome.error:
+            raise
+        # The run already failed with its own error (often the same unwritable root): say it once.
+        log("info", err.message())
 
 
 def failure_reason(outcome):

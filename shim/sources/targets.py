@@ -249,7 +249,7 @@ def _makedirs(directory, target):
     """Create `directory` and missing parents (0755); return the ones created, deepest first."""
     missing = []
     probe = directory
-    while not os.path.isdir(probe):
+    while not _exists(probe):
         missing.append(probe)
         parent = os.path.dirname(probe)
         if parent == probe:
@@ -264,6 +264,17 @@ def _makedirs(directory, target):
         _rmdirs(created)
         raise _error("create", f"directory {path} for {target}", err) from None
     return created
+
+
+def _exists(path):
+    """False only when `path` is really absent (EACCES is not absence: mkdir reports it)."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _rmdirs(paths):
