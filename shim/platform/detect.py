@@ -7,7 +7,8 @@ Kubernetes, SageMaker on Docker), so the order matters more than any one marker;
 every other rule that also held is reported under `also`.
 
 Sources of the markers (see ../shared/research/platform-contracts.md, §1 and §3):
-  sagemaker-*   SageMaker developer guide (TRAINING_JOB_NAME/ARN; processingjobconfig.json;
+  sagemaker-*   SageMaker developer guide (TRAINING_JOB_ARN, TRAINING_JOB_NAME off Kubernetes;
+                processingjobconfig.json;
                 resource-metadata.json for Studio/notebooks); the SDK's experiments/_environment.py
                 tests the same files. Endpoints have no documented marker (sagemaker-python-sdk
                 issue #1338): the leading `serve` word and /opt/ml/model off Kubernetes are used.
@@ -94,7 +95,10 @@ KNATIVE = (Env("K_SERVICE"), Env("K_REVISION"), Env("K_CONFIGURATION"))
 
 # Most specific first: the first rule that holds decides.
 RULES = (
-    Rule("sagemaker-training", any_of=(Env("TRAINING_JOB_ARN"), Env("TRAINING_JOB_NAME"))),
+    Rule("sagemaker-training", any_of=(Env("TRAINING_JOB_ARN"),)),
+    # The name alone is also what a pod may set for itself (and the SDK's local mode sets):
+    # it counts off Kubernetes only.
+    Rule("sagemaker-training", any_of=(Env("TRAINING_JOB_NAME"),), all_of=(NOT_K8S,)),
     Rule("sagemaker-processing", any_of=(File("/opt/ml/config/processingjobconfig.json"),)),
     Rule("sagemaker-endpoint", all_of=(Arg("serve"), File("/opt/ml/model", "dir"), NOT_K8S)),
     Rule("sagemaker-studio", any_of=(File("/opt/ml/metadata/resource-metadata.json"),)),
