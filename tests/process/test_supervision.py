@@ -1,5 +1,6 @@
 """PID-1 hygiene: reaping, signal masks, environment, stdio, exec mode, drain."""
 
+import json
 import os
 import signal
 import subprocess
@@ -37,7 +38,9 @@ def test_delegate_env_is_exactly_inherited_plus_configured():
     for mode in ("--exec", "--supervise"):
         out = run([mode, "-e", "ADDED=1", "--unset-env", "FOO", "--", "env", "-0"], env=env).stdout
         got = dict(item.split("=", 1) for item in out.decode().split("\0") if item)
-        want = dict(env, ADDED="1")
+        # Plus SHIM_RUNTIME, which shim always exports (issue 10): what `shim detect` decides.
+        runtime = json.loads(run(["detect"], env=env).stdout)["runtime"]
+        want = dict(env, ADDED="1", SHIM_RUNTIME=runtime)
         del want["FOO"]
         assert got == want, mode
 
