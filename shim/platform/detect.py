@@ -34,87 +34,59 @@ RUNTIMES = (
 SAGEMAKER = tuple(r for r in RUNTIMES if r.startswith("sagemaker-"))
 
 
-# -- markers: each returns its evidence string when it holds, else None ------------------
+# -- markers: (kind, argument) pairs; `_holds` returns a marker's evidence or None ---------
+# Plain tuples, not classes: this table is read on every `shim -- cmd` start.
+ENV, NOT_ENV, FILE, DIR, ARG = "env", "not-env", "file", "dir", "arg"
+K8S = (ENV, "KUBERNETES_SERVICE_HOST")
+NOT_K8S = (NOT_ENV, "KUBERNETES_SERVICE_HOST")
+KNATIVE = ((ENV, "K_SERVICE"), (ENV, "K_REVISION"), (ENV, "K_CONFIGURATION"))
 
-class Env:
-    """An environment variable set to a non-empty value (only its name is reported)."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __call__(self, probe):
-        return f"env {self.name} is set" if probe.environ.get(self.name) else None
-
-
-class File:
-    def __init__(self, path, kind="file"):
-        self.path, self.kind = path, kind
-
-    def __call__(self, probe):
-        found = probe.files.isdir(self.path) if self.kind == "dir" else probe.files.exists(self.path)
-        return f"{self.kind} {self.path} exists" if found else None
-
-
-class Arg:
-    """The container's first argument (SageMaker starts images as `IMAGE train|serve`)."""
-
-    def __init__(self, word):
-        self.word = word
-
-    def __call__(self, probe):
-        return f"first argument is {self.word}" if probe.first_word == self.word else None
-
-
-class Not:
-    def __init__(self, marker, text):
-        self.marker, self.text = marker, text
-
-    def __call__(self, probe):
-        return None if self.marker(probe) else self.text
-
-
-class Rule:
-    """`runtime` holds when any of `any_of` holds and every one of `all_of` holds."""
-
-    def __init__(self, runtime, any_of=(), all_of=()):
-        self.runtime, self.any_of, self.all_of = runtime, any_of, all_of
-
-    def evidence(self, probe):
-        found = [e for e in (m(probe) for m in self.any_of) if e]
-        if self.any_of and not found:
-            return None
-        required = [m(probe) for m in self.all_of]
-        if not all(required):
-            return None
-        return found + required
-
-
-K8S = Env("KUBERNETES_SERVICE_HOST")
-NOT_K8S = Not(K8S, "env KUBERNETES_SERVICE_HOST is not set")
-KNATIVE = (Env("K_SERVICE"), Env("K_REVISION"), Env("K_CONFIGURATION"))
-
-# Most specific first: the first rule that holds decides.
+# (runtime, any of these, all of these): most specific first; the first rule that holds decides.
 RULES = (
-    Rule("sagemaker-training", any_of=(Env("TRAINING_JOB_ARN"),)),
+    ("sagemaker-training", ((ENV, "TRAINING_JOB_ARN"),), ()),
     # The name alone is also what a pod may set for itself (and the SDK's local mode sets):
     # it counts off Kubernetes only.
-    Rule("sagemaker-training", any_of=(Env("TRAINING_JOB_NAME"),), all_of=(NOT_K8S,)),
-    Rule("sagemaker-processing", any_of=(File("/opt/ml/config/processingjobconfig.json"),)),
-    Rule("sagemaker-endpoint", all_of=(Arg("serve"), File("/opt/ml/model", "dir"), NOT_K8S)),
-    Rule("sagemaker-studio", any_of=(File("/opt/ml/metadata/resource-metadata.json"),)),
-    Rule("batch", any_of=(Env("AWS_BATCH_JOB_ID"),)),
-    Rule("lambda", any_of=(Env("AWS_LAMBDA_FUNCTION_NAME"), Env("AWS_LAMBDA_RUNTIME_API"))),
-    Rule("ecs", any_of=(Env("ECS_CONTAINER_METADATA_URI_V4"), Env("ECS_CONTAINER_METADATA_URI"))),
-    Rule("cloud-run-job", any_of=(Env("CLOUD_RUN_JOB"),)),
-    Rule("knative", any_of=KNATIVE, all_of=(K8S,)),
-    Rule("cloud-run", any_of=(Env("K_SERVICE"),), all_of=(NOT_K8S,)),
-    Rule("knative", any_of=KNATIVE[1:]),  # K_REVISION without K_SERVICE: Knative's contract only
-    Rule("azure-container-apps", any_of=(Env("CONTAINER_APP_NAME"), Env("CONTAINER_APP_JOB_NAME"))),
-    Rule("nomad", any_of=(Env("NOMAD_ALLOC_ID"),)),
-    Rule("kubernetes", any_of=(K8S, File("/var/run/secrets/kubernetes.io/serviceaccount/namespace"))),
-    Rule("podman", any_of=(File("/run/.containerenv"),)),
-    Rule("docker", any_of=(File("/.dockerenv"),)),
+    ("sagemaker-training", ((ENV, "TRAINING_JOB_NAME"),), (NOT_K8S,)),
+    ("sagemaker-processing", ((FILE, "/opt/ml/config/processingjobconfig.json"),), ()),
+    ("sagemaker-endpoint", (), ((ARG, "serve"), (DIR, "/opt/ml/model"), NOT_K8S)),
+    ("sagemaker-studio", ((FILE, "/opt/ml/metadata/resource-metadata.json"),), ()),
+    ("batch", ((ENV, "AWS_BATCH_JOB_ID"),), ()),
+    ("lambda", ((ENV, "AWS_LAMBDA_FUNCTION_NAME"), (ENV, "AWS_LAMBDA_RUNTIME_API")), ()),
+    ("ecs", ((ENV, "ECS_CONTAINER_METADATA_URI_V4"), (ENV, "ECS_CONTAINER_METADATA_URI")), ()),
+    ("cloud-run-job", ((ENV, "CLOUD_RUN_JOB"),), ()),
+    ("knative", KNATIVE, (K8S,)),
+    ("cloud-run", ((ENV, "K_SERVICE"),), (NOT_K8S,)),
+    ("knative", KNATIVE[1:], ()),  # K_REVISION without K_SERVICE: Knative's contract only
+    ("azure-container-apps", ((ENV, "CONTAINER_APP_NAME"), (ENV, "CONTAINER_APP_JOB_NAME")), ()),
+    ("nomad", ((ENV, "NOMAD_ALLOC_ID"),), ()),
+    ("kubernetes", (K8S, (FILE, "/var/run/secrets/kubernetes.io/serviceaccount/namespace")), ()),
+    ("podman", ((FILE, "/run/.containerenv"),), ()),
+    ("docker", ((FILE, "/.dockerenv"),), ()),
 )
+
+
+def _holds(marker, environ, files, first_word):
+    """The evidence string of `marker` (names only, never a value), or None."""
+    kind, arg = marker
+    if kind == ENV:
+        return f"env {arg} is set" if environ.get(arg) else None
+    if kind == NOT_ENV:
+        return None if environ.get(arg) else f"env {arg} is not set"
+    if kind == FILE:
+        return f"file {arg} exists" if files.exists(arg) else None
+    if kind == DIR:
+        return f"dir {arg} exists" if files.isdir(arg) else None
+    return f"first argument is {arg}" if first_word == arg else None
+
+
+def _evidence(rule, environ, files, first_word):
+    """Evidence for `rule`: any one of its `any` markers and every one of its `all` markers."""
+    _, any_of, all_of = rule
+    found = [e for e in (_holds(m, environ, files, first_word) for m in any_of) if e]
+    if any_of and not found:
+        return None
+    required = [_holds(m, environ, files, first_word) for m in all_of]
+    return None if not all(required) else found + required
 
 
 class HostFiles:
@@ -136,13 +108,6 @@ class HostFiles:
         return os.path.isdir(self._path(path))
 
 
-class Probe:
-    __slots__ = ("environ", "files", "first_word")
-
-    def __init__(self, environ, files, first_word):
-        self.environ, self.files, self.first_word = environ, files, first_word
-
-
 class Detection:
     """The decision: `runtime`, how it was decided (`source`), and why (`evidence`)."""
 
@@ -162,16 +127,15 @@ class Detection:
 
 def detect(environ, files, first_word=None):
     """Try every rule in order; the first that holds decides, the rest go to `also`."""
-    probe = Probe(environ, files, first_word)
     chosen, also = None, []
     for rule in RULES:
-        evidence = rule.evidence(probe)
+        evidence = _evidence(rule, environ, files, first_word)
         if evidence is None:
             continue
         if chosen is None:
-            chosen = Detection(rule.runtime, "detected", evidence)
-        elif rule.runtime != chosen.runtime and rule.runtime not in also:
-            also.append(rule.runtime)
+            chosen = Detection(rule[0], "detected", evidence)
+        elif rule[0] != chosen.runtime and rule[0] not in also:
+            also.append(rule[0])
     if chosen is None:
         return Detection("local", "detected", ["no platform marker found"])
     chosen.also = also

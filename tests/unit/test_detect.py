@@ -97,7 +97,7 @@ def test_override_wins():
 
 
 def test_every_rule_names_a_known_runtime():
-    assert {rule.runtime for rule in detect.RULES} | {"local"} == set(detect.RUNTIMES)
+    assert {rule[0] for rule in detect.RULES} | {"local"} == set(detect.RUNTIMES)
 
 
 def test_host_files_root(tmp_path):
