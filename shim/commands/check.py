@@ -8,7 +8,7 @@ import os
 import sys
 
 from shim.config import options
-from shim.errors import EXIT_USAGE, ShimError, usage_error
+from shim.errors import EXIT_USAGE, ShimError
 
 USAGE = "usage: shim check [--config PATH] [--profile NAME] [--schema]"
 
@@ -52,27 +52,9 @@ def _environ_values(environ, problems):
 
 
 def _parse(argv):
-    args, i = {}, 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--schema":
-            args["schema"] = True
-            i += 1
-            continue
-        if arg in ("-h", "--help"):
-            sys.stdout.write(USAGE + "\n")
-            raise SystemExit(0)
-        flag, eq, value = arg.partition("=")
-        if flag not in ("--config", "--profile"):
-            raise usage_error(f"check option {arg}", "unknown option", USAGE)
-        if not eq:
-            if i + 1 >= len(argv):
-                raise usage_error(f"check option {flag}", "missing value", USAGE)
-            value = argv[i + 1]
-            i += 1
-        args[flag[2:]] = value
-        i += 1
-    return args
+    from shim.commands.argv import parse
+
+    return parse(argv, "check", USAGE, valued=("--config", "--profile"), switches=("--schema",))
 
 
 def _say(line):

@@ -38,24 +38,6 @@ def check_runtime(name, where):
 
 
 def _parse(argv):
-    args, i = {}, 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-h", "--help"):
-            sys.stdout.write(USAGE + "\n")
-            raise SystemExit(0)
-        if not arg.startswith("-") and "first_word" not in args:
-            args["first_word"] = arg
-            i += 1
-            continue
-        flag, eq, value = arg.partition("=")
-        if flag not in ("--runtime", "--root"):
-            raise usage_error(f"detect option {arg}", "unknown option", USAGE)
-        if not eq:
-            if i + 1 >= len(argv):
-                raise usage_error(f"detect option {flag}", "missing value", USAGE)
-            value = argv[i + 1]
-            i += 1
-        args[flag[2:]] = value
-        i += 1
-    return args
+    from shim.commands.argv import parse
+
+    return parse(argv, "detect", USAGE, valued=("--runtime", "--root"), positional="first_word")
