@@ -14,8 +14,8 @@ USAGE = "usage: shim detect [--runtime NAME] [--root DIR] [FIRST_WORD]"
 
 
 def main(argv, environ=None):
-    from shim.util import jsonio
     from shim.platform import detect
+    from shim.util import jsonio
 
     environ = os.environ if environ is None else environ
     args = _parse(argv)

@@ -111,7 +111,7 @@ class HostFiles:
 class Detection:
     """The decision: `runtime`, how it was decided (`source`), and why (`evidence`)."""
 
-    __slots__ = ("runtime", "source", "evidence", "also")
+    __slots__ = ("also", "evidence", "runtime", "source")
 
     def __init__(self, runtime, source, evidence, also=()):
         self.runtime, self.source, self.evidence, self.also = runtime, source, list(evidence), list(also)

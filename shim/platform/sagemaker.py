@@ -57,9 +57,20 @@ CHANNEL_NAME = re.compile(r"^[A-Za-z0-9\.\-_]{1,64}$")  # the API's ChannelName 
 class Settings:
     """The `platform` section as sagemaker.py reads it (built by the config layer)."""
 
-    __slots__ = ("root", "layout", "hyperparameters", "hyperparameters_from", "hyperparameters_env",
-                 "hyperparameters_file", "channels", "hosts", "current_host", "network_interface",
-                 "instance_type", "job_name")
+    __slots__ = (
+        "channels",
+        "current_host",
+        "hosts",
+        "hyperparameters",
+        "hyperparameters_env",
+        "hyperparameters_file",
+        "hyperparameters_from",
+        "instance_type",
+        "job_name",
+        "layout",
+        "network_interface",
+        "root",
+    )
 
     def __init__(self, root="/", layout=False, hyperparameters=None, hyperparameters_from=None,
                  hyperparameters_env=None, hyperparameters_file=None, channels=None, hosts=None,
@@ -242,18 +253,12 @@ def resource_config(settings, environ):
     return config
 
 
-def channel_spec(name, spec):
-    """(ref, inputdataconfig entry) of one channel: a ref string or {ref, content_type, …}."""
+def channel_entry(name):
+    """The inputdataconfig.json entry of one channel (File mode, as the SDK's local mode writes)."""
     if not CHANNEL_NAME.match(name):
         raise usage_error(f"channel {name!r}", "names use letters, digits, '.', '-', '_' (at most 64)",
                           "rename the channel")
-    if isinstance(spec, str):
-        spec = {"ref": spec}
-    entry = {"TrainingInputMode": "File", "S3DistributionType": spec.get("distribution", "FullyReplicated"),
-             "RecordWrapperType": "None"}
-    if spec.get("content_type"):
-        entry["ContentType"] = spec["content_type"]
-    return spec.get("ref"), entry
+    return {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
 
 
 def synthesise(settings, environ, fetch, fetch_tree, log):
@@ -264,7 +269,7 @@ def synthesise(settings, environ, fetch, fetch_tree, log):
     hyperparameters = gather(settings, fetch)
     for warning in cap_warnings(hyperparameters):
         log("warn", warning)
-    channels = {name: channel_spec(name, spec) for name, spec in sorted(settings.channels.items())}
+    channels = {name: (ref, channel_entry(name)) for name, ref in sorted(settings.channels.items())}
     resource = resource_config(settings, environ)
     # Fetch every channel before writing anything: a failing reference leaves no half layout.
     trees = {name: list(fetch_tree(ref)) if ref else [] for name, (ref, _) in channels.items()}

@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import pytest
-
 from support import REPO, base_env, require_tool, run
 
 PRINT_ENV = [sys.executable, "-c",
-             "import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
-             "if k.startswith(('HP_', 'SHIM_RUNTIME', 'TRAINING_JOB_NAME'))}))"]
+             ("import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
+              "if k.startswith(('HP_', 'SHIM_RUNTIME', 'TRAINING_JOB_NAME'))}))")]
 
 
 def write_json(path, doc):
@@ -133,7 +132,7 @@ def test_layout_under_an_unwritable_root_is_one_line(public_dir):
     os.mkdir(root, 0o755)
     cmd = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
            sys.executable, "-m", "shim", "--sagemaker-layout", "--sagemaker-root", str(root), "--", "true"]
-    r = subprocess.run(cmd, env=base_env(), capture_output=True, timeout=60, cwd=REPO)
+    r = subprocess.run(cmd, env=base_env(), capture_output=True, timeout=60, cwd=REPO, check=False)
     assert r.returncode == 118
     lines = r.stderr.decode().splitlines()
     assert len(lines) == 1 and "permission denied" in lines[0], lines
@@ -158,7 +157,7 @@ def test_writers_as_another_user(public_dir, writer):
     target = os.path.join(public_dir, "x", "secret")
     cmd = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
            sys.executable, "-c", WRITERS, writer, target]
-    r = subprocess.run(cmd, env=base_env(), capture_output=True, timeout=60, cwd=REPO)
+    r = subprocess.run(cmd, env=base_env(), capture_output=True, timeout=60, cwd=REPO, check=False)
     assert r.returncode == 118, r.stderr
     out = r.stdout.decode()
     assert out.count("\n") == 1 and "permission denied" in out and "run shim as a user" in out
@@ -172,7 +171,7 @@ def test_writers_on_a_read_only_mount(tmp_path, writer):
     ro.mkdir()
     script = f"mount -t tmpfs -o ro tmpfs {ro} && exec {sys.executable} -c \"$0\" {writer} {ro}/sub/secret"
     r = subprocess.run(["unshare", "--mount", "sh", "-c", script, WRITERS], env=base_env(),
-                       capture_output=True, timeout=60, cwd=REPO)
+                       capture_output=True, timeout=60, cwd=REPO, check=False)
     if b"permission denied" in r.stderr.lower() and b"mount" in r.stderr:
         pytest.skip("mounting needs CAP_SYS_ADMIN")  # the machine's root has it; CI runs as root
     assert r.returncode == 118, r.stderr

@@ -135,9 +135,8 @@ def test_missing_hyperparameters_file_is_empty(tmp_path):
 # -- off SageMaker: the layout -------------------------------------------------------------
 
 def layout_settings(tmp_path, **kw):
-    base = dict(root=str(tmp_path), layout=True, hyperparameters={"epochs": 3, "lr": 0.1, "name": "x"},
-                channels={"train": "ref+s3://data/train/",
-                          "test": {"ref": "ref+s3://data/test/", "content_type": "text/csv"}})
+    base = {"root": str(tmp_path), "layout": True, "hyperparameters": {"epochs": 3, "lr": 0.1, "name": "x"},
+            "channels": {"train": "ref+s3://data/train/", "test": "ref+s3://data/test/"}}
     base.update(kw)
     return Settings(**base)
 
@@ -153,8 +152,7 @@ def test_synthesise_layout(tmp_path):
         "current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}
     assert json.loads((config / "inputdataconfig.json").read_text()) == {
         "train": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"},
-        "test": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None",
-                 "ContentType": "text/csv"}}
+        "test": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}}
     data = tmp_path / "opt/ml/input/data"
     assert (data / "train/sub/part-1.csv").read_bytes() == b"3,4\n"
     assert (data / "test/t.csv").read_bytes() == b"5,6\n"
