@@ -55,34 +55,22 @@ CHANNEL_NAME = re.compile(r"^[A-Za-z0-9\.\-_]{1,64}$")  # the API's ChannelName 
 
 
 class Settings:
-    """The `platform` section as sagemaker.py reads it (built by the config layer)."""
+    """The `platform` section's shape, for callers without a resolved Config (tests, tools).
 
-    __slots__ = (
-        "channels",
-        "current_host",
-        "hosts",
-        "hyperparameters",
-        "hyperparameters_env",
-        "hyperparameters_file",
-        "hyperparameters_from",
-        "instance_type",
-        "job_name",
-        "layout",
-        "network_interface",
-        "root",
-    )
+    The run passes `config.platform` itself: same attribute names, same defaults.
+    """
 
-    def __init__(self, root="/", layout=False, hyperparameters=None, hyperparameters_from=None,
-                 hyperparameters_env=None, hyperparameters_file=None, channels=None, hosts=None,
-                 current_host=None, network_interface=DEFAULT_INTERFACE, instance_type=None,
+    def __init__(self, sagemaker_root="/", sagemaker_layout=False, hyperparameters=None,
+                 hyperparameters_from=None, hyperparameters_env=None, hyperparameters_file=None,
+                 channels=None, hosts=(), current_host=None, network_interface=DEFAULT_INTERFACE,
                  job_name=None):
-        self.root, self.layout = root, layout
+        self.sagemaker_root, self.sagemaker_layout = sagemaker_root, sagemaker_layout
         self.hyperparameters = dict(hyperparameters or {})
         self.hyperparameters_from = hyperparameters_from
         self.hyperparameters_env, self.hyperparameters_file = hyperparameters_env, hyperparameters_file
         self.channels = dict(channels or {})
         self.hosts, self.current_host = hosts, current_host
-        self.network_interface, self.instance_type, self.job_name = network_interface, instance_type, job_name
+        self.network_interface, self.job_name = network_interface, job_name
 
 
 def path(root, relative):
@@ -218,9 +206,9 @@ def expose(settings, fetch, log):
     if not (settings.hyperparameters_env is not None or settings.hyperparameters_file):
         return {}
     hyperparameters = gather(settings, fetch)
-    hyperparameters.update(read_hyperparameters(settings.root))  # the job's own keys win
+    hyperparameters.update(read_hyperparameters(settings.sagemaker_root))  # the job's own keys win
     if not hyperparameters:
-        log("info", f"no hyperparameters at {path(settings.root, HYPERPARAMETERS)}")
+        log("info", f"no hyperparameters at {path(settings.sagemaker_root, HYPERPARAMETERS)}")
     env = {}
     if settings.hyperparameters_env is not None:
         env = hyperparameter_env(settings.hyperparameters_env, hyperparameters)
@@ -234,11 +222,7 @@ def expose(settings, fetch, log):
 
 def resource_config(settings, environ):
     """resourceconfig.json: which host this is among `hosts` (algo-1 … algo-N)."""
-    hosts = settings.hosts
-    if hosts is None:
-        hosts = [DEFAULT_HOST]
-    elif isinstance(hosts, int):
-        hosts = [f"algo-{i}" for i in range(1, hosts + 1)]
+    hosts = list(settings.hosts) or [DEFAULT_HOST]
     current = settings.current_host
     if current is None:
         # An indexed Kubernetes Job numbers its pods from 0: pod i is algo-(i+1).
@@ -247,10 +231,7 @@ def resource_config(settings, environ):
     if current not in hosts:
         raise usage_error("option --sagemaker-current-host", f"{current} is not one of {', '.join(hosts)}",
                           "list it in platform.sagemaker.hosts")
-    config = {"current_host": current, "hosts": sorted(hosts), "network_interface_name": settings.network_interface}
-    if settings.instance_type:
-        config["current_instance_type"] = settings.instance_type
-    return config
+    return {"current_host": current, "hosts": sorted(hosts), "network_interface_name": settings.network_interface}
 
 
 def channel_entry(name):
@@ -262,10 +243,10 @@ def channel_entry(name):
 
 
 def synthesise(settings, environ, fetch, fetch_tree, log):
-    """Write the SageMaker training layout below `settings.root`; returns env additions."""
+    """Write the SageMaker training layout below `settings.sagemaker_root`; returns env additions."""
     from shim.util import jsonio
 
-    root = settings.root
+    root = settings.sagemaker_root
     hyperparameters = gather(settings, fetch)
     for warning in cap_warnings(hyperparameters):
         log("warn", warning)

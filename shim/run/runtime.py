@@ -32,13 +32,12 @@ def prepare(config, environ, log):
         return env
     from shim.platform import sagemaker
 
-    settings = settings_from(platform)
     if platform.sagemaker_layout:
         if detection.sagemaker:
             log("info", f"on {detection.runtime}: SageMaker wrote the layout; --sagemaker-layout does nothing")
         else:
-            env.update(sagemaker.synthesise(settings, environ, fetch, fetch_tree, log))
-    env.update(sagemaker.expose(settings, fetch, log))
+            env.update(sagemaker.synthesise(platform, environ, fetch, fetch_tree, log))
+    env.update(sagemaker.expose(platform, fetch, log))
     return env
 
 
@@ -73,18 +72,6 @@ def failure_reason(outcome):
         return f"shim: {outcome.error}"
     template = REASONS.get(outcome.reason, "the run ended: {reason} (exit code {code})")
     return template.format(code=outcome.exit_code, signal=outcome.signal_name, reason=outcome.reason)
-
-
-def settings_from(platform):
-    from shim.platform.sagemaker import Settings
-
-    return Settings(root=platform.sagemaker_root, layout=platform.sagemaker_layout,
-                    hyperparameters=platform.hyperparameters,
-                    hyperparameters_from=platform.hyperparameters_from,
-                    hyperparameters_env=platform.hyperparameters_env,
-                    hyperparameters_file=platform.hyperparameters_file, channels=platform.channels,
-                    hosts=list(platform.hosts) or None, current_host=platform.current_host,
-                    network_interface=platform.network_interface, job_name=platform.job_name)
 
 
 # -- the fetch port ------------------------------------------------------------------------

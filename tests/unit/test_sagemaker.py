@@ -48,7 +48,7 @@ def write_hp(root, doc):
 def test_hyperparameters_as_env(tmp_path):
     write_hp(tmp_path, {"learning-rate": "0.10", "sagemaker_program": '"train.py"', "epochs": "3",
                         "layers": "[64, 32]"})
-    env = sagemaker.expose(Settings(root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch,
+    env = sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch,
                            Recorder())
     # Strings stay exactly as written ("0.10" is not re-formatted); SDK-quoted strings lose quotes.
     assert env == {"HP_LEARNING_RATE": "0.10", "HP_SAGEMAKER_PROGRAM": "train.py", "HP_EPOCHS": "3",
@@ -58,7 +58,7 @@ def test_hyperparameters_as_env(tmp_path):
 def test_hyperparameters_env_empty_prefix_and_collision(tmp_path):
     write_hp(tmp_path, {"a-b": "1", "a_b": "2"})
     with pytest.raises(ShimError) as caught:
-        sagemaker.expose(Settings(root=str(tmp_path), hyperparameters_env=""), FakeFetch().fetch, Recorder())
+        sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env=""), FakeFetch().fetch, Recorder())
     assert "hyperparameters 'a-b' and 'a_b'" in caught.value.message()
     assert "both become A_B" in caught.value.message()
 
@@ -66,14 +66,14 @@ def test_hyperparameters_env_empty_prefix_and_collision(tmp_path):
 def test_hyperparameters_env_invalid_name(tmp_path):
     write_hp(tmp_path, {"1st": "x"})
     with pytest.raises(ShimError) as caught:
-        sagemaker.expose(Settings(root=str(tmp_path), hyperparameters_env=""), FakeFetch().fetch, Recorder())
+        sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env=""), FakeFetch().fetch, Recorder())
     assert "'1ST' is not a valid variable name" in caught.value.message()
 
 
 def test_hyperparameters_file_json_typed(tmp_path):
     write_hp(tmp_path, {"lr": "0.1", "name": '"resnet"', "raw": "hello", "flags": '{"a": true}'})
     out = tmp_path / "etc" / "app" / "params.json"
-    env = sagemaker.expose(Settings(root=str(tmp_path), hyperparameters_file=str(out)), FakeFetch().fetch,
+    env = sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_file=str(out)), FakeFetch().fetch,
                            Recorder())
     assert env == {}
     assert json.loads(out.read_text()) == {"lr": 0.1, "name": "resnet", "raw": "hello", "flags": {"a": True}}
@@ -86,7 +86,7 @@ def test_hyperparameters_file_dotenv_round_trips(tmp_path):
     values = {"plain": "x y", "quote": "it's $HOME \\n", "multi": "a\nb", "empty": ""}
     write_hp(tmp_path, values)
     out = tmp_path / "hp.env"
-    sagemaker.expose(Settings(root=str(tmp_path), hyperparameters_file=str(out)), FakeFetch().fetch,
+    sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_file=str(out)), FakeFetch().fetch,
                      Recorder())
     parsed = dict(parse_dotenv(out.read_text(), str(out), {}))
     assert parsed == {"PLAIN": "x y", "QUOTE": "it's $HOME \\n", "MULTI": "a\nb", "EMPTY": ""}
@@ -96,7 +96,7 @@ def test_bulk_hyperparameters_from_ref_under_job_keys(tmp_path):
     write_hp(tmp_path, {"lr": "0.5"})
     bulk = {"lr": 0.1, "vocab": ["a", "b"], **{f"k{i}": i for i in range(300)}}
     fake = FakeFetch(docs={"ref+s3://b/hp.json": json.dumps(bulk).encode()})
-    settings = Settings(root=str(tmp_path), hyperparameters_env="HP_", hyperparameters_from="ref+s3://b/hp.json")
+    settings = Settings(sagemaker_root=str(tmp_path), hyperparameters_env="HP_", hyperparameters_from="ref+s3://b/hp.json")
     env = sagemaker.expose(settings, fake.fetch, Recorder())
     assert fake.asked == ["ref+s3://b/hp.json"]
     assert env["HP_LR"] == "0.5"  # the job's own key wins over the bulk payload
@@ -114,28 +114,28 @@ def test_malformed_hyperparameters(tmp_path, content, text):
     target.parent.mkdir(parents=True)
     target.write_bytes(content)
     with pytest.raises(ShimError) as caught:
-        sagemaker.expose(Settings(root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch, Recorder())
+        sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch, Recorder())
     assert text in caught.value.message()
     assert str(target) in caught.value.message()
 
 
 def test_nothing_asked_nothing_read(tmp_path):
     fake = FakeFetch()
-    settings = Settings(root=str(tmp_path), hyperparameters_from="ref+s3://b/k")
+    settings = Settings(sagemaker_root=str(tmp_path), hyperparameters_from="ref+s3://b/k")
     assert sagemaker.expose(settings, fake.fetch, Recorder()) == {}
     assert fake.asked == []
 
 
 def test_missing_hyperparameters_file_is_empty(tmp_path):
     log = Recorder()
-    assert sagemaker.expose(Settings(root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch, log) == {}
+    assert sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch, log) == {}
     assert log.lines and "no hyperparameters" in log.lines[0][1]
 
 
 # -- off SageMaker: the layout -------------------------------------------------------------
 
 def layout_settings(tmp_path, **kw):
-    base = {"root": str(tmp_path), "layout": True, "hyperparameters": {"epochs": 3, "lr": 0.1, "name": "x"},
+    base = {"sagemaker_root": str(tmp_path), "sagemaker_layout": True, "hyperparameters": {"epochs": 3, "lr": 0.1, "name": "x"},
             "channels": {"train": "ref+s3://data/train/", "test": "ref+s3://data/test/"}}
     base.update(kw)
     return Settings(**base)
@@ -166,7 +166,7 @@ def test_synthesise_replaces_channel_on_restart(tmp_path):
     stale = tmp_path / "opt/ml/input/data/train"
     stale.mkdir(parents=True)
     (stale / "old").write_bytes(b"o")
-    sagemaker.synthesise(Settings(root=str(tmp_path), channels={"train": "ref+s3://d/"}), {}, fake.fetch,
+    sagemaker.synthesise(Settings(sagemaker_root=str(tmp_path), channels={"train": "ref+s3://d/"}), {}, fake.fetch,
                          fake.fetch_tree, Recorder())
     assert sorted(os.listdir(stale)) == ["new"]
     assert sorted(os.listdir(stale.parent)) == ["train"]
@@ -183,7 +183,7 @@ def test_synthesise_failing_channel_writes_nothing(tmp_path):
 def test_synthesise_rejects_escaping_object_names(tmp_path):
     fake = FakeFetch(trees={"ref+s3://d/": [("../../etc/passwd", b"x")]})
     with pytest.raises(ShimError) as caught:
-        sagemaker.synthesise(Settings(root=str(tmp_path), channels={"c": "ref+s3://d/"}), {}, fake.fetch,
+        sagemaker.synthesise(Settings(sagemaker_root=str(tmp_path), channels={"c": "ref+s3://d/"}), {}, fake.fetch,
                              fake.fetch_tree, Recorder())
     assert "leaves the channel directory" in caught.value.message()
     assert not (tmp_path / "opt/ml/input/data/c").exists()
@@ -191,8 +191,8 @@ def test_synthesise_rejects_escaping_object_names(tmp_path):
 
 
 @pytest.mark.parametrize("hosts,current,environ,expected_current,expected_hosts", [
-    (None, None, {}, "algo-1", ["algo-1"]),
-    (3, None, {"JOB_COMPLETION_INDEX": "2"}, "algo-3", ["algo-1", "algo-2", "algo-3"]),
+    ((), None, {}, "algo-1", ["algo-1"]),
+    (["algo-1", "algo-2", "algo-3"], None, {"JOB_COMPLETION_INDEX": "2"}, "algo-3", ["algo-1", "algo-2", "algo-3"]),
     (["algo-2", "algo-1"], "algo-2", {}, "algo-2", ["algo-1", "algo-2"]),
 ])
 def test_resource_config_hosts(hosts, current, environ, expected_current, expected_hosts):
@@ -202,20 +202,20 @@ def test_resource_config_hosts(hosts, current, environ, expected_current, expect
 
 def test_resource_config_unknown_host():
     with pytest.raises(ShimError) as caught:
-        sagemaker.resource_config(Settings(hosts=2), {"JOB_COMPLETION_INDEX": "5"})
+        sagemaker.resource_config(Settings(hosts=["algo-1", "algo-2"]), {"JOB_COMPLETION_INDEX": "5"})
     assert "algo-6 is not one of algo-1, algo-2" in caught.value.message()
 
 
 def test_bad_channel_name(tmp_path):
     with pytest.raises(ShimError) as caught:
-        sagemaker.synthesise(Settings(root=str(tmp_path), channels={"a b": "ref+s3://x/"}), {}, None, None,
+        sagemaker.synthesise(Settings(sagemaker_root=str(tmp_path), channels={"a b": "ref+s3://x/"}), {}, None, None,
                              Recorder())
     assert "channel 'a b'" in caught.value.message()
 
 
 def test_cap_warnings_cite_the_api_limits(tmp_path):
     log = Recorder()
-    settings = Settings(root=str(tmp_path), hyperparameters={**{f"k{i}": i for i in range(101)}, "big": "x" * 2501})
+    settings = Settings(sagemaker_root=str(tmp_path), hyperparameters={**{f"k{i}": i for i in range(101)}, "big": "x" * 2501})
     sagemaker.synthesise(settings, {}, None, None, log)
     text = " ".join(m for _, m in log.lines)
     assert "102 hyperparameters exceed SageMaker's cap of 100 keys" in text
@@ -228,7 +228,7 @@ def test_read_only_root_is_one_clear_line(tmp_path):
     ro.mkdir()
     (ro / "opt").write_text("a file where a directory must go")
     with pytest.raises(ShimError) as caught:
-        sagemaker.synthesise(Settings(root=str(ro)), {}, None, None, Recorder())
+        sagemaker.synthesise(Settings(sagemaker_root=str(ro)), {}, None, None, Recorder())
     message = caught.value.message()
     assert "\n" not in message and "mount a writable volume (emptyDir) at /opt/ml" in message
 
