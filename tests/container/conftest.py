@@ -170,3 +170,25 @@ def shim_container(servers_image, tmp_path, shim_flavor):
     yield run
     for box in made:
         box.close()
+
+
+@pytest.fixture
+def shim_entrypoint(shim_flavor):
+    """(podman run arguments, argv prefix) of the shim under test, for images whose
+    ENTRYPOINT is shim (`ENTRYPOINT <prefix> ...`)."""
+    return shim_in_container(shim_flavor)
+
+
+@pytest.fixture
+def new_container():
+    """new_container() -> a named Container, removed after the test."""
+    made = []
+
+    def new():
+        box = Container(f"shim-test-{uuid.uuid4().hex[:12]}")
+        made.append(box)
+        return box
+
+    yield new
+    for box in made:
+        box.close()

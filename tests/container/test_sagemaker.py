@@ -22,10 +22,7 @@ to the sources layer (see the report; shim/run/runtime.py marks the seam).
 import json
 import os
 import subprocess
-import uuid
 
-import pytest
-from conftest import Container, shim_in_container
 from support import require_tool
 
 # The sm-style image's config: off SageMaker (the `kubernetes` profile), lay /opt/ml out.
@@ -75,10 +72,10 @@ with open("/opt/ml/model/model.json", "w") as out:
 '''
 
 
-def build(servers_image, flavor, name, program, config, tmp_path):
-    """Build IMAGE with shim as ENTRYPOINT for this flavor; returns (tag, podman run args)."""
+def build(servers_image, entrypoint, name, program, config, tmp_path):
+    """Build an image with shim as ENTRYPOINT; returns (tag, podman run args that provide shim)."""
     require_tool("podman")
-    mounts, prefix = shim_in_container(flavor)
+    mounts, prefix = entrypoint
     ctx = tmp_path / f"ctx-{name}"
     ctx.mkdir()
     (ctx / "train").write_text(program)
@@ -91,26 +88,12 @@ def build(servers_image, flavor, name, program, config, tmp_path):
         "RUN chmod 0755 /app/train && mkdir -p /etc/app\n"
         f"ENTRYPOINT {entrypoint}\n"
         'CMD ["train"]\n')
-    tag = f"localhost/shim-test/{name}-{flavor}:latest"
+    tag = f"localhost/shim-test/{name}-{prefix[0].strip('/').replace('/', '-')}:latest"
     proc = subprocess.run(["podman", "build", "--isolation=chroot", "-q", "-t", tag, str(ctx)],
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
                           check=False)
     assert proc.returncode == 0, proc.stderr
     return tag, mounts
-
-
-@pytest.fixture
-def boxes():
-    made = []
-
-    def new():
-        box = Container(f"shim-sm-{uuid.uuid4().hex[:12]}")
-        made.append(box)
-        return box
-
-    yield new
-    for box in made:
-        box.close()
 
 
 def public(path):
@@ -120,8 +103,8 @@ def public(path):
     return str(path)
 
 
-def test_sagemaker_style_image_runs_as_a_kubernetes_pod(servers_image, shim_flavor, tmp_path, boxes):
-    tag, mounts = build(servers_image, shim_flavor, "sm-style", SM_STYLE_TRAIN, SM_STYLE_CONFIG, tmp_path)
+def test_sagemaker_style_image_runs_as_a_kubernetes_pod(servers_image, shim_entrypoint, tmp_path, new_container):
+    tag, mounts = build(servers_image, shim_entrypoint, "sm-style", SM_STYLE_TRAIN, SM_STYLE_CONFIG, tmp_path)
     data = tmp_path / "data/training"
     data.mkdir(parents=True)
     (data / "part-0.csv").write_text("1,2\n3,4\n")
@@ -130,7 +113,7 @@ def test_sagemaker_style_image_runs_as_a_kubernetes_pod(servers_image, shim_flav
     tmp_path.chmod(0o755)
 
     def pod(*hyperparameters):
-        box = boxes()
+        box = new_container()
         # What the kubelet gives a pod: its service variables, args [train], securityContext
         # (read-only root, uid 65534), an emptyDir at /opt/ml, volumes.
         argv = ["run", "--name", box.name, *mounts, "--read-only", "--read-only-tmpfs=false",
@@ -154,9 +137,9 @@ def test_sagemaker_style_image_runs_as_a_kubernetes_pod(servers_image, shim_flav
     assert (tmp_path / "output/failure").read_text() == "the delegate exited with code 2"
 
 
-def test_kubernetes_style_image_runs_as_a_sagemaker_training_job(servers_image, shim_flavor, tmp_path,
-                                                                 boxes):
-    tag, mounts = build(servers_image, shim_flavor, "k8s-style", K8S_STYLE_TRAIN, K8S_STYLE_CONFIG,
+def test_kubernetes_style_image_runs_as_a_sagemaker_training_job(servers_image, shim_entrypoint, tmp_path,
+                                                                 new_container):
+    tag, mounts = build(servers_image, shim_entrypoint, "k8s-style", K8S_STYLE_TRAIN, K8S_STYLE_CONFIG,
                        tmp_path)
     ml = tmp_path / "opt_ml"
     config = ml / "input/config"
@@ -169,7 +152,7 @@ def test_kubernetes_style_image_runs_as_a_sagemaker_training_job(servers_image, 
 
     def job(hyperparameters):
         (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-        box = boxes()
+        box = new_container()
         # `docker run IMAGE train` with the platform's variables and /opt/ml.
         argv = ["run", "--name", box.name, *mounts, "-v", f"{ml}:/opt/ml",
                 "-e", "TRAINING_JOB_NAME=k8s-style-1",
@@ -189,16 +172,16 @@ def test_kubernetes_style_image_runs_as_a_sagemaker_training_job(servers_image, 
     assert (ml / "output/failure").read_text() == "the delegate exited with code 4"
 
 
-def test_same_k8s_style_image_runs_unchanged_as_a_pod(servers_image, shim_flavor, tmp_path, boxes):
+def test_same_k8s_style_image_runs_unchanged_as_a_pod(servers_image, shim_entrypoint, tmp_path, new_container):
     """The other half of "unchanged": under Kubernetes the k8s-style image gets its variables
     and ConfigMap from the pod spec, and shim adds nothing but SHIM_RUNTIME."""
-    tag, mounts = build(servers_image, shim_flavor, "k8s-style", K8S_STYLE_TRAIN, K8S_STYLE_CONFIG,
+    tag, mounts = build(servers_image, shim_entrypoint, "k8s-style", K8S_STYLE_TRAIN, K8S_STYLE_CONFIG,
                        tmp_path)
     cm = tmp_path / "configmap"
     cm.mkdir()
     (cm / "params.json").write_text(json.dumps({"learning-rate": 0.1, "layers": [8]}))
     model = public(tmp_path / "model")
-    box = boxes()
+    box = new_container()
     proc = box.podman("run", "--name", box.name, *mounts, "-e", "KUBERNETES_SERVICE_HOST=10.96.0.1",
                       "-e", "HP_EPOCHS=2", "-e", "HP_FAIL=no", "-e", "TRAINING_JOB_NAME=pod-1",
                       "-v", f"{cm}:/etc/app:ro", "-v", f"{model}:/opt/ml/model", tag, "train",
