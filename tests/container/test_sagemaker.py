@@ -14,7 +14,8 @@ SageMaker's leading word into the delegate:
   with /opt/ml laid out by the platform and TRAINING_JOB_NAME/ARN set. shim's
   `sagemaker` profile exposes the hyperparameters in the old shape.
 
-A failing run leaves its reason in /opt/ml/output/failure in both directions.
+A failing run leaves its reason in /opt/ml/output/failure in both directions, and
+`IMAGE serve` (SageMaker hosting) picks commands.serve with runtime sagemaker-endpoint.
 Channels come from `ref+file://` (a mounted volume) here: the S3 prefix walk belongs
 to the sources layer (see the report; shim/run/runtime.py marks the seam).
 """
@@ -36,7 +37,8 @@ SM_STYLE_CONFIG = {
 }
 # The k8s-style image's config: on SageMaker, hyperparameters in the shape the pod had.
 K8S_STYLE_CONFIG = {
-    "commands": {"train": ["/app/train"]},
+    "commands": {"train": ["/app/train"],
+                 "serve": ["python3", "-c", "import os, sys; print(os.environ['SHIM_RUNTIME'], sys.argv[1:])"]},
     "profiles": {"sagemaker": {"platform": {"hyperparameters_env": "HP_",
                                             "hyperparameters_file": "/etc/app/params.json"}}},
 }
@@ -189,3 +191,17 @@ def test_same_k8s_style_image_runs_unchanged_as_a_pod(servers_image, shim_entryp
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "model/model.json").read_text()) == {
         "epochs": 2, "lr": 0.1, "layers": [8], "runtime": "kubernetes", "job": "pod-1"}
+
+
+def test_serve_as_a_sagemaker_endpoint_starts_it(servers_image, shim_entrypoint, tmp_path, new_container):
+    """Hosting runs `docker run IMAGE serve` with the model in /opt/ml/model: `serve` picks
+    commands.serve and the runtime is sagemaker-endpoint; extra words are passed on."""
+    tag, mounts = build(servers_image, shim_entrypoint, "k8s-style", K8S_STYLE_TRAIN, K8S_STYLE_CONFIG,
+                        tmp_path)
+    (tmp_path / "model").mkdir()
+    box = new_container()
+    proc = box.podman("run", "--name", box.name, *mounts, "-v", f"{tmp_path / 'model'}:/opt/ml/model:ro",
+                      tag, "serve", "--workers", "2", check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "sagemaker-endpoint ['--workers', '2']"
+
