@@ -185,8 +185,12 @@ def _dotenv_quote(value):
     return f'"{escaped}"'
 
 
-def cap_warnings(hyperparameters):
-    """What CreateTrainingJob would refuse: fine here, but say so before the move."""
+def cap_warnings(hyperparameters, environ=None):
+    """What CreateTrainingJob would refuse: fine here, but say so before the move.
+
+    `environ` is the pod's own environment; variables the platform injects (Kubernetes
+    service links, PATH, HOSTNAME, shim's own) are not counted: SageMaker sets its own.
+    """
     warnings = []
     if len(hyperparameters) > HP_MAX_KEYS:
         warnings.append(f"{len(hyperparameters)} hyperparameters exceed SageMaker's cap of {HP_MAX_KEYS} "
@@ -195,7 +199,25 @@ def cap_warnings(hyperparameters):
     if long:
         warnings.append(f"hyperparameters {', '.join(long[:5])} exceed SageMaker's {HP_MAX_VALUE}-character "
                         "value cap; on SageMaker pass them with --hyperparameters-from ref+s3://…")
+    own = {k: v for k, v in (environ or {}).items() if not _injected(k)}
+    big = sorted(k for k, v in own.items() if len(v.encode("utf-8", "replace")) > ENV_MAX_VALUE)
+    if len(own) > ENV_MAX_ENTRIES or big:
+        what = f"{len(own)} environment variables" if len(own) > ENV_MAX_ENTRIES else \
+            f"variables {', '.join(big[:5])} (over {ENV_MAX_VALUE} bytes)"
+        warnings.append(f"{what} exceed SageMaker's Environment cap ({ENV_MAX_ENTRIES} entries of "
+                        f"{ENV_MAX_VALUE} bytes); on SageMaker fetch them with --env-from ref+s3://…")
     return warnings
+
+
+# Variables the platform or the image's runtime provides, not the job's author.
+INJECTED = ("PATH", "HOSTNAME", "HOME", "TERM", "container", "PWD", "SHLVL", "_")
+
+
+def _injected(name):
+    if name in INJECTED or name.startswith(("KUBERNETES_", "SHIM_")):
+        return True
+    # Kubernetes service links: FOO_SERVICE_HOST, FOO_SERVICE_PORT[_x], FOO_PORT[_x...]
+    return "_SERVICE_HOST" in name or "_SERVICE_PORT" in name or re.search(r"_PORT(_\d+_(TCP|UDP|SCTP).*)?$", name)
 
 
 def expose(settings, fetch, log):
@@ -248,7 +270,7 @@ def synthesise(settings, environ, fetch, fetch_tree, log):
 
     root = settings.sagemaker_root
     hyperparameters = gather(settings, fetch)
-    for warning in cap_warnings(hyperparameters):
+    for warning in cap_warnings(hyperparameters, environ):
         log("warn", warning)
     channels = {name: (ref, channel_entry(name)) for name, ref in sorted(settings.channels.items())}
     resource = resource_config(settings, environ)

@@ -256,3 +256,17 @@ def test_failure_file_kept_when_the_algorithm_wrote_one(tmp_path):
 def test_processing_gets_the_message_file(tmp_path):
     sagemaker.write_failure(str(tmp_path), "sagemaker-processing", "boom", Recorder())
     assert (tmp_path / "opt/ml/output/message").read_text() == "boom"
+
+
+def test_env_cap_warning_counts_the_jobs_own_variables():
+    service_links = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "REDIS_SERVICE_HOST": "10.0.0.2",
+                     "REDIS_SERVICE_PORT": "6379", "REDIS_PORT": "tcp://10.0.0.2:6379",
+                     "REDIS_PORT_6379_TCP_ADDR": "10.0.0.2", "PATH": "/bin", "HOSTNAME": "pod"}
+    own = {f"APP_{i}": "x" for i in range(100)}
+    assert sagemaker.cap_warnings({}, dict(service_links, **own)) == []
+    text = " ".join(sagemaker.cap_warnings({}, dict(service_links, **own, EXTRA="1")))
+    assert "101 environment variables exceed SageMaker's Environment cap (100 entries of 512 bytes)" in text
+    assert "--env-from" in text
+    text = " ".join(sagemaker.cap_warnings({}, {"BIG": "é" * 257, "SMALL": "x"}))
+    assert "variables BIG (over 512 bytes)" in text and "é" not in text  # names, never values
+
