@@ -6,7 +6,8 @@ On SageMaker (`expose`): the job's hyperparameters arrive as
 values up to 2500 characters). Code written for Kubernetes read them as
 environment variables or a mounted config file; shim puts them there:
 `--hyperparameters-env PREFIX` (PREFIX + the key upper-cased, non-alphanumerics
-as `_`) and `--hyperparameters-file PATH` (JSON, or dotenv for `*.env`). Bulk
+as `_`), `--hyperparameters-file PATH` (JSON, or dotenv for `*.env`) and
+`--hyperparameters-dir DIR` (a ConfigMap volume: one file per key). Bulk
 payloads beyond the API caps come from a reference (`--hyperparameters-from
 ref+s3://…`, the seed's "upload to S3 before the job"), under the job's own keys.
 
@@ -28,7 +29,7 @@ import re
 import shutil
 
 from shim.errors import REASON_SETUP, ShimError, usage_error
-from shim.sources.targets import write_file
+from shim.sources.targets import write_dir, write_file
 
 CONFIG_DIR = "opt/ml/input/config"
 HYPERPARAMETERS = f"{CONFIG_DIR}/hyperparameters.json"
@@ -62,12 +63,14 @@ class Settings:
 
     def __init__(self, sagemaker_root="/", sagemaker_layout=False, hyperparameters=None,
                  hyperparameters_from=None, hyperparameters_env=None, hyperparameters_file=None,
+                 hyperparameters_dir=None,
                  channels=None, hosts=(), current_host=None, network_interface=DEFAULT_INTERFACE,
                  job_name=None):
         self.sagemaker_root, self.sagemaker_layout = sagemaker_root, sagemaker_layout
         self.hyperparameters = dict(hyperparameters or {})
         self.hyperparameters_from = hyperparameters_from
         self.hyperparameters_env, self.hyperparameters_file = hyperparameters_env, hyperparameters_file
+        self.hyperparameters_dir = hyperparameters_dir
         self.channels = dict(channels or {})
         self.hosts, self.current_host = hosts, current_host
         self.network_interface, self.job_name = network_interface, job_name
@@ -223,10 +226,8 @@ def _injected(name):
 def expose(settings, fetch, log):
     """On SageMaker (or over a synthesised layout): {env name: value} for the delegate.
 
-    Also writes --hyperparameters-file. Nothing is done unless one of the two is set.
+    Also writes --hyperparameters-file and --hyperparameters-dir when they are set.
     """
-    if not (settings.hyperparameters_env is not None or settings.hyperparameters_file):
-        return {}
     hyperparameters = gather(settings, fetch)
     hyperparameters.update(read_hyperparameters(settings.sagemaker_root))  # the job's own keys win
     if not hyperparameters:
@@ -237,6 +238,11 @@ def expose(settings, fetch, log):
     if settings.hyperparameters_file:
         write_file(settings.hyperparameters_file, render_file(settings.hyperparameters_file, hyperparameters),
                    mode=0o644)
+    if settings.hyperparameters_dir:
+        # A ConfigMap volume's shape: one file per key, `..data` swapped atomically (0644 is
+        # the API's defaultMode).
+        write_dir(settings.hyperparameters_dir,
+                  {k: env_text(v).encode("utf-8") for k, v in hyperparameters.items()}, mode=0o644)
     return env
 
 

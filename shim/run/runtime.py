@@ -27,8 +27,9 @@ def prepare(config, environ, log):
     log("info", f"runtime {detection.runtime} ({detection.source}: {'; '.join(detection.evidence)})")
     env = {"SHIM_RUNTIME": detection.runtime}
     platform = config.platform
-    if not (platform.sagemaker_layout or platform.hyperparameters_env is not None
-            or platform.hyperparameters_file):
+    exposes = platform.hyperparameters_env is not None or platform.hyperparameters_file or \
+        platform.hyperparameters_dir
+    if not (platform.sagemaker_layout or exposes):
         return env
     from shim.platform import sagemaker
 
@@ -37,7 +38,8 @@ def prepare(config, environ, log):
             log("info", f"on {detection.runtime}: SageMaker wrote the layout; --sagemaker-layout does nothing")
         else:
             env.update(sagemaker.synthesise(platform, environ, fetch, fetch_tree, log))
-    env.update(sagemaker.expose(platform, fetch, log))
+    if exposes:
+        env.update(sagemaker.expose(platform, fetch, log))
     return env
 
 

@@ -126,3 +126,13 @@ def test_shim_runtime_exported_and_nothing_else_without_options():
     env = runtime.prepare(conf, K8S, lambda level, msg: lines.append((level, msg)))
     assert env == {"SHIM_RUNTIME": "kubernetes"}
     assert lines == [("info", "runtime kubernetes (detected: env KUBERNETES_SERVICE_HOST is set)")]
+
+
+def test_nothing_configured_nothing_fetched_or_read(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(runtime, "fetch", lambda ref: asked.append(ref))
+    conf = options.resolve(["--hyperparameters-from", "ref+s3://b/k", "--sagemaker-root", str(tmp_path),
+                            "--", "x"], SM)
+    assert runtime.prepare(conf, SM, lambda *a: None) == {"SHIM_RUNTIME": "sagemaker-training"}
+    assert asked == []
+

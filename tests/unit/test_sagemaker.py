@@ -119,11 +119,14 @@ def test_malformed_hyperparameters(tmp_path, content, text):
     assert str(target) in caught.value.message()
 
 
-def test_nothing_asked_nothing_read(tmp_path):
-    fake = FakeFetch()
-    settings = Settings(sagemaker_root=str(tmp_path), hyperparameters_from="ref+s3://b/k")
-    assert sagemaker.expose(settings, fake.fetch, Recorder()) == {}
-    assert fake.asked == []
+def test_hyperparameters_dir_is_a_configmap_volume(tmp_path):
+    write_hp(tmp_path, {"lr": "0.1", "name": '"resnet"'})
+    out = tmp_path / "etc/hp"
+    sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_dir=str(out)), FakeFetch().fetch,
+                     Recorder())
+    assert os.readlink(out / "lr") == "..data/lr"
+    assert (out / "lr").read_text() == "0.1" and (out / "name").read_text() == "resnet"
+    assert oct((out / "lr").stat().st_mode & 0o777) == "0o644"
 
 
 def test_missing_hyperparameters_file_is_empty(tmp_path):
