@@ -27,6 +27,9 @@ EXEC_PATH = {
     "shim.config.table.steps", "shim.config.table.supervise", "shim.proc", "shim.proc.native",
     "shim.proc.signals", "shim.proc.spawn", "shim.run", "shim.run.delegate",
     "shim.run.envlayer", "shim.run.pipeline", "_shim_native",
+    # Every start decides the runtime (SHIM_RUNTIME, profiles.<runtime>): a table of markers,
+    # os only (~0.2 ms); the SageMaker code itself loads only when configured.
+    "shim.config.table.platform", "shim.platform", "shim.platform.detect", "shim.run.runtime",
 }
 # ...plus, when shim stays resident: the loop, the reaper, the supervisor.
 SUPERVISE_PATH = EXEC_PATH | {
