@@ -169,6 +169,26 @@ def hyperparameter_env(prefix, hyperparameters):
     return out
 
 
+# Linux refuses to exec with one "NAME=value" string over MAX_ARG_STRLEN (32 pages) or all
+# of argv + env over ARG_MAX (E2BIG): say so before the delegate cannot start.
+MAX_ARG_STRLEN = 32 * 4096
+
+
+def check_exec_limits(env):
+    """Refuse hyperparameter variables the kernel would refuse at exec, naming them."""
+    sizes = {name: len(name.encode()) + len(value.encode("utf-8", "surrogateescape")) + 2
+             for name, value in env.items()}
+    big = sorted(name for name, size in sizes.items() if size > MAX_ARG_STRLEN)
+    if big:
+        raise usage_error(f"hyperparameters as variables {', '.join(big[:5])}",
+                          f"longer than Linux's {MAX_ARG_STRLEN}-byte limit for one variable",
+                          "expose them with --hyperparameters-file or --hyperparameters-dir instead")
+    total, limit = sum(sizes.values()), os.sysconf("SC_ARG_MAX")
+    if total > limit:
+        raise usage_error("hyperparameters as variables", f"{total} bytes, over ARG_MAX ({limit})",
+                          "expose them with --hyperparameters-file or --hyperparameters-dir instead")
+
+
 def render_file(target, hyperparameters):
     """The config file the Kubernetes job had mounted: JSON (typed values) or dotenv (`*.env`)."""
     if target.endswith(".env"):
@@ -235,6 +255,7 @@ def expose(settings, fetch, log):
     env = {}
     if settings.hyperparameters_env is not None:
         env = hyperparameter_env(settings.hyperparameters_env, hyperparameters)
+        check_exec_limits(env)
     if settings.hyperparameters_file:
         write_file(settings.hyperparameters_file, render_file(settings.hyperparameters_file, hyperparameters),
                    mode=0o644)

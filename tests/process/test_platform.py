@@ -188,3 +188,29 @@ def test_write_file_owner_as_root(tmp_path):
                    cwd=REPO, timeout=60)
     st = (tmp_path / "s").stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o400)
+
+
+def test_megabytes_of_hyperparameters_through_a_channel(tmp_path):
+    """The seed's workaround: the job uploads the payload to S3 and SageMaker downloads it
+    into a channel; --hyperparameters-from reads it from there, under the job's own keys."""
+    root = tmp_path / "sm"
+    write_json(root / "opt/ml/input/config/hyperparameters.json", {"epochs": "7"})
+    bulk = {f"feature_{i}": "v" * 2000 for i in range(2500)}  # ~5 MB, 2500 keys
+    bulk["epochs"] = 1
+    channel = write_json(root / "opt/ml/input/data/hyperparameters/hp.json", bulk)
+    params = tmp_path / "params.json"
+    script = (f"import json, os; p = json.load(open({str(params)!r})); "
+              "print(len(p), p['epochs'], len(p['feature_2499']))")
+    r = run(["--sagemaker-root", str(root), "--hyperparameters-from", f"ref+file://{channel}",
+             "--hyperparameters-file", str(params), "--", sys.executable, "-c", script],
+            env=base_env(TRAINING_JOB_ARN="arn:aws:sagemaker:x"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [b"2501", b"7", b"2000"]
+    # As variables the same payload cannot be exec'd: one clear line before anything runs.
+    r = run(["--sagemaker-root", str(root), "--hyperparameters-from", f"ref+file://{channel}",
+             "--hyperparameters-env", "HP_", "--", "touch", str(tmp_path / "ran")],
+            env=base_env(TRAINING_JOB_ARN="arn:aws:sagemaker:x"))
+    assert r.returncode == 125
+    assert r.stderr.count(b"\n") == 1 and b"over ARG_MAX" in r.stderr
+    assert not (tmp_path / "ran").exists()
+

@@ -273,3 +273,18 @@ def test_env_cap_warning_counts_the_jobs_own_variables():
     text = " ".join(sagemaker.cap_warnings({}, {"BIG": "é" * 257, "SMALL": "x"}))
     assert "variables BIG (over 512 bytes)" in text and "é" not in text  # names, never values
 
+
+def test_variables_the_kernel_would_refuse_are_named(tmp_path):
+    write_hp(tmp_path, {"small": "x", "corpus": "w" * (sagemaker.MAX_ARG_STRLEN + 1)})
+    with pytest.raises(ShimError) as caught:
+        sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch,
+                         Recorder())
+    message = caught.value.message()
+    assert "HP_CORPUS" in message and "HP_SMALL" not in message and "www" not in message
+    assert "--hyperparameters-file" in message
+    # The same payload is fine as a file.
+    out = tmp_path / "hp.json"
+    sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_file=str(out)), FakeFetch().fetch,
+                     Recorder())
+    assert len(json.loads(out.read_text())["corpus"]) == sagemaker.MAX_ARG_STRLEN + 1
+
