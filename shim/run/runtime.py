@@ -1,7 +1,7 @@
 """Pipeline step: the platform the run is on, and its container contract.
 
 Before the delegate: export SHIM_RUNTIME; off SageMaker with --sagemaker-layout,
-write the SageMaker training layout; with --hyperparameters-env/-file, expose the
+write the SageMaker training layout; with --hyperparameters-env/-file/-dir, expose the
 hyperparameters the way the Kubernetes job had them. After it: a failed run leaves
 its reason in /opt/ml/output/failure (or .../message for processing jobs).
 The SageMaker code is imported only when one of those is configured.
