@@ -257,3 +257,41 @@ def test_mountinfo_parsing(monkeypatch, tmp_path):
     assert targets.memory_backed("/var/ram/k") is True
     assert targets.memory_backed("/var/ramp") is False
     assert targets.memory_backed("/var") is False
+
+
+def _moved_to_names(notifier):
+    """Names of the IN_MOVED_TO events queued on a raw inotify descriptor."""
+    import struct
+
+    names = []
+    try:
+        data = os.read(notifier.fileno(), 65536)
+    except BlockingIOError:
+        return names
+    offset = 0
+    while offset < len(data):
+        _, mask, _, length = struct.unpack_from("iIII", data, offset)
+        name = data[offset + 16:offset + 16 + length].rstrip(b"\0").decode()
+        if mask & 0x80:  # IN_MOVED_TO
+            names.append(name)
+        offset += 16 + length
+    return names
+
+
+def test_inotify_watcher_sees_one_swap_per_change_and_none_without(tmp_path):
+    """What kubelet consumers do: watch the directory for `..data` being renamed into place."""
+    from shim.proc.native import IN_MOVED_TO, inotify
+
+    d = tmp_path / "s"
+    targets.write_dir(str(d), {"a": b"1"})
+    notifier = inotify()
+    assert notifier is not None and notifier.watch(str(d), IN_MOVED_TO)
+    try:
+        targets.write_dir(str(d), {"a": b"1"})  # unchanged: no event at all
+        assert _moved_to_names(notifier) == []
+        targets.write_dir(str(d), {"a": b"2", "b": b"new"})
+        assert _moved_to_names(notifier) == ["..data"]
+        # On the event every key, new ones too, is readable through its link.
+        assert (d / "a").read_bytes() == b"2" and (d / "b").read_bytes() == b"new"
+    finally:
+        notifier.close()
