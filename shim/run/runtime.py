@@ -9,7 +9,7 @@ The SageMaker code is imported only when one of those is configured.
 
 import os
 
-from shim.errors import REASON_SETUP, ShimError
+from shim.errors import REASON_SETUP, ShimError, usage_error
 
 # Runtimes whose job reads a failure/exit message file after the container ends.
 MESSAGE_RUNTIMES = ("sagemaker-training", "sagemaker-processing")
@@ -37,9 +37,10 @@ def prepare(config, environ, log):
         if detection.sagemaker:
             log("info", f"on {detection.runtime}: SageMaker wrote the layout; --sagemaker-layout does nothing")
         else:
-            env.update(sagemaker.synthesise(platform, environ, fetch, fetch_tree, log))
+            env.update(sagemaker.synthesise(platform, environ, lambda ref: fetch(ref, environ),
+                                           lambda ref: fetch_tree(ref, environ), log))
     if exposes:
-        env.update(sagemaker.expose(platform, fetch, log))
+        env.update(sagemaker.expose(platform, lambda ref: fetch(ref, environ), log))
     return env
 
 
@@ -77,16 +78,16 @@ def failure_reason(outcome):
 
 
 # -- the fetch port ------------------------------------------------------------------------
-# SEAM (issue 10, sources): local files and trees are read here; every other reference goes
-# to the sources layer (shim.sources: Vault, AWS, HTTP), which this branch does not have yet.
-# The lead wires `_remote_fetch` to the sources' one-reference fetch and `_remote_tree` to an
-# S3 ListObjectsV2 + GetObject walk when shim/sources/aws/s3.py is on main.
+# Local files and trees are read here; other references go to the sources layer
+# (shim.sources.fetch: Vault, AWS, HTTP, with its retries, deadline and fail-closed errors),
+# S3 prefixes to shim.platform.s3tree. Without the sources layer in the build, a remote
+# reference is one clear error.
 
-def fetch(ref):
+def fetch(ref, environ=None):
     """The bytes one reference names."""
     local = _local_path(ref)
     if local is None:
-        return _remote_fetch(ref)
+        return _remote_fetch(ref, os.environ if environ is None else environ)
     try:
         with open(local, "rb") as handle:
             return handle.read()
@@ -94,11 +95,16 @@ def fetch(ref):
         raise _fetch_error(ref, err) from None
 
 
-def fetch_tree(ref):
+def fetch_tree(ref, environ=None):
     """[(relative path, bytes)] of every file under a directory reference (a channel)."""
     local = _local_path(ref)
     if local is None:
-        return _remote_tree(ref)
+        if not ref.startswith("ref+s3://"):
+            raise usage_error(f"channel {ref}", "a channel is a directory",
+                              "use ref+s3://BUCKET/PREFIX/ or ref+file:///DIR")
+        from shim.platform import s3tree
+
+        return s3tree.tree(ref, os.environ if environ is None else environ)
     if not os.path.isdir(local):
         raise ShimError("fetch", ref, "not a directory", "point the channel at a directory",
                         reason=REASON_SETUP)
@@ -121,14 +127,28 @@ def _local_path(ref):
     return ref if ref.startswith("/") else None
 
 
-def _remote_fetch(ref):
-    raise ShimError("fetch", ref, "this build reads only ref+file:// and absolute paths here",
-                    "use a file reference, or a shim with the secret sources (issue 10)",
-                    reason=REASON_SETUP)
+def _remote_fetch(ref_text, environ):
+    try:
+        from shim.sources import fetch as sources
+        from shim.sources.refs import RefError, parse
+    except ImportError:
+        raise ShimError("fetch", ref_text, "this build reads only ref+file:// and absolute paths here",
+                        "use a file reference, or a shim with the secret sources (issue 10)",
+                        reason=REASON_SETUP) from None
+    try:
+        ref = parse(ref_text)
+    except RefError as err:
+        raise usage_error(f"reference {ref_text}", str(err),
+                          "write ref+SCHEME://PATH[?PARAMS][#/json/pointer]") from None
+    [result] = sources.fetch_all([sources.Item(ref, "hyperparameters")], env=environ)
+    value = result.value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    from shim.util import jsonio
 
-
-def _remote_tree(ref):
-    return _remote_fetch(ref)
+    return jsonio.dumps(value)  # a pointer selected a JSON object (or an SSM path's map)
 
 
 def _fetch_error(ref, err):

@@ -130,7 +130,7 @@ def test_shim_runtime_exported_and_nothing_else_without_options():
 
 def test_nothing_configured_nothing_fetched_or_read(tmp_path, monkeypatch):
     asked = []
-    monkeypatch.setattr(runtime, "fetch", lambda ref: asked.append(ref))
+    monkeypatch.setattr(runtime, "fetch", lambda ref, *rest: asked.append(ref))
     conf = options.resolve(["--hyperparameters-from", "ref+s3://b/k", "--sagemaker-root", str(tmp_path),
                             "--", "x"], SM)
     assert runtime.prepare(conf, SM, lambda *a: None) == {"SHIM_RUNTIME": "sagemaker-training"}

@@ -1,0 +1,88 @@
+"""An S3 prefix as a SageMaker channel: ListObjectsV2 page by page, then GetObject per key.
+
+`walk` is the policy over two ports (one list page, one object) so it is tested without a
+server; `tree` wires it to the sources layer's signed S3 calls (shim.sources.aws: SigV4,
+the credential chain, AWS_ENDPOINT_URL_S3), imported only when a channel names S3.
+"""
+
+import re
+
+from shim.errors import REASON_SETUP, ShimError
+
+MAX_PAGES = 10000  # 10 million keys: a listing that never ends is a server bug, not a channel
+
+
+def walk(list_page, get, prefix):
+    """[(path relative to `prefix`, bytes)] of every object under `prefix` (a "directory").
+
+    list_page(query dict) -> the ListObjectsV2 XML body; get(key) -> the object's bytes.
+    Keys ending in "/" are the console's folder markers and hold no data.
+    """
+    keys, token = [], None
+    for _ in range(MAX_PAGES):
+        query = {"list-type": "2", "prefix": prefix}
+        if token:
+            query["continuation-token"] = token
+        body = list_page(query)
+        keys += [_text(k) for k in re.findall(rb"<Key>(.*?)</Key>", body, re.DOTALL)]
+        if _field(body, "IsTruncated") != "true":
+            break
+        token = _field(body, "NextContinuationToken")
+        if not token:
+            raise ValueError("a truncated listing without NextContinuationToken")
+    else:
+        raise ValueError(f"more than {MAX_PAGES} pages")
+    return [(key[len(prefix):], get(key)) for key in keys if key.startswith(prefix) and not key.endswith("/")]
+
+
+def tree(ref_text, environ):
+    """The channel's files for `ref+s3://bucket/prefix/` (a missing trailing / is implied)."""
+    try:
+        from shim.net.http import Client
+        from shim.sources.aws import api, s3
+        from shim.sources.aws.sigv4 import aws_quote
+        from shim.sources.base import Context, SourceError
+        from shim.sources.refs import RefError, parse
+    except ImportError:
+        raise ShimError("fetch", ref_text, "this build has no S3 source",
+                        "use a ref+file:// channel, or a shim with the secret sources (issue 10)",
+                        reason=REASON_SETUP) from None
+    try:
+        ref = parse(ref_text)
+    except RefError as err:
+        raise ShimError("parse", f"channel {ref_text}", str(err), "write ref+s3://BUCKET/PREFIX/") from None
+    bucket, _, prefix = ref.path.partition("/")
+    prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    ctx = Context(environ, Client(env=environ))
+    try:
+        region = api.region_for(ref, environ)
+        base, custom = api.endpoint_for("s3", region, environ)
+        # The bucket's URL as s3.get_object builds an object's: path style on custom endpoints.
+        if custom or "." in bucket:
+            bucket_url = f"{base}/{aws_quote(bucket)}"
+        else:
+            scheme, _, host = base.partition("://")
+            bucket_url = f"{scheme}://{bucket}.{host}"
+
+        def list_page(query):
+            qs = "&".join(f"{aws_quote(k)}={aws_quote(v)}" for k, v in sorted(query.items()))
+            resp = api.signed_request(ctx, "s3", region, "GET", f"{bucket_url}/?{qs}", [], b"", s3=True)
+            if not resp.ok:
+                raise api.error_from(resp)
+            return resp.body
+
+        return walk(list_page, lambda key: s3.get_object(ctx, bucket, key, region), prefix)
+    except (SourceError, ValueError) as err:
+        raise ShimError("fetch", f"channel {ref_text}", f"aws-s3: {getattr(err, 'cause', err)}",
+                        "check the bucket, the prefix and the credentials", reason=REASON_SETUP) from None
+
+
+def _field(body, name):
+    match = re.search(rf"<{name}>(.*?)</{name}>".encode(), body, re.DOTALL)
+    return _text(match.group(1)).strip() if match else ""
+
+
+def _text(raw):
+    from xml.sax.saxutils import unescape
+
+    return unescape(raw.decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})
