@@ -42,20 +42,14 @@ def tree(ref_text, environ):
         from shim.sources.aws import api, s3
         from shim.sources.aws.sigv4 import aws_quote
         from shim.sources.base import Context, SourceError
-        from shim.sources.refs import RefError, parse
     except ImportError:
         raise ShimError("fetch", ref_text, "this build has no S3 source",
                         "use a ref+file:// channel, or a shim with the secret sources (issue 10)",
                         reason=REASON_SETUP) from None
-    try:
-        ref = parse(ref_text)
-    except RefError as err:
-        raise ShimError("parse", f"channel {ref_text}", str(err), "write ref+s3://BUCKET/PREFIX/") from None
-    bucket, _, prefix = ref.path.partition("/")
-    prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    bucket, prefix, region = _parse(ref_text)
     ctx = Context(environ, Client(env=environ))
     try:
-        region = api.region_for(ref, environ)
+        region = region or api.region_for(None, environ)
         base, custom = api.endpoint_for("s3", region, environ)
         # The bucket's URL as s3.get_object builds an object's: path style on custom endpoints.
         if custom or "." in bucket:
@@ -75,6 +69,24 @@ def tree(ref_text, environ):
     except (SourceError, ValueError) as err:
         raise ShimError("fetch", f"channel {ref_text}", f"aws-s3: {getattr(err, 'cause', err)}",
                         "check the bucket, the prefix and the credentials", reason=REASON_SETUP) from None
+
+
+def _parse(ref_text):
+    """(bucket, prefix ending in "/" or "", ?region=) of ref+s3://BUCKET[/PREFIX/][?region=R].
+
+    Parsed here rather than by the ref+ parser: a channel may be a whole bucket, which names
+    no object, and a fragment means nothing for a directory.
+    """
+    from urllib.parse import parse_qsl, unquote
+
+    body, _, query = ref_text[len("ref+s3://"):].partition("?")
+    bucket, _, prefix = body.partition("/")
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket) or "#" in ref_text or set(params) - {"region"}:
+        raise ShimError("parse", f"channel {ref_text}", "expected ref+s3://BUCKET/PREFIX/ (only ?region=, no #fragment)",
+                        "write ref+s3://BUCKET/PREFIX/")
+    prefix = unquote(prefix)
+    return bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/", params.get("region")
 
 
 def _field(body, name):

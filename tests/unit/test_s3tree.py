@@ -60,3 +60,21 @@ def test_without_the_sources_layer_s3_is_one_clear_error(monkeypatch):
     with pytest.raises(ShimError) as caught:
         s3tree.tree("ref+s3://bucket/train/", {})
     assert "this build has no S3 source" in caught.value.message()
+
+
+@pytest.mark.parametrize("ref,expected", [
+    ("ref+s3://ml-data/", ("ml-data", "", None)),
+    ("ref+s3://ml-data", ("ml-data", "", None)),
+    ("ref+s3://ml-data/train", ("ml-data", "train/", None)),
+    ("ref+s3://ml-data/a/b/?region=eu-west-1", ("ml-data", "a/b/", "eu-west-1")),
+])
+def test_channel_references(ref, expected):
+    assert s3tree._parse(ref) == expected
+
+
+@pytest.mark.parametrize("ref", ["ref+s3://", "ref+s3://B/x/", "ref+s3://ml/x#/k", "ref+s3://ml-data/?version_id=1"])
+def test_bad_channel_references(ref):
+    with pytest.raises(ShimError) as caught:
+        s3tree._parse(ref)
+    assert "expected ref+s3://BUCKET/PREFIX/" in caught.value.message()
+
