@@ -13,7 +13,8 @@ MAX_PAGES = 10000  # 10 million keys: a listing that never ends is a server bug,
 
 
 def walk(list_page, get, prefix):
-    """[(path relative to `prefix`, bytes)] of every object under `prefix` (a "directory").
+    """(path relative to `prefix`, bytes) of every object under `prefix` (a "directory"),
+    fetched one at a time after the whole listing.
 
     list_page(query dict) -> the ListObjectsV2 XML body; get(key) -> the object's bytes.
     Keys ending in "/" are the console's folder markers and hold no data.
@@ -32,11 +33,15 @@ def walk(list_page, get, prefix):
             raise ValueError("a truncated listing without NextContinuationToken")
     else:
         raise ValueError(f"more than {MAX_PAGES} pages")
-    return [(key[len(prefix):], get(key)) for key in keys if key.startswith(prefix) and not key.endswith("/")]
+    for key in keys:
+        if key.startswith(prefix) and not key.endswith("/"):
+            yield key[len(prefix):], get(key)  # one object at a time: a channel is never all in memory
 
 
 def tree(ref_text, environ):
-    """The channel's files for `ref+s3://bucket/prefix/` (a missing trailing / is implied)."""
+    """The channel's files for `ref+s3://bucket/prefix/` (a missing trailing / is implied),
+    one at a time; every failure, also a late one, is one ShimError naming the channel.
+    A build without the sources layer and a malformed reference fail here, at once."""
     try:
         from shim.net.http import Client
         from shim.sources.aws import api, s3
@@ -48,27 +53,31 @@ def tree(ref_text, environ):
                         reason=REASON_SETUP) from None
     bucket, prefix, region = _parse(ref_text)
     ctx = Context(environ, Client(env=environ))
-    try:
-        region = region or api.region_for(None, environ)
-        base, custom = api.endpoint_for("s3", region, environ)
-        # The bucket's URL as s3.get_object builds an object's: path style on custom endpoints.
-        if custom or "." in bucket:
-            bucket_url = f"{base}/{aws_quote(bucket)}"
-        else:
-            scheme, _, host = base.partition("://")
-            bucket_url = f"{scheme}://{bucket}.{host}"
 
-        def list_page(query):
-            qs = "&".join(f"{aws_quote(k)}={aws_quote(v)}" for k, v in sorted(query.items()))
-            resp = api.signed_request(ctx, "s3", region, "GET", f"{bucket_url}/?{qs}", [], b"", s3=True)
-            if not resp.ok:
-                raise api.error_from(resp)
-            return resp.body
+    def objects():
+        try:
+            where = region or api.region_for(None, environ)
+            base, custom = api.endpoint_for("s3", where, environ)
+            # The bucket's URL as s3.get_object builds an object's: path style on custom endpoints.
+            if custom or "." in bucket:
+                bucket_url = f"{base}/{aws_quote(bucket)}"
+            else:
+                scheme, _, host = base.partition("://")
+                bucket_url = f"{scheme}://{bucket}.{host}"
 
-        return walk(list_page, lambda key: s3.get_object(ctx, bucket, key, region), prefix)
-    except (SourceError, ValueError) as err:
-        raise ShimError("fetch", f"channel {ref_text}", f"aws-s3: {getattr(err, 'cause', err)}",
-                        "check the bucket, the prefix and the credentials", reason=REASON_SETUP) from None
+            def list_page(query):
+                qs = "&".join(f"{aws_quote(k)}={aws_quote(v)}" for k, v in sorted(query.items()))
+                resp = api.signed_request(ctx, "s3", where, "GET", f"{bucket_url}/?{qs}", [], b"", s3=True)
+                if not resp.ok:
+                    raise api.error_from(resp)
+                return resp.body
+
+            yield from walk(list_page, lambda key: s3.get_object(ctx, bucket, key, where), prefix)
+        except (SourceError, ValueError) as err:
+            raise ShimError("fetch", f"channel {ref_text}", f"aws-s3: {getattr(err, 'cause', err)}",
+                            "check the bucket, the prefix and the credentials", reason=REASON_SETUP) from None
+
+    return objects()
 
 
 def _parse(ref_text):

@@ -301,12 +301,28 @@ def synthesise(settings, environ, fetch, fetch_tree, log):
         log("warn", warning)
     channels = {name: (ref, channel_entry(name)) for name, ref in sorted(settings.channels.items())}
     resource = resource_config(settings, environ)
-    # Fetch every channel before writing anything: a failing reference leaves no half layout.
-    trees = {name: list(fetch_tree(ref)) if ref else [] for name, (ref, _) in channels.items()}
+    # Every channel is staged, object by object, in a hidden directory before anything visible
+    # changes: a failing reference leaves no half layout, and no channel is held in memory.
+    data_dir = path(root, DATA_DIR)
+    created = _missing_dirs(data_dir)
+    staged = []
+    try:
+        for name, (ref, _) in channels.items():
+            target = os.path.join(data_dir, name)
+            staged.append((_stage_channel(target, fetch_tree(ref)), target))
+    except BaseException:
+        for staging, _ in staged:
+            shutil.rmtree(staging, ignore_errors=True)
+        for directory in created:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+        raise
     for directory in OUTPUT_DIRS:
         _makedirs(path(root, directory))
-    for name, items in trees.items():
-        _replace_channel(path(root, f"{DATA_DIR}/{name}"), items)
+    for staging, target in staged:
+        _swap_in(staging, target)
     write_file(path(root, INPUT_DATA_CONFIG),
                jsonio.dumps({name: entry for name, (_, entry) in channels.items()}) + b"\n", mode=0o644)
     write_file(path(root, RESOURCE_CONFIG), jsonio.dumps(resource) + b"\n", mode=0o644)
@@ -331,10 +347,22 @@ def _layout_error(target, err):
                      reason=REASON_SETUP)
 
 
-def _replace_channel(target, items):
-    """Write a channel's files into a fresh directory, then swap it in with renames."""
+def _missing_dirs(directory):
+    """`directory` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while directory and not os.path.exists(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return missing
+
+
+def _stage_channel(target, items):
+    """Write a channel's objects, as they arrive, into a hidden sibling of `target`."""
     _makedirs(os.path.dirname(target))
-    staging = f"{target}.shim-new-{os.getpid()}"
+    staging = f"{os.path.dirname(target)}/.{os.path.basename(target)}.shim-new-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         os.mkdir(staging, 0o755)
@@ -344,17 +372,25 @@ def _replace_channel(target, items):
                 raise usage_error(f"channel {os.path.basename(target)} object {relative!r}",
                                   "the name leaves the channel directory", "rename the object")
             write_file(os.path.join(staging, clean), data, mode=0o644)
-        old = f"{target}.shim-old-{os.getpid()}"
-        if os.path.lexists(target):
-            os.rename(target, old)
-        os.rename(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
     except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
         raise _layout_error(target, err) from None
-    except ShimError:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return staging
+
+
+def _swap_in(staging, target):
+    """Replace `target` (a restart's old channel, if any) with the staged directory."""
+    old = f"{os.path.dirname(target)}/.{os.path.basename(target)}.shim-old-{os.getpid()}"
+    try:
+        if os.path.lexists(target):
+            os.rename(target, old)
+        os.rename(staging, target)
+    except OSError as err:
+        raise _layout_error(target, err) from None
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # -- after the run -------------------------------------------------------------------------

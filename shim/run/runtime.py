@@ -108,17 +108,25 @@ def fetch_tree(ref, environ=None):
     if not os.path.isdir(local):
         raise ShimError("fetch", ref, "not a directory", "point the channel at a directory",
                         reason=REASON_SETUP)
-    items = []
+    return _local_tree(ref, local)
+
+
+def _local_tree(ref, local):
+    """(relative path, bytes) of each file, one at a time (a channel is never all in memory)."""
     try:
-        for top, dirs, files in os.walk(local):
+        for top, dirs, files in os.walk(local, onerror=_raise):
             dirs.sort()
             for name in sorted(files):
                 full = os.path.join(top, name)
                 with open(full, "rb") as handle:
-                    items.append((os.path.relpath(full, local), handle.read()))
+                    data = handle.read()
+                yield os.path.relpath(full, local), data
     except OSError as err:
         raise _fetch_error(ref, err) from None
-    return items
+
+
+def _raise(err):
+    raise err
 
 
 def _local_path(ref):

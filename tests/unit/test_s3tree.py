@@ -34,7 +34,7 @@ class FakeBucket:
 
 def test_walk_pages_through_the_prefix():
     bucket = FakeBucket(["train/", "train/a.csv", "train/sub/b&c.csv", "train/z", "train2/x", "other"])
-    items = s3tree.walk(bucket.list_page, bucket.get, "train/")
+    items = list(s3tree.walk(bucket.list_page, bucket.get, "train/"))
     assert items == [("a.csv", b"train/a.csv"), ("sub/b&c.csv", b"train/sub/b&c.csv"), ("z", b"train/z")]
     assert [q.get("continuation-token") for q in bucket.queries] == [None, "2"]
     assert all(q["list-type"] == "2" and q["prefix"] == "train/" for q in bucket.queries)
@@ -43,7 +43,7 @@ def test_walk_pages_through_the_prefix():
 
 def test_truncated_listing_without_a_token_is_an_error():
     with pytest.raises(ValueError):
-        s3tree.walk(lambda q: page(["p/a"], token=None).replace(b"false", b"true"), lambda k: b"", "p/")
+        list(s3tree.walk(lambda q: page(["p/a"], token=None).replace(b"false", b"true"), lambda k: b"", "p/"))
 
 
 def test_without_the_sources_layer_s3_is_one_clear_error(monkeypatch):

@@ -288,3 +288,31 @@ def test_variables_the_kernel_would_refuse_are_named(tmp_path):
                      Recorder())
     assert len(json.loads(out.read_text())["corpus"]) == sagemaker.MAX_ARG_STRLEN + 1
 
+
+
+def test_channel_failing_midway_leaves_nothing(tmp_path):
+    def broken():
+        yield "a.csv", b"1"
+        raise ShimError("fetch", "channel ref+s3://d/b/", "aws-s3: HTTP 500 InternalError", "retry")
+
+    trees = {"ref+s3://d/a/": lambda: iter([("x", b"1")]), "ref+s3://d/b/": broken}
+    settings = Settings(sagemaker_root=str(tmp_path), channels={"a": "ref+s3://d/a/", "b": "ref+s3://d/b/"})
+    with pytest.raises(ShimError) as caught:
+        sagemaker.synthesise(settings, {}, None, lambda ref: trees[ref](), Recorder())
+    assert "HTTP 500" in caught.value.message()
+    assert os.listdir(tmp_path) == []  # channel a was staged, then removed with the dirs made for it
+
+
+def test_restart_keeps_the_old_channel_when_the_new_fetch_fails(tmp_path):
+    old = tmp_path / "opt/ml/input/data/a"
+    old.mkdir(parents=True)
+    (old / "kept").write_bytes(b"old")
+
+    def broken():
+        raise ShimError("fetch", "channel ref+s3://d/a/", "aws-s3: HTTP 403 AccessDenied", "check")
+        yield  # a generator
+
+    with pytest.raises(ShimError):
+        sagemaker.synthesise(Settings(sagemaker_root=str(tmp_path), channels={"a": "ref+s3://d/a/"}), {}, None,
+                             lambda ref: broken(), Recorder())
+    assert sorted(os.listdir(old.parent)) == ["a"] and (old / "kept").read_bytes() == b"old"
