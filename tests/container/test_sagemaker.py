@@ -7,8 +7,8 @@ SageMaker's leading word into the delegate:
 * sm-style: code written for SageMaker (reads /opt/ml/input/config/*.json and
   /opt/ml/input/data/<channel>, writes /opt/ml/model). Run as Kubernetes runs a pod:
   `args: [train]`, read-only root, uid 65534, an emptyDir (tmpfs) at /opt/ml, the
-  kubelet's KUBERNETES_SERVICE_HOST, a data volume. shim's `kubernetes` profile
-  synthesises the layout.
+  kubelet's KUBERNETES_SERVICE_HOST, a data volume; and from real Pod specs through
+  `podman kube play`. shim's `kubernetes` profile synthesises the layout.
 * k8s-style: code written for Kubernetes (reads HP_* variables and a ConfigMap-style
   /etc/app/params.json). Run as SageMaker runs a training job: `docker run IMAGE train`
   with /opt/ml laid out by the platform and TRAINING_JOB_NAME/ARN set. shim's
@@ -23,6 +23,7 @@ to the sources layer (see the report; shim/run/runtime.py marks the seam).
 import json
 import os
 import subprocess
+import uuid
 
 from support import require_tool
 
@@ -205,3 +206,59 @@ def test_serve_as_a_sagemaker_endpoint_starts_it(servers_image, shim_entrypoint,
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "sagemaker-endpoint ['--workers', '2']"
 
+
+
+def pod_spec(name, tag, mounts, env, volumes):
+    """A Pod as the API server would hand it to a kubelet: args [train], read-only root, an
+    emptyDir at /opt/ml, hostPath stand-ins for the data and output volumes. JSON is YAML."""
+    env = dict(env, KUBERNETES_SERVICE_HOST="10.96.0.1", KUBERNETES_SERVICE_PORT="443")
+    mounts_spec, volume_spec = [{"name": "ml", "mountPath": "/opt/ml"}], [{"name": "ml", "emptyDir": {}}]
+    for flag, value in zip(mounts[::2], mounts[1::2]):  # the shim under test: -v HOST:CTR[:ro], -e K=V
+        if flag == "-e":
+            env.update([value.split("=", 1)])
+        else:
+            volumes = dict(volumes, **{value.split(":")[1]: value.split(":")[0]})
+    for i, (inside, outside) in enumerate(sorted(volumes.items())):
+        mounts_spec.append({"name": f"v{i}", "mountPath": inside})
+        volume_spec.append({"name": f"v{i}", "hostPath": {"path": outside}})
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"restartPolicy": "Never", "volumes": volume_spec, "containers": [{
+                "name": "train", "image": tag, "args": ["train"],
+                "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
+                "securityContext": {"readOnlyRootFilesystem": True}, "volumeMounts": mounts_spec}]}}
+
+
+def test_sagemaker_style_image_in_podman_kube_play(servers_image, shim_entrypoint, tmp_path):
+    """The same image from real Pod specs (`podman kube play`), a good and a failing run."""
+    require_tool("catatonit")  # podman builds its pause image from it
+    tag, mounts = build(servers_image, shim_entrypoint, "sm-style", SM_STYLE_TRAIN, SM_STYLE_CONFIG, tmp_path)
+    data = tmp_path / "data/training"
+    data.mkdir(parents=True)
+    (data / "part-0.csv").write_text("1,2\n")
+    runs = {}
+    for outcome, hyperparameters in (("ok", {"epochs": "4"}), ("fail", {"epochs": "4", "fail": "yes"})):
+        out = tmp_path / outcome
+        volumes = {"/data": str(tmp_path / "data"), "/opt/ml/model": public(out / "model"),
+                   "/opt/ml/output": public(out / "output")}
+        name = f"shim-sm-{uuid.uuid4().hex[:8]}"
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(json.dumps(pod_spec(name, tag, mounts, {"SHIM_HYPERPARAMETERS": json.dumps(hyperparameters)},
+                                            volumes)))
+        try:
+            subprocess.run(["podman", "kube", "play", str(spec)], check=True, capture_output=True, timeout=300,
+                           stdin=subprocess.DEVNULL)
+            container = f"{name}-train"  # podman names a pod's containers POD-CONTAINER
+            waited = subprocess.run(["podman", "wait", container], capture_output=True, text=True, timeout=120,
+                                    check=True, stdin=subprocess.DEVNULL)
+            logs = subprocess.run(["podman", "logs", container], capture_output=True, text=True, timeout=60,
+                                  check=False, stdin=subprocess.DEVNULL)
+            runs[outcome] = (int(waited.stdout.split()[-1]), logs.stdout + logs.stderr, out)
+        finally:
+            subprocess.run(["podman", "kube", "down", str(spec)], capture_output=True, timeout=120, check=False,
+                           stdin=subprocess.DEVNULL)
+    code, logs, out = runs["ok"]
+    assert code == 0, logs
+    assert json.loads((out / "model/model.json").read_text())["epochs"] == 4
+    code, logs, out = runs["fail"]
+    assert code == 2, logs
+    assert (out / "output/failure").read_text() == "the delegate exited with code 2"
