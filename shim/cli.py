@@ -7,8 +7,8 @@ one; nothing below it calls `sys.exit`.  Subcommands come before any `--`:
     shim version                            JSON build and dependency report
     shim check [--config PATH]              validate a configuration
     shim install DIR [--versioned] ...      copy this binary into DIR
-    shim k8s … / shim dockerfile …          platform tooling (shimtools: pip package, tools image)
     shim detect [--runtime NAME]            the runtime decision and its evidence, as JSON
+    shim k8s … / shim dockerfile …          platform tooling (shimtools: pip package, tools image)
 """
 
 import os
