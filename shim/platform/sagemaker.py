@@ -47,6 +47,7 @@ FAILURE_LIMIT = 1024
 # CreateTrainingJob caps (botocore sagemaker service-2.json; the HyperParameters doc text says
 # 256 per value, the shape says 2500): messages cite them so users know why a bulk ref exists.
 HP_MAX_KEYS = 100
+HP_MAX_KEY = 256
 HP_MAX_VALUE = 2500
 ENV_MAX_ENTRIES = 100
 ENV_MAX_VALUE = 512
@@ -218,6 +219,10 @@ def cap_warnings(hyperparameters, environ=None):
     if len(hyperparameters) > HP_MAX_KEYS:
         warnings.append(f"{len(hyperparameters)} hyperparameters exceed SageMaker's cap of {HP_MAX_KEYS} "
                         "keys; on SageMaker pass them with --hyperparameters-from ref+s3://…")
+    long_keys = sorted(k for k in hyperparameters if len(k) > HP_MAX_KEY)
+    if long_keys:
+        warnings.append(f"{len(long_keys)} hyperparameter names exceed SageMaker's {HP_MAX_KEY}-character "
+                        "key cap; on SageMaker pass them with --hyperparameters-from ref+s3://…")
     long = sorted(k for k, v in hyperparameters.items() if len(v) > HP_MAX_VALUE)
     if long:
         warnings.append(f"hyperparameters {', '.join(long[:5])} exceed SageMaker's {HP_MAX_VALUE}-character "

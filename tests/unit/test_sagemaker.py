@@ -218,10 +218,12 @@ def test_bad_channel_name(tmp_path):
 
 def test_cap_warnings_cite_the_api_limits(tmp_path):
     log = Recorder()
-    settings = Settings(sagemaker_root=str(tmp_path), hyperparameters={**{f"k{i}": i for i in range(101)}, "big": "x" * 2501})
-    sagemaker.synthesise(settings, {}, None, None, log)
+    hyperparameters = {**{f"k{i}": i for i in range(101)}, "big": "x" * 2501, "n" * 257: "1"}
+    sagemaker.synthesise(Settings(sagemaker_root=str(tmp_path), hyperparameters=hyperparameters), {}, None, None,
+                         log)
     text = " ".join(m for _, m in log.lines)
-    assert "102 hyperparameters exceed SageMaker's cap of 100 keys" in text
+    assert "103 hyperparameters exceed SageMaker's cap of 100 keys" in text
+    assert "1 hyperparameter names exceed SageMaker's 256-character key cap" in text
     assert "big exceed SageMaker's 2500-character value cap" in text
     assert "--hyperparameters-from ref+s3://" in text
 
