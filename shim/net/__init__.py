@@ -1,0 +1,1 @@
+"""Network plumbing for the sources and sinks: HTTP client, proxies, TLS trust."""

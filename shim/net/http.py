@@ -1,0 +1,319 @@
+"""A small blocking HTTP/1.1 client: timeouts, a size cap, proxies, TLS, retries.
+
+Why not urllib.request or requests: requests (with urllib3, idna, charset detection) adds
+megabytes to the frozen binary and ~60 ms of imports; urllib.request pulls in email,
+mimetypes and cookie handling at import, hides the response-size and per-read deadline we
+need, and handles CONNECT proxies and retries in ways we cannot bound.  `http.client` is the
+layer both are built on: we get the wire protocol, keep control of every socket timeout,
+of how many bytes we read and of when we retry, at the cost of ~200 lines here.
+
+API (the secret sources, the log sink and the heartbeat use it):
+
+    client = Client(timeout=10)                     # one per phase; thread-safe; pools connections
+    resp = client.request("GET", url, headers={...}, body=b"", tls=ctx, deadline=t)
+    resp.status, resp.headers["content-type"], resp.body, resp.json(), resp.error_text()
+
+`request()` returns a `Response` for every HTTP status (the caller decides what a 404
+means) after retrying 429 and 5xx; it raises `HttpError` only when no usable response came:
+connection refused, timeout, TLS failure, a body over the cap, cancellation.  Retries use
+exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff And
+Jitter"): sleep = random() * min(cap, base * 2**attempt), never past the deadline.  4xx
+other than 429 is never retried: an auth failure does not heal by asking again.
+
+The clock, sleep and random source are attributes so unit tests never sleep.
+"""
+
+import http.client
+import os
+import random as _random
+import socket
+import ssl
+import threading
+import time
+from urllib.parse import urlsplit
+
+from shim.net import proxy as _proxy
+
+MAX_BODY = 64 << 20  # 64 MiB: larger than any secret or config document we expect
+DEFAULT_TIMEOUT = 10.0
+_CHUNK = 1 << 16
+
+
+class HttpError(Exception):
+    """No usable HTTP response.  `retryable` says whether another attempt could help."""
+
+    def __init__(self, cause, retryable=False):
+        super().__init__(cause)
+        self.cause = cause
+        self.retryable = retryable
+
+
+class Response:
+    """Status, lower-cased headers and the whole body (bytes, at most the cap)."""
+
+    __slots__ = ("status", "reason", "headers", "body", "url")
+
+    def __init__(self, status, reason, headers, body, url=""):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.url = url
+
+    @property
+    def ok(self):
+        return 200 <= self.status < 300
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        """The body as JSON; ValueError when it is not JSON."""
+        import json
+        return json.loads(self.body)
+
+    def error_text(self, limit=300):
+        """The server's own error text, one line, short: for messages (never a 2xx body)."""
+        text = " ".join(self.body[: limit * 4].decode("utf-8", "replace").split())
+        return text[:limit] + ("..." if len(text) > limit else "")
+
+
+class Retry:
+    """How often and how long to back off.  attempts counts every try, the first included."""
+
+    __slots__ = ("attempts", "base", "cap")
+
+    def __init__(self, attempts=4, base=0.2, cap=5.0):
+        self.attempts = attempts
+        self.base = base
+        self.cap = cap
+
+    def backoff(self, attempt, rnd):
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt))."""
+        return rnd() * min(self.cap, self.base * (2 ** attempt))
+
+
+NO_RETRY = Retry(attempts=1)
+
+
+def retry_status(status):
+    return status == 429 or 500 <= status <= 599
+
+
+class Client:
+    """Blocking HTTP/1.1 over http.client with a small keep-alive pool (thread-safe)."""
+
+    def __init__(self, timeout=DEFAULT_TIMEOUT, max_bytes=MAX_BODY, retry=None, env=None,
+                 tls=None, clock=time.monotonic, sleep=time.sleep, random=_random.random,
+                 cancelled=None):
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.retry = retry or Retry()
+        self.env = os.environ if env is None else env
+        self.tls = tls  # default SSLContext for https; a request may pass its own
+        self.clock = clock
+        self.sleep = sleep
+        self.random = random
+        self.cancelled = cancelled or (lambda: False)
+        self._idle = {}
+        self._lock = threading.Lock()
+
+    # -- public ------------------------------------------------------------------
+    def request(self, method, url, headers=None, body=None, *, timeout=None, max_bytes=None,
+                tls=None, deadline=None, retry=None):
+        """Send one request, retrying per policy; Response, or HttpError when none came."""
+        retry = retry or self.retry
+        last = None
+        for attempt in range(retry.attempts):
+            if self.cancelled():
+                raise HttpError("cancelled")
+            try:
+                resp = self._once(method, url, headers or {}, body, timeout or self.timeout,
+                                  max_bytes or self.max_bytes, tls, deadline)
+            except HttpError as err:
+                if not err.retryable:
+                    raise
+                last, delay_hint = err, 0.0
+            else:
+                if not retry_status(resp.status):
+                    return resp
+                last, delay_hint = resp, _retry_after(resp)
+            if attempt + 1 >= retry.attempts:
+                break
+            delay = max(retry.backoff(attempt, self.random), min(delay_hint, retry.cap))
+            if deadline is not None and self.clock() + delay >= deadline:
+                break
+            self.sleep(delay)
+        if isinstance(last, Response):
+            return last
+        raise last
+
+    def close(self):
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+    # -- one attempt -----------------------------------------------------------------
+    def _once(self, method, url, headers, body, timeout, max_bytes, tls, deadline):
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise HttpError(f"unsupported URL {_redact(url)}")
+        host = parts.hostname
+        port = parts.port or (443 if scheme == "https" else 80)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        start = self.clock()
+        end = start + timeout
+        if deadline is not None:
+            end = min(end, deadline)
+        if end - start <= 0:
+            raise HttpError("deadline passed before the request was sent")
+        try:
+            via = _proxy.proxy_for(scheme, host, port, self.env)
+        except ValueError as err:
+            raise HttpError(f"bad proxy setting: {err}") from None
+        ctx = None
+        if scheme == "https":
+            ctx = tls or self.tls
+            if ctx is None:
+                from shim.net.tls import client_context
+                ctx = self.tls = client_context()
+        key = (scheme, host, port, via.host if via else None, via.port if via else None, id(ctx))
+        hdrs = {"Host": _host_header(host, port, scheme), "User-Agent": "shim",
+                "Accept-Encoding": "identity"}
+        hdrs.update(headers)
+        if via is not None and scheme == "http":
+            path = f"http://{hdrs['Host']}{path}"
+            if via.auth:
+                hdrs["Proxy-Authorization"] = via.auth
+        # A pooled connection may have been closed by the server meanwhile: one free retry.
+        for fresh in (False, True):
+            conn = None if fresh else self._take(key)
+            reused = conn is not None
+            if conn is None:
+                conn = self._connect(scheme, host, port, via, ctx, end - self.clock())
+            try:
+                conn.timeout = max(0.001, end - self.clock())
+                if conn.sock is not None:
+                    conn.sock.settimeout(conn.timeout)
+                conn.request(method, path, body=body, headers=hdrs)
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
+                conn.close()
+                if reused:
+                    continue
+                raise HttpError(f"connection to {host}:{port} closed: {_why(err)}",
+                                retryable=True) from None
+            except Exception as err:
+                conn.close()
+                raise _transport_error(err, host, port, timeout) from None
+            try:
+                data = self._read(resp, conn, max_bytes, end, timeout)
+            except Exception as err:
+                conn.close()
+                if isinstance(err, HttpError):
+                    raise
+                raise _transport_error(err, host, port, timeout) from None
+            if resp.will_close:
+                conn.close()
+            else:
+                self._give(key, conn)
+            headers_out = {k.lower(): v for k, v in resp.getheaders()}
+            return Response(resp.status, resp.reason, headers_out, data, url)
+        raise HttpError(f"connection to {host}:{port} closed", retryable=True)  # pragma: no cover
+
+    def _connect(self, scheme, host, port, via, ctx, timeout):
+        timeout = max(0.001, timeout)
+        target = (via.host, via.port) if via else (host, port)
+        if scheme == "https":
+            conn = http.client.HTTPSConnection(*target, timeout=timeout, context=ctx)
+            if via is not None:
+                # CONNECT tunnel: TLS (and SNI, hostname check) is then with `host` itself.
+                conn.set_tunnel(host, port, headers={"Proxy-Authorization": via.auth}
+                                if via.auth else None)
+        else:
+            conn = http.client.HTTPConnection(*target, timeout=timeout)
+        return conn
+
+    def _read(self, resp, conn, max_bytes, end, timeout):
+        length = resp.getheader("content-length")
+        if length and length.isdigit() and int(length) > max_bytes:
+            raise HttpError(f"response body of {int(length)} bytes is over the "
+                            f"{_size(max_bytes)} cap")
+        chunks, total = [], 0
+        while True:
+            left = end - self.clock()
+            if left <= 0:
+                raise HttpError(f"timed out after {timeout:g}s reading the response",
+                                retryable=True)
+            if conn.sock is not None:
+                conn.sock.settimeout(left)
+            chunk = resp.read(_CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            total += len(chunk)
+            if total > max_bytes:
+                raise HttpError(f"response body is over the {_size(max_bytes)} cap")
+            chunks.append(chunk)
+
+    def _take(self, key):
+        with self._lock:
+            conns = self._idle.get(key)
+            return conns.pop() if conns else None
+
+    def _give(self, key, conn):
+        with self._lock:
+            self._idle.setdefault(key, []).append(conn)
+
+
+def _retry_after(resp):
+    value = resp.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else 0.0
+
+
+def _host_header(host, port, scheme):
+    shown = f"[{host}]" if ":" in host else host
+    default = 443 if scheme == "https" else 80
+    return shown if port == default else f"{shown}:{port}"
+
+
+def _size(n):
+    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"
+
+
+def _why(err):
+    return (getattr(err, "strerror", None) or str(err) or type(err).__name__).lower()
+
+
+def _redact(url):
+    """A URL for messages: no userinfo, no query (either could carry a credential)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def _transport_error(err, host, port, timeout):
+    """Map a socket/TLS/protocol exception to a one-line HttpError with a retry verdict."""
+    where = f"{host}:{port}"
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return HttpError(f"TLS certificate of {where} not trusted: {err.verify_message}")
+    if isinstance(err, ssl.SSLError):
+        return HttpError(f"TLS handshake with {where} failed: {err.reason or err}")
+    if isinstance(err, (socket.timeout, TimeoutError)):
+        return HttpError(f"timed out after {timeout:g}s talking to {where}", retryable=True)
+    if isinstance(err, socket.gaierror):
+        temporary = err.errno in (socket.EAI_AGAIN,)
+        return HttpError(f"cannot resolve host {host}: {err.strerror}", retryable=temporary)
+    if isinstance(err, ConnectionRefusedError):
+        return HttpError(f"connection to {where} refused", retryable=True)
+    if isinstance(err, http.client.HTTPException):
+        return HttpError(f"malformed HTTP response from {where}: {type(err).__name__}",
+                         retryable=True)
+    if isinstance(err, OSError):
+        msg = _why(err)
+        if "tunnel connection failed" in msg:
+            return HttpError(f"proxy refused CONNECT to {where}: {msg}", retryable=True)
+        return HttpError(f"connection to {where} failed: {msg}", retryable=True)
+    return HttpError(f"request to {where} failed: {type(err).__name__}: {err}")

@@ -1,0 +1,244 @@
+"""References to secrets and config: vals' `ref+` URIs and secrets-init's bare AWS ARNs.
+
+    ref+vault://secret/app#/password            Vault/OpenBao logical path, KV v1 or v2
+    ref+awssecrets://prod/db?version_stage=AWSPREVIOUS#/password
+    ref+awsssm://prod/app/api-key                SSM parameter /prod/app/api-key
+    ref+awsssm:///prod/app/                      trailing slash: every parameter under the path
+    ref+s3://bucket/key#/a/b                     S3 object
+    ref+https://config.internal/v1/app.json#/feature   (and ref+http://)
+    ref+file:///etc/x.json#/k                    ref+file://relative/path too
+    ref+env://NAME
+    arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key[:version-stage[:version-id]]]
+    arn:aws:ssm:REGION:ACCOUNT:parameter/NAME[:version]
+
+The fragment is a JSON pointer (RFC 6901: `~1` is `/`, `~0` is `~`, percent-decoded first
+as section 6 says for URI fragments) that selects a value from the JSON document; no fragment
+means the whole value.  Query parameters are those vals has for the scheme; unknown ones
+are an error because a typo (`?regoin=`) must not silently fetch from the wrong place.
+Parsing is pure: nothing here touches the network.
+"""
+
+import re
+from urllib.parse import parse_qsl, unquote
+
+PREFIX = "ref+"
+
+# scheme -> (source label for messages, accepted query parameters)
+SCHEMES = {
+    "vault": ("vault", {"address", "namespace", "version", "auth_method", "role", "role_id",
+                        "secret_id", "mount", "proto", "field"}),
+    "openbao": ("vault", {"address", "namespace", "version", "auth_method", "role", "role_id",
+                          "secret_id", "mount", "proto", "field"}),
+    "awssecrets": ("aws-secretsmanager", {"region", "version_stage", "version_id", "role_arn",
+                                          "profile"}),
+    "awsssm": ("aws-ssm", {"region", "role_arn", "profile", "recursive", "mode"}),
+    "s3": ("aws-s3", {"region", "version_id", "role_arn", "profile"}),
+    "https": ("https", None),  # the query belongs to the URL
+    "http": ("http", None),
+    "file": ("file", {"format"}),
+    "env": ("env", set()),
+}
+
+_SM_ARN = re.compile(r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:([^:#]+)"
+                     r"(?::([^:#]*))?(?::([^:#]*))?(?::([^:#]*))?(?:#(.*))?$")
+_SSM_ARN = re.compile(r"^arn:(aws[a-z-]*):ssm:([a-z0-9-]+):(\d{12}):parameter(/?[^:#]+)"
+                      r"(?::(\d+))?(?:#(.*))?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class RefError(ValueError):
+    """A reference that cannot be parsed; the message is the cause, one line."""
+
+
+class Ref:
+    """A parsed reference.
+
+    scheme   the `ref+` scheme ("vault", "awssecrets", ...)
+    source   label for messages ("vault", "aws-ssm", ...)
+    path     what to read: Vault path, secret id or ARN, SSM name or path, bucket/key,
+             the full URL (http/https), file path, or variable name
+    query    dict of the vals query parameters
+    pointer  tuple of JSON-pointer tokens, or None for the whole value
+    raw      the reference as written (references are not secret; URLs are shown redacted)
+    """
+
+    __slots__ = ("scheme", "source", "path", "query", "pointer", "raw")
+
+    def __init__(self, scheme, path, query=None, pointer=None, raw=""):
+        self.scheme = scheme
+        self.source = SCHEMES[scheme][0]
+        self.path = path
+        self.query = query or {}
+        self.pointer = pointer
+        self.raw = raw
+
+    @property
+    def is_tree(self):
+        """Names a set of values (SSM path with trailing slash) rather than one."""
+        return self.scheme == "awsssm" and self.path.endswith("/")
+
+    @property
+    def region(self):
+        return self.query.get("region")
+
+    def display(self):
+        """The reference for messages: http(s) URLs lose userinfo and query."""
+        if self.scheme in ("http", "https"):
+            head, _, _ = self.raw.partition("?")
+            head = head.partition("#")[0]
+            scheme, _, rest = head.partition("://")
+            return f"{scheme}://{rest.rpartition('@')[2]}"
+        return self.raw
+
+    def __repr__(self):
+        return f"Ref({self.display()!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Ref) and (self.scheme, self.path, self.query, self.pointer) == (
+            other.scheme, other.path, other.query, other.pointer)
+
+    def __hash__(self):
+        return hash((self.scheme, self.path, tuple(sorted(self.query.items())), self.pointer))
+
+
+def is_ref(value):
+    """True when `value` looks like a reference (what env values are resolved in place)."""
+    return isinstance(value, str) and (
+        value.startswith(PREFIX) or value.startswith("arn:aws") and (
+            ":secretsmanager:" in value[:40] or ":ssm:" in value[:20]))
+
+
+def parse(text):
+    """Parse one reference; RefError with a one-line cause when malformed."""
+    if not isinstance(text, str) or not text:
+        raise RefError("empty reference")
+    if any(c in text for c in "\n\r\0"):
+        raise RefError("reference contains a line break or NUL")
+    if text.startswith("arn:"):
+        return _parse_arn(text)
+    if not text.startswith(PREFIX):
+        raise RefError("not a reference: expected ref+SCHEME://... or an AWS secret/parameter ARN")
+    scheme, sep, rest = text[len(PREFIX):].partition("://")
+    if not sep:
+        raise RefError("missing '://' after the scheme")
+    scheme = scheme.lower()
+    if scheme not in SCHEMES:
+        raise RefError(f"unknown scheme {scheme!r}; known: {', '.join(sorted(SCHEMES))}")
+    rest, _, fragment = rest.partition("#")
+    pointer = parse_pointer(unquote(fragment)) if fragment else None
+    allowed = SCHEMES[scheme][1]
+    if allowed is None:  # http(s): the whole URL, query included
+        if not rest or rest.startswith("/"):
+            raise RefError("missing host in URL")
+        return Ref(scheme, f"{scheme}://{rest}", {}, pointer, text)
+    rest, _, qs = rest.partition("?")
+    query = _parse_query(qs, allowed, scheme)
+    path = unquote(rest)
+    return Ref(scheme, _normalise_path(scheme, path), query, pointer, text)
+
+
+def _parse_query(qs, allowed, scheme):
+    query = {}
+    for key, value in parse_qsl(qs, keep_blank_values=True):
+        if key not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise RefError(f"unknown query parameter {key!r} for ref+{scheme} (known: {known})")
+        query[key] = value
+    return query
+
+
+def _normalise_path(scheme, path):
+    if scheme in ("vault", "openbao"):
+        path = path.strip("/")
+        if not path or "//" in path:
+            raise RefError("missing or malformed Vault path (expected MOUNT/PATH)")
+        return path
+    if scheme == "awssecrets":
+        if not path.strip("/"):
+            raise RefError("missing secret name")
+        return path
+    if scheme == "awsssm":
+        if not path.startswith("/"):
+            path = "/" + path
+        if path == "/" or "//" in path:
+            raise RefError("missing or malformed parameter name or path")
+        return path
+    if scheme == "s3":
+        bucket, _, key = path.partition("/")
+        if not bucket or not key:
+            raise RefError("expected ref+s3://BUCKET/KEY")
+        return path
+    if scheme == "file":
+        if not path:
+            raise RefError("missing file path")
+        return path
+    if scheme == "env":
+        if not _ENV_NAME.match(path):
+            raise RefError("expected ref+env://NAME with NAME a variable name")
+        return path
+    raise RefError(f"unknown scheme {scheme!r}")  # pragma: no cover (SCHEMES guards)
+
+
+def _parse_arn(text):
+    match = _SM_ARN.match(text)
+    if match:
+        _, region, _, name, json_key, stage, version_id, fragment = match.groups()
+        arn_end = text.index(":secret:") + len(":secret:") + len(name)
+        query = {"region": region}
+        if stage:
+            query["version_stage"] = stage
+        if version_id:
+            query["version_id"] = version_id
+        pointer = None
+        if fragment:
+            pointer = parse_pointer(unquote(fragment))
+        elif json_key:  # the ECS form: ARN:json-key:version-stage:version-id
+            pointer = (json_key,)
+        return Ref("awssecrets", text[:arn_end], query, pointer, text)
+    match = _SSM_ARN.match(text)
+    if match:
+        _, region, _, _, version, fragment = match.groups()
+        name = text.partition("#")[0]  # SSM accepts the ARN (and `:version`) as a name
+        pointer = parse_pointer(unquote(fragment)) if fragment else None
+        return Ref("awsssm", name, {"region": region}, pointer, text)
+    raise RefError("unsupported ARN: expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME "
+                   "or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME")
+
+
+# -- JSON pointer (RFC 6901) ------------------------------------------------------------
+def parse_pointer(fragment):
+    """'/a/b~1c' -> ('a', 'b/c'); a fragment without a leading '/' is one key (vals allows it)."""
+    if fragment == "/":
+        return ("",)
+    if not fragment.startswith("/"):
+        fragment = "/" + fragment
+    tokens = []
+    for token in fragment[1:].split("/"):
+        if re.search(r"~(?![01])", token):
+            raise RefError("bad JSON pointer escape: '~' must be followed by 0 or 1")
+        tokens.append(token.replace("~1", "/").replace("~0", "~"))
+    return tuple(tokens)
+
+
+def format_pointer(tokens):
+    """('a', 'b/c') -> '/a/b~1c'."""
+    return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
+
+
+_MISSING = object()
+
+
+def select(document, pointer):
+    """Apply a pointer to a parsed JSON document; KeyError(naming the token) when absent."""
+    node = document
+    for depth, token in enumerate(pointer):
+        if isinstance(node, dict):
+            node = node.get(token, _MISSING)
+        elif isinstance(node, list) and re.fullmatch(r"0|[1-9][0-9]*", token):
+            index = int(token)
+            node = node[index] if index < len(node) else _MISSING
+        else:
+            node = _MISSING
+        if node is _MISSING:
+            raise KeyError(format_pointer(pointer[: depth + 1]))
+    return node
