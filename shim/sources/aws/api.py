@@ -1,0 +1,94 @@
+"""Region, endpoint and the signed call shared by the AWS sources.
+
+Region: the reference's `?region=` (or the ARN's), else AWS_REGION, else AWS_DEFAULT_REGION.
+Endpoint: AWS_ENDPOINT_URL_<SERVICE> (e.g. AWS_ENDPOINT_URL_SECRETS_MANAGER), else
+AWS_ENDPOINT_URL, else the public regional endpoint -- the SDKs' documented order.
+"""
+
+import json
+import re
+
+from shim.sources.base import SourceError
+from shim.sources.aws import sigv4
+
+# service -> (endpoint prefix, signing name, AWS_ENDPOINT_URL_<id>)
+SERVICES = {
+    "secretsmanager": ("secretsmanager", "secretsmanager", "SECRETS_MANAGER"),
+    "ssm": ("ssm", "ssm", "SSM"),
+    "s3": ("s3", "s3", "S3"),
+    "sts": ("sts", "sts", "STS"),
+}
+
+
+def region_for(ref, env):
+    region = ref.query.get("region") if ref is not None else None
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise SourceError("no AWS region: add ?region= to the reference or set AWS_REGION")
+    if not re.fullmatch(r"[a-z0-9-]{1,40}", region):
+        raise SourceError(f"malformed AWS region {region!r}")
+    return region
+
+
+def endpoint_for(service, region, env):
+    """(base URL without trailing slash, custom) for `service` in `region`."""
+    prefix, _, env_id = SERVICES[service]
+    url = env.get(f"AWS_ENDPOINT_URL_{env_id}") or env.get("AWS_ENDPOINT_URL")
+    if url:
+        return url.rstrip("/"), True
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://{prefix}.{region}.{suffix}", False
+
+
+def signed_request(ctx, service, region, method, url, headers, body, s3=False):
+    """Sign with the chain's credentials and send; returns the Response."""
+    from shim.sources.aws.credentials import credentials
+    creds = credentials(ctx)
+    signing_name = SERVICES[service][1]
+    signed = sigv4.sign(method, url, headers, body, creds, region, signing_name,
+                        now=ctx.now(), s3=s3)
+    # http.client sends Host itself from the URL; keep ours (signed) and drop duplicates.
+    return ctx.request(method, url, headers=dict(signed.headers), body=body)
+
+
+def call_json(ctx, service, target, payload, region):
+    """One JSON-1.1 API call (Secrets Manager, SSM); the decoded response object."""
+    base, _ = endpoint_for(service, region, ctx.env)
+    body = json.dumps(payload).encode()
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target)]
+    resp = signed_request(ctx, service, region, "POST", base + "/", headers, body)
+    if not resp.ok:
+        raise error_from(resp)
+    try:
+        data = json.loads(resp.body)
+    except ValueError:
+        raise SourceError(f"{service} returned a body that is not JSON "
+                          f"(HTTP {resp.status}, {len(resp.body)} bytes)") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{service} returned JSON that is not an object")
+    return data
+
+
+def error_from(resp):
+    """SourceError from an AWS error response: JSON (__type/message) or XML (Code/Message)."""
+    code = message = ""
+    try:
+        data = json.loads(resp.body)
+        if isinstance(data, dict):
+            code = str(data.get("__type", "")).rpartition("#")[2]
+            message = str(data.get("message") or data.get("Message") or "")
+    except ValueError:
+        code = xml_field(resp.body, "Code")
+        message = xml_field(resp.body, "Message")
+    if not code and not message:
+        text = resp.error_text()
+        return SourceError(f"HTTP {resp.status}" + (f": {text}" if text else ""))
+    detail = ": ".join(p for p in (code, message) if p)
+    return SourceError(f"HTTP {resp.status} {detail}")
+
+
+def xml_field(body, name):
+    """The text of the first <name> element (AWS XML replies are flat enough for this)."""
+    from xml.sax.saxutils import unescape
+    match = re.search(rf"<{name}>(.*?)</{name}>".encode(), body, re.S)
+    return unescape(match.group(1).decode("utf-8", "replace")).strip() if match else ""

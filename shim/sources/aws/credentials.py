@@ -1,0 +1,229 @@
+"""AWS credentials in botocore's chain order, without botocore.
+
+1. environment: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN, or the legacy
+   AWS_SECURITY_TOKEN)
+2. web identity (IRSA): AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE -> STS
+   AssumeRoleWithWebIdentity (unsigned); the token file is re-read every time, because the
+   kubelet rotates it
+3. container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI at 169.254.170.2 (ECS, SageMaker), or
+   AWS_CONTAINER_CREDENTIALS_FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE) (EKS Pod
+   Identity); FULL_URI must be https, loopback or one of the documented link-local hosts
+4. IMDSv2: PUT /latest/api/token, then the role's credentials; AWS_EC2_METADATA_DISABLED
+   turns it off, AWS_EC2_METADATA_SERVICE_ENDPOINT moves it (as botocore allows)
+
+The profile-file, SSO and process providers are not implemented: containers get their
+credentials from the platform, not from ~/.aws.  SHIM_AWS_CONTAINER_CREDENTIALS_HOST moves
+the ECS relative-URI host (169.254.170.2) for tests, like AWS_EC2_METADATA_SERVICE_ENDPOINT.
+"""
+
+import calendar
+import ipaddress
+import json
+import time
+from urllib.parse import urlencode, urlsplit
+
+from shim.sources.base import SourceError, http_failure
+
+ECS_HOST = "http://169.254.170.2"
+IMDS_ENDPOINT = "http://169.254.169.254/"
+FULL_URI_HOSTS = {"169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost"}
+REFRESH_MARGIN = 300.0  # re-resolve credentials that expire within 5 minutes
+METADATA_TIMEOUT = 2.0
+
+
+class Credentials:
+    """Access key, secret key, optional session token and expiry (epoch seconds or None)."""
+
+    __slots__ = ("access_key", "secret_key", "token", "expiration", "provider")
+
+    def __init__(self, access_key, secret_key, token=None, expiration=None, provider=""):
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.token = token or None
+        self.expiration = expiration
+        self.provider = provider
+
+    def __repr__(self):  # never the secret
+        return f"Credentials({self.provider}, {self.access_key[:4]}...)"
+
+    def fresh(self, now):
+        return self.expiration is None or self.expiration - now > REFRESH_MARGIN
+
+
+def credentials(ctx):
+    """The phase's credentials, resolved once and re-resolved when near expiry."""
+    creds = ctx.shared("aws-credentials", lambda: resolve(ctx))
+    if not creds.fresh(ctx.now()):
+        ctx.forget("aws-credentials")
+        creds = ctx.shared("aws-credentials", lambda: resolve(ctx))
+    return creds
+
+
+def resolve(ctx):
+    """Walk the chain; SourceError naming what was tried when nothing supplies credentials."""
+    for provider in (from_env, from_web_identity, from_container, from_imds):
+        creds = provider(ctx)
+        if creds is not None:
+            return creds
+    raise SourceError("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                      "AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, or "
+                      "AWS_CONTAINER_CREDENTIALS_*; IMDS had none")
+
+
+def from_env(ctx):
+    env = ctx.env
+    access, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    if not access or not secret:
+        return None
+    token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN")
+    expiry = env.get("AWS_CREDENTIAL_EXPIRATION")
+    return Credentials(access, secret, token, _parse_time(expiry) if expiry else None, "env")
+
+
+def from_web_identity(ctx):
+    env = ctx.env
+    role, token_file = env.get("AWS_ROLE_ARN"), env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+    if not role or not token_file:
+        return None
+    token = _read_token(token_file, "web identity token")
+    from shim.sources.aws.api import endpoint_for, xml_field
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        base, _ = endpoint_for("sts", region, env)
+    else:
+        base = env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL") or \
+            "https://sts.amazonaws.com"
+    session = env.get("AWS_ROLE_SESSION_NAME") or f"shim-{int(ctx.now())}"
+    body = urlencode({"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
+                      "RoleArn": role, "RoleSessionName": session,
+                      "WebIdentityToken": token}).encode()
+    # AssumeRoleWithWebIdentity is unsigned (authtype none): the token is the credential.
+    resp = ctx.request("POST", base.rstrip("/") + "/", body=body,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    if not resp.ok:
+        from shim.sources.aws.api import error_from
+        err = error_from(resp)
+        raise SourceError(f"STS AssumeRoleWithWebIdentity for {role}: {err.cause}")
+    fields = {k: xml_field(resp.body, k) for k in
+              ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")}
+    if not fields["AccessKeyId"] or not fields["SecretAccessKey"]:
+        raise SourceError("STS AssumeRoleWithWebIdentity returned no credentials")
+    return Credentials(fields["AccessKeyId"], fields["SecretAccessKey"], fields["SessionToken"],
+                       _parse_time(fields["Expiration"]), "web-identity")
+
+
+def from_container(ctx):
+    env = ctx.env
+    relative = env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+    full = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    headers = {}
+    if relative:
+        host = env.get("SHIM_AWS_CONTAINER_CREDENTIALS_HOST") or ECS_HOST
+        url = host.rstrip("/") + "/" + relative.lstrip("/")
+    elif full:
+        _check_full_uri(full)
+        url = full
+        token_file = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+        token = (_read_token(token_file, "container authorization token") if token_file
+                 else env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"))
+        if token:
+            if "\r" in token or "\n" in token:
+                raise SourceError("container authorization token contains a line break")
+            headers["Authorization"] = token
+    else:
+        return None
+    resp = ctx.request("GET", url, headers=headers, timeout=METADATA_TIMEOUT)
+    if not resp.ok:
+        raise http_failure(resp, "from the container credentials endpoint")
+    data = _json_object(resp.body, "container credentials endpoint")
+    return _from_json(data, "container")
+
+
+def from_imds(ctx):
+    env = ctx.env
+    if env.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
+        return None
+    base = (env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or IMDS_ENDPOINT).rstrip("/")
+    from shim.net.http import HttpError, NO_RETRY
+    try:
+        resp = ctx.http.request("PUT", base + "/latest/api/token",
+                                headers={"x-aws-ec2-metadata-token-ttl-seconds": "21600"},
+                                timeout=1.0, retry=NO_RETRY, deadline=ctx.deadline)
+    except HttpError:
+        return None  # no metadata service here: the chain simply ends
+    headers = {}
+    if resp.ok:
+        headers["x-aws-ec2-metadata-token"] = resp.text().strip()
+    elif resp.status in (403, 404, 405) and \
+            env.get("AWS_EC2_METADATA_V1_DISABLED", "").lower() != "true":
+        pass  # IMDSv1 fallback, as botocore does
+    else:
+        return None
+    path = base + "/latest/meta-data/iam/security-credentials/"
+    roles = ctx.request("GET", path, headers=headers, timeout=METADATA_TIMEOUT)
+    if not roles.ok:
+        return None
+    role = roles.text().strip().splitlines()[0] if roles.text().strip() else ""
+    if not role:
+        return None
+    resp = ctx.request("GET", path + role, headers=headers, timeout=METADATA_TIMEOUT)
+    if not resp.ok:
+        raise http_failure(resp, f"from IMDS for role {role}")
+    return _from_json(_json_object(resp.body, "IMDS"), "imds")
+
+
+# -- helpers -----------------------------------------------------------------------
+def _read_token(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+    except OSError as err:
+        raise SourceError(f"read {what} {path}: {(err.strerror or str(err)).lower()}") from None
+    if not token:
+        raise SourceError(f"{what} file {path} is empty")
+    return token
+
+
+def _check_full_uri(url):
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    host = (parts.hostname or "").lower()
+    loopback = False
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if parts.scheme != "http" or not (loopback or host in FULL_URI_HOSTS):
+        raise SourceError(f"AWS_CONTAINER_CREDENTIALS_FULL_URI host {host!r} is not allowed: "
+                          "use https, a loopback address or the EKS/ECS link-local endpoint")
+
+
+def _json_object(body, what):
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise SourceError(f"{what} returned a body that is not JSON") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{what} returned JSON that is not an object")
+    return data
+
+
+def _from_json(data, provider):
+    access, secret = data.get("AccessKeyId"), data.get("SecretAccessKey")
+    if not access or not secret:
+        raise SourceError(f"{provider} credentials response lacks AccessKeyId/SecretAccessKey")
+    expiry = data.get("Expiration")
+    return Credentials(access, secret, data.get("Token"),
+                       _parse_time(expiry) if expiry else None, provider)
+
+
+def _parse_time(text):
+    """ISO 8601 UTC ('2026-11-21T10:00:00Z', fractions and +00:00 allowed) -> epoch."""
+    text = text.strip().replace("+00:00", "Z")
+    if "." in text:
+        text = text.split(".")[0] + "Z"
+    try:
+        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None

@@ -1,0 +1,27 @@
+"""AWS Secrets Manager GetSecretValue: SecretString as text, SecretBinary as bytes.
+
+`?version_stage=` and `?version_id=` select a version (ARN suffixes set them too).
+"""
+
+import base64
+
+from shim.sources.base import SourceError
+from shim.sources.aws.api import call_json, region_for
+
+
+def fetch(ref, ctx):
+    payload = {"SecretId": ref.path}
+    if ref.query.get("version_id"):
+        payload["VersionId"] = ref.query["version_id"]
+    if ref.query.get("version_stage"):
+        payload["VersionStage"] = ref.query["version_stage"]
+    data = call_json(ctx, "secretsmanager", "secretsmanager.GetSecretValue", payload,
+                     region_for(ref, ctx.env))
+    if isinstance(data.get("SecretString"), str):
+        return data["SecretString"]
+    if isinstance(data.get("SecretBinary"), str):
+        try:
+            return base64.b64decode(data["SecretBinary"], validate=True)
+        except ValueError:
+            raise SourceError("SecretBinary is not base64") from None
+    raise SourceError("GetSecretValue returned neither SecretString nor SecretBinary")

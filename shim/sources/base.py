@@ -1,0 +1,89 @@
+"""What every source shares: the error it raises and the context of one fetch phase.
+
+A source is a module with `fetch(ref, ctx)` returning the value the reference names:
+`str` or `bytes` for one document, or a `dict` of name -> str for a set (a Vault secret's
+data, every SSM parameter under a path).  It raises `SourceError` with a one-line cause
+(HTTP status plus the server's error text); `shim.sources.fetch` adds the reference and the
+source name and turns it into the ShimError.  A cause never contains a secret value.
+"""
+
+import threading
+import time
+
+
+class SourceError(Exception):
+    """A source could not produce the value; `cause` is one line, value-free."""
+
+    def __init__(self, cause):
+        super().__init__(cause)
+        self.cause = " ".join(str(cause).split())
+
+
+class Context:
+    """One fetch phase: environment, HTTP client, deadline, settings and shared state.
+
+    env       the environment shim started with (sources read VAULT_ADDR, AWS_* there)
+    http      a shim.net.http.Client (its cancelled() is the phase's)
+    deadline  absolute time on `clock` after which no request starts
+    settings  options that are not in the environment (vault_token_file, http_token_file,
+              http_cacert)
+    store     a dict kept across phases (refresh): Vault logins, leases, AWS credentials
+    """
+
+    def __init__(self, env, http, deadline=None, settings=None, clock=time.monotonic,
+                 now=time.time, store=None):
+        self.env = env
+        self.http = http
+        self.deadline = deadline
+        self.settings = settings or {}
+        self.clock = clock
+        self.now = now
+        self._shared = {} if store is None else store  # pass one dict to keep logins
+        self._locks = {}
+        self._lock = threading.Lock()
+
+    def setting(self, name, *env_names):
+        """An option value, else the first of `env_names` that is set (SHIM_ forms first)."""
+        value = self.settings.get(name)
+        if value:
+            return value
+        for key in env_names:
+            if self.env.get(key):
+                return self.env[key]
+        return None
+
+    def shared(self, key, factory):
+        """One value per key per phase, built once even when many threads ask at once
+        (one credential lookup, one Vault login, one mount-version probe)."""
+        with self._lock:
+            if key in self._shared:
+                return self._shared[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._shared:
+                    return self._shared[key]
+            value = factory()
+            with self._lock:
+                self._shared[key] = value
+            return value
+
+    def forget(self, key):
+        with self._lock:
+            self._shared.pop(key, None)
+
+    def request(self, method, url, headers=None, body=None, **kw):
+        """An HTTP request under the phase deadline; transport failures become SourceError."""
+        from shim.net.http import HttpError
+        try:
+            return self.http.request(method, url, headers=headers, body=body,
+                                     deadline=self.deadline, **kw)
+        except HttpError as err:
+            raise SourceError(err.cause) from None
+
+
+def http_failure(resp, what=""):
+    """SourceError for a non-2xx response: status and the server's own error text."""
+    text = resp.error_text()
+    head = f"HTTP {resp.status}" + (f" {what}" if what else "")
+    return SourceError(f"{head}: {text}" if text else head)

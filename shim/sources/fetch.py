@@ -1,0 +1,207 @@
+"""The fetch phase: resolve every reference concurrently, under one deadline, fail closed.
+
+    results = fetch_all([Item(parse("ref+vault://secret/app#/password"), "env DB_PASSWORD")],
+                        env=os.environ, deadline=60, cancelled=stop.is_set)
+
+Every item is fetched on a small pool of daemon threads (threads are safe here: the
+spawn runs no Python between fork and exec, and a thread blocked in a socket must not
+keep the process alive after a SIGTERM).  A reference named by several items is fetched
+once.  The phase ends when all are done, when the deadline passes, or as soon as
+`cancelled()` turns true (checked every 50 ms); a retry's backoff sleep also wakes on it.
+
+Fail closed: if any non-optional item failed, `fetch_all` raises ONE ShimError (exit 117,
+reason fetch-failed) naming the first failing reference in item order, its source and the
+cause; optional items fall back to their default (or are left out).  No value is ever put
+in a message.  The caller writes targets only after `fetch_all` returned, so a failure
+leaves nothing half-written, and registers `secret_values(results)` for masking.
+"""
+
+import json
+import os
+import queue
+import threading
+import time
+
+from shim.errors import REASON_FETCH_FAILED, REASON_INTERRUPTED, EXIT_FETCH, ShimError
+from shim.sources import refs as _refs
+from shim.sources.base import Context, SourceError
+
+DEFAULT_DEADLINE = 60.0
+MAX_WORKERS = 16
+POLL = 0.05
+
+# ref+ scheme -> module under shim.sources, imported only when a reference needs it
+SOURCE_MODULES = {
+    "vault": "vault", "openbao": "vault",
+    "awssecrets": "aws.secretsmanager", "awsssm": "aws.ssm", "s3": "aws.s3",
+    "https": "httpconfig", "http": "httpconfig",
+    "file": "file", "env": "env",
+}
+
+_MISSING = object()
+
+
+class Item:
+    """One reference to resolve: the ref, what it is for (for messages), optional, default."""
+
+    __slots__ = ("ref", "label", "optional", "default")
+
+    def __init__(self, ref, label="", optional=False, default=None):
+        self.ref = ref
+        self.label = label
+        self.optional = optional
+        self.default = default
+
+
+class Result:
+    """What an item resolved to: `value` (str, bytes, dict, list, number) or None when an
+    optional item failed without a default (`error` then says why)."""
+
+    __slots__ = ("item", "value", "error")
+
+    def __init__(self, item, value, error=None):
+        self.item = item
+        self.value = value
+        self.error = error
+
+
+def source_module(scheme):
+    import importlib
+    return importlib.import_module("shim.sources." + SOURCE_MODULES[scheme])
+
+
+def fetch_one(ref, ctx):
+    """Fetch one reference and apply its JSON pointer; SourceError on any failure."""
+    raw = source_module(ref.scheme).fetch(ref, ctx)
+    if ref.pointer is None:
+        return raw
+    return pick(raw, ref.pointer)
+
+
+def pick(raw, pointer):
+    """Apply a JSON pointer to a fetched value (a dict already, or JSON text/bytes)."""
+    doc = raw
+    if isinstance(raw, (bytes, str)):
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            raise SourceError("the value is not JSON, but the reference has a "
+                              f"#{_refs.format_pointer(pointer)} fragment") from None
+    try:
+        return _refs.select(doc, pointer)
+    except KeyError as err:
+        raise SourceError(f"fragment #{err.args[0]} selects nothing") from None
+
+
+def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settings=None,
+              http=None, store=None, clock=time.monotonic, log=None):
+    """Resolve `items` concurrently; [Result] in item order, or ShimError (fail closed)."""
+    env = os.environ if env is None else env
+    cancelled = cancelled or (lambda: False)
+    end = clock() + deadline
+    stop = threading.Event()
+
+    def is_cancelled():
+        return stop.is_set() or cancelled()
+
+    if http is None:
+        from shim.net.http import Client
+        http = Client(env=env, cancelled=is_cancelled, sleep=stop.wait, clock=clock)
+    ctx = Context(env, http, end, settings, clock=clock, store=store)
+
+    unique = list(dict.fromkeys(item.ref for item in items))
+    outcomes = {}
+    todo = queue.Queue()
+    for ref in unique:
+        todo.put(ref)
+    done = threading.Condition()
+
+    def work():
+        while not stop.is_set():
+            try:
+                ref = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                outcome = (True, fetch_one(ref, ctx))
+            except SourceError as err:
+                outcome = (False, err.cause)
+            except Exception as err:  # a bug or an unexpected reply: still one line
+                outcome = (False, f"{type(err).__name__}: {err}")
+            with done:
+                outcomes[ref] = outcome
+                done.notify()
+
+    for _ in range(min(MAX_WORKERS, len(unique))):
+        threading.Thread(target=work, name="shim-fetch", daemon=True).start()
+    with done:
+        while len(outcomes) < len(unique):
+            if cancelled():
+                stop.set()
+                raise ShimError("fetch", "secrets", "interrupted by a signal",
+                                reason=REASON_INTERRUPTED, code=EXIT_FETCH)
+            left = end - clock()
+            if left <= 0:
+                stop.set()
+                break
+            done.wait(min(POLL, left))
+    if len(outcomes) < len(unique):
+        for ref in unique:
+            outcomes.setdefault(ref, (False, f"not finished within the {deadline:g}s fetch "
+                                             "deadline"))
+    http_close = getattr(http, "close", None)
+    if http_close and not stop.is_set():
+        http_close()
+    return _results(items, outcomes, log)
+
+
+def _results(items, outcomes, log):
+    results = []
+    for item in items:
+        ok, value = outcomes[item.ref]
+        if ok:
+            results.append(Result(item, value))
+            continue
+        if not item.optional:
+            raise fetch_error(item, value)
+        if log is not None:
+            log(f"optional {item.ref.display()} ({item.ref.source}) not fetched: {value}; "
+                + ("using its default" if item.default is not None else "left out"))
+        results.append(Result(item, item.default, value))
+    return results
+
+
+def fetch_error(item, cause):
+    """The one-line failure: reference, source, cause (never a value)."""
+    fix = "check the reference, the credentials and the server"
+    if "deadline" in cause:
+        fix = "raise --fetch-deadline or check that the server answers"
+    what = f"{item.ref.display()} ({item.ref.source}" + (f", for {item.label})" if item.label
+                                                        else ")")
+    return ShimError("fetch", what, cause, fix, reason=REASON_FETCH_FAILED)
+
+
+def secret_values(results):
+    """Every string worth masking in the results: values, and the values inside dicts."""
+    out = []
+
+    def walk(value):
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                return
+        if isinstance(value, str):
+            if value:
+                out.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for result in results:
+        if result.value is not None:
+            walk(result.value)
+    return out

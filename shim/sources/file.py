@@ -1,0 +1,15 @@
+"""ref+file://PATH: the file's bytes (relative paths from the working directory), capped."""
+
+from shim.net.http import MAX_BODY
+from shim.sources.base import SourceError
+
+
+def fetch(ref, ctx):
+    try:
+        with open(ref.path, "rb") as f:
+            data = f.read(MAX_BODY + 1)
+    except OSError as err:
+        raise SourceError(f"read {ref.path}: {(err.strerror or str(err)).lower()}") from None
+    if len(data) > MAX_BODY:
+        raise SourceError(f"{ref.path} is over the {MAX_BODY >> 20} MiB cap")
+    return data

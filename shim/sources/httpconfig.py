@@ -1,0 +1,44 @@
+"""HTTP(S) config service: GET the URL, return the body (JSON, dotenv or text: the target
+decides how to read it).
+
+Settings: SHIM_HTTP_TOKEN_FILE (or the `http_token_file` option) sends
+`Authorization: Bearer <file contents>`, re-read on every fetch so a rotated token works;
+SHIM_HTTP_CACERT adds a CA for https.  HTTPS_PROXY/HTTP_PROXY/NO_PROXY apply (shim.net.proxy).
+"""
+
+from shim.sources.base import SourceError, http_failure
+
+
+def fetch(ref, ctx):
+    headers = {"Accept": "application/json, text/plain;q=0.9, */*;q=0.5"}
+    token_file = ctx.setting("http_token_file", "SHIM_HTTP_TOKEN_FILE")
+    if token_file:
+        headers["Authorization"] = "Bearer " + _token(token_file)
+    tls = None
+    if ref.scheme == "https":
+        tls = ctx.shared("http-tls", lambda: _tls(ctx))
+    resp = ctx.request("GET", ref.path, headers=headers, tls=tls)
+    if not resp.ok:
+        raise http_failure(resp)
+    return resp.body
+
+
+def _tls(ctx):
+    from shim.net.tls import client_context
+    cafile = ctx.setting("http_cacert", "SHIM_HTTP_CACERT")
+    try:
+        return client_context(cafile=cafile)
+    except OSError as err:
+        raise SourceError(f"load CA {cafile}: {(err.strerror or str(err)).lower()}") from None
+
+
+def _token(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+    except OSError as err:
+        raise SourceError(f"read bearer token file {path}: "
+                          f"{(err.strerror or str(err)).lower()}") from None
+    if not token or "\n" in token or "\r" in token:
+        raise SourceError(f"bearer token file {path} is empty or has several lines")
+    return token

@@ -1,0 +1,289 @@
+"""Vault / OpenBao: KV v1 and v2 and any other logical read, four ways to log in.
+
+Settings (a `ref+vault://...?address=&namespace=` parameter wins, then the SHIM_ form, then
+the standard one; SHIM_ forms never reach the delegate):
+  address     SHIM_VAULT_ADDR, VAULT_ADDR, BAO_ADDR
+  namespace   SHIM_VAULT_NAMESPACE, VAULT_NAMESPACE            (X-Vault-Namespace header)
+  CA          SHIM_VAULT_CACERT / SHIM_VAULT_CAPATH, VAULT_CACERT / VAULT_CAPATH
+  auth method SHIM_VAULT_AUTH_METHOD, VAULT_AUTH_METHOD (vals), `?auth_method=`:
+              token | kubernetes | jwt | approle; when unset: token if one is found, else
+              approle when a role id is set, else kubernetes when a role is set
+  token       SHIM_VAULT_TOKEN, --vault-token-file, VAULT_TOKEN, ~/.vault-token
+  role        SHIM_VAULT_ROLE, VAULT_ROLE (kubernetes, jwt)
+  jwt file    SHIM_VAULT_JWT_FILE; kubernetes defaults to the projected service-account token
+  approle     SHIM_VAULT_ROLE_ID / VAULT_ROLE_ID, SHIM_VAULT_SECRET_ID(_FILE) / VAULT_SECRET_ID
+  auth mount  SHIM_VAULT_AUTH_MOUNT (default: the method's name)
+
+KV version: like `vault kv get`, ask GET /v1/sys/internal/ui/mounts/<path> for the mount's
+type and options.version; KV v2 reads <mount>/data/<rest> and returns data.data, anything
+else reads the path as given (dynamic secrets included) and returns data.  404 from that
+endpoint means an old server: KV v1, as the CLI assumes.
+
+Refresh: the login token is renewed (auth/token/renew-self) when two thirds of its TTL have
+passed, re-logging in when renewal fails; a secret with a renewable lease is renewed
+(sys/leases/renew) instead of read again, so dynamic credentials stay the same.
+"""
+
+import json
+import os
+from urllib.parse import quote
+
+from shim.sources.base import SourceError
+
+SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+METHODS = ("token", "kubernetes", "jwt", "approle")
+
+
+def fetch(ref, ctx):
+    vault = ctx.shared(("vault", _address(ref, ctx), _namespace(ref, ctx)),
+                       lambda: Vault(ctx, _address(ref, ctx), _namespace(ref, ctx)))
+    vault.ctx = ctx  # the client outlives one phase (refresh); requests use the current one
+    return vault.read(ref)
+
+
+def _address(ref, ctx):
+    addr = ref.query.get("address") or ctx.setting("vault_addr", "SHIM_VAULT_ADDR",
+                                                   "VAULT_ADDR", "BAO_ADDR")
+    if not addr:
+        raise SourceError("no Vault address: set VAULT_ADDR (or SHIM_VAULT_ADDR, ?address=)")
+    if not addr.startswith(("http://", "https://")):
+        raise SourceError(f"Vault address {addr!r} must start with http:// or https://")
+    return addr.rstrip("/")
+
+
+def _namespace(ref, ctx):
+    return ref.query.get("namespace") or ctx.setting("vault_namespace", "SHIM_VAULT_NAMESPACE",
+                                                     "VAULT_NAMESPACE") or ""
+
+
+class Vault:
+    """One server (address + namespace): TLS, login state, mount versions, leases."""
+
+    def __init__(self, ctx, address, namespace):
+        self.ctx = ctx
+        self.address = address
+        self.namespace = namespace
+        self.tls = None
+        if address.startswith("https://"):
+            from shim.net.tls import client_context
+            cafile = ctx.setting("vault_cacert", "SHIM_VAULT_CACERT", "VAULT_CACERT")
+            capath = ctx.setting("vault_capath", "SHIM_VAULT_CAPATH", "VAULT_CAPATH")
+            try:
+                self.tls = client_context(cafile=cafile, capath=capath)
+            except OSError as err:
+                raise SourceError(f"load Vault CA {cafile or capath}: "
+                                  f"{(err.strerror or str(err)).lower()}") from None
+        self.token = None
+        self.token_expires = None  # clock time to renew at, None = never
+        self.renewable = False
+        self.login_method = None
+        self.mounts = {}  # mount path ("secret/") -> version ("1" / "2" / None = not KV)
+        self.leases = {}  # ref path -> (lease_id, data, renew_at)
+
+    # -- HTTP ------------------------------------------------------------------------
+    def call(self, method, path, body=None, token=True):
+        headers = {}
+        if self.namespace:
+            headers["X-Vault-Namespace"] = self.namespace
+        if token:
+            headers["X-Vault-Token"] = self.auth()
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        return self.ctx.request(method, f"{self.address}/v1/{path}", headers=headers,
+                                body=data, tls=self.tls)
+
+    def json_or_fail(self, resp, what):
+        if not resp.ok:
+            raise vault_error(resp, what)
+        try:
+            data = json.loads(resp.body) if resp.body else {}
+        except ValueError:
+            raise SourceError(f"{what}: Vault returned a body that is not JSON "
+                              f"(HTTP {resp.status})") from None
+        if not isinstance(data, dict):
+            raise SourceError(f"{what}: Vault returned JSON that is not an object")
+        return data
+
+    # -- reading ---------------------------------------------------------------------
+    def read(self, ref):
+        lease = self.leases.get(ref.path)
+        if lease is not None:
+            data = self._renew_lease(lease)
+            if data is not None:
+                return data
+        mount, version = self.mount_of(ref.path)
+        if version == "2":
+            rest = ref.path[len(mount):]
+            path = f"{mount}data/{rest}"
+            if ref.query.get("version"):
+                path += "?version=" + quote(ref.query["version"])
+            body = self.json_or_fail(self.call("GET", _q(path)), "read")
+            data = (body.get("data") or {}).get("data")
+        else:
+            body = self.json_or_fail(self.call("GET", _q(ref.path)), "read")
+            data = body.get("data")
+        if data is None:
+            raise SourceError("Vault returned no data (deleted or destroyed version?)")
+        if body.get("lease_id") and body.get("renewable"):
+            self.leases[ref.path] = (body["lease_id"], data,
+                                     self.ctx.clock() + 2 * int(body.get("lease_duration", 0)) / 3)
+        return data
+
+    def mount_of(self, path):
+        """(mount path with trailing '/', KV version) for `path`, asked once per mount."""
+        for mount, version in self.mounts.items():
+            if path.startswith(mount):
+                return mount, version
+        resp = self.call("GET", "sys/internal/ui/mounts/" + _q(path))
+        if resp.status == 404:
+            mount, version = path.split("/")[0] + "/", "1"
+        else:
+            data = self.json_or_fail(resp, "look up the mount of").get("data") or {}
+            mount = data.get("path") or path.split("/")[0] + "/"
+            options = data.get("options") or {}
+            version = str(options.get("version", "1")) if data.get("type") in ("kv", "generic") \
+                else None
+        self.mounts[mount] = version
+        return mount, version
+
+    def _renew_lease(self, lease):
+        lease_id, data, renew_at = lease
+        if self.ctx.clock() < renew_at:
+            return data
+        resp = self.call("PUT", "sys/leases/renew", {"lease_id": lease_id})
+        if not resp.ok:
+            return None  # expired or revoked: read the path again
+        body = json.loads(resp.body or b"{}")
+        self.leases = {k: (v if v[0] != lease_id else (lease_id, data, self.ctx.clock() +
+                           2 * int(body.get("lease_duration", 0)) / 3))
+                       for k, v in self.leases.items()}
+        return data
+
+    # -- authentication ----------------------------------------------------------------
+    def auth(self):
+        """A usable token: the configured one, or a login's, renewed when due."""
+        if self.token is not None:
+            if self.token_expires is not None and self.ctx.clock() >= self.token_expires:
+                self._renew_or_login()
+            return self.token
+        method = self._method()
+        if method == "token":
+            self.token = self._configured_token()
+        else:
+            self._login(method)
+        return self.token
+
+    def _method(self):
+        ctx = self.ctx
+        method = ctx.setting("vault_auth_method", "SHIM_VAULT_AUTH_METHOD", "VAULT_AUTH_METHOD")
+        if method:
+            if method not in METHODS:
+                raise SourceError(f"unknown Vault auth method {method!r}; "
+                                  f"use one of {', '.join(METHODS)}")
+            return method
+        if self._configured_token(required=False):
+            return "token"
+        if ctx.setting("vault_role_id", "SHIM_VAULT_ROLE_ID", "VAULT_ROLE_ID"):
+            return "approle"
+        if ctx.setting("vault_role", "SHIM_VAULT_ROLE", "VAULT_ROLE"):
+            return "kubernetes"
+        raise SourceError("no Vault credentials: set VAULT_TOKEN (or SHIM_VAULT_TOKEN, "
+                          "--vault-token-file), or a role for Kubernetes/JWT/AppRole login")
+
+    def _configured_token(self, required=True):
+        ctx = self.ctx
+        token = ctx.env.get("SHIM_VAULT_TOKEN")
+        if not token and ctx.settings.get("vault_token_file"):
+            token = _read(ctx.settings["vault_token_file"], "Vault token file")
+        token = token or ctx.env.get("VAULT_TOKEN")
+        if not token:
+            home = ctx.env.get("HOME") or os.path.expanduser("~")
+            path = os.path.join(home, ".vault-token")
+            if os.path.exists(path):
+                token = _read(path, "Vault token file")
+        if not token and required:
+            raise SourceError("no Vault token: set VAULT_TOKEN, SHIM_VAULT_TOKEN or "
+                              "--vault-token-file")
+        return token
+
+    def _login(self, method):
+        ctx = self.ctx
+        mount = ctx.setting("vault_auth_mount", "SHIM_VAULT_AUTH_MOUNT") or method
+        if method == "approle":
+            role_id = ctx.setting("vault_role_id", "SHIM_VAULT_ROLE_ID", "VAULT_ROLE_ID")
+            secret_file = ctx.setting("vault_secret_id_file", "SHIM_VAULT_SECRET_ID_FILE")
+            secret_id = (_read(secret_file, "AppRole secret-id file") if secret_file else
+                         ctx.setting("vault_secret_id", "SHIM_VAULT_SECRET_ID", "VAULT_SECRET_ID"))
+            if not role_id:
+                raise SourceError("AppRole login needs SHIM_VAULT_ROLE_ID")
+            body = {"role_id": role_id}
+            if secret_id:
+                body["secret_id"] = secret_id
+        else:
+            role = ctx.setting("vault_role", "SHIM_VAULT_ROLE", "VAULT_ROLE")
+            if not role:
+                raise SourceError(f"{method} login needs a role: set SHIM_VAULT_ROLE")
+            jwt_file = ctx.setting("vault_jwt_file", "SHIM_VAULT_JWT_FILE") or (
+                SA_TOKEN if method == "kubernetes" else None)
+            if not jwt_file:
+                raise SourceError("JWT login needs SHIM_VAULT_JWT_FILE")
+            # Re-read every login: projected service-account tokens are rotated by the kubelet.
+            body = {"role": role, "jwt": _read(jwt_file, "service-account token")}
+        resp = self.call("POST", f"auth/{_q(mount)}/login", body, token=False)
+        data = self.json_or_fail(resp, f"log in with {method} auth at auth/{mount}")
+        auth = data.get("auth") or {}
+        if not auth.get("client_token"):
+            raise SourceError(f"{method} login returned no token")
+        self.token = auth["client_token"]
+        self.login_method = method
+        self.renewable = bool(auth.get("renewable"))
+        ttl = int(auth.get("lease_duration") or 0)
+        self.token_expires = self.ctx.clock() + 2 * ttl / 3 if ttl else None
+
+    def _renew_or_login(self):
+        if self.renewable:
+            resp = self._renew_self()
+            if resp.ok:
+                auth = (json.loads(resp.body or b"{}").get("auth") or {})
+                ttl = int(auth.get("lease_duration") or 0)
+                self.token_expires = self.ctx.clock() + 2 * ttl / 3 if ttl else None
+                return
+        if self.login_method:
+            self._login(self.login_method)
+        else:
+            self.token_expires = None
+
+    def _renew_self(self):
+        headers = {"X-Vault-Token": self.token, "Content-Type": "application/json"}
+        if self.namespace:
+            headers["X-Vault-Namespace"] = self.namespace
+        return self.ctx.request("POST", f"{self.address}/v1/auth/token/renew-self",
+                                headers=headers, body=b"{}", tls=self.tls)
+
+
+def vault_error(resp, what):
+    """Vault's {"errors": [...]} as one line with the status."""
+    try:
+        errors = json.loads(resp.body).get("errors") or []
+        text = "; ".join(str(e) for e in errors)
+    except (ValueError, AttributeError):
+        text = resp.error_text()
+    text = " ".join(text.split())[:300]
+    return SourceError(f"{what}: HTTP {resp.status}" + (f": {text}" if text else ""))
+
+
+def _q(path):
+    return quote(path, safe="/?=&")
+
+
+def _read(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.read().strip()
+    except OSError as err:
+        raise SourceError(f"read {what} {path}: {(err.strerror or str(err)).lower()}") from None
+    if not value:
+        raise SourceError(f"{what} {path} is empty")
+    return value
