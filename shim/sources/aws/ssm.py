@@ -18,13 +18,23 @@ def fetch(ref, ctx):
     if ref.is_tree:
         return by_path(ctx, ref.path, region, ref.query.get("recursive", "true") != "false")
     data = call_json(ctx, "ssm", "AmazonSSM.GetParameters",
-                     {"Names": [ref.path], "WithDecryption": True}, region)
+                     {"Names": [parameter_name(ref.path)], "WithDecryption": True}, region)
     if data.get("InvalidParameters"):
         raise SourceError(f"parameter {ref.path} not found (InvalidParameters)")
     params = data.get("Parameters") or []
     if len(params) != 1 or not isinstance(params[0].get("Value"), str):
         raise SourceError("GetParameters returned no value")
     return params[0]["Value"]
+
+
+def parameter_name(path):
+    """The name to ask for.  An ARN of a hierarchical parameter becomes its name
+    (`arn:...:parameter/prod/db` -> `/prod/db`, `:version` kept); AWS accepts ARNs too, but
+    emulators do not.  A one-segment ARN stays an ARN: `parameter/x` may name `x` or `/x`."""
+    if not path.startswith("arn:"):
+        return path
+    rest = path.split(":parameter/", 1)[1]
+    return "/" + rest if "/" in rest.split(":")[0] else path
 
 
 def by_path(ctx, path, region, recursive=True):
