@@ -9,6 +9,7 @@ one; nothing below it calls `sys.exit`.  Subcommands come before any `--`:
     shim install DIR [--versioned] ...      copy this binary into DIR
     shim detect [--runtime NAME]            the runtime decision and its evidence, as JSON
     shim k8s … / shim dockerfile …          platform tooling (shimtools: pip package, tools image)
+    shim exec-env [OPTIONS] -- COMMAND      run COMMAND with the delegate's resolved env
 """
 
 import os
@@ -23,6 +24,7 @@ SUBCOMMANDS = {
     "check": "shim.commands.check",
     "install": "shim.commands.install",
     "detect": "shim.commands.detect",
+    "exec-env": "shim.commands.exec_env",
 }
 # Platform tooling lives in the separate `shimtools` package (pip install, tools image),
 # reached by name through importlib so the runtime never imports it as code; the frozen

@@ -15,10 +15,10 @@ class Option:
     """One option.  `key` is its config-file path ("supervise.grace"; None: not in files)."""
 
     __slots__ = ("name", "flags", "env", "key", "kind", "default", "help",
-                 "choices", "sep", "metavar", "flag_value")
+                 "choices", "sep", "metavar", "flag_value", "schema")
 
     def __init__(self, name, flags, key, kind, default, help, choices=None,
-                 sep="=", metavar=None, flag_value=None):
+                 sep="=", metavar=None, flag_value=None, schema=None):
         self.name = name
         self.flags = flags
         self.env = "SHIM_" + name.upper()
@@ -30,6 +30,7 @@ class Option:
         self.sep = sep  # map kinds: the separator of `--flag KEY<sep>VALUE`
         self.metavar = metavar or name.upper()
         self.flag_value = flag_value  # extra flags that set a fixed value
+        self.schema = schema  # JSON Schema of the value in a file, when the kind's is too loose
 
     @property
     def section(self):

@@ -252,6 +252,8 @@ def _parse_section(doc, base, errors, top):
                                             f"version of shim ({__version__})",
                                             "remove it, or use a shim that has it"), None)
             continue
+        if key == "secrets" and isinstance(raw, list):
+            raw = {"items": raw}  # the short form: the section is its item list
         if key in SECTIONS:
             if not isinstance(raw, dict):
                 _fail(errors, path, usage_error(path, f"section {key} must be an object, got "

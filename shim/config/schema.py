@@ -13,6 +13,8 @@ SIGNAL_PATTERN = r"^(SIG)?([A-Za-z][A-Za-z0-9]*|RTMIN(\+[0-9]+)?|RTMAX(-[0-9]+)?
 
 
 def _type(opt):
+    if opt.schema is not None:
+        return dict(opt.schema)
     kind = opt.kind
     if kind in (STR, PATH):
         return {"type": "string", "minLength": 1} if kind == PATH else {"type": "string"}
@@ -56,6 +58,9 @@ def _properties(top):
                                        "properties": {}})["properties"][sub] = entry
         else:
             props[opt.key] = entry
+    if "secrets" in props:  # the short form: the section is its item list
+        props["secrets"] = {"anyOf": [props["secrets"]["properties"]["items"], props["secrets"]]}
+        props["secrets"]["anyOf"][0].pop("description", None)
     props["command"] = {"type": "array", "minItems": 1, "items": {"type": "string"},
                         "description": "the delegate's argv when none is given on the command line"}
     return props

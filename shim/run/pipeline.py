@@ -19,11 +19,11 @@ from shim.errors import (REASON_CODES, REASON_EXITED, REASON_INTERRUPTED, REASON
                          REASON_SKIPPED, REASON_TIMEOUT, REASON_USAGE, ShimError, usage_error)
 from shim.log import Log
 from shim.proc.signals import Signals
-from shim.run import delegate, envlayer, runtime
+from shim.run import delegate, envlayer, hygiene, runtime
 
 # Features that need shim to stay resident; any of them rules out exec mode.
 RESIDENT_FEATURES = ("timeout", "post_file", "result_file", "termination_path", "cancel_file",
-                     "post_hooks", "exit_remap", "rewrite", "signal_group")
+                     "post_hooks", "exit_remap", "rewrite", "signal_group", "refresh")
 # Delegate outcomes that --on-error continue turns into success.
 CONTINUABLE = (REASON_EXITED, REASON_SIGNALED, REASON_TIMEOUT)
 
@@ -49,6 +49,17 @@ def resident_reasons(config, is_pid1):
     if config.steps.on_error == "continue":
         reasons.append("--on-error continue")
     return reasons
+
+
+def wants_secrets(config, env):
+    """Anything to fetch?  Cheap (no imports): `shim -- true` loads no network code."""
+    s = config.secrets
+    if s.env or s.env_prefix or s.files or s.dirs or s.env_from or s.items:
+        return True
+    if s.env_refs == "off":
+        return False
+    return any(v.startswith("ref+") or (s.env_refs == "all" and v.startswith("arn:aws"))
+               for k, v in env.items() if not k.startswith("SHIM_"))
 
 
 def choose_mode(config, is_pid1):
@@ -129,6 +140,7 @@ class Run:
         self.resident = None  # the loop, signalfd and reaper, when shim stays or waits
         self.services = []
         self.stdio = (INHERIT, INHERIT, INHERIT)
+        self.secret_values = []  # every fetched value, for the log masking to register
 
     # -- the pipeline ------------------------------------------------------------
     def execute(self):
@@ -153,6 +165,9 @@ class Run:
         argv = delegate.by_first_word(delegate.command_from(self.config), self.config.commands)
         platform = self.timed("platform", lambda: runtime.prepare(self.config, self.environ, self.log))
         self.env = envlayer.build(dict(envlayer.inherited(self.environ), **platform), self.config)
+        if wants_secrets(self.config, self.env):
+            self.timed("fetch", self.fetch_secrets)  # secrets and config, fail closed
+        hygiene.scrub(self.env, self.config)  # shim's own credentials stay with shim
         self.mode = choose_mode(self.config, self.is_pid1)  # decided early: bad combinations fail fast
         self.become_resident()
         self.timed("pre_hooks", self.pre_hooks)
@@ -201,6 +216,22 @@ class Run:
             if not native.set_child_subreaper() and self.mode == "supervise":
                 self.log("info", "run shim: cannot become a child subreaper; orphans of the "
                                  "delegate go to PID 1 (run shim as PID 1 to reap them)")
+
+    def fetch_secrets(self):
+        from shim.run import secrets
+
+        try:
+            pairs, self.secret_values = secrets.run_step(
+                self.config, self.env, lambda: self.signals.pending_stop() is not None, self.log)
+        except secrets.Interrupted:
+            self.check_interrupted()
+            raise
+        c = self.config.secrets
+        if c.refresh and any(t.kind in secrets.FILE_KINDS for t, _ in pairs):
+            from shim.config.kinds import parse_signal
+
+            signo = parse_signal(c.refresh_signal, self.config.source_of("refresh_signal"))
+            self.services.append(secrets.Refresher(self.config, self.env, pairs, signo, self.log))
 
     def pre_hooks(self):
         if self.config.hooks.pre:

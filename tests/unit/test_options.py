@@ -138,8 +138,8 @@ def test_collecting_errors_reports_json_paths():
 def test_config_command_and_unsupported_sections():
     assert options.parse_config({"command": ["a", "b"]}) == {"command": ["a", "b"]}
     errors = []
-    options.parse_config({"command": ["a"], "secrets": {"x": 1}, "logs": {}}, None, errors)
-    assert sorted(p for p, _ in errors) == ["$.logs", "$.secrets"]
+    options.parse_config({"command": ["a"], "metrics": {"x": 1}, "logs": {}}, None, errors)
+    assert sorted(p for p, _ in errors) == ["$.logs", "$.metrics"]
     assert all("not supported by this version" in e.cause for _, e in errors)
 
 

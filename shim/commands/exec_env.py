@@ -1,0 +1,37 @@
+"""`shim exec-env [OPTIONS] -- CMD`: run CMD with the environment the delegate gets.
+
+For `kubectl exec` and debugging: the same configuration (flags, SHIM_* variables, config
+file), the same sources and the same hygiene, then CMD replaces this process -- no
+supervision, and no file or directory targets written (those belong to the running
+delegate; a debug shell reads them where they are).
+"""
+
+import os
+
+from shim.config import options
+from shim.run import delegate, envlayer, hygiene
+
+
+def main(argv, environ=None):
+    environ = os.environ if environ is None else environ
+    try:
+        config = options.resolve(argv, environ)
+    except options.HelpRequested:
+        import sys
+        sys.stdout.write("usage: shim exec-env [OPTIONS] -- COMMAND [ARGS...]\n"
+                         "runs COMMAND with the delegate's resolved environment (see shim --help)\n")
+        return 0
+    argv = delegate.command_from(config)
+    env = envlayer.build(envlayer.inherited(environ), config)
+    from shim.run.pipeline import wants_secrets
+    if wants_secrets(config, env):
+        from shim.run import secrets
+        secrets.run_step(config, env, files=False)
+    hygiene.scrub(env, config)
+    path = delegate.find_executable(argv[0], env)
+    from shim.proc.spawn import encode_command, exec_error
+    bargv, benv = encode_command(argv, env)
+    try:
+        os.execve(path, bargv, env)
+    except OSError as err:
+        raise exec_error(err.errno, argv[0], benv) from None

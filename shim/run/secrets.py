@@ -1,0 +1,364 @@
+"""Pipeline step `secrets`: fetch every reference, then put the values where the code reads them.
+
+    plan (parse every reference: a malformed one is exit 125 before any request)
+      -> fetch_all (concurrent, one deadline, fail closed: exit 117)
+      -> variables (--secret, --secret-env-prefix, --env-from, references in the environment)
+      -> files and directories (--secret-file, --secret-dir; atomic, 0400)
+
+Nothing is written and no variable is set unless every non-optional reference resolved.
+Hygiene (shim's own credentials never reach the delegate) is shim.run.hygiene, run always.
+`Refresher` re-runs the file and directory part on the resident loop (`--refresh`).
+This module is imported only when a run has something to fetch.
+"""
+
+import json
+import os
+import re
+
+from shim.errors import REASON_INTERRUPTED, ShimError, usage_error
+
+DEFAULT_MODE = 0o400
+TARGET_KEYS = ("env", "env_prefix", "file", "dir", "env_from")
+ENV_KINDS = ("env", "env_prefix", "env_from")
+FILE_KINDS = ("file", "dir")
+
+
+class Target:
+    """One destination: kind (env, env_prefix, env_from, file, dir), dest (name, prefix or
+    path), the fetch Item, file mode and owner, and `where` it was configured."""
+
+    __slots__ = ("kind", "dest", "item", "mode", "uid", "gid", "where")
+
+    def __init__(self, kind, dest, item, where, mode=DEFAULT_MODE, uid=None, gid=None):
+        self.kind, self.dest, self.item, self.where = kind, dest, item, where
+        self.mode, self.uid, self.gid = mode, uid, gid
+
+
+# -- plan ----------------------------------------------------------------------------------
+def plan(config, env):
+    """Every target of this run, references parsed; usage ShimError on bad input."""
+    s = config.secrets
+    targets = []
+    for name, text in s.env.items():
+        targets.append(_target("env", name, text, config.source_of("secret") + f" {name}"))
+    for prefix, text in s.env_prefix.items():
+        targets.append(_target("env_prefix", prefix, text,
+                               config.source_of("secret_env_prefix") + f" {prefix}"))
+    for path, text in s.files.items():
+        targets.append(_target("file", path, text, config.source_of("secret_file") + f" {path}"))
+    for path, text in s.dirs.items():
+        targets.append(_target("dir", path, text, config.source_of("secret_dir") + f" {path}"))
+    for i, text in enumerate(s.env_from):
+        targets.append(_target("env_from", "", text, config.source_of("env_from") + f"[{i}]"))
+    for i, raw in enumerate(s.items or ()):
+        targets.append(_item(raw, f"{config.source_of('secret_items')}[{i}]"))
+    if s.env_refs != "off":
+        from shim.sources.refs import is_ref
+        for name, value in env.items():
+            if name.startswith("SHIM_") or not value.startswith(("ref+", "arn:aws")):
+                continue
+            if value.startswith("ref+") or (s.env_refs == "all" and is_ref(value)):
+                targets.append(_target("env", name, value, f"variable {name}"))
+    _check_duplicates(targets)
+    return targets
+
+
+def _target(kind, dest, text, where, optional=False, default=None, mode=DEFAULT_MODE,
+            uid=None, gid=None):
+    from shim.sources.fetch import Item
+    from shim.sources.refs import RefError, parse
+    if kind == "env" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dest):
+        raise usage_error(where, f"invalid variable name {dest[:40]!r}",
+                          "use letters, digits and _, not starting with a digit")
+    if kind == "env_prefix" and not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", dest):
+        raise usage_error(where, f"invalid variable prefix {dest[:40]!r}",
+                          "use letters, digits and _, not starting with a digit")
+    try:
+        ref = parse(text)
+    except RefError as err:
+        raise usage_error(where, f"malformed reference {text[:80]!r}: {err}",
+                          "write ref+SCHEME://PATH[?PARAMS][#/json/pointer]") from None
+    label = f"{kind} {dest}".strip() if kind != "env_from" else "env_from"
+    return Target(kind, dest, Item(ref, label, optional, default), where, mode, uid, gid)
+
+
+def _item(raw, where):
+    if not isinstance(raw, dict):
+        raise usage_error(where, "expected an object", '{"ref": "ref+...", "env": "NAME"}')
+    unknown = set(raw) - set(TARGET_KEYS) - {"ref", "mode", "owner", "optional", "default"}
+    if unknown:
+        raise usage_error(f"{where}.{sorted(unknown)[0]}", "unknown key",
+                          "known: ref, env, env_prefix, file, dir, env_from, mode, owner, "
+                          "optional, default")
+    kinds = [k for k in TARGET_KEYS if k in raw]
+    if len(kinds) != 1:
+        raise usage_error(where, "needs exactly one of env, env_prefix, file, dir, env_from",
+                          "one target per item; repeat the ref in another item")
+    kind = kinds[0]
+    dest = raw[kind]
+    if kind == "env_from":
+        if dest is not True:
+            raise usage_error(f"{where}.env_from", "expected true", '"env_from": true')
+        dest = ""
+    elif not isinstance(dest, str) or (kind != "env_prefix" and not dest):
+        raise usage_error(f"{where}.{kind}", "expected a non-empty string", f'"{kind}": "..."')
+    if not isinstance(raw.get("ref"), str):
+        raise usage_error(f"{where}.ref", "expected a reference string", '"ref": "ref+..."')
+    optional = raw.get("optional", False)
+    if not isinstance(optional, bool):
+        raise usage_error(f"{where}.optional", "expected true or false", '"optional": true')
+    default = raw.get("default")
+    if default is not None and not isinstance(default, str):
+        raise usage_error(f"{where}.default", "expected a string", '"default": "..."')
+    mode = _mode(raw.get("mode", DEFAULT_MODE), f"{where}.mode")
+    uid, gid = _owner(raw.get("owner"), f"{where}.owner")
+    return _target(kind, dest, raw["ref"], where, optional, default, mode, uid, gid)
+
+
+def _mode(raw, where):
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 0o7777:
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"0?[0-7]{3,4}", raw):
+        return int(raw, 8)
+    raise usage_error(where, "expected an octal mode", 'write "0440"')
+
+
+def _owner(raw, where):
+    if raw is None:
+        return None, None
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]+(:[0-9]+)?", raw):
+        uid, _, gid = raw.partition(":")
+        return int(uid), int(gid) if gid else None
+    raise usage_error(where, "expected UID or UID:GID (numbers)", 'write "1000:1000"')
+
+
+def _check_duplicates(targets):
+    seen = {}
+    for t in targets:
+        if t.kind in ("env", "file", "dir"):
+            key = ("env" if t.kind == "env" else "path",
+                   t.dest if t.kind == "env" else os.path.abspath(t.dest))
+            if key in seen:
+                raise usage_error(t.where, f"the same {t.kind} target as {seen[key]}",
+                                  "give each variable, file and directory one reference")
+            seen[key] = t.where
+
+
+# -- fetch ------------------------------------------------------------------------------
+def fetch(targets, config, env, cancelled=None, log=None, store=None):
+    """[(Target, Result)] in target order, or the fail-closed ShimError."""
+    from shim.sources.fetch import fetch_all
+    settings = {}
+    if config.secrets.vault_token_file:
+        settings["vault_token_file"] = config.secrets.vault_token_file
+    results = fetch_all([t.item for t in targets], env=env, deadline=config.secrets.deadline,
+                        cancelled=cancelled, settings=settings, store=store, log=log)
+    return list(zip(targets, results))
+
+
+# -- values into variables --------------------------------------------------------------
+def variables(pairs, env_for_dotenv=None):
+    """{NAME: text} from every env target; collisions name both sources (exit 125)."""
+    out, origin = {}, {}
+
+    def put(name, value, where):
+        if name in origin:
+            raise usage_error(f"variable {name}", f"set by both {origin[name]} and {where}",
+                              "rename one key, use another prefix or drop one reference")
+        out[name], origin[name] = value, where
+
+    for target, result in pairs:
+        if target.kind not in ENV_KINDS or result.value is None:
+            continue
+        item = target.item
+        if target.kind == "env":
+            put(target.dest, _text(result.value, item), target.where)
+            continue
+        mapping = _mapping(result.value, item, dotenv=target.kind == "env_from")
+        for key, value in mapping.items():
+            name = target.dest + env_name(key) if target.kind == "env_prefix" else key
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise _bad(item, f"key {key[:40]!r} does not make a valid variable name")
+            put(name, _text(value, item), f"{target.where} key {key}")
+    return out
+
+
+def env_name(key):
+    """chamber-style: upper-case, every character that is not a letter or digit becomes _."""
+    return re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+
+
+def _text(value, item):
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _bad(item, "the value is binary (not UTF-8) and cannot be an environment "
+                             "variable; write it to a file with --secret-file") from None
+    if not isinstance(value, str):
+        value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if "\0" in value:
+        raise _bad(item, "the value contains a NUL byte and cannot be an environment variable")
+    return value
+
+
+def _mapping(value, item, dotenv=False):
+    if isinstance(value, dict):
+        return value
+    text = value
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _bad(item, "expected a JSON object, got binary data") from None
+    if isinstance(text, str):
+        if text.lstrip().startswith("{"):
+            try:
+                doc = json.loads(text)
+            except ValueError as err:
+                raise _bad(item, f"malformed JSON object ({err})") from None
+            if isinstance(doc, dict):
+                return doc
+        elif dotenv:
+            from shim.run.envlayer import parse_dotenv
+            try:
+                return dict(parse_dotenv(text, item.ref.display(), {}))
+            except ShimError as err:
+                raise _bad(item, f"not dotenv text or a JSON object: {err.obj}: "
+                                 f"{err.cause}") from None
+    what = "dotenv text or a JSON object" if dotenv else "a JSON object (or an SSM path)"
+    raise _bad(item, f"expected {what}, got a single value")
+
+
+def _bad(item, cause):
+    from shim.sources.fetch import fetch_error
+    return fetch_error(item, cause)
+
+
+# -- values into files ------------------------------------------------------------------
+def file_bytes(value):
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def write_targets(pairs, log=None, first=False):
+    """Write file and dir targets; True when anything changed.  Optional misses are skipped."""
+    from shim.sources import targets as writers
+    changed = False
+    for target, result in pairs:
+        if target.kind not in FILE_KINDS or result.value is None:
+            continue
+        if first and log is not None and not writers.memory_backed(target.dest):
+            log("warn", f"write secret {target.kind} {target.dest}: not on a memory-backed "
+                        "filesystem; mount a tmpfs (emptyDir medium Memory) there")
+        if target.kind == "file":
+            data = file_bytes(result.value)
+            if _same_file(target.dest, data):
+                continue
+            writers.write_file(target.dest, data, target.mode, target.uid, target.gid)
+            changed = True
+        else:
+            payload = {k.replace("/", "_"): file_bytes(v)
+                       for k, v in _mapping(result.value, target.item).items()}
+            changed = writers.write_dir(target.dest, payload, target.mode, target.uid,
+                                        target.gid) or changed
+    return changed
+
+
+def _same_file(path, data):
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(data) + 1) == data
+    except OSError:
+        return False
+
+
+# -- the step -----------------------------------------------------------------------------
+def run_step(config, env, cancelled=None, log=None, files=True):
+    """Fetch, then apply to `env` (in place) and to disk.  Returns (pairs, masked values)."""
+    from shim.sources.fetch import secret_values
+    targets = plan(config, env)
+    if not files:
+        targets = [t for t in targets if t.kind in ENV_KINDS]
+    warn = (lambda m: log("warn", m)) if log is not None else None
+    try:
+        pairs = fetch(targets, config, dict(env), cancelled, warn)
+    except ShimError as err:
+        if err.reason == REASON_INTERRUPTED:
+            raise Interrupted() from None
+        raise
+    updates = variables(pairs)  # every check before anything is written
+    if files:
+        write_targets(pairs, log, first=True)
+    env.update(updates)
+    return pairs, secret_values([r for _, r in pairs])
+
+
+class Interrupted(Exception):
+    """A stop signal arrived while fetching: the pipeline reports it as it does for hooks."""
+
+
+class Refresher:
+    """A pipeline service: re-fetch file and dir targets every `interval` on a worker thread,
+    rewrite what changed, then signal the delegate.  A failure keeps the old values."""
+
+    def __init__(self, config, env, pairs, signo, log, store=None):
+        self.config = config
+        self.env = dict(env)
+        self.targets = [t for t, _ in pairs if t.kind in FILE_KINDS]
+        self.interval = config.secrets.refresh
+        self.signo = signo
+        self.log = log
+        self.store = {} if store is None else store
+        self.loop = None
+        self.pid = None
+        self.group = config.supervise.signal_group
+        self.timer = None
+        self.busy = False
+        self.stopped = False
+        self.refreshes = 0  # completed refresh rounds (for tests and the report)
+
+    def start(self, run):
+        self.loop = run.resident.loop
+
+    def delegate_started(self, pid, supervisor):
+        self.pid = pid
+        self.timer = self.loop.call_later(self.interval, self.tick)
+
+    def tick(self):
+        if self.stopped or self.busy:
+            return
+        self.busy = True
+        self.loop.run_in_thread(self.refetch, self.done)
+
+    def refetch(self):
+        # Values are fetched on the worker thread; files are written there too (atomic
+        # renames), so the loop only decides whether to signal.
+        pairs = fetch(self.targets, self.config, self.env, lambda: self.stopped, None,
+                      self.store)
+        return write_targets(pairs)
+
+    def done(self, changed, error):
+        self.busy = False
+        self.refreshes += 1
+        if error is not None:
+            message = error.message() if isinstance(error, ShimError) else repr(error)
+            self.log("warn", f"refresh secrets: {message}; keeping the previous values")
+        elif changed and self.pid is not None and not self.stopped:
+            try:
+                os.kill(-self.pid if self.group else self.pid, self.signo)
+            except ProcessLookupError:
+                pass
+        if not self.stopped:
+            self.timer = self.loop.call_later(self.interval, self.tick)
+
+    def delegate_exited(self, result):
+        self.stopped = True
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def stop(self, run):
+        self.delegate_exited(None)

@@ -1,0 +1,217 @@
+"""The whole run: shim fetches before the delegate starts, puts values where the code reads
+them, fails closed, refreshes files, and never leaks a value.  Real OpenBao over TLS on a
+host name (resolved through /etc/hosts in a private mount namespace), moto with signature
+checking, real processes."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from support import base_env, require_tool, shim_command
+
+VALUE_V2 = "v2-pass-Zq81"
+VALUE_V1 = "v1-pass-Hk27"
+
+
+@pytest.fixture(scope="module")
+def hosts(workdir):
+    path = workdir / "hosts"
+    path.write_text("127.0.0.1 localhost vault.shim.test config.shim.test\n")
+    return path
+
+
+def run_shim(args, env, hosts, timeout=60, **kw):
+    """shim with vault.shim.test -> 127.0.0.1: /etc/hosts bind-mounted in a new mount ns."""
+    require_tool("unshare")
+    script = 'mount --bind "$0" /etc/hosts && exec "$@"'
+    cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(hosts)] + \
+        shim_command() + list(args)
+    return subprocess.run(cmd, env=env, capture_output=True, timeout=timeout, **kw)
+
+
+def vault_env(bao, ca, **extra):
+    return base_env(VAULT_ADDR=bao.addr, VAULT_CACERT=str(ca.ca_file),
+                    SHIM_VAULT_TOKEN=bao.reader_token, **extra)
+
+
+def env_of(out):
+    return dict(line.split("=", 1) for line in out.decode().splitlines() if "=" in line)
+
+
+def test_secret_env_prefix_and_refs_in_place(bao, ca, hosts):
+    env = vault_env(bao, ca, APP_KEY="ref+vault://kv1/app#/password", PLAIN="ref-not")
+    r = run_shim(["--secret", "DB_PASS=ref+vault://secret/app#/password",
+                  "--secret-env-prefix", "APP_=ref+vault://secret/app", "--", "env"], env, hosts)
+    assert r.returncode == 0, r.stderr
+    got = env_of(r.stdout)
+    assert got["DB_PASS"] == VALUE_V2 and got["APP_KEY"] == VALUE_V1
+    assert got["APP_USER"] == "app" and got["APP_PORT"] == "5432"
+    assert got["PLAIN"] == "ref-not"
+    assert "SHIM_VAULT_TOKEN" not in got  # shim's own credential stays with shim
+    assert got["VAULT_ADDR"] == bao.addr  # standard variables pass through
+    assert VALUE_V2.encode() not in r.stderr
+
+
+def test_no_env_refs_leaves_them(bao, ca, hosts):
+    env = vault_env(bao, ca, APP_KEY="ref+vault://kv1/app#/password")
+    r = run_shim(["--no-env-refs", "--", "env"], env, hosts)
+    assert env_of(r.stdout)["APP_KEY"] == "ref+vault://kv1/app#/password"
+
+
+def test_files_and_secret_volume_dir(bao, ca, hosts, tmp_path):
+    cfg = tmp_path / "shim.json"
+    cfg.write_text(json.dumps({"secrets": [
+        {"ref": "ref+vault://secret/app#/password", "file": str(tmp_path / "s/pw"),
+         "mode": "0440"},
+        {"ref": "ref+vault://secret/app", "dir": str(tmp_path / "vol")},
+        {"ref": "ref+vault://secret/none", "env": "MISSING", "optional": True,
+         "default": "dflt"}]}))
+    r = run_shim(["--config", str(cfg), "--", "env"], vault_env(bao, ca), hosts)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "s/pw").read_text() == VALUE_V2
+    assert (tmp_path / "s/pw").stat().st_mode & 0o777 == 0o440
+    vol = tmp_path / "vol"
+    assert os.readlink(vol / "password") == "..data/password"
+    assert (vol / "password").read_text() == VALUE_V2 and (vol / "port").read_text() == "5432"
+    assert os.readlink(vol / "..data").startswith("..")
+    assert env_of(r.stdout)["MISSING"] == "dflt"
+
+
+def test_env_from_megabytes(tmp_path, hosts):
+    doc = tmp_path / "big.env"
+    doc.write_text("".join(f"VAR_{i:04d}={'x' * 2000}{i}\n" for i in range(600)))  # ~1.2 MB
+    js = tmp_path / "more.json"
+    js.write_text(json.dumps({"FROM_JSON": "yes"}))
+    r = run_shim(["--env-from", f"ref+file://{doc}", "--env-from", f"ref+file://{js}", "--",
+                  "sh", "-c", 'echo "$VAR_0599" | wc -c; echo "$FROM_JSON"'], base_env(), hosts)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [b"2004", b"yes"]
+
+
+def test_fail_closed_one_line_nothing_written(bao, ca, hosts, tmp_path):
+    marker = tmp_path / "started"
+    r = run_shim(["--secret-file", f"{tmp_path}/out=ref+vault://secret/app#/password",
+                  "--secret", "X=ref+vault://secret/nope#/k", "--",
+                  "sh", "-c", f"touch {marker}"], vault_env(bao, ca), hosts)
+    assert r.returncode == 117
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("shim: fetch ref+vault://secret/nope#/k (vault, for env X): ")
+    assert "HTTP 404" in lines[0]
+    assert not marker.exists() and not (tmp_path / "out").exists()
+    assert VALUE_V2 not in r.stderr.decode()
+
+
+def test_malformed_reference_is_usage(hosts):
+    r = run_shim(["--secret", "X=ref+nope://a", "--", "true"], base_env(), hosts)
+    assert r.returncode == 125
+    assert b"unknown scheme 'nope'" in r.stderr
+
+
+def test_collision_names_both_sources(tmp_path, hosts):
+    doc = tmp_path / "a.json"
+    doc.write_text(json.dumps({"db-user": "a", "DB_USER": "b"}))
+    r = run_shim(["--secret-env-prefix", f"P_=ref+file://{doc}", "--", "true"], base_env(), hosts)
+    assert r.returncode == 125
+    assert b"variable P_DB_USER: set by both" in r.stderr
+    assert b"key db-user" in r.stderr and b"key DB_USER" in r.stderr
+
+
+def test_scrub_credentials(bao, ca, hosts):
+    env = vault_env(bao, ca, VAULT_TOKEN="bootstrap", AWS_SECRET_ACCESS_KEY="k", KEEP="1")
+    r = run_shim(["--secret", "A=ref+vault://kv1/app#/user", "--scrub-credentials",
+                  "--scrub-env", "KEEP", "--", "env"], env, hosts)
+    got = env_of(r.stdout)
+    assert got["A"] == "legacy"
+    assert not {"VAULT_TOKEN", "AWS_SECRET_ACCESS_KEY", "KEEP", "SHIM_VAULT_TOKEN"} & set(got)
+
+
+def test_aws_sources_through_the_cli(moto, hosts):
+    moto.client("ssm").put_parameter(Name="/cli/param", Value="ssm-cli-Vx", Type="SecureString",
+                                     Overwrite=True)
+    env = base_env(**moto.env())
+    r = run_shim(["--secret", "P=ref+awsssm://cli/param", "--", "env"], env, hosts)
+    assert r.returncode == 0, r.stderr
+    got = env_of(r.stdout)
+    assert got["P"] == "ssm-cli-Vx" and got["AWS_ACCESS_KEY_ID"] == moto.key_id
+
+
+def test_values_never_leak(bao, ca, hosts, tmp_path):
+    """stderr (debug), result record, shim check, ps and /proc/*/cmdline of every process."""
+    result = tmp_path / "result.json"
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"secrets": {"env": {"S": "ref+vault://secret/app#/password"}}}))
+    ready = tmp_path / "ready"
+    args = ["--config", str(cfg), "--log-level", "debug", "--result-file", str(result),
+            "--", "sh", "-c", f"touch {ready}; sleep 30"]
+    require_tool("unshare")
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)] + shim_command() + args,
+        env=vault_env(bao, ca), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 20
+        while not ready.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert ready.exists()
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True).stdout
+        assert VALUE_V2.encode() not in ps
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    assert VALUE_V2.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    pass
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert VALUE_V2.encode() not in err and VALUE_V2.encode() not in out
+    assert VALUE_V2 not in result.read_text()
+    chk = subprocess.run(shim_command() + ["check", "--config", str(cfg)], env=vault_env(bao, ca),
+                         capture_output=True)
+    assert VALUE_V2.encode() not in chk.stdout + chk.stderr
+
+
+def test_exec_env(bao, ca, hosts):
+    r = run_shim(["exec-env", "--secret", "S=ref+vault://kv1/app#/password", "--", "env"],
+                 vault_env(bao, ca), hosts)
+    assert r.returncode == 0, r.stderr
+    got = env_of(r.stdout)
+    assert got["S"] == VALUE_V1 and "SHIM_VAULT_TOKEN" not in got
+
+
+def test_refresh_rewrites_and_signals(bao, ca, hosts, tmp_path):
+    bao.api("POST", "kv1/rotating", {"pw": "gen-1"})
+    out = tmp_path / "pw"
+    hups = tmp_path / "hups"
+    script = (f"trap 'echo hup >> {hups}' HUP; i=0; while [ $i -lt 300 ]; do sleep 0.1; "
+              "i=$((i+1)); done")
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)] + shim_command() +
+        ["--secret-file", f"{out}=ref+vault://kv1/rotating#/pw", "--refresh", "200ms", "--",
+         "sh", "-c", script], env=vault_env(bao, ca), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 20
+        while not out.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert out.read_text() == "gen-1"
+        time.sleep(0.6)
+        assert not hups.exists()  # unchanged: no signal
+        bao.api("POST", "kv1/rotating", {"pw": "gen-2"})
+        while time.time() < deadline and not (hups.exists() and out.read_text() == "gen-2"):
+            time.sleep(0.05)
+        assert out.read_text() == "gen-2" and hups.read_text().count("hup") == 1
+        bao.api("DELETE", "kv1/rotating")  # a failing refresh keeps the old value
+        time.sleep(0.8)
+        assert out.read_text() == "gen-2" and proc.poll() is None
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert b"refresh secrets" in err and b"keeping the previous values" in err
