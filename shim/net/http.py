@@ -100,6 +100,22 @@ def retry_status(status):
     return status == 429 or 500 <= status <= 599
 
 
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """HTTPSConnection that resumes a TLS session of the same server when it has one: 50
+    concurrent fetches then cost one full handshake (certificate checks), not 16."""
+
+    def __init__(self, *args, sessions=None, key=None, **kw):
+        super().__init__(*args, **kw)
+        self._sessions, self._key = sessions, key
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)  # TCP, and the CONNECT tunnel if any
+        hostname = self._tunnel_host or self.host
+        session = self._sessions.get(self._key) if self._sessions is not None else None
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=hostname,
+                                              session=session)
+
+
 class Client:
     """Blocking HTTP/1.1 over http.client with a small keep-alive pool (thread-safe)."""
 
@@ -116,6 +132,7 @@ class Client:
         self.random = random
         self.cancelled = cancelled or (lambda: False)
         self._idle = {}
+        self._sessions = {}  # pool key -> the last TLS session, for resumption
         self._lock = threading.Lock()
 
     # -- public ------------------------------------------------------------------
@@ -193,7 +210,7 @@ class Client:
             conn = None if fresh else self._take(key)
             reused = conn is not None
             if conn is None:
-                conn = self._connect(scheme, host, port, via, ctx, end - self.clock())
+                conn = self._connect(scheme, host, port, via, ctx, end - self.clock(), key)
             try:
                 conn.timeout = max(0.001, end - self.clock())
                 if conn.sock is not None:
@@ -216,6 +233,9 @@ class Client:
                 if isinstance(err, HttpError):
                     raise
                 raise _transport_error(err, host, port, timeout) from None
+            session = getattr(conn.sock, "session", None) if scheme == "https" else None
+            if session is not None:
+                self._sessions[key] = session
             if resp.will_close:
                 conn.close()
             else:
@@ -224,11 +244,12 @@ class Client:
             return Response(resp.status, resp.reason, headers_out, data, url)
         raise HttpError(f"connection to {host}:{port} closed", retryable=True)  # pragma: no cover
 
-    def _connect(self, scheme, host, port, via, ctx, timeout):
+    def _connect(self, scheme, host, port, via, ctx, timeout, key):
         timeout = max(0.001, timeout)
         target = (via.host, via.port) if via else (host, port)
         if scheme == "https":
-            conn = http.client.HTTPSConnection(*target, timeout=timeout, context=ctx)
+            conn = _HTTPSConnection(*target, timeout=timeout, context=ctx,
+                                    sessions=self._sessions, key=key)
             if via is not None:
                 # CONNECT tunnel: TLS (and SNI, hostname check) is then with `host` itself.
                 conn.set_tunnel(host, port, headers={"Proxy-Authorization": via.auth}

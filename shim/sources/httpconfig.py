@@ -24,12 +24,8 @@ def fetch(ref, ctx):
 
 
 def _tls(ctx):
-    from shim.net.tls import client_context
-    cafile = ctx.setting("http_cacert", "SHIM_HTTP_CACERT")
-    try:
-        return client_context(cafile=cafile)
-    except OSError as err:
-        raise SourceError(f"load CA {cafile}: {(err.strerror or str(err)).lower()}") from None
+    from shim.sources.base import tls_context
+    return tls_context(ctx.setting("http_cacert", "SHIM_HTTP_CACERT"), what="CA")
 
 
 def _token(path):

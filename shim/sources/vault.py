@@ -26,6 +26,7 @@ passed, re-logging in when renewal fails; a secret with a renewable lease is ren
 
 import json
 import os
+import threading
 from urllib.parse import quote
 
 from shim.sources.base import SourceError
@@ -65,19 +66,16 @@ class Vault:
         self.namespace = namespace
         self.tls = None
         if address.startswith("https://"):
-            from shim.net.tls import client_context
-            cafile = ctx.setting("vault_cacert", "SHIM_VAULT_CACERT", "VAULT_CACERT")
-            capath = ctx.setting("vault_capath", "SHIM_VAULT_CAPATH", "VAULT_CAPATH")
-            try:
-                self.tls = client_context(cafile=cafile, capath=capath)
-            except OSError as err:
-                raise SourceError(f"load Vault CA {cafile or capath}: "
-                                  f"{(err.strerror or str(err)).lower()}") from None
+            from shim.sources.base import tls_context
+            self.tls = tls_context(
+                ctx.setting("vault_cacert", "SHIM_VAULT_CACERT", "VAULT_CACERT"),
+                ctx.setting("vault_capath", "SHIM_VAULT_CAPATH", "VAULT_CAPATH"), "Vault CA")
         self.token = None
         self.token_expires = None  # clock time to renew at, None = never
         self.renewable = False
         self.login_method = None
         self.mounts = {}  # mount path ("secret/") -> version ("1" / "2" / None = not KV)
+        self.mount_lock = threading.Lock()  # one probe per mount, however many threads ask
         self.leases = {}  # ref path -> (lease_id, data, renew_at)
 
     # -- HTTP ------------------------------------------------------------------------
@@ -133,9 +131,13 @@ class Vault:
 
     def mount_of(self, path):
         """(mount path with trailing '/', KV version) for `path`, asked once per mount."""
-        for mount, version in self.mounts.items():
-            if path.startswith(mount):
-                return mount, version
+        with self.mount_lock:
+            for mount, version in self.mounts.items():
+                if path.startswith(mount):
+                    return mount, version
+            return self._probe(path)
+
+    def _probe(self, path):
         resp = self.call("GET", "sys/internal/ui/mounts/" + _q(path))
         if resp.status == 404:
             mount, version = path.split("/")[0] + "/", "1"

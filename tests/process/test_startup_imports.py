@@ -30,6 +30,9 @@ EXEC_PATH = {
     # Every start decides the runtime (SHIM_RUNTIME, profiles.<runtime>): a table of markers,
     # os only (~0.2 ms); the SageMaker code itself loads only when configured.
     "shim.config.table.platform", "shim.platform", "shim.platform.detect", "shim.run.runtime",
+    # issue 10: the secrets option table and the always-on credential hygiene (str ops only);
+    # the sources and the HTTP client load only when a reference is configured
+    "shim.config.table.secrets", "shim.run.hygiene",
 }
 # ...plus, when shim stays resident: the loop, the reaper, the supervisor.
 SUPERVISE_PATH = EXEC_PATH | {

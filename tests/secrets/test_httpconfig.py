@@ -209,3 +209,18 @@ def test_https_proxy_connect_tunnel_and_no_proxy(config, ca, names):
         assert len(proxy.targets) == 1
     finally:
         proxy.close()
+
+
+def test_tls_sessions_are_resumed(config, ca, names):
+    """A new connection to the same server resumes the TLS session (cheap handshakes when
+    many references are fetched at once)."""
+    from shim.sources.base import tls_context
+    client = Client()
+    reused = []
+    give = client._give
+    client._give = lambda key, conn: (reused.append(conn.sock.session_reused), give(key, conn))
+    ctx = tls_context(str(ca.ca_file))
+    client.request("GET", config.base + "/app.json", tls=ctx)
+    client.close()
+    client.request("GET", config.base + "/app.json", tls=ctx)
+    assert reused == [False, True]
