@@ -225,7 +225,7 @@ class Client:
                                 retryable=True) from None
             except Exception as err:
                 conn.close()
-                raise _transport_error(err, host, port, timeout) from None
+                raise _transport_error(err, host, port, timeout, ctx) from None
             try:
                 data = self._read(resp, conn, max_bytes, end, timeout)
             except Exception as err:
@@ -315,11 +315,13 @@ def _redact(url):
     return f"{parts.scheme}://{netloc}{parts.path}"
 
 
-def _transport_error(err, host, port, timeout):
+def _transport_error(err, host, port, timeout, ctx=None):
     """Map a socket/TLS/protocol exception to a one-line HttpError with a retry verdict."""
     where = f"{host}:{port}"
     if isinstance(err, ssl.SSLCertVerificationError):
-        return HttpError(f"TLS certificate of {where} not trusted: {err.verify_message}")
+        store = getattr(ctx, "shim_trust_source", None)  # issue 9's context names its store
+        return HttpError(f"TLS certificate of {where} not trusted: {err.verify_message}" +
+                         (f" (trust store: {store})" if store else ""))
     if isinstance(err, ssl.SSLError):
         return HttpError(f"TLS handshake with {where} failed: {err.reason or err}")
     if isinstance(err, (socket.timeout, TimeoutError)):

@@ -83,17 +83,16 @@ class Context:
 
 
 def tls_context(cafile=None, capath=None, what="CA"):
-    """A verifying TLS context.  A CA file or directory given for a source REPLACES the system
-    store, as `vault` (VAULT_CACERT) and `curl --cacert` do; it also skips loading the system
-    bundle (~100 ms here).  Without one: shim.net.tls.client_context(), the default store."""
+    """shim.net.tls.client_context() with a source's CA; a store that cannot be loaded is a
+    SourceError naming it.  A given CA is the whole trust store (as VAULT_CACERT and
+    `curl --cacert` mean it), which also skips loading the system bundle."""
     import ssl
+    from shim.errors import ShimError
+    from shim.net.tls import client_context
     try:
-        if not cafile and not capath:
-            from shim.net.tls import client_context
-            return client_context()
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname check and CERT_REQUIRED on
-        ctx.load_verify_locations(cafile=cafile or None, capath=capath or None)
-        return ctx
+        return client_context(cafile=cafile or None, capath=capath or None)
+    except ShimError as err:
+        raise SourceError(err.cause) from None
     except (OSError, ssl.SSLError) as err:
         cause = getattr(err, "strerror", None) or getattr(err, "reason", None) or str(err)
         raise SourceError(f"load {what} {cafile or capath}: {str(cause).lower()}") from None
