@@ -35,12 +35,32 @@ def main(argv, environ=None):
         errors = []
         options.parse_config(doc, args.get("profile") or environ.get("SHIM_PROFILE") or None, errors)
         problems += [(path, err) for _, err in errors]
+        if not errors:
+            problems += [(path, err) for err in _secret_problems(path, args, environ)]
     for where, err in problems:
         _say(f"check {where} {err.obj}: {err.cause}" + (f"; {err.fix}" if err.fix else ""))
     if problems:
         return EXIT_USAGE
     sys.stdout.write(f"{label}: ok\n")
     return 0
+
+
+def _secret_problems(path, args, environ):
+    """The secrets section's references and items, parsed as a run would (no fetching)."""
+    argv = ["--config", path]
+    if args.get("profile") or environ.get("SHIM_PROFILE"):
+        argv += ["--profile", args.get("profile") or environ["SHIM_PROFILE"]]
+    try:
+        config = options.resolve(argv + ["--", "true"], {})
+        from shim.run.pipeline import wants_secrets
+
+        if wants_secrets(config, {}):
+            from shim.run import secrets
+
+            secrets.plan(config, {})
+    except ShimError as err:
+        return [err]
+    return []
 
 
 def _environ_values(environ, problems):

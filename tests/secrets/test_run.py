@@ -215,3 +215,41 @@ def test_refresh_rewrites_and_signals(bao, ca, hosts, tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert b"refresh secrets" in err and b"keeping the previous values" in err
+
+
+@pytest.fixture
+def hanging():
+    import threading
+
+    import servers
+    release = threading.Event()
+
+    def handler(req):
+        release.wait(30)
+        return 200, {}, b"late"
+    stub = servers.Stub(handler)
+    yield f"http://127.0.0.1:{stub.port}/slow"
+    release.set()
+    stub.stop()
+
+
+def test_sigterm_during_fetch_stops_at_once(hanging, hosts, tmp_path):
+    marker = tmp_path / "started"
+    proc = subprocess.Popen(shim_command() + ["--secret", f"X=ref+{hanging}", "--",
+                                              "sh", "-c", f"touch {marker}"],
+                            env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.8)  # let it reach the fetch (a readiness wait; no timing is asserted)
+    sent = time.monotonic()
+    proc.terminate()
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert b"not started: signal SIGTERM arrived first" in err
+    assert time.monotonic() - sent < 5 and not marker.exists()
+
+
+def test_fetch_deadline(hanging, hosts):
+    r = run_shim(["--fetch-deadline", "700ms", "--secret", f"X=ref+{hanging}", "--", "true"],
+                 base_env(), hosts)
+    assert r.returncode == 117
+    assert b"fetch ref+http://127.0.0.1" in r.stderr
+    assert b"raise --fetch-deadline" in r.stderr or b"timed out" in r.stderr

@@ -120,3 +120,14 @@ def test_hygiene():
                    "SHIM_LOG_LEVEL": "x"}
     hygiene.scrub(env, cfg(["--scrub-credentials", "--scrub-env", "KEEP"]))
     assert env == {"SHIM_LOG_LEVEL": "x"}
+
+
+def test_shim_check_parses_references(tmp_path, capsys):
+    from shim.commands import check
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"secrets": [{"ref": "ref+vault://s/a#/x~2", "env": "A"}]}))
+    assert check.main(["--config", str(path)], {}) == 125
+    assert "$.secrets.items[0]: malformed reference" in capsys.readouterr().err
+    path.write_text(json.dumps({"secrets": {"env": {"A": "ref+vault://s/a#/x"},
+                                            "deadline": "5s"}}))
+    assert check.main(["--config", str(path)], {}) == 0
