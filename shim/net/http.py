@@ -27,7 +27,7 @@ import http.client
 import os
 import random as _random
 import socket
-import ssl
+import sys
 import threading
 import time
 from urllib.parse import urlsplit
@@ -318,11 +318,12 @@ def _redact(url):
 def _transport_error(err, host, port, timeout, ctx=None):
     """Map a socket/TLS/protocol exception to a one-line HttpError with a retry verdict."""
     where = f"{host}:{port}"
-    if isinstance(err, ssl.SSLCertVerificationError):
+    ssl = sys.modules.get("ssl")  # imported only by https requests: plain http works without _ssl
+    if ssl is not None and isinstance(err, ssl.SSLCertVerificationError):
         store = getattr(ctx, "shim_trust_source", None)  # issue 9's context names its store
         return HttpError(f"TLS certificate of {where} not trusted: {err.verify_message}" +
                          (f" (trust store: {store})" if store else ""))
-    if isinstance(err, ssl.SSLError):
+    if ssl is not None and isinstance(err, ssl.SSLError):
         return HttpError(f"TLS handshake with {where} failed: {err.reason or err}")
     if isinstance(err, (socket.timeout, TimeoutError)):
         return HttpError(f"timed out after {timeout:g}s talking to {where}", retryable=True)
