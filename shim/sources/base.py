@@ -82,6 +82,33 @@ class Context:
             raise SourceError(err.cause) from None
 
 
+def read_secret_file(path, what, one_line=False):
+    """The stripped contents of a token or credential file (re-read on every use, because
+    the kubelet rotates projected tokens); SourceError naming the file, never its content."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.read().strip()
+    except OSError as err:
+        raise SourceError(f"read {what} {path}: {(err.strerror or str(err)).lower()}") from None
+    if not value:
+        raise SourceError(f"{what} {path} is empty")
+    if one_line and ("\n" in value or "\r" in value):
+        raise SourceError(f"{what} {path} has several lines")
+    return value
+
+
+def json_object(body, what):
+    """A response body that must be a JSON object (empty: {}); SourceError otherwise."""
+    import json
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        raise SourceError(f"{what} returned a body that is not JSON ({len(body)} bytes)") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{what} returned JSON that is not an object")
+    return data
+
+
 def tls_context(cafile=None, capath=None, what="CA"):
     """shim.net.tls.client_context() with a source's CA; a store that cannot be loaded is a
     SourceError naming it.  A given CA is the whole trust store (as VAULT_CACERT and

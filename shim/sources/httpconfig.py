@@ -6,14 +6,15 @@ Settings: SHIM_HTTP_TOKEN_FILE (or the `http_token_file` option) sends
 SHIM_HTTP_CACERT adds a CA for https.  HTTPS_PROXY/HTTP_PROXY/NO_PROXY apply (shim.net.proxy).
 """
 
-from shim.sources.base import SourceError, http_failure
+from shim.sources.base import http_failure, read_secret_file
 
 
 def fetch(ref, ctx):
     headers = {"Accept": "application/json, text/plain;q=0.9, */*;q=0.5"}
     token_file = ctx.setting("http_token_file", "SHIM_HTTP_TOKEN_FILE")
     if token_file:
-        headers["Authorization"] = "Bearer " + _token(token_file)
+        headers["Authorization"] = "Bearer " + read_secret_file(token_file, "bearer token file",
+                                                                one_line=True)
     tls = None
     if ref.scheme == "https":
         tls = ctx.shared("http-tls", lambda: _tls(ctx))
@@ -28,13 +29,3 @@ def _tls(ctx):
     return tls_context(ctx.setting("http_cacert", "SHIM_HTTP_CACERT"), what="CA")
 
 
-def _token(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            token = f.read().strip()
-    except OSError as err:
-        raise SourceError(f"read bearer token file {path}: "
-                          f"{(err.strerror or str(err)).lower()}") from None
-    if not token or "\n" in token or "\r" in token:
-        raise SourceError(f"bearer token file {path} is empty or has several lines")
-    return token

@@ -29,7 +29,7 @@ import os
 import threading
 from urllib.parse import quote
 
-from shim.sources.base import SourceError
+from shim.sources.base import SourceError, json_object, read_secret_file
 
 SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 METHODS = ("token", "kubernetes", "jwt", "approle")
@@ -95,14 +95,7 @@ class Vault:
     def json_or_fail(self, resp, what):
         if not resp.ok:
             raise vault_error(resp, what)
-        try:
-            data = json.loads(resp.body) if resp.body else {}
-        except ValueError:
-            raise SourceError(f"{what}: Vault returned a body that is not JSON "
-                              f"(HTTP {resp.status})") from None
-        if not isinstance(data, dict):
-            raise SourceError(f"{what}: Vault returned JSON that is not an object")
-        return data
+        return json_object(resp.body, f"{what}: Vault")
 
     # -- reading ---------------------------------------------------------------------
     def read(self, ref):
@@ -198,13 +191,13 @@ class Vault:
         ctx = self.ctx
         token = ctx.env.get("SHIM_VAULT_TOKEN")
         if not token and ctx.settings.get("vault_token_file"):
-            token = _read(ctx.settings["vault_token_file"], "Vault token file")
+            token = read_secret_file(ctx.settings["vault_token_file"], "Vault token file")
         token = token or ctx.env.get("VAULT_TOKEN")
         if not token:
             home = ctx.env.get("HOME") or os.path.expanduser("~")
             path = os.path.join(home, ".vault-token")
             if os.path.exists(path):
-                token = _read(path, "Vault token file")
+                token = read_secret_file(path, "Vault token file")
         if not token and required:
             raise SourceError("no Vault token: set VAULT_TOKEN, SHIM_VAULT_TOKEN or "
                               "--vault-token-file")
@@ -216,7 +209,7 @@ class Vault:
         if method == "approle":
             role_id = ctx.setting("vault_role_id", "SHIM_VAULT_ROLE_ID", "VAULT_ROLE_ID")
             secret_file = ctx.setting("vault_secret_id_file", "SHIM_VAULT_SECRET_ID_FILE")
-            secret_id = (_read(secret_file, "AppRole secret-id file") if secret_file else
+            secret_id = (read_secret_file(secret_file, "AppRole secret-id file") if secret_file else
                          ctx.setting("vault_secret_id", "SHIM_VAULT_SECRET_ID", "VAULT_SECRET_ID"))
             if not role_id:
                 raise SourceError("AppRole login needs SHIM_VAULT_ROLE_ID")
@@ -232,7 +225,7 @@ class Vault:
             if not jwt_file:
                 raise SourceError("JWT login needs SHIM_VAULT_JWT_FILE")
             # Re-read every login: projected service-account tokens are rotated by the kubelet.
-            body = {"role": role, "jwt": _read(jwt_file, "service-account token")}
+            body = {"role": role, "jwt": read_secret_file(jwt_file, "service-account token")}
         resp = self.call("POST", f"auth/{_q(mount)}/login", body, token=False)
         data = self.json_or_fail(resp, f"log in with {method} auth at auth/{mount}")
         auth = data.get("auth") or {}
@@ -279,13 +272,3 @@ def vault_error(resp, what):
 def _q(path):
     return quote(path, safe="/?=&")
 
-
-def _read(path, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = f.read().strip()
-    except OSError as err:
-        raise SourceError(f"read {what} {path}: {(err.strerror or str(err)).lower()}") from None
-    if not value:
-        raise SourceError(f"{what} {path} is empty")
-    return value

@@ -231,12 +231,7 @@ class OpenBao:
         return self.signer.token(iss="kubernetes/serviceaccount", sub=sub, aud=["vault"])
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        _stop(self.proc, self.log)
 
 
 # -- moto ---------------------------------------------------------------------------------
@@ -283,12 +278,16 @@ class Moto:
         return env
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        _stop(self.proc, self.log)
+
+
+def _stop(proc, log):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
 
 
 # -- small HTTP servers -------------------------------------------------------------------

@@ -8,7 +8,7 @@ AWS_ENDPOINT_URL, else the public regional endpoint -- the SDKs' documented orde
 import json
 import re
 
-from shim.sources.base import SourceError
+from shim.sources.base import SourceError, json_object
 from shim.sources.aws import sigv4
 
 # service -> (endpoint prefix, signing name, AWS_ENDPOINT_URL_<id>)
@@ -59,14 +59,7 @@ def call_json(ctx, service, target, payload, region):
     resp = signed_request(ctx, service, region, "POST", base + "/", headers, body)
     if not resp.ok:
         raise error_from(resp)
-    try:
-        data = json.loads(resp.body)
-    except ValueError:
-        raise SourceError(f"{service} returned a body that is not JSON "
-                          f"(HTTP {resp.status}, {len(resp.body)} bytes)") from None
-    if not isinstance(data, dict):
-        raise SourceError(f"{service} returned JSON that is not an object")
-    return data
+    return json_object(resp.body, service)
 
 
 def error_from(resp):

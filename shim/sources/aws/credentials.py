@@ -18,11 +18,10 @@ the ECS relative-URI host (169.254.170.2) for tests, like AWS_EC2_METADATA_SERVI
 
 import calendar
 import ipaddress
-import json
 import time
 from urllib.parse import urlencode, urlsplit
 
-from shim.sources.base import SourceError, http_failure
+from shim.sources.base import SourceError, http_failure, json_object, read_secret_file
 
 ECS_HOST = "http://169.254.170.2"
 IMDS_ENDPOINT = "http://169.254.169.254/"
@@ -85,7 +84,7 @@ def from_web_identity(ctx):
     role, token_file = env.get("AWS_ROLE_ARN"), env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
     if not role or not token_file:
         return None
-    token = _read_token(token_file, "web identity token")
+    token = read_secret_file(token_file, "web identity token file")
     from shim.sources.aws.api import endpoint_for, xml_field
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if region:
@@ -124,8 +123,8 @@ def from_container(ctx):
         _check_full_uri(full)
         url = full
         token_file = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
-        token = (_read_token(token_file, "container authorization token") if token_file
-                 else env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"))
+        token = (read_secret_file(token_file, "container authorization token file", True)
+                 if token_file else env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"))
         if token:
             if "\r" in token or "\n" in token:
                 raise SourceError("container authorization token contains a line break")
@@ -135,7 +134,7 @@ def from_container(ctx):
     resp = ctx.request("GET", url, headers=headers, timeout=METADATA_TIMEOUT)
     if not resp.ok:
         raise http_failure(resp, "from the container credentials endpoint")
-    data = _json_object(resp.body, "container credentials endpoint")
+    data = json_object(resp.body, "container credentials endpoint")
     return _from_json(data, "container")
 
 
@@ -169,21 +168,10 @@ def from_imds(ctx):
     resp = ctx.request("GET", path + role, headers=headers, timeout=METADATA_TIMEOUT)
     if not resp.ok:
         raise http_failure(resp, f"from IMDS for role {role}")
-    return _from_json(_json_object(resp.body, "IMDS"), "imds")
+    return _from_json(json_object(resp.body, "IMDS"), "imds")
 
 
 # -- helpers -----------------------------------------------------------------------
-def _read_token(path, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            token = f.read().strip()
-    except OSError as err:
-        raise SourceError(f"read {what} {path}: {(err.strerror or str(err)).lower()}") from None
-    if not token:
-        raise SourceError(f"{what} file {path} is empty")
-    return token
-
-
 def _check_full_uri(url):
     parts = urlsplit(url)
     if parts.scheme == "https":
@@ -197,16 +185,6 @@ def _check_full_uri(url):
     if parts.scheme != "http" or not (loopback or host in FULL_URI_HOSTS):
         raise SourceError(f"AWS_CONTAINER_CREDENTIALS_FULL_URI host {host!r} is not allowed: "
                           "use https, a loopback address or the EKS/ECS link-local endpoint")
-
-
-def _json_object(body, what):
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise SourceError(f"{what} returned a body that is not JSON") from None
-    if not isinstance(data, dict):
-        raise SourceError(f"{what} returned JSON that is not an object")
-    return data
 
 
 def _from_json(data, provider):
