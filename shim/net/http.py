@@ -100,20 +100,32 @@ def retry_status(status):
     return status == 429 or 500 <= status <= 599
 
 
-class _HTTPSConnection(http.client.HTTPSConnection):
+_HTTPS = []  # the HTTPSConnection subclass, made on first use (http.client lacks
+# HTTPSConnection where Python has no _ssl; plain http must still work there)
+
+
+def _https_class():
     """HTTPSConnection that resumes a TLS session of the same server when it has one: 50
     concurrent fetches then cost one full handshake (certificate checks), not 16."""
+    if _HTTPS:
+        return _HTTPS[0]
+    if not hasattr(http.client, "HTTPSConnection"):
+        raise HttpError("TLS is not available in this Python (no _ssl module)")
 
-    def __init__(self, *args, sessions=None, key=None, **kw):
-        super().__init__(*args, **kw)
-        self._sessions, self._key = sessions, key
+    class ResumingHTTPSConnection(http.client.HTTPSConnection):
+        def __init__(self, *args, sessions=None, key=None, **kw):
+            super().__init__(*args, **kw)
+            self._sessions, self._key = sessions, key
 
-    def connect(self):
-        http.client.HTTPConnection.connect(self)  # TCP, and the CONNECT tunnel if any
-        hostname = self._tunnel_host or self.host
-        session = self._sessions.get(self._key) if self._sessions is not None else None
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=hostname,
-                                              session=session)
+        def connect(self):
+            http.client.HTTPConnection.connect(self)  # TCP, and the CONNECT tunnel if any
+            hostname = self._tunnel_host or self.host
+            session = self._sessions.get(self._key) if self._sessions is not None else None
+            self.sock = self._context.wrap_socket(self.sock, server_hostname=hostname,
+                                                  session=session)
+
+    _HTTPS.append(ResumingHTTPSConnection)
+    return ResumingHTTPSConnection
 
 
 class Client:
@@ -193,6 +205,7 @@ class Client:
             raise HttpError(f"bad proxy setting: {err}") from None
         ctx = None
         if scheme == "https":
+            _https_class()  # fails clearly where there is no TLS
             ctx = tls or self.tls
             if ctx is None:
                 from shim.net.tls import client_context
@@ -248,8 +261,8 @@ class Client:
         timeout = max(0.001, timeout)
         target = (via.host, via.port) if via else (host, port)
         if scheme == "https":
-            conn = _HTTPSConnection(*target, timeout=timeout, context=ctx,
-                                    sessions=self._sessions, key=key)
+            conn = _https_class()(*target, timeout=timeout, context=ctx,
+                                  sessions=self._sessions, key=key)
             if via is not None:
                 # CONNECT tunnel: TLS (and SNI, hostname check) is then with `host` itself.
                 conn.set_tunnel(host, port, headers={"Proxy-Authorization": via.auth}

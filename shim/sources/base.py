@@ -113,7 +113,10 @@ def tls_context(cafile=None, capath=None, what="CA"):
     """shim.net.tls.client_context() with a source's CA; a store that cannot be loaded is a
     SourceError naming it.  A given CA is the whole trust store (as VAULT_CACERT and
     `curl --cacert` mean it), which also skips loading the system bundle."""
-    import ssl
+    try:
+        import ssl
+    except ImportError:
+        raise SourceError("TLS is not available in this build of shim (no _ssl module)") from None
     from shim.errors import ShimError
     from shim.net.tls import client_context
     try:
