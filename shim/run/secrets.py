@@ -15,7 +15,7 @@ import json
 import os
 import re
 
-from shim.errors import REASON_INTERRUPTED, ShimError, usage_error
+from shim.errors import REASON_INTERRUPTED, REASON_SETUP, ShimError, usage_error
 
 DEFAULT_MODE = 0o400
 TARGET_KEYS = ("env", "env_prefix", "file", "dir", "env_from")
@@ -247,6 +247,8 @@ def file_bytes(value):
 def write_targets(pairs, log=None, first=False):
     """Write file and dir targets; True when anything changed.  Optional misses are skipped."""
     from shim.sources import targets as writers
+    if first:
+        _preflight(pairs)
     changed = False
     for target, result in pairs:
         if target.kind not in FILE_KINDS or result.value is None:
@@ -266,6 +268,27 @@ def write_targets(pairs, log=None, first=False):
             changed = writers.write_dir(target.dest, payload, target.mode, target.uid,
                                         target.gid) or changed
     return changed
+
+
+def _preflight(pairs):
+    """Before the first write: every target's filesystem must be writable, so a read-only
+    mount fails the start with nothing written rather than after half the files."""
+    import errno
+    for target, result in pairs:
+        if target.kind not in FILE_KINDS or result.value is None:
+            continue
+        path = os.path.abspath(target.dest)
+        while not os.path.exists(path) and os.path.dirname(path) != path:
+            path = os.path.dirname(path)
+        try:
+            readonly = os.statvfs(path).f_flag & os.ST_RDONLY
+        except OSError:
+            continue  # the writer reports it
+        if readonly:
+            raise ShimError("write", f"secret {target.kind} {target.dest}",
+                            os.strerror(errno.EROFS).lower(),
+                            "mount a writable volume there (emptyDir with medium Memory, "
+                            "tmpfs) or choose another path", reason=REASON_SETUP)
 
 
 def _same_file(path, data):

@@ -253,3 +253,21 @@ def test_fetch_deadline(hanging, hosts):
     assert r.returncode == 117
     assert b"fetch ref+http://127.0.0.1" in r.stderr
     assert b"raise --fetch-deadline" in r.stderr or b"timed out" in r.stderr
+
+
+def test_read_only_target_fails_before_anything_is_written(tmp_path):
+    """Two files, the second under a read-only mount: neither is written, exit 118."""
+    require_tool("unshare")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    src = tmp_path / "v.txt"
+    src.write_text("value-Pq1")
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                        str(ro)] + shim_command() +
+                       ["--secret-file", f"{tmp_path}/a/first=ref+file://{src}",
+                        "--secret-file", f"{ro}/second=ref+file://{src}", "--", "true"],
+                       env=base_env(), capture_output=True, timeout=60)
+    assert r.returncode == 118, r.stderr
+    assert b"read-only file system" in r.stderr and b"value-Pq1" not in r.stderr
+    assert not (tmp_path / "a").exists()
