@@ -71,3 +71,10 @@ def test_s3_signs_the_path_as_sent():
     plain = sigv4.sign("GET", "https://x.amazonaws.com/a%20b", [], b"", creds, "us-east-1",
                        "ssm", now=0)
     assert plain.canonical_request.split("\n")[1] == "/a%2520b"  # botocore double-encodes
+
+
+def test_xml_field_unescapes():
+    from shim.sources.aws.api import xml_field
+    body = b"<R><Code>A&amp;B&#47;&#x2F;&lt;&unknown;</Code><Message>m</Message></R>"
+    assert xml_field(body, "Code") == "A&B//<&unknown;"
+    assert xml_field(body, "Message") == "m" and xml_field(body, "Nope") == ""

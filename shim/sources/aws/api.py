@@ -82,6 +82,21 @@ def error_from(resp):
 
 def xml_field(body, name):
     """The text of the first <name> element (AWS XML replies are flat enough for this)."""
-    from xml.sax.saxutils import unescape
     match = re.search(rf"<{name}>(.*?)</{name}>".encode(), body, re.S)
-    return unescape(match.group(1).decode("utf-8", "replace")).strip() if match else ""
+    return _unescape(match.group(1).decode("utf-8", "replace")).strip() if match else ""
+
+
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def _unescape(text):
+    """XML's five entities and numeric references.  Not xml.sax.saxutils: it imports
+    urllib.request (and with it getpass, termios) into the static binary."""
+    def one(m):
+        ref = m.group(1)
+        if ref.startswith("#x"):
+            return chr(int(ref[2:], 16))
+        if ref.startswith("#"):
+            return chr(int(ref[1:]))
+        return _ENTITIES.get(ref, m.group(0))
+    return re.sub(r"&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);", one, text)
