@@ -224,3 +224,18 @@ def test_tls_sessions_are_resumed(config, ca, names):
     client.close()
     client.request("GET", config.base + "/app.json", tls=ctx)
     assert reused == [False, True]
+
+
+def test_http_proxy_gets_the_absolute_uri(names):
+    """Plain http through HTTP_PROXY: the request line carries the absolute URI (a loopback
+    stub plays the proxy and answers itself)."""
+    stub = servers.Stub(lambda req: (200, {}, b"via-proxy"))
+    try:
+        env = {"HTTP_PROXY": f"http://user:pw@127.0.0.1:{stub.port}"}
+        ref = "ref+http://config.shim.test:8080/app.txt"
+        assert fetch([ref], env)[ref] == b"via-proxy"
+        method, path, headers = stub.requests[0]
+        assert (method, path) == ("GET", "http://config.shim.test:8080/app.txt")
+        assert headers["Proxy-Authorization"] == "Basic dXNlcjpwdw=="
+    finally:
+        stub.stop()

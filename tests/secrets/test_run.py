@@ -271,3 +271,25 @@ def test_read_only_target_fails_before_anything_is_written(tmp_path):
     assert r.returncode == 118, r.stderr
     assert b"read-only file system" in r.stderr and b"value-Pq1" not in r.stderr
     assert not (tmp_path / "a").exists()
+
+
+def test_memory_backed_warning(tmp_path):
+    """A secret file on a disk-backed filesystem gets a warning; on a tmpfs none."""
+    require_tool("unshare")
+    src = tmp_path / "v.txt"
+    src.write_text("value")
+    mem = tmp_path / "mem"
+    mem.mkdir()
+    disk = tmp_path / "disk"  # /tmp here is a disk; where it is a tmpfs only half is checked
+    script = 'mount -t tmpfs tmpfs "$0" && exec "$@"'
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                        str(mem)] + shim_command() +
+                       ["--secret-file", f"{mem}/s=ref+file://{src}",
+                        "--secret-file", f"{disk}/secret-file-test=ref+file://{src}",
+                        "--", "true"], env=base_env(), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    from shim.sources.targets import memory_backed
+    warned = r.stderr.decode()
+    assert f"secret file {mem}/s" not in warned
+    if not memory_backed(str(disk)):
+        assert f"write secret file {disk}/secret-file-test: not on a memory-backed" in warned

@@ -51,8 +51,9 @@ class Credentials:
 
 def credentials(ctx):
     """The phase's credentials, resolved once and re-resolved when near expiry."""
-    creds = ctx.shared("aws-credentials", lambda: resolve(ctx))
-    if not creds.fresh(ctx.now()):
+    made = []
+    creds = ctx.shared("aws-credentials", lambda: made.append(1) or resolve(ctx))
+    if not made and not creds.fresh(ctx.now()):  # kept from before (a refresh) and due
         ctx.forget("aws-credentials")
         creds = ctx.shared("aws-credentials", lambda: resolve(ctx))
     return creds
