@@ -13,8 +13,10 @@
 
 The fragment is a JSON pointer (RFC 6901: `~1` is `/`, `~0` is `~`, percent-decoded first
 as section 6 says for URI fragments) that selects a value from the JSON document; no fragment
-means the whole value.  Query parameters are those vals has for the scheme; unknown ones
-are an error because a typo (`?regoin=`) must not silently fetch from the wrong place.
+means the whole value.  Query parameters are those vals has for the scheme that shim
+implements (vals' auth parameters are environment settings here: a secret id does not belong
+in a reference); unknown ones are an error because a typo (`?regoin=`) must not silently
+fetch from the wrong place.
 Parsing is pure: nothing here touches the network.
 """
 
@@ -25,17 +27,14 @@ PREFIX = "ref+"
 
 # scheme -> (source label for messages, accepted query parameters)
 SCHEMES = {
-    "vault": ("vault", {"address", "namespace", "version", "auth_method", "role", "role_id",
-                        "secret_id", "mount", "proto", "field"}),
-    "openbao": ("vault", {"address", "namespace", "version", "auth_method", "role", "role_id",
-                          "secret_id", "mount", "proto", "field"}),
-    "awssecrets": ("aws-secretsmanager", {"region", "version_stage", "version_id", "role_arn",
-                                          "profile"}),
-    "awsssm": ("aws-ssm", {"region", "role_arn", "profile", "recursive", "mode"}),
-    "s3": ("aws-s3", {"region", "version_id", "role_arn", "profile"}),
+    "vault": ("vault", {"address", "namespace", "version"}),
+    "openbao": ("vault", {"address", "namespace", "version"}),
+    "awssecrets": ("aws-secretsmanager", {"region", "version_stage", "version_id", "role_arn"}),
+    "awsssm": ("aws-ssm", {"region", "role_arn", "recursive"}),
+    "s3": ("aws-s3", {"region", "version_id", "role_arn"}),
     "https": ("https", None),  # the query belongs to the URL
     "http": ("http", None),
-    "file": ("file", {"format"}),
+    "file": ("file", set()),
     "env": ("env", set()),
 }
 

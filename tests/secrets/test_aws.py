@@ -246,3 +246,27 @@ def test_env_credentials_come_first(moto):
     creds = awscreds.resolve(ctx)
     assert (creds.provider, creds.token) == ("env", "tok")
     assert moto.secret not in repr(creds)
+
+
+def test_role_arn_assumes_the_role(moto, data):
+    """`?role_arn=`: STS AssumeRole signed with the chain's key; moto then checks the signature
+    made with the assumed role's temporary credentials."""
+    from shim.sources.fetch import Item, fetch_all
+    from shim.sources.refs import parse
+    iam = moto.client("iam")
+    role = iam.create_role(RoleName="reader", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:user/shim"}}]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="reader", PolicyName="all", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    store = {}
+    ref = f"ref+awsssm://prod/other?role_arn={role}"
+    [res] = fetch_all([Item(parse(ref))], env=moto.env(), store=store)
+    assert res.value == "not-under-app"
+    creds = store[("aws-role", role)]
+    assert creds.provider == "assume-role" and creds.token and creds.access_key != moto.key_id
+    with pytest.raises(ShimError, match="STS AssumeRole for arn:aws:iam::123456789012:role/none"):
+        fetch(["ref+awsssm://prod/other?role_arn=arn:aws:iam::123456789012:role/none"],
+              moto.env(AWS_SECRET_ACCESS_KEY="wrong" * 8))

@@ -40,10 +40,10 @@ def endpoint_for(service, region, env):
     return f"https://{prefix}.{region}.{suffix}", False
 
 
-def signed_request(ctx, service, region, method, url, headers, body, s3=False):
-    """Sign with the chain's credentials and send; returns the Response."""
-    from shim.sources.aws.credentials import credentials
-    creds = credentials(ctx)
+def signed_request(ctx, service, region, method, url, headers, body, s3=False, role_arn=None):
+    """Sign with the chain's credentials (or those of `role_arn`) and send; the Response."""
+    from shim.sources.aws.credentials import assumed, credentials
+    creds = assumed(ctx, role_arn, region) if role_arn else credentials(ctx)
     signing_name = SERVICES[service][1]
     signed = sigv4.sign(method, url, headers, body, creds, region, signing_name,
                         now=ctx.now(), s3=s3)
@@ -51,12 +51,13 @@ def signed_request(ctx, service, region, method, url, headers, body, s3=False):
     return ctx.request(method, url, headers=dict(signed.headers), body=body)
 
 
-def call_json(ctx, service, target, payload, region):
+def call_json(ctx, service, target, payload, region, role_arn=None):
     """One JSON-1.1 API call (Secrets Manager, SSM); the decoded response object."""
     base, _ = endpoint_for(service, region, ctx.env)
     body = json.dumps(payload).encode()
     headers = [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target)]
-    resp = signed_request(ctx, service, region, "POST", base + "/", headers, body)
+    resp = signed_request(ctx, service, region, "POST", base + "/", headers, body,
+                          role_arn=role_arn)
     if not resp.ok:
         raise error_from(resp)
     return json_object(resp.body, service)

@@ -51,11 +51,21 @@ class Credentials:
 
 def credentials(ctx):
     """The phase's credentials, resolved once and re-resolved when near expiry."""
+    return _cached(ctx, "aws-credentials", lambda: resolve(ctx))
+
+
+def assumed(ctx, role_arn, region):
+    """Credentials of `role_arn` (`?role_arn=` on a reference): STS AssumeRole signed with the
+    chain's credentials, cached per role and renewed near expiry, like vals' role_arn."""
+    return _cached(ctx, ("aws-role", role_arn), lambda: assume_role(ctx, role_arn, region))
+
+
+def _cached(ctx, key, factory):
     made = []
-    creds = ctx.shared("aws-credentials", lambda: made.append(1) or resolve(ctx))
+    creds = ctx.shared(key, lambda: made.append(1) or factory())
     if not made and not creds.fresh(ctx.now()):  # kept from before (a refresh) and due
-        ctx.forget("aws-credentials")
-        creds = ctx.shared("aws-credentials", lambda: resolve(ctx))
+        ctx.forget(key)
+        creds = ctx.shared(key, factory)
     return creds
 
 
@@ -86,30 +96,46 @@ def from_web_identity(ctx):
     if not role or not token_file:
         return None
     token = read_secret_file(token_file, "web identity token file")
-    from shim.sources.aws.api import endpoint_for, xml_field
+    session = env.get("AWS_ROLE_SESSION_NAME") or f"shim-{int(ctx.now())}"
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    # AssumeRoleWithWebIdentity is unsigned (authtype none): the token is the credential.
+    return _sts(ctx, region, {"Action": "AssumeRoleWithWebIdentity", "RoleArn": role,
+                              "RoleSessionName": session, "WebIdentityToken": token},
+                None, "web-identity")
+
+
+def assume_role(ctx, role_arn, region):
+    session = ctx.env.get("AWS_ROLE_SESSION_NAME") or f"shim-{int(ctx.now())}"
+    return _sts(ctx, region, {"Action": "AssumeRole", "RoleArn": role_arn,
+                              "RoleSessionName": session}, credentials(ctx), "assume-role")
+
+
+def _sts(ctx, region, params, signer, provider):
+    """One STS call (query protocol) returning Credentials; signed when `signer` is given."""
+    from shim.sources.aws.api import endpoint_for, error_from, xml_field
+    env = ctx.env
     if region:
         base, _ = endpoint_for("sts", region, env)
     else:
         base = env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL") or \
             "https://sts.amazonaws.com"
-    session = env.get("AWS_ROLE_SESSION_NAME") or f"shim-{int(ctx.now())}"
-    body = urlencode({"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
-                      "RoleArn": role, "RoleSessionName": session,
-                      "WebIdentityToken": token}).encode()
-    # AssumeRoleWithWebIdentity is unsigned (authtype none): the token is the credential.
-    resp = ctx.request("POST", base.rstrip("/") + "/", body=body,
-                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    url = base.rstrip("/") + "/"
+    body = urlencode(dict(params, Version="2011-06-15")).encode()
+    headers = [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")]
+    if signer is not None:
+        from shim.sources.aws import sigv4
+        headers = sigv4.sign("POST", url, headers, body, signer, region or "us-east-1", "sts",
+                             now=ctx.now()).headers
+    resp = ctx.request("POST", url, headers=dict(headers), body=body)
+    what = f"STS {params['Action']} for {params['RoleArn']}"
     if not resp.ok:
-        from shim.sources.aws.api import error_from
-        err = error_from(resp)
-        raise SourceError(f"STS AssumeRoleWithWebIdentity for {role}: {err.cause}")
+        raise SourceError(f"{what}: {error_from(resp).cause}")
     fields = {k: xml_field(resp.body, k) for k in
               ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")}
     if not fields["AccessKeyId"] or not fields["SecretAccessKey"]:
-        raise SourceError("STS AssumeRoleWithWebIdentity returned no credentials")
+        raise SourceError(f"{what} returned no credentials")
     return Credentials(fields["AccessKeyId"], fields["SecretAccessKey"], fields["SessionToken"],
-                       _parse_time(fields["Expiration"]), "web-identity")
+                       _parse_time(fields["Expiration"]), provider)
 
 
 def from_container(ctx):

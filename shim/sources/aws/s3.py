@@ -12,10 +12,11 @@ from shim.sources.aws.sigv4 import aws_quote
 
 def fetch(ref, ctx):
     bucket, _, key = ref.path.partition("/")
-    return get_object(ctx, bucket, key, region_for(ref, ctx.env), ref.query.get("version_id"))
+    return get_object(ctx, bucket, key, region_for(ref, ctx.env), ref.query.get("version_id"),
+                      ref.query.get("role_arn"))
 
 
-def get_object(ctx, bucket, key, region, version_id=None):
+def get_object(ctx, bucket, key, region, version_id=None, role_arn=None):
     base, custom = endpoint_for("s3", region, ctx.env)
     path = "/" + aws_quote(key, safe="/")
     if custom or "." in bucket:
@@ -25,7 +26,7 @@ def get_object(ctx, bucket, key, region, version_id=None):
         url = f"{scheme}://{bucket}.{host}{path}"
     if version_id:
         url += "?" + urlencode({"versionId": version_id}, quote_via=lambda s, *a: aws_quote(s))
-    resp = signed_request(ctx, "s3", region, "GET", url, [], b"", s3=True)
+    resp = signed_request(ctx, "s3", region, "GET", url, [], b"", s3=True, role_arn=role_arn)
     if not resp.ok:
         raise error_from(resp)
     return resp.body

@@ -1,6 +1,7 @@
 """AWS Secrets Manager GetSecretValue: SecretString as text, SecretBinary as bytes.
 
-`?version_stage=` and `?version_id=` select a version (ARN suffixes set them too).
+`?version_stage=` and `?version_id=` select a version (ARN suffixes set them too);
+`?role_arn=` reads it as that role (STS AssumeRole).
 """
 
 import base64
@@ -16,7 +17,7 @@ def fetch(ref, ctx):
     if ref.query.get("version_stage"):
         payload["VersionStage"] = ref.query["version_stage"]
     data = call_json(ctx, "secretsmanager", "secretsmanager.GetSecretValue", payload,
-                     region_for(ref, ctx.env))
+                     region_for(ref, ctx.env), ref.query.get("role_arn"))
     if isinstance(data.get("SecretString"), str):
         return data["SecretString"]
     if isinstance(data.get("SecretBinary"), str):

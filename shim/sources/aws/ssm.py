@@ -14,11 +14,11 @@ MAX_PAGES = 1000  # a loop guard: 10,000 parameters under one path is already ab
 
 
 def fetch(ref, ctx):
-    region = region_for(ref, ctx.env)
+    region, role = region_for(ref, ctx.env), ref.query.get("role_arn")
     if ref.is_tree:
-        return by_path(ctx, ref.path, region, ref.query.get("recursive", "true") != "false")
+        return by_path(ctx, ref.path, region, ref.query.get("recursive", "true") != "false", role)
     data = call_json(ctx, "ssm", "AmazonSSM.GetParameters",
-                     {"Names": [parameter_name(ref.path)], "WithDecryption": True}, region)
+                     {"Names": [parameter_name(ref.path)], "WithDecryption": True}, region, role)
     if data.get("InvalidParameters"):
         raise SourceError(f"parameter {ref.path} not found (InvalidParameters)")
     params = data.get("Parameters") or []
@@ -37,14 +37,14 @@ def parameter_name(path):
     return "/" + rest if "/" in rest.split(":")[0] else path
 
 
-def by_path(ctx, path, region, recursive=True):
+def by_path(ctx, path, region, recursive=True, role_arn=None):
     values, token = {}, None
     for _ in range(MAX_PAGES):
         payload = {"Path": path.rstrip("/") or "/", "Recursive": recursive,
                    "WithDecryption": True, "MaxResults": 10}
         if token:
             payload["NextToken"] = token
-        data = call_json(ctx, "ssm", "AmazonSSM.GetParametersByPath", payload, region)
+        data = call_json(ctx, "ssm", "AmazonSSM.GetParametersByPath", payload, region, role_arn)
         for param in data.get("Parameters") or []:
             name, value = param.get("Name"), param.get("Value")
             if isinstance(name, str) and isinstance(value, str):
