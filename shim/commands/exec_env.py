@@ -23,11 +23,12 @@ def main(argv, environ=None):
         return 0
     argv = delegate.command_from(config)
     env = envlayer.build(envlayer.inherited(environ), config)
-    from shim.run.pipeline import wants_secrets
-    if wants_secrets(config, env):
-        from shim.run import secrets
-        secrets.run_step(config, env, files=False)
+    sources_env = dict(env)
     hygiene.scrub(env, config)
+    from shim.run.pipeline import wants_secrets
+    if wants_secrets(config, sources_env):
+        from shim.run import secrets
+        secrets.run_step(config, env, files=False, sources_env=sources_env)
     path = delegate.find_executable(argv[0], env)
     from shim.proc.spawn import encode_command, exec_error
     bargv, benv = encode_command(argv, env)

@@ -165,9 +165,10 @@ class Run:
         argv = delegate.by_first_word(delegate.command_from(self.config), self.config.commands)
         platform = self.timed("platform", lambda: runtime.prepare(self.config, self.environ, self.log))
         self.env = envlayer.build(dict(envlayer.inherited(self.environ), **platform), self.config)
-        if wants_secrets(self.config, self.env):
-            self.timed("fetch", self.fetch_secrets)  # secrets and config, fail closed
-        hygiene.scrub(self.env, self.config)  # shim's own credentials stay with shim
+        sources_env = dict(self.env)  # what the sources read: shim's own credentials included
+        hygiene.scrub(self.env, self.config)  # ...which hooks and the delegate never see
+        if wants_secrets(self.config, sources_env):
+            self.timed("fetch", lambda: self.fetch_secrets(sources_env))  # fail closed
         self.mode = choose_mode(self.config, self.is_pid1)  # decided early: bad combinations fail fast
         self.become_resident()
         self.timed("pre_hooks", self.pre_hooks)
@@ -217,12 +218,13 @@ class Run:
                 self.log("info", "run shim: cannot become a child subreaper; orphans of the "
                                  "delegate go to PID 1 (run shim as PID 1 to reap them)")
 
-    def fetch_secrets(self):
+    def fetch_secrets(self, sources_env):
         from shim.run import secrets
 
         try:
             pairs, self.secret_values = secrets.run_step(
-                self.config, self.env, lambda: self.signals.pending_stop() is not None, self.log)
+                self.config, self.env, lambda: self.signals.pending_stop() is not None, self.log,
+                sources_env=sources_env)
         except secrets.Interrupted:
             self.check_interrupted()
             raise
@@ -231,7 +233,8 @@ class Run:
             from shim.config.kinds import parse_signal
 
             signo = parse_signal(c.refresh_signal, self.config.source_of("refresh_signal"))
-            self.services.append(secrets.Refresher(self.config, self.env, pairs, signo, self.log))
+            self.services.append(secrets.Refresher(self.config, sources_env, pairs, signo,
+                                                   self.log))
 
     def pre_hooks(self):
         if self.config.hooks.pre:
@@ -310,7 +313,8 @@ class Run:
             return
         from shim.run import hooks
 
-        env = dict(self.env or envlayer.inherited(self.environ))
+        env = dict(self.env) if self.env is not None else envlayer.inherited(self.environ)
+        hygiene.scrub(env, self.config)  # also when the run failed before its env was built
         env["SHIM_EXIT_CODE"] = str(self.outcome.exit_code)
         env["SHIM_REASON"] = self.outcome.reason
         if self.outcome.delegate_code is not None:

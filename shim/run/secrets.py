@@ -300,15 +300,19 @@ def _same_file(path, data):
 
 
 # -- the step -----------------------------------------------------------------------------
-def run_step(config, env, cancelled=None, log=None, files=True):
-    """Fetch, then apply to `env` (in place) and to disk.  Returns (pairs, masked values)."""
+def run_step(config, env, cancelled=None, log=None, files=True, sources_env=None):
+    """Fetch, then apply to `env` (in place) and to disk.  Returns (pairs, masked values).
+
+    `sources_env` is what the sources read (VAULT_ADDR, SHIM_VAULT_TOKEN...): the
+    environment before hygiene; `env` is the delegate's."""
     from shim.sources.fetch import secret_values
     targets = plan(config, env)
     if not files:
         targets = [t for t in targets if t.kind in ENV_KINDS]
     warn = (lambda m: log("warn", m)) if log is not None else None
     try:
-        pairs = fetch(targets, config, dict(env), cancelled, warn)
+        pairs = fetch(targets, config, dict(sources_env if sources_env is not None else env),
+                      cancelled, warn)
     except ShimError as err:
         if err.reason == REASON_INTERRUPTED:
             raise Interrupted() from None

@@ -293,3 +293,19 @@ def test_memory_backed_warning(tmp_path):
     assert f"secret file {mem}/s" not in warned
     if not memory_backed(str(disk)):
         assert f"write secret file {disk}/secret-file-test: not on a memory-backed" in warned
+
+
+def test_hooks_never_see_shims_own_credentials(tmp_path, hosts):
+    """Even when the fetch fails and only the post-hooks run."""
+    hooks = tmp_path / "post"
+    hooks.mkdir()
+    dump = tmp_path / "hook-env"
+    hook = hooks / "10-dump"
+    hook.write_text(f"#!/bin/sh\nenv > {dump}\n")
+    hook.chmod(0o755)
+    env = base_env(SHIM_VAULT_TOKEN="shim-own-Tk9", VAULT_ADDR="http://127.0.0.1:9")
+    r = run_shim(["--post-hooks", str(hooks), "--fetch-deadline", "2s",
+                  "--secret", "X=ref+vault://secret/app#/k", "--", "true"], env, hosts)
+    assert r.returncode == 117, r.stderr
+    text = dump.read_text()
+    assert "SHIM_REASON=fetch-failed" in text and "shim-own-Tk9" not in text
