@@ -172,6 +172,11 @@ def variables(pairs, env_for_dotenv=None):
             continue
         item = target.item
         if target.kind == "env":
+            if isinstance(result.value, (dict, list)):
+                raise _bad(item, "the value is a JSON " + (
+                    "object" if isinstance(result.value, dict) else "array") + ", but a "
+                    "variable takes text; select one value with a #/KEY fragment, or use "
+                    "--secret-env-prefix for every key")
             put(target.dest, _text(result.value, item), target.where)
             continue
         mapping = _mapping(result.value, item, dotenv=target.kind == "env_from")

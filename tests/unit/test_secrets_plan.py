@@ -131,3 +131,15 @@ def test_shim_check_parses_references(tmp_path, capsys):
     path.write_text(json.dumps({"secrets": {"env": {"A": "ref+vault://s/a#/x"},
                                             "deadline": "5s"}}))
     assert check.main(["--config", str(path)], {}) == 0
+
+
+def test_json_where_text_was_expected():
+    c = cfg(["--secret", "A=ref+vault://s/a"])
+    with pytest.raises(ShimError) as info:
+        secrets.variables(pairs_for(c, [{"user": "u", "password": "pw-Secret1"}]))
+    err = info.value
+    assert err.code == 117 and "a variable takes text" in err.cause and "#/KEY" in err.cause
+    assert "pw-Secret1" not in err.message()
+    # text that happens to be JSON is text: passed through as it is
+    assert secrets.variables(pairs_for(c, ['{"a": 1}'])) == {"A": '{"a": 1}'}
+    assert secrets.variables(pairs_for(c, [5432])) == {"A": "5432"}
