@@ -39,6 +39,8 @@ class Context:
         self.clock = clock
         self.now = now
         self._shared = {} if store is None else store  # pass one dict to keep logins
+        self._phase = {}  # values of this phase only (batched reads), never kept
+        self.refs = ()  # every reference of the phase, for sources that batch them
         self._locks = {}
         self._lock = threading.Lock()
 
@@ -52,20 +54,21 @@ class Context:
                 return self.env[key]
         return None
 
-    def shared(self, key, factory):
-        """One value per key per phase, built once even when many threads ask at once
-        (one credential lookup, one Vault login, one mount-version probe)."""
+    def shared(self, key, factory, phase=False):
+        """One value per key, built once even when many threads ask at once (one credential
+        lookup, one Vault login, one batch).  Kept in `store` across phases, unless `phase`."""
+        table = self._phase if phase else self._shared
         with self._lock:
-            if key in self._shared:
-                return self._shared[key]
+            if key in table:
+                return table[key]
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             with self._lock:
-                if key in self._shared:
-                    return self._shared[key]
+                if key in table:
+                    return table[key]
             value = factory()
             with self._lock:
-                self._shared[key] = value
+                table[key] = value
             return value
 
     def forget(self, key):

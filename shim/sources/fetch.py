@@ -110,6 +110,7 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
     ctx = Context(env, http, end, settings, clock=clock, store=store)
 
     unique = list(dict.fromkeys(item.ref for item in items))
+    ctx.refs = tuple(unique)
     outcomes = {}
     todo = queue.Queue()
     for ref in unique:

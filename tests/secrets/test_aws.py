@@ -270,3 +270,34 @@ def test_role_arn_assumes_the_role(moto, data):
     with pytest.raises(ShimError, match="STS AssumeRole for arn:aws:iam::123456789012:role/none"):
         fetch(["ref+awsssm://prod/other?role_arn=arn:aws:iam::123456789012:role/none"],
               moto.env(AWS_SECRET_ACCESS_KEY="wrong" * 8))
+
+
+def test_ssm_parameters_are_batched(moto, data):
+    """12 parameters of one region in 2 GetParameters calls (10 names each at most), against
+    moto for the values; a recording stub in front counts the calls."""
+    import urllib.request
+
+    def forward(req):  # a loopback pass-through to moto that records each call
+        fwd = urllib.request.Request(moto.url + req.path, data=req.body or None,
+                                     method=req.command,
+                                     headers={k: v for k, v in req.headers.items()
+                                              if k.lower() != "content-length"})
+        try:
+            with urllib.request.urlopen(fwd, timeout=10) as r:
+                return r.status, {"Content-Type": r.headers.get("Content-Type", "")}, r.read()
+        except urllib.error.HTTPError as err:
+            return err.code, {}, err.read()
+    stub = servers.Stub(forward)
+    try:
+        refs = [f"ref+awsssm://prod/app/key-{i:02d}" for i in range(12)]
+        refs.append("ref+awsssm://prod/app/missing")
+        env = moto.env(AWS_ENDPOINT_URL=f"http://127.0.0.1:{stub.port}")
+        with pytest.raises(ShimError, match="ref\\+awsssm://prod/app/missing .*not found"):
+            fetch(refs, env)
+        stub.requests.clear()
+        got = fetch(refs[:12], env)
+        assert [got[r] for r in refs[:12]] == [f"v{i:02d}" for i in range(12)]
+        targets = [h.get("X-Amz-Target") for _, _, h in stub.requests]
+        assert targets == ["AmazonSSM.GetParameters"] * 2
+    finally:
+        stub.stop()

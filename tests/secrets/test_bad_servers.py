@@ -59,7 +59,7 @@ def test_aws_garbage(stub):
     with pytest.raises(ShimError, match="ssm returned a body that is not JSON"):
         fetch(["ref+awsssm://x"], env)
     stub.answers["/"] = (200, {}, b'{"Parameters": []}')
-    with pytest.raises(ShimError, match="GetParameters returned no value"):
+    with pytest.raises(ShimError, match="parameter /x not found"):
         fetch(["ref+awsssm://x"], env)
     stub.answers["/"] = (200, {}, b'{"Name": "x"}')
     with pytest.raises(ShimError, match="neither SecretString nor SecretBinary"):
