@@ -199,9 +199,10 @@ class OpenBao:
     def _configure(self):
         self.api("POST", "sys/mounts/kv1", {"type": "kv", "options": {"version": "1"}})
         self.api("PUT", "sys/policies/acl/reader", {"policy": (
-            'path "secret/*" { capabilities = ["read"] }\n'
-            'path "kv1/*" { capabilities = ["read"] }\n'
-            'path "sys/internal/ui/mounts/*" { capabilities = ["read"] }\n')})
+            # KV v2 data paths only, as real policies are written: the mount probe
+            # (sys/internal/ui/mounts) needs no grant of its own
+            'path "secret/data/*" { capabilities = ["read"] }\n'
+            'path "kv1/*" { capabilities = ["read"] }\n')})
         for i in range(50):
             self.api("POST", f"secret/data/bench/s{i:02d}", {"data": {"value": f"bench-{i:02d}"}})
         self.api("POST", "secret/data/app", {"data": {"password": "v2-pass-Zq81",
