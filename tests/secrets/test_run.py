@@ -177,12 +177,15 @@ def test_values_never_leak(bao, ca, hosts, tmp_path):
     assert VALUE_V2.encode() not in chk.stdout + chk.stderr
 
 
-def test_exec_env(bao, ca, hosts):
-    r = run_shim(["exec-env", "--secret", "S=ref+vault://kv1/app#/password", "--", "env"],
+def test_exec_env(bao, ca, hosts, tmp_path):
+    """The delegate's environment for a debug shell; files stay the running delegate's."""
+    r = run_shim(["exec-env", "--secret", "S=ref+vault://kv1/app#/password",
+                  "--secret-file", f"{tmp_path}/f=ref+vault://kv1/app#/password", "--", "env"],
                  vault_env(bao, ca), hosts)
     assert r.returncode == 0, r.stderr
     got = env_of(r.stdout)
     assert got["S"] == VALUE_V1 and "SHIM_VAULT_TOKEN" not in got
+    assert not (tmp_path / "f").exists()
 
 
 def test_refresh_rewrites_and_signals(bao, ca, hosts, tmp_path):
