@@ -84,13 +84,13 @@ def error_from(resp):
 def xml_field(body, name):
     """The text of the first <name> element (AWS XML replies are flat enough for this)."""
     match = re.search(rf"<{name}>(.*?)</{name}>".encode(), body, re.S)
-    return _unescape(match.group(1).decode("utf-8", "replace")).strip() if match else ""
+    return xml_unescape(match.group(1).decode("utf-8", "replace")).strip() if match else ""
 
 
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 
 
-def _unescape(text):
+def xml_unescape(text):
     """XML's five entities and numeric references.  Not xml.sax.saxutils: it imports
     urllib.request (and with it getpass, termios) into the static binary."""
     def one(m):
