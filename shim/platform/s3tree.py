@@ -104,6 +104,7 @@ def _field(body, name):
 
 
 def _text(raw):
-    from xml.sax.saxutils import unescape
+    # Not xml.sax.saxutils: it imports urllib.request (getpass, termios) into the binary.
+    from shim.sources.aws.api import xml_unescape
 
-    return unescape(raw.decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})
+    return xml_unescape(raw.decode("utf-8", "replace"))
