@@ -374,7 +374,7 @@ def render_help():
     lines.append("")
     lines.append("exit codes: the delegate's own; 128+n if killed by signal n; 127 not found;")
     lines.append("126 not executable; 125 usage; 124 timeout; 123 wait timeout; 122 hook failed;")
-    lines.append("121 skipped; 120 cancelled; 119 internal error; 118 setup error.")
+    lines.append("121 skipped; 120 cancelled; 119 internal error; 118 setup error; 117 fetch failed.")
     return "\n".join(lines) + "\n"
 
 
