@@ -358,7 +358,8 @@ def _copy(value):
 
 
 # -- help --------------------------------------------------------------------
-USAGE = "usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n       shim version | check [--config PATH] | install DIR | detect [--runtime NAME]"
+USAGE = ("usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n       shim version | check [--config PATH] | install DIR | detect [--runtime NAME]\n"
+         "       shim exec-env [OPTIONS] -- COMMAND [ARGS...]")
 
 
 def render_help():
