@@ -78,3 +78,47 @@ def test_xml_field_unescapes():
     body = b"<R><Code>A&amp;B&#47;&#x2F;&lt;&unknown;</Code><Message>m</Message></R>"
     assert xml_field(body, "Code") == "A&B//<&unknown;"
     assert xml_field(body, "Message") == "m" and xml_field(body, "Nope") == ""
+
+
+# -- against botocore (dev dependency, tests only) ------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_SEG = st.text(alphabet="abcXYZ019-_.~ +=:@!$'()*,;%é/", min_size=1, max_size=12)
+_QS = st.lists(st.tuples(st.text(alphabet="abZ09-_.~ +=/&é", min_size=1, max_size=8),
+                         st.text(alphabet="abZ09-_.~ +=/&é", max_size=8)), max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(method=st.sampled_from(["GET", "POST", "PUT"]), segments=st.lists(_SEG, max_size=3),
+       query=_QS, body=st.binary(max_size=64),
+       token=st.one_of(st.none(), st.text(alphabet="abcXYZ019+/=", min_size=1, max_size=20)),
+       header=st.text(alphabet="ab  c\t:;,=", max_size=12),
+       service=st.sampled_from(["ssm", "secretsmanager", "sts"]))
+def test_same_signature_as_botocore(method, segments, query, body, token, header, service):
+    try:
+        import botocore.auth as botocore_auth
+    except ImportError:
+        from support import missing
+        missing("python package botocore (dev extra: boto3)")
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from urllib.parse import quote
+
+    path = "/" + "/".join(quote(s, safe="") for s in segments)
+    qs = "&".join(f"{sigv4.aws_quote(k)}={sigv4.aws_quote(v)}" for k, v in query)
+    url = "https://example.amazonaws.com" + path + ("?" + qs if qs else "")
+    now = 1440938160  # 2015-08-30T12:36:00Z
+    headers = [("X-Test", header.strip() or "v")]
+    ours = sigv4.sign(method, url, headers, body, Creds("AKIDEXAMPLE", "secret", token),
+                      "us-east-1", service, now=now)
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    signer = botocore_auth.SigV4Auth(Credentials("AKIDEXAMPLE", "secret", token), service,
+                                     "us-east-1")
+    import datetime
+    from unittest import mock
+    fixed = datetime.datetime(2015, 8, 30, 12, 36, 0)
+    with mock.patch.object(botocore_auth.datetime, "datetime") as dt:
+        dt.utcnow.return_value = fixed
+        dt.now.return_value = fixed
+        signer.add_auth(req)
+    assert dict(ours.headers)["Authorization"] == req.headers["Authorization"]
