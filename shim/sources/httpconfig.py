@@ -3,10 +3,18 @@ decides how to read it).
 
 Settings: SHIM_HTTP_TOKEN_FILE (or the `http_token_file` option) sends
 `Authorization: Bearer <file contents>`, re-read on every fetch so a rotated token works;
-SHIM_HTTP_CACERT adds a CA for https.  HTTPS_PROXY/HTTP_PROXY/NO_PROXY apply (shim.net.proxy).
+SHIM_HTTP_CACERT is the CA for https.  HTTPS_PROXY/HTTP_PROXY/NO_PROXY apply (shim.net.proxy).
+
+Redirects (301, 302, 303, 307, 308) are followed, at most 5, as curl -L and requests do, with
+two guards: never from https to http, and the bearer token goes to the first host only.
 """
 
-from shim.sources.base import http_failure, read_secret_file
+from urllib.parse import urljoin, urlsplit
+
+from shim.sources.base import SourceError, http_failure, read_secret_file
+
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def fetch(ref, ctx):
@@ -15,10 +23,22 @@ def fetch(ref, ctx):
     if token_file:
         headers["Authorization"] = "Bearer " + read_secret_file(token_file, "bearer token file",
                                                                 one_line=True)
-    tls = None
-    if ref.scheme == "https":
-        tls = ctx.shared("http-tls", lambda: _tls(ctx))
-    resp = ctx.request("GET", ref.path, headers=headers, tls=tls)
+    url = ref.path
+    for _ in range(MAX_REDIRECTS + 1):
+        tls = ctx.shared("http-tls", lambda: _tls(ctx)) if url.startswith("https:") else None
+        resp = ctx.request("GET", url, headers=headers, tls=tls)
+        if resp.status not in REDIRECTS or not resp.headers.get("location"):
+            break
+        target = urljoin(url, resp.headers["location"])
+        old, new = urlsplit(url), urlsplit(target)
+        if old.scheme == "https" and new.scheme != "https":
+            raise SourceError(f"HTTP {resp.status}: refusing the redirect from https to "
+                              f"{new.scheme}://{new.hostname}")
+        if (new.hostname, new.port) != (old.hostname, old.port):
+            headers.pop("Authorization", None)  # the token is for the host it was set for
+        url = target
+    else:
+        raise SourceError(f"more than {MAX_REDIRECTS} redirects")
     if not resp.ok:
         raise http_failure(resp)
     return resp.body

@@ -239,3 +239,42 @@ def test_http_proxy_gets_the_absolute_uri(names):
         assert headers["Proxy-Authorization"] == "Basic dXNlcjpwdw=="
     finally:
         stub.stop()
+
+
+def test_redirects_are_followed_with_guards(names, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("tok-1")
+    other = servers.Stub(lambda req: (200, {}, f"other auth={req.headers.get('Authorization')}"
+                                      .encode()))
+    routes = {"/a": (302, {"Location": "/b"}, b""),
+              "/b": (301, {"Location": f"http://127.0.0.1:{other.port}/c"}, b""),
+              "/loop": (307, {"Location": "/loop"}, b""),
+              "/same": (308, {"Location": "/final"}, b"")}
+
+    def handler(req):
+        path = req.path
+        if path == "/final":
+            return 200, {}, f"final auth={req.headers.get('Authorization')}".encode()
+        return routes.get(path, (404, {}, b""))
+    first = servers.Stub(handler)
+    try:
+        env = {"SHIM_HTTP_TOKEN_FILE": str(token)}
+        base = f"ref+http://127.0.0.1:{first.port}"
+        got = fetch([base + "/a", base + "/same"], env)
+        assert got[base + "/a"] == b"other auth=None"  # another host: no token
+        assert got[base + "/same"] == b"final auth=Bearer tok-1"
+        with pytest.raises(ShimError, match="more than 5 redirects"):
+            fetch([base + "/loop"], env)
+    finally:
+        first.stop()
+        other.stop()
+
+
+def test_no_redirect_from_https_to_http(ca, names):
+    down = servers.Stub(lambda req: (302, {"Location": "http://127.0.0.1:9/x"}, b""),
+                        tls=ca.server_context())
+    try:
+        with pytest.raises(ShimError, match="refusing the redirect from https to http"):
+            fetch([f"ref+https://config.shim.test:{down.port}/x"], env_for(ca))
+    finally:
+        down.stop()
