@@ -1,98 +1,115 @@
-"""Per-arch build inputs from Debian packages, unpacked (never installed).
+"""Per-arch build inputs: the locked Debian packages, unpacked (never installed).
 
-Both arches are built from the same set of packages of the same version:
-libpython3.11-dev (libpython3.11.a, headers), libpython3.11-minimal/-stdlib
-(the pure-Python stdlib the archive is made from) and zlib1g-dev (libz.a).
-`apt-get download` fetches them (dpkg --add-architecture arm64 first), and
-`dpkg-deb -x` unpacks them into ${SHIM_CACHE}/sysroot/ARCH-KEY, KEY being a
-digest of the exact package versions, so a second build is instant.
+Both arches are built from the same packages at the same versions, pinned in
+build/inputs.lock (build/lock.py): glibc (libc6-dev of the target arch, not
+the cross toolchain's own copy), kernel headers, libpython3.11 (static library,
+headers, the pure-Python stdlib), zlib, OpenSSL (libssl.a/libcrypto.a) and the
+CA certificates.  Each .deb is verified by its sha256, then `dpkg-deb -x`
+unpacks the set into ${SHIM_CACHE}/sysroot-locked/ARCH-KEY (KEY: digest of
+the locked lines), which the compiler uses as its --sysroot.
+
+`source_tree()` and `sdist_tree()` unpack the CPython source (Modules/_ssl.c
+and friends) and the setproctitle sdist the same way, keyed by their hashes.
 """
 
 import hashlib
-import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
-PACKAGES = ("libpython3.11-dev", "libpython3.11-minimal", "libpython3.11-stdlib", "zlib1g-dev")
+import lock
+
 TRIPLET = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 
 
 class Sysroot:
     """Paths into one unpacked per-arch package set."""
 
-    def __init__(self, root, arch, versions):
+    def __init__(self, root, arch, entries):
         self.root = Path(root)
         self.arch = arch
-        self.versions = versions  # package -> Debian version
+        self.versions = {e.name: e.version for e in entries}  # package -> Debian version
+        self.entries = entries
         triplet = TRIPLET[arch]
+        lib = self.root / "usr/lib" / triplet
         self.libpython = self.root / f"usr/lib/python3.11/config-3.11-{triplet}/libpython3.11.a"
-        self.libz = self.root / f"usr/lib/{triplet}/libz.a"
-        self.include = [self.root / "usr/include/python3.11", self.root / "usr/include"]
+        self.libz = lib / "libz.a"
+        self.libssl = lib / "libssl.a"
+        self.libcrypto = lib / "libcrypto.a"
+        self.include = [self.root / "usr/include/python3.11", self.root / f"usr/include/{triplet}/python3.11"]
         self.stdlib = self.root / "usr/lib/python3.11"
+        self.cacerts = self.root / "usr/share/ca-certificates/mozilla"
 
 
-def _run(argv, **kw):
-    return subprocess.run(argv, check=True, text=True, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, **kw).stdout
+def _key(entries):
+    return hashlib.sha256("".join(e.line() for e in entries).encode()).hexdigest()[:16]
 
 
-def candidate_versions(arch):
-    """package -> version apt would download now for this arch."""
-    versions = {}
-    for pkg in PACKAGES:
-        out = _run(["apt-cache", "show", "--no-all-versions", f"{pkg}:{arch}"])
-        for line in out.splitlines():
-            if line.startswith("Version: "):
-                versions[pkg] = line.split(": ", 1)[1].strip()
-                break
-        else:
-            raise RuntimeError(f"apt-cache knows no {pkg}:{arch}")
-    return versions
-
-
-def ensure_foreign_arch(arch, host_arch):
-    if arch == host_arch:
-        return
-    if arch in _run(["dpkg", "--print-foreign-architectures"]).split():
-        return
-    subprocess.run(["dpkg", "--add-architecture", arch], check=True)
-    subprocess.run(["apt-get", "update", "-q"], check=True, stdin=subprocess.DEVNULL)
-
-
-def ensure(cache, arch, host_arch, log):
-    """Return a Sysroot for arch, downloading and unpacking it once per version set."""
-    ensure_foreign_arch(arch, host_arch)
-    try:
-        versions = candidate_versions(arch)
-    except (subprocess.CalledProcessError, RuntimeError):
-        subprocess.run(["apt-get", "update", "-q"], check=True, stdin=subprocess.DEVNULL)
-        versions = candidate_versions(arch)
-    key = hashlib.sha256(repr(sorted(versions.items())).encode()).hexdigest()[:16]
-    root = Path(cache) / "sysroot" / f"{arch}-{key}"
-    if (root / ".complete").exists():
-        return Sysroot(root, arch, versions)
-    log(f"unpacking {arch} packages {', '.join(f'{p}={v}' for p, v in sorted(versions.items()))}")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{arch}-", dir=root.parent))
-    debs = tmp / "debs"
-    debs.mkdir()
-    # apt-get download runs as the _apt user when it can: let it write here.
-    os.chmod(tmp, 0o755)
-    os.chmod(debs, 0o777)
-    _run(["apt-get", "download", "-q"] + [f"{p}:{arch}={v}" for p, v in sorted(versions.items())], cwd=debs)
-    tree = tmp / "root"
-    for deb in sorted(debs.glob("*.deb")):
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
-    (tree / ".complete").write_text("".join(f"{p} {v}\n" for p, v in sorted(versions.items())))
+def _publish(tmp_tree, root):
+    """Rename a finished tree into place; a concurrent build's identical copy wins."""
     if root.exists() and not (root / ".complete").exists():
         shutil.rmtree(root)  # a half-written leftover of an interrupted build
     try:
-        os.rename(tree, root)
+        tmp_tree.rename(root)
     except OSError:
-        # A concurrent build finished first: its copy is identical; never
-        # replace a sysroot another build may be linking against.
         if not (root / ".complete").exists():
             raise
-    shutil.rmtree(tmp)
-    return Sysroot(root, arch, versions)
+
+
+def ensure(cache, arch, entries, log):
+    """Return a Sysroot for arch, fetching (verified) and unpacking it once per lock."""
+    wanted = lock.debs(entries, arch)
+    paths = [lock.fetch(e, cache, log) for e in wanted]  # every hash checked before anything is unpacked
+    root = Path(cache) / "sysroot-locked" / f"{arch}-{_key(wanted)}"
+    if (root / ".complete").exists():
+        return Sysroot(root, arch, wanted)
+    log(f"unpacking {arch}: {', '.join(e.label for e in wanted)}")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{arch}-", dir=root.parent))
+    tree = tmp / "root"
+    for deb in paths:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+    (tree / ".complete").write_text("".join(e.line() for e in wanted))
+    _publish(tree, root)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return Sysroot(root, arch, wanted)
+
+
+def _unpack_tar(entry, cache, log, members):
+    """Unpack the members of entry's tarball whose path (below its top directory)
+    starts with one of `members`; return the top directory."""
+    path = lock.fetch(entry, cache, log)
+    root = Path(cache) / "src" / f"{entry.name}-{entry.sha256[:16]}"
+    if (root / ".complete").exists():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".src-", dir=root.parent))
+    tree = tmp / "tree"
+    tree.mkdir()
+    with tarfile.open(path) as tar:
+        for member in tar:
+            rel = member.name.split("/", 1)[1] if "/" in member.name else ""
+            if member.isfile() and rel.startswith(members):
+                member.name = rel
+                tar.extract(member, tree, set_attrs=False)
+    (tree / ".complete").write_text(entry.line())
+    _publish(tree, root)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def source_tree(entries, cache, log):
+    """The CPython Modules/ directory of the locked source package (orig tarball)."""
+    src = lock.find(entries, "src", lock.SOURCE[0])
+    dev = lock.find(entries, "deb", lock.SOURCE[1])
+    if src.version != dev.version:
+        raise lock.LockError(f"check build/inputs.lock: {src.name} {src.version} does not match "
+                             f"{dev.name} {dev.version}; the C modules must come from the libpython's source: "
+                             "run scripts/build --update-lock")
+    return _unpack_tar(src, cache, log, ("Modules/", "Include/"))
+
+
+def sdist_tree(entries, name, cache, log):
+    return _unpack_tar(lock.find(entries, "sdist", name), cache, log, ("src/", "pkg/", "PKG-INFO", "LICENSE"))
