@@ -1,10 +1,12 @@
 """scripts/build's engine: freeze shim into dist/shim-linux-ARCH.
 
     scripts/build [--arch amd64|arm64|all] [--freezer static|nuitka|pyinstaller] [--dist DIR] [--work DIR]
+    scripts/build --update-lock
 
-Steps per arch: unpack the arch's Debian packages (cached) → stage shim/ with
-its build info → freeze with the chosen recipe → write the binary atomically →
-rewrite SHA256SUMS.  Run by /usr/bin/python3.11 with PYTHONHASHSEED=0.
+Steps per arch: fetch the locked inputs and verify their hashes
+(build/inputs.lock), unpack them (cached) → stage shim/ with its build info →
+check the module set → freeze with the chosen recipe → write the binary
+atomically → rewrite SHA256SUMS.  Run by /usr/bin/python3.11 with PYTHONHASHSEED=0.
 """
 
 import argparse
@@ -19,6 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import lock  # noqa: E402
 import stage  # noqa: E402
 import sysroot  # noqa: E402
 
@@ -60,28 +63,22 @@ def sha256sums(dist):
     return "".join(lines).encode()
 
 
-def build_static(arch, root, work, epoch):
+def build_static(arch, entries, cache, work, epoch):
     import static_recipe
 
-    info = stage.buildinfo(REPO, arch, "static", epoch, static_recipe.deps(arch, root))
+    root = sysroot.ensure(cache, arch, entries, log)
+    cpython = sysroot.source_tree(entries, cache, log)
+    setproctitle = sysroot.sdist_tree(entries, "setproctitle", cache, log)
+    ca_pem, ca_version = sysroot.ca_bundle(root)
+    arch_entries = [e for e in entries if e.kind != "deb" or e.arch in (arch, "all")]
+    info = stage.buildinfo(REPO, arch, "static", epoch, static_recipe.deps(arch, root, arch_entries, ca_version))
     staged = stage.stage_source(REPO, work / "stage", info)
-    modules = stage.module_graph(staged.parent, root.stdlib)
-    missing_builtins = sorted(set(static_recipe.OMITTED) & set(_reached(staged.parent, root.stdlib)))
-    if missing_builtins:
-        log(f"note: omitted builtins reachable from shim (absent at run time): {', '.join(missing_builtins)}")
-    zip_bytes = stage.archive(modules, stage.package_data(staged.parent), epoch)
-    log(f"{len(modules)} modules, archive {len(zip_bytes) // 1024} KiB")
-    launcher = static_recipe.link(arch, root, work / "link", log)
+    modules = stage.declared_modules(staged.parent, root.stdlib, static_recipe.builtin_names())
+    data = stage.package_data(staged.parent) + [(stage.CA_BUNDLE, ca_pem)]
+    zip_bytes = stage.archive(modules, data, epoch)
+    log(f"{len(modules)} modules, archive {len(zip_bytes) // 1024} KiB, CA bundle {ca_version}")
+    launcher = static_recipe.link(arch, root, cpython, setproctitle, work / "link", log)
     return launcher.read_bytes() + zip_bytes
-
-
-def _reached(stage_dir, stdlib):
-    import modulefinder
-
-    finder = modulefinder.ModuleFinder(path=[str(stage_dir), str(stdlib)], excludes=list(stage.EXCLUDES))
-    for name in stage.shim_modules(stage_dir):
-        finder.import_hook(name)
-    return list(finder.badmodules)
 
 
 def build_other(freezer, arch, root, work, epoch):
@@ -106,22 +103,31 @@ def main(argv=None):
                     help=f"default {DEFAULT_FREEZER}; nuitka and pyinstaller build for the host arch only")
     ap.add_argument("--dist", default=str(REPO / "dist"), help="output directory (default: dist/)")
     ap.add_argument("--work", default=str(REPO / ".work" / "build"), help="work directory (default: .work/build/)")
+    ap.add_argument("--update-lock", action="store_true",
+                    help="re-pin build/inputs.lock to what the mirror and pip serve today, then stop")
     args = ap.parse_args(argv)
     if os.environ.get("PYTHONHASHSEED") != "0":
         # .pyc bytes depend on set ordering: re-run with a fixed hash seed.
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, "-I", __file__, *sys.argv[1:]])
     cache = Path(os.environ.get("SHIM_CACHE", "/var/cache/shim"))
+    for arch in ARCHES:
+        sysroot.ensure_foreign_arch(arch, HOST_ARCH)
+    if args.update_lock:
+        text = lock.update(cache, log)
+        write_atomic(lock.LOCK, text.encode())
+        log(f"wrote {lock.LOCK}: review the diff and commit it")
+        return 0
+    entries = lock.load()
     epoch = stage.source_date_epoch(REPO)
     arches = ARCHES if args.arch == "all" else (args.arch,)
     dist = Path(args.dist)
     for arch in arches:
         work = Path(args.work) / f"{args.freezer}-{arch}"
-        root = sysroot.ensure(cache, arch, HOST_ARCH, log)
         if args.freezer == "static":
-            data = build_static(arch, root, work, epoch)
+            data = build_static(arch, entries, cache, work, epoch)
         else:
-            data = build_other(args.freezer, arch, root, work, epoch)
+            data = build_other(args.freezer, arch, sysroot.ensure(cache, arch, entries, log), work, epoch)
         out = dist / f"shim-linux-{arch}"
         write_atomic(out, data, 0o755)
         log(f"{out} {len(data) / 1e6:.1f} MB sha256 {hashlib.sha256(data).hexdigest()[:16]}")
@@ -152,6 +158,8 @@ def run(argv=None):
     except subprocess.CalledProcessError as err:
         cmd = err.cmd if isinstance(err.cmd, str) else " ".join(str(c) for c in err.cmd[:3])
         log_error(f"build: {cmd} … exited {err.returncode}; see its output above")
+    except lock.LockError as err:
+        log_error(f"build: {err}")
     except (RuntimeError, OSError) as err:
         log_error(f"build: {err}; see the output above, then re-run scripts/build")
     return 1

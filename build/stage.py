@@ -26,9 +26,37 @@ EXCLUDES = (
     "pdb", "ensurepip", "distutils", "turtle", "turtledemo", "venv", "sqlite3", "curses",
     "dbm", "xmlrpc", "multiprocessing", "setuptools", "pip",
 )
-# Imported by CPython itself during start-up; modulefinder cannot see them.
+# Imported by CPython itself during start-up, or by name through the codec
+# registry (getaddrinfo() on a str host name encodes it with idna): modulefinder
+# cannot see them.
 STARTUP = ("encodings", "encodings.aliases", "encodings.utf_8", "encodings.ascii",
-           "encodings.latin_1", "encodings.utf_8_sig")
+           "encodings.latin_1", "encodings.utf_8_sig", "encodings.idna", "encodings.punycode",
+           "encodings.raw_unicode_escape", "encodings.unicode_escape")
+# Importable in the binary although no shim module imports them yet (the
+# secrets/streams work may; `shim __selftest imports` checks they load).
+EXTRA_ROOTS = ("asyncio",)
+# Modules reachable from shim that are absent from the binary on purpose, with
+# the reason.  Anything else reachable must be built in or in the archive: the
+# build fails otherwise (declared_modules).
+ABSENT = {
+    "_bz2": "bz2, reached through shutil/tarfile/zipfile's optional compressors: shim never compresses",
+    "_lzma": "lzma, as _bz2",
+    "_ctypes": "ctypes, shim.proc.native's fallback when _shim_native is not built in (source runs)",
+    "_decimal": "decimal falls back to _pydecimal (in the archive)",
+    "_typing": "typing has a pure-Python fallback",
+    "orjson": "shim.util.jsonio falls back to _json (built in); docs/freeze.md has the measured cost",
+    "pyexpat": "xml.parsers.expat, reached only through plistlib (platform.mac_ver)",
+    "os.path": "an alias of posixpath, set by os",
+    "asyncio.DefaultEventLoopPolicy": "an attribute of asyncio (`from . import` of a name), not a module",
+    "multiprocessing": "excluded (EXCLUDES); reached only through concurrent.futures.process "
+                       "(ProcessPoolExecutor), which nothing in shim uses",
+    "_overlapped": "Windows",
+    "_frozen_importlib": "frozen into libpython (importlib._bootstrap)",
+    "_frozen_importlib_external": "frozen into libpython (importlib._bootstrap_external)",
+    # Other platforms' modules, imported under a platform check.
+    "nt": "Windows", "_winapi": "Windows", "_winreg": "Windows", "winreg": "Windows",
+    "msvcrt": "Windows", "java.lang": "Jython", "org.python.core": "Jython", "vms_lib": "VMS",
+}
 
 
 def git(repo, *args):
@@ -100,21 +128,45 @@ def shim_modules(stage):
     return names
 
 
-def module_graph(stage, stdlib, excludes=EXCLUDES):
-    """{module name: (source path, is_package)} for shim and the stdlib it reaches.
+# Where the embedded CA bundle sits in the archive (read by shim/net/cabundle.py).
+CA_BUNDLE = "shim/net/cacert.pem"
 
-    Only pure-Python modules are listed; builtins live in libpython, and
-    extension modules (lib-dynload) are absent on purpose: the runtime has
-    fallbacks for them.
-    """
+
+class MissingModules(RuntimeError):
+    """Modules the runtime can import that the binary would not have."""
+
+
+def module_graph(stage, stdlib, excludes=EXCLUDES):
+    """(modules, reached): {module name: (source path, is_package)} of the
+    pure-Python modules for the archive, and every other module name reached
+    (builtins and modules that were not found), for declared_modules()."""
     finder = modulefinder.ModuleFinder(path=[str(stage), str(stdlib)], excludes=list(excludes))
-    for name in list(STARTUP) + shim_modules(stage):
+    for name in list(STARTUP) + list(EXTRA_ROOTS) + shim_modules(stage):
         finder.import_hook(name)
-    modules = {}
+    modules, reached = {}, {}
     for name, mod in finder.modules.items():
         if mod.__file__ and mod.__file__.endswith(".py"):
             modules[name] = (Path(mod.__file__), bool(mod.__path__))
-    return dict(sorted(modules.items()))
+        else:
+            # A builtin of the build machine's python3.11, or an extension module (lib-dynload).
+            reached[name] = ["(builtin on the build host)"]
+    missing, _maybe = finder.any_missing_maybe()  # maybe: `from x import y` where y is an attribute
+    for name in missing:
+        reached[name] = sorted(finder.badmodules.get(name, ()))
+    return dict(sorted(modules.items())), reached
+
+
+def declared_modules(stage, stdlib, builtins, absent=ABSENT):
+    """The archive's modules, after checking that every module shim can reach is
+    either in it, built in (`builtins`), or declared absent with a reason."""
+    modules, reached = module_graph(stage, stdlib)
+    problems = sorted(f"{name} (imported by {', '.join(by[:3]) or '?'})" for name, by in reached.items()
+                      if name not in builtins and name not in modules
+                      and name not in absent and name.split(".")[0] not in absent)
+    if problems:
+        raise MissingModules(f"check the module set: {'; '.join(problems)} would be missing from the binary; "
+                             "build it in (build/static_recipe.py) or declare it in build/stage.py ABSENT with the reason")
+    return modules
 
 
 def _pyc(source_path, arcname):

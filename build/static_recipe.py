@@ -1,22 +1,28 @@
 """The default freezer, `static`: build/static/launcher.c statically linked
-against Debian's libpython3.11.a and glibc's libc.a, with the zip of .pyc files
-from stage.py appended.
+against Debian's libpython3.11.a, OpenSSL's libssl.a/libcrypto.a and glibc's
+libc.a (all from build/inputs.lock), with the zip of .pyc files from stage.py
+appended.
 
 One process, no extraction, no writable directory, no dynamic loader: the
 result runs in a scratch image.  arm64 is cross-compiled with
 aarch64-linux-gnu-gcc against the arm64 packages unpacked by sysroot.py (the
 .pyc files are the same for both arches: one CPython version, both 64-bit LE).
+
+The compiler's own headers and libraries (gcc's include/, libgcc) are the only
+toolchain parts used: glibc, its start files and kernel headers come from the
+locked sysroot (-nostdinc/-nostdlib), so both arches link the same glibc.
 """
 
+import re
 import subprocess
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CC = {"amd64": "x86_64-linux-gnu-gcc", "arm64": "aarch64-linux-gnu-gcc"}
+TRIPLET = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 
-# Builtin modules linked in (the stdlib's Modules/config.c table, minus what
-# shim never needs; dropping unicodedata alone saves 1.1 MB).  Anything not
-# here and not pure Python is absent: shim has fallbacks (json, ctypes).
+# Builtin modules already compiled into Debian's libpython3.11.a (its
+# Modules/config.c table minus what shim never needs).
 BUILTINS = (
     "posix", "errno", "pwd", "_sre", "_codecs", "_weakref", "_functools", "_operator",
     "_collections", "_abc", "itertools", "atexit", "_signal", "_stat", "time", "_thread",
@@ -25,28 +31,48 @@ BUILTINS = (
     "zlib", "_datetime", "_random", "_bisect", "_heapq", "array", "_md5", "_sha1",
     "_sha256", "_sha512", "_sha3", "_blake2", "_pickle", "_statistics", "_csv",
     "_opcode", "_tokenize",
+    # encodings.idna needs it: getaddrinfo() on a str host name encodes it with idna.
+    "unicodedata",
 )
+# Compiled here from the CPython source of the same version (Debian builds
+# them as shared modules, which a static binary cannot load):
+# module -> (sources below Modules/, link against OpenSSL)
+FROM_SOURCE = {
+    "_ssl": (("_ssl.c",), True),
+    "_hashlib": (("_hashopenssl.c",), True),
+    "_json": (("_json.c",), False),
+    "_contextvars": (("_contextvarsmodule.c",), False),
+    "_asyncio": (("_asynciomodule.c",), False),
+    "resource": (("resource.c",), False),
+    "_queue": (("_queuemodule.c",), False),  # queue.SimpleQueue (concurrent.futures, asyncio)
+}
+# From the locked sdist: the C module registered as `setproctitle` itself (its
+# pure-Python wrapper package only re-exports it, and imports logging).
+SETPROCTITLE_SOURCES = ("setproctitle.c", "spt_debug.c", "spt_setup.c", "spt_status.c", "spt_strlcpy.c")
+# Registered by launcher.c itself (build/static/shim_native.c).
+LAUNCHER_BUILTINS = ("_shim_native",)
 # Created by the interpreter itself, listed with no init function (as config.c does).
-CORE = ("marshal", "_imp", "_ast", "gc", "builtins", "sys")
-OMITTED = ("unicodedata", "pyexpat", "_elementtree", "spwd", "syslog", "cmath", "xxsubtype")
+CORE = ("marshal", "_imp", "_ast", "gc", "builtins", "sys", "_warnings")
+OMITTED = ("pyexpat", "_elementtree", "spwd", "syslog", "cmath", "xxsubtype")
 CORE_INIT = {"marshal": "PyMarshal_Init", "_imp": "PyInit__imp", "_ast": "PyInit__ast", "gc": "PyInit_gc",
              "_warnings": "_PyWarnings_Init"}
 
 
-def inittab_c(builtins=BUILTINS):
+def builtin_names():
+    """Every module name the binary has built in (the declared set stage.py checks against)."""
+    return frozenset(BUILTINS) | frozenset(FROM_SOURCE) | {"setproctitle"} | frozenset(LAUNCHER_BUILTINS) | frozenset(CORE)
+
+
+def inittab_c():
     """C source of _PyImport_Inittab; defining it keeps config.o (and all of
     its modules) out of the link."""
-    names = list(builtins)
+    table = [(name, f"PyInit_{name}") for name in BUILTINS + tuple(FROM_SOURCE)]
+    table.append(("setproctitle", "PyInit__setproctitle"))
+    table += list(CORE_INIT.items())
     lines = ['#include "Python.h"', ""]
-    for name in names:
-        lines.append(f"extern PyObject *PyInit_{name}(void);")
-    for name, func in CORE_INIT.items():
-        lines.append(f"extern PyObject *{func}(void);")
+    lines += [f"extern PyObject *{func}(void);" for _, func in table]
     lines += ["", "struct _inittab _PyImport_Inittab[] = {"]
-    for name in names:
-        lines.append(f'    {{"{name}", PyInit_{name}}},')
-    for name, func in CORE_INIT.items():
-        lines.append(f'    {{"{name}", {func}}},')
+    lines += [f'    {{"{name}", {func}}},' for name, func in table]
     lines += ['    {"builtins", NULL},', '    {"sys", NULL},', "    {0, 0}", "};", ""]
     return "\n".join(lines)
 
@@ -56,43 +82,104 @@ def compiler_version(arch):
     return out.stdout.splitlines()[0]
 
 
-def link(arch, sysroot, workdir, log):
+def _cc_path(arch, what):
+    return subprocess.run([CC[arch], f"-print-file-name={what}"], check=True, text=True,
+                          stdout=subprocess.PIPE).stdout.strip()
+
+
+def _libm(sysroot):
+    """libm.a, or on amd64 the archives its GNU ld script names (absolute host paths)."""
+    lib = sysroot.root / "usr/lib" / TRIPLET[sysroot.arch]
+    head = (lib / "libm.a").read_bytes()[:400]
+    if not head.startswith(b"/* GNU ld script"):
+        return [lib / "libm.a"]
+    group = re.search(rb"GROUP\s*\(([^)]*)\)", head).group(1).split()
+    return [sysroot.root / p.decode().lstrip("/") for p in group]
+
+
+class Compiler:
+    """argv builders for one arch against one sysroot (nothing from the host's /usr/include or libc)."""
+
+    def __init__(self, arch, sysroot, work, log):
+        self.arch, self.sysroot, self.work, self.log = arch, sysroot, Path(work), log
+        root = sysroot.root
+        self.cc = CC[arch]
+        self.cflags = ["-O2", "-DNDEBUG", "-fno-ident",
+                       f"-ffile-prefix-map={root}=/sysroot", f"-ffile-prefix-map={HERE}=/src",
+                       f"-ffile-prefix-map={self.work}=/work", "-nostdinc",
+                       "-isystem", _cc_path(arch, "include"),
+                       "-isystem", str(root / "usr/include" / TRIPLET[arch]),
+                       "-isystem", str(root / "usr/include")]
+        self.cflags += [f"-I{p}" for p in sysroot.include]
+
+    def compile(self, source, obj, *extra):
+        argv = [self.cc, *self.cflags, *extra, "-c", "-o", str(obj), str(source)]
+        self._run(argv, obj)
+        return obj
+
+    def link(self, out, objects, libs):
+        lib = self.sysroot.root / "usr/lib" / TRIPLET[self.arch]
+        libgcc = Path(_cc_path(self.arch, "libgcc.a"))
+        start = [lib / "crt1.o", lib / "crti.o", _cc_path(self.arch, "crtbeginT.o")]
+        end = [_cc_path(self.arch, "crtend.o"), lib / "crtn.o"]
+        group = ["-Wl,--start-group", str(libgcc), str(libgcc.parent / "libgcc_eh.a"),
+                 str(lib / "libc.a"), "-Wl,--end-group"]
+        argv = [self.cc, "-static", "-nostdlib", "-s", "-Wl,--build-id=sha1", "-o", str(out),
+                *map(str, start), *map(str, objects), *map(str, libs), *map(str, _libm(self.sysroot)),
+                *group, *map(str, end)]
+        self.log(" ".join([self.cc, "…", "-static", "-o", str(out)]))
+        self._run(argv, out)
+        return out
+
+    def _run(self, argv, out):
+        res = subprocess.run(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # glibc warns that getpwnam & co. (and OpenSSL's dlopen) need its shared
+        # libraries at run time; shim only uses the built-in files/dns services.
+        noise = ("statically linked applications requires at runtime", "in function `")
+        for line in res.stdout.splitlines():
+            if not any(n in line for n in noise):
+                self.log(line)
+        if res.returncode != 0:
+            raise RuntimeError(f"build {out}: {self.cc} failed (exit {res.returncode})")
+
+
+def link(arch, sysroot, cpython, setproctitle, workdir, log):
     """Compile and link the launcher for arch; return its path."""
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
+    cc = Compiler(arch, sysroot, work, log)
     (work / "inittab.c").write_text(inittab_c())
-    out = work / "launcher"
-    cflags = ["-O2", "-DNDEBUG", "-fno-ident", "-ffile-prefix-map=%s=/sysroot" % sysroot.root,
-              "-ffile-prefix-map=%s=/src" % HERE, "-ffile-prefix-map=%s=/work" % work]
-    includes = [f"-I{p}" for p in sysroot.include]
-    argv = [CC[arch], *cflags, *includes, "-static", "-s", "-Wl,--build-id=sha1",
-            "-o", str(out), str(HERE / "static/launcher.c"), str(work / "inittab.c"),
-            str(sysroot.libpython), str(sysroot.libz), "-lm"]
-    log(" ".join(argv[:1] + ["…", "-static", "-o", str(out)]))
-    res = subprocess.run(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    # glibc warns that getpwnam & co. need its shared NSS modules at run time;
-    # shim only uses the built-in "files" service, so those are expected.
-    noise = ("statically linked applications requires at runtime", "in function `")
-    for line in res.stdout.splitlines():
-        if not any(n in line for n in noise):
-            log(line)
-    if res.returncode != 0:
-        raise RuntimeError(f"link {out}: {CC[arch]} failed (exit {res.returncode})")
-    return out
+    modules = Path(cpython) / "Modules"
+    internal = ["-DPy_BUILD_CORE_BUILTIN", f"-I{sysroot.include[0] / 'internal'}", f"-I{modules}"]
+    objects = [cc.compile(HERE / "static/launcher.c", work / "launcher.o"),
+               cc.compile(work / "inittab.c", work / "inittab.o")]
+    for name, (sources, _) in FROM_SOURCE.items():
+        extra = ["-include", str(HERE / "static/socket_prelude.h")] if name == "_ssl" else []
+        for src in sources:
+            objects.append(cc.compile(modules / src, work / f"{name}-{Path(src).stem}.o", *internal, *extra))
+    spt = Path(setproctitle) / "src"
+    version = (Path(setproctitle) / "PKG-INFO").read_text().split("\nVersion: ", 1)[1].split()[0]
+    for src in SETPROCTITLE_SOURCES:
+        objects.append(cc.compile(spt / src, work / f"spt-{Path(src).stem}.o",
+                                  "-DHAVE_SYS_PRCTL_H=1", f'-DSPT_VERSION={version}'))
+    libs = [sysroot.libpython, sysroot.libssl, sysroot.libcrypto, sysroot.libz]
+    return cc.link(work / "launcher", objects, libs)
 
 
-def deps(arch, sysroot):
-    return {
+def deps(arch, sysroot, entries, ca_version):
+    """shim version's build_deps: every locked input and the toolchain."""
+    out = {
         "python": sysroot.versions["libpython3.11-dev"].split("-")[0],
-        "libpython3.11": sysroot.versions["libpython3.11-dev"],
-        "zlib": sysroot.versions["zlib1g-dev"],
-        "libc": glibc_version(arch),
         "cc": compiler_version(arch),
         "native": "_shim_native",
+        "ca-certificates": ca_version,
+        "openssl": sysroot.versions["libssl-dev"],
+        "glibc": sysroot.versions["libc6-dev"],
+        "libpython3.11": sysroot.versions["libpython3.11-dev"],
+        "zlib": sysroot.versions["zlib1g-dev"],
+        "lock": {e.label: e.sha256 for e in entries},
     }
-
-
-def glibc_version(arch):
-    pkg = {"amd64": "libc6-dev", "arm64": "libc6-dev-arm64-cross"}[arch]
-    out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], text=True, stdout=subprocess.PIPE)
-    return f"glibc {out.stdout.strip() or 'unknown'} (static)"
+    for e in entries:
+        if e.kind == "sdist":
+            out[e.name] = e.version
+    return out

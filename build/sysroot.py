@@ -77,6 +77,32 @@ def ensure(cache, arch, entries, log):
     return Sysroot(root, arch, wanted)
 
 
+def ensure_foreign_arch(arch, host_arch):
+    """dpkg must know arch before apt-get can download its packages."""
+    if arch == host_arch:
+        return
+    out = subprocess.run(["dpkg", "--print-foreign-architectures"], check=True, text=True,
+                         stdout=subprocess.PIPE).stdout
+    if arch not in out.split():
+        subprocess.run(["dpkg", "--add-architecture", arch], check=True)
+        subprocess.run(["apt-get", "update", "-q"], check=True, stdin=subprocess.DEVNULL)
+
+
+def ca_bundle(sysroot):
+    """(PEM bytes, version) of Debian's Mozilla CA set, in file-name order.
+
+    The first line names the package version (shim/net/cabundle.py reads it);
+    OpenSSL skips text outside the PEM blocks.
+    """
+    version = sysroot.versions["ca-certificates"]
+    parts = [f"# ca-certificates {version} (Debian), embedded by scripts/build\n".encode()]
+    for crt in sorted(sysroot.cacerts.glob("*.crt")):
+        parts.append(crt.read_bytes().rstrip(b"\n") + b"\n")
+    if len(parts) < 50:
+        raise RuntimeError(f"read the CA certificates in {sysroot.cacerts}: only {len(parts) - 1} found")
+    return b"".join(parts), version
+
+
 def _unpack_tar(entry, cache, log, members):
     """Unpack the members of entry's tarball whose path (below its top directory)
     starts with one of `members`; return the top directory."""

@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "install": "shim.commands.install",
     "detect": "shim.commands.detect",
     "exec-env": "shim.commands.exec_env",
+    "__selftest": "shim.commands.selftest",  # hidden: checks of a built binary (docs/freeze.md)
 }
 # Platform tooling lives in the separate `shimtools` package (pip install, tools image),
 # reached by name through importlib so the runtime never imports it as code; the frozen

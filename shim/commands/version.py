@@ -49,12 +49,14 @@ def _source_commit():
         return None
 
 
-def _dep_version(name):
+def _dep_version(name, built):
     try:
         module = __import__(name)
     except ImportError:
         return None
-    return getattr(module, "__version__", None) or "unknown"
+    # A builtin module of the static binary (setproctitle) has no __version__:
+    # the build recorded which sdist it came from.
+    return getattr(module, "__version__", None) or built.get(name) or "unknown"
 
 
 def report():
@@ -69,7 +71,8 @@ def report():
         "freezer": info.get("freezer", "source"),
         "python": platform.python_version(),
         "python_implementation": sys.implementation.name,
-        "deps": {name: _dep_version(name) for name in OPTIONAL_DEPS},
+        "deps": {name: _dep_version(name, info.get("deps", {})) for name in OPTIONAL_DEPS},
+        "ca_bundle": info.get("deps", {}).get("ca-certificates"),
         "build_deps": info.get("deps", {}),
         "native": _has_native(),
     }

@@ -1,18 +1,87 @@
-"""TLS client contexts (minimal stand-in; issue 9 owns the CA-bundle version of this module,
-which keeps this signature and semantics and adds the image/embedded bundle search).
+"""Client-side TLS contexts with one trust-store policy for every endpoint.
 
-`client_context()` is the one way shim code gets an `ssl.SSLContext`: verification and
-hostname checking on.  An endpoint's own CA (`cafile`/`capath`/`cadata`) is the whole trust
-store, as VAULT_CACERT and `curl --cacert` mean it; without one, the system store.
+`client_context()` always verifies certificates and host names.  Trust, first
+match wins:
+
+1. the endpoint's own CA (`cafile`/`capath`/`cadata`: a private CA, e.g.
+   Vault's VAULT_CACERT or a cluster's CA), and nothing else;
+2. SSL_CERT_FILE / SSL_CERT_DIR, as OpenSSL-based programs honour them;
+3. the image's own bundle at the usual path of its distribution;
+4. the bundle embedded in the static binary (shim.net.cabundle), so a
+   FROM-scratch image still verifies public endpoints.
+
+`trust_source()` names the store the same arguments select, for error messages
+(`verify_failed()` builds the one-line hint).  Hand-written rather than
+ssl.create_default_context(): that one ends at OpenSSL's compiled-in paths,
+which do not exist in most images and never reach an embedded bundle.
 """
 
-import ssl
+import os
+
+from shim.errors import REASON_SETUP, ShimError
+
+# The image's bundle: Debian/Ubuntu/distroless/Alpine, RHEL/Fedora (two
+# layouts), openSUSE, Alpine/BSD's cert.pem.
+IMAGE_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+)
+EMBEDDED = "embedded bundle"
+FIX = "set SSL_CERT_FILE or the endpoint's CA option"
 
 
-def client_context(cafile=None, capath=None, cadata=None):
-    """A verifying client context: the endpoint's CA when given, else the default store."""
-    if not (cafile or capath or cadata):
-        return ssl.create_default_context()
+def _choose(cafile, capath, cadata, environ):
+    """(description, load_verify_locations kwargs) for the first store that applies."""
+    if cafile or capath or cadata:
+        what = cafile or capath or "the endpoint's CA data"
+        return f"endpoint CA {what}", {"cafile": cafile, "capath": capath, "cadata": cadata}
+    env_file, env_dir = environ.get("SSL_CERT_FILE"), environ.get("SSL_CERT_DIR")
+    if env_file or env_dir:
+        names = " ".join(f"{k}={v}" for k, v in (("SSL_CERT_FILE", env_file), ("SSL_CERT_DIR", env_dir)) if v)
+        return names, {"cafile": env_file or None, "capath": env_dir or None}
+    for path in IMAGE_BUNDLES:
+        if os.path.isfile(path):
+            return f"image bundle {path}", {"cafile": path}
+    from shim.net import cabundle
+
+    pem = cabundle.embedded_pem()
+    if pem:
+        version = cabundle.embedded_version()
+        return (f"{EMBEDDED} (ca-certificates {version})" if version else EMBEDDED), {"cadata": pem.decode("ascii")}
+    return "none (no CA bundle found)", {}
+
+
+def trust_source(cafile=None, capath=None, cadata=None, environ=None):
+    """Which trust store client_context() with these arguments uses, as text."""
+    return _choose(cafile, capath, cadata, os.environ if environ is None else environ)[0]
+
+
+def client_context(cafile=None, capath=None, cadata=None, environ=None):
+    """An ssl.SSLContext for clients: verification and host-name checks on, trust as above.
+
+    A store that cannot be read raises ShimError naming it (never a traceback).
+    """
+    import ssl
+
+    source, where = _choose(cafile, capath, cadata, os.environ if environ is None else environ)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname
-    ctx.load_verify_locations(cafile=cafile, capath=capath, cadata=cadata)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if where:
+        try:
+            ctx.load_verify_locations(**where)
+        except (OSError, ssl.SSLError, ValueError) as err:
+            cause = getattr(err, "strerror", None) or str(err) or type(err).__name__
+            raise ShimError("load trust store", source, cause,
+                            "point it at a readable PEM bundle (or directory of hashed certificates)",
+                            reason=REASON_SETUP) from None
+    ctx.shim_trust_source = source
     return ctx
+
+
+def verify_failed(err, source):
+    """The cause text for a failed certificate check: what failed, which store, the fix."""
+    detail = getattr(err, "verify_message", None) or getattr(err, "reason", None) or str(err)
+    return f"certificate verify failed ({detail}); trust store: {source}; {FIX}"
