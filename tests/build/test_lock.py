@@ -1,0 +1,71 @@
+"""build/inputs.lock: every input is pinned for both arches and checked by hash before use.
+
+Each failing build runs in a fresh clone with one lock line changed, so the
+repository's own lock and dist/ are never touched; the download cache is shared
+(files in it are named by their hash, so a wrong hash can never hit it).
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from support import REPO
+
+sys.path.insert(0, str(REPO / "build"))
+import lock  # noqa: E402
+
+TIMEOUT = 900
+
+
+def _entries():
+    return lock.load(REPO / "build/inputs.lock")
+
+
+def test_both_arches_pin_the_same_versions():
+    entries = _entries()
+    for name in lock.DEBS:
+        versions = {e.arch: e.version for e in entries if e.kind == "deb" and e.name == name}
+        assert set(versions) == set(lock.ARCHES), f"{name} not locked for every arch: {versions}"
+        assert len(set(versions.values())) == 1, f"{name} differs between arches: {versions}"
+    assert lock.find(entries, "deb", "libc6-dev")  # the target arch's glibc, not the cross toolchain's
+    assert lock.find(entries, "src", "python3.11").version == lock.find(entries, "deb", "libpython3.11-dev").version
+    assert lock.find(entries, "sdist", "setproctitle")
+
+
+def _build_with(tmp_path, edit):
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True, timeout=300)
+    path = clone / "build/inputs.lock"
+    path.write_text(edit(path.read_text()))
+    return subprocess.run([str(clone / "scripts/build"), "--arch", "arm64", "--dist", str(tmp_path / "dist")],
+                          cwd=clone, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+
+
+def _errors(proc):
+    return [line for line in proc.stderr.splitlines() if line.startswith("shim:")]
+
+
+def test_a_wrong_hash_fails_the_build_in_one_line(tmp_path):
+    entry = next(e for e in _entries() if e.name == "libssl-dev" and e.arch == "arm64")
+    wrong = entry.sha256[::-1]
+    proc = _build_with(tmp_path, lambda text: text.replace(entry.sha256, wrong))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    errors = _errors(proc)
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0].startswith(f"shim: build: verify libssl-dev:arm64={entry.version}: sha256 ")
+    assert "--update-lock" in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "dist/shim-linux-arm64").exists()
+
+
+def test_a_version_the_mirror_no_longer_serves_is_named(tmp_path):
+    entry = next(e for e in _entries() if e.name == "zlib1g-dev" and e.arch == "arm64")
+    gone = entry.version + "+gone1"
+    proc = _build_with(tmp_path, lambda text: re.sub(
+        rf"^deb zlib1g-dev arm64 \S+ {entry.sha256}", f"deb zlib1g-dev arm64 {gone} {'1' * 64}", text, flags=re.M))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    errors = _errors(proc)
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0].startswith(f"shim: build: fetch zlib1g-dev:arm64={gone}: the package mirror no longer serves it")
+    assert "scripts/build --update-lock" in errors[0]
