@@ -132,6 +132,19 @@ def shim_modules(stage):
 CA_BUNDLE = "shim/net/cacert.pem"
 
 
+class _Finder(modulefinder.ModuleFinder):
+    """modulefinder that also remembers who imported each module (for the error message)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.importers = {}
+
+    def import_hook(self, name, caller=None, fromlist=None, level=-1):
+        if caller is not None:
+            self.importers.setdefault(name, set()).add(caller.__name__)
+        return super().import_hook(name, caller, fromlist, level)
+
+
 class MissingModules(RuntimeError):
     """Modules the runtime can import that the binary would not have."""
 
@@ -140,7 +153,7 @@ def module_graph(stage, stdlib, excludes=EXCLUDES):
     """(modules, reached): {module name: (source path, is_package)} of the
     pure-Python modules for the archive, and every other module name reached
     (builtins and modules that were not found), for declared_modules()."""
-    finder = modulefinder.ModuleFinder(path=[str(stage), str(stdlib)], excludes=list(excludes))
+    finder = _Finder(path=[str(stage), str(stdlib)], excludes=list(excludes))
     for name in list(STARTUP) + list(EXTRA_ROOTS) + shim_modules(stage):
         finder.import_hook(name)
     modules, reached = {}, {}
@@ -149,7 +162,7 @@ def module_graph(stage, stdlib, excludes=EXCLUDES):
             modules[name] = (Path(mod.__file__), bool(mod.__path__))
         else:
             # A builtin of the build machine's python3.11, or an extension module (lib-dynload).
-            reached[name] = ["(builtin on the build host)"]
+            reached[name] = sorted(finder.importers.get(name, ())) or ["CPython itself"]
     missing, _maybe = finder.any_missing_maybe()  # maybe: `from x import y` where y is an attribute
     for name in missing:
         reached[name] = sorted(finder.badmodules.get(name, ()))
