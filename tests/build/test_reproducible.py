@@ -2,7 +2,10 @@
 
 Each build runs in its own fresh clone of HEAD (at different paths), so stray
 absolute paths, timestamps, hash seeds or file-order effects all show up as a
-byte difference.  SOURCE_DATE_EPOCH comes from the commit, as in CI.
+byte difference.  SOURCE_DATE_EPOCH comes from the commit, as in CI.  The second
+build starts from an empty SHIM_CACHE, as a new machine on another day would:
+every input is fetched again and must match build/inputs.lock, and each binary
+lists exactly that lock.
 """
 
 import hashlib
@@ -33,6 +36,8 @@ def test_two_builds_are_identical(tmp_path, run_build):
     outputs = []
     commit = None
     for name in ("first", "second-with-a-longer-path"):
+        if name != "first":
+            env = {**env, "SHIM_CACHE": str(tmp_path / "empty-cache")}
         clone = _clone(tmp_path / name)
         # The same commit twice, even if someone commits meanwhile.
         commit = commit or _head(clone)
@@ -50,6 +55,13 @@ def test_two_builds_are_identical(tmp_path, run_build):
     info = json.loads(_archive_member(tmp_path / "first/dist/shim-linux-amd64", "shim/_buildinfo.json"))
     assert info["commit"] == _head(tmp_path / "first")
     assert info["freezer"] == "static" and info["arch"] == "amd64"
+    locked = {}
+    for line in (tmp_path / "first/build/inputs.lock").read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields and (fields[0] != "deb" or fields[2] in ("amd64", "all")):
+            label = f"{fields[1]}:{fields[2]}={fields[3]}" if fields[0] == "deb" else f"{fields[1]}={fields[3]}"
+            locked[label] = fields[4]
+    assert info["deps"]["lock"] == locked
 
 
 def _archive_member(path, member):
