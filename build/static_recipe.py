@@ -100,13 +100,15 @@ def _libm(sysroot):
 class Compiler:
     """argv builders for one arch against one sysroot (nothing from the host's /usr/include or libc)."""
 
-    def __init__(self, arch, sysroot, work, log):
+    def __init__(self, arch, sysroot, work, log, sources=()):
         self.arch, self.sysroot, self.work, self.log = arch, sysroot, Path(work), log
         root = sysroot.root
+        # __FILE__ ends up in the binary (CPython's error helpers): no cache or work path may.
+        maps = [f"-ffile-prefix-map={path}=/{name}" for name, path in sources]
         self.cc = CC[arch]
         self.cflags = ["-O2", "-DNDEBUG", "-fno-ident",
                        f"-ffile-prefix-map={root}=/sysroot", f"-ffile-prefix-map={HERE}=/src",
-                       f"-ffile-prefix-map={self.work}=/work", "-nostdinc",
+                       f"-ffile-prefix-map={self.work}=/work", *maps, "-nostdinc",
                        "-isystem", _cc_path(arch, "include"),
                        "-isystem", str(root / "usr/include" / TRIPLET[arch]),
                        "-isystem", str(root / "usr/include")]
@@ -147,7 +149,7 @@ def link(arch, sysroot, cpython, setproctitle, workdir, log):
     """Compile and link the launcher for arch; return its path."""
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    cc = Compiler(arch, sysroot, work, log)
+    cc = Compiler(arch, sysroot, work, log, sources=(("cpython", cpython), ("setproctitle", setproctitle)))
     (work / "inittab.c").write_text(inittab_c())
     modules = Path(cpython) / "Modules"
     internal = ["-DPy_BUILD_CORE_BUILTIN", f"-I{sysroot.include[0] / 'internal'}", f"-I{modules}"]
