@@ -68,11 +68,24 @@ def _features():
     return out
 
 
+def _startup_origins(modules):
+    """Where each module loaded before this subcommand ran came from (builtin, frozen, archive)."""
+    out = {}
+    for name, module in sorted(modules.items()):
+        spec = getattr(module, "__spec__", None)
+        origin = getattr(spec, "origin", None) or "?"
+        kind = origin if origin in ("built-in", "frozen") else "archive" if ".pyc" in origin or "/" in origin else origin
+        out[kind] = out.get(kind, 0) + 1
+    return out
+
+
 def imports(argv):
     from shim.util import jsonio
 
+    before = dict(sys.modules)
     names, failed = _import_all()
-    report = {"imported": len(names) - len(failed), "failed": failed, "features": _features()}
+    report = {"imported": len(names) - len(failed), "failed": failed, "features": _features(),
+              "loaded_before": _startup_origins(before)}
     sys.stdout.buffer.write(jsonio.dumps(report, indent=True) + b"\n")
     return EXIT_FAILED if failed else 0
 
