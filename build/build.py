@@ -77,7 +77,10 @@ def build_static(arch, entries, cache, work, epoch):
     data = stage.package_data(staged.parent) + [(stage.CA_BUNDLE, ca_pem)]
     zip_bytes = stage.archive(modules, data, epoch)
     log(f"{len(modules)} modules, archive {len(zip_bytes) // 1024} KiB, CA bundle {ca_version}")
-    launcher = static_recipe.link(arch, root, cpython, setproctitle, work / "link", log)
+    frozen = stage.startup_modules(staged.parent, modules)
+    log(f"{len(frozen)} start-up modules frozen into the launcher")
+    launcher = static_recipe.link(arch, root, cpython, setproctitle, stage.frozen_c(modules, frozen),
+                                  work / "link", log)
     return launcher.read_bytes() + zip_bytes
 
 

@@ -182,10 +182,73 @@ def declared_modules(stage, stdlib, builtins, absent=ABSENT):
     return modules
 
 
+def _code(source_path, arcname):
+    return compile(Path(source_path).read_bytes(), arcname, "exec", dont_inherit=True, optimize=0)
+
+
 def _pyc(source_path, arcname):
-    code = compile(Path(source_path).read_bytes(), arcname, "exec", dont_inherit=True, optimize=0)
     # Unchecked hash-based pyc: no mtime inside, never compared to a source.
-    return bytes(bootstrap_external._code_to_hash_pyc(code, b"\0" * 8, checked=False))
+    return bytes(bootstrap_external._code_to_hash_pyc(_code(source_path, arcname), b"\0" * 8, checked=False))
+
+
+# The paths whose imports are frozen into the launcher: the plain run (exec) and
+# the PID-1 path (supervise).
+STARTUP_RUNS = (["--", "/bin/true"], ["--supervise", "--", "/bin/true"])
+# What CPython imports while it initialises (UTF-8 mode: stdio and file names are utf-8).
+INIT_ENCODINGS = ("encodings", "encodings.aliases", "encodings.utf_8")
+
+
+def startup_modules(stage, modules):
+    """Names (of `modules`) that `shim -- /bin/true` and the supervise path import.
+
+    Found by running the staged tree once per path with the build's python3.11
+    and -X importtime, in an empty environment (no SHIM_* settings), plus the
+    encodings CPython itself imports before any of that.
+    """
+    names = {n for n in INIT_ENCODINGS if n in modules}
+    code = ("import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'shim'; "
+            "from shim.cli import main; sys.exit(main())")
+    for args in STARTUP_RUNS:
+        proc = subprocess.run([sys.executable, "-S", "-X", "importtime", "-c", code, str(stage), *args],
+                              env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=60)
+        # From source the supervise path may stop early (it needs _shim_native, which only the
+        # binary has): what it imported until then still counts.
+        if "| shim.cli" not in proc.stderr:
+            raise RuntimeError(f"find the start-up modules: shim {' '.join(args)} from {stage} exited "
+                               f"{proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}")
+        for line in proc.stderr.splitlines():
+            if line.startswith("import time:") and "|" in line:
+                name = line.rsplit("|", 1)[1].strip()
+                if name in modules:
+                    names.add(name)
+    # A frozen module's package must be frozen too (its __path__ then points into the archive).
+    for name in list(names):
+        parts = name.split(".")
+        names.update(".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in modules)
+    # CPython 3.11 already deep-freezes os, io, codecs, abc, stat, posixpath… into libpython.
+    import _imp
+
+    return sorted(names - set(_imp._frozen_module_names()))
+
+
+def frozen_c(modules, names):
+    """C source of `shim_frozen`, the launcher's PyImport_FrozenModules table: the
+    marshalled code of `names`, read-only data in the binary (no zip read, no
+    inflate, no file I/O when they are imported)."""
+    import marshal
+
+    lines = ['#include "Python.h"', ""]
+    table = []
+    for i, name in enumerate(names):
+        path, is_package = modules[name]
+        base = name.replace(".", "/") + ("/__init__" if is_package else "")
+        data = marshal.dumps(_code(path, base + ".py"))
+        hexdata = ",".join(str(b) for b in data)
+        lines.append(f"static const unsigned char m{i}[] = {{{hexdata}}};")
+        table.append(f'    {{"{name}", m{i}, (int)sizeof m{i}, {int(is_package)}, NULL}},')
+    lines += ["", "const struct _frozen shim_frozen[] = {", *table, "    {0, 0, 0, 0, NULL}", "};", ""]
+    return "\n".join(lines)
 
 
 def archive(modules, package_data, epoch, compress=True):

@@ -145,16 +145,18 @@ class Compiler:
             raise RuntimeError(f"build {out}: {self.cc} failed (exit {res.returncode})")
 
 
-def link(arch, sysroot, cpython, setproctitle, workdir, log):
-    """Compile and link the launcher for arch; return its path."""
+def link(arch, sysroot, cpython, setproctitle, frozen_c, workdir, log):
+    """Compile and link the launcher for arch (frozen_c: stage.frozen_c()); return its path."""
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     cc = Compiler(arch, sysroot, work, log, sources=(("cpython", cpython), ("setproctitle", setproctitle)))
     (work / "inittab.c").write_text(inittab_c())
+    (work / "frozen.c").write_text(frozen_c)
     modules = Path(cpython) / "Modules"
     internal = ["-DPy_BUILD_CORE_BUILTIN", f"-I{sysroot.include[0] / 'internal'}", f"-I{modules}"]
     objects = [cc.compile(HERE / "static/launcher.c", work / "launcher.o"),
-               cc.compile(work / "inittab.c", work / "inittab.o")]
+               cc.compile(work / "inittab.c", work / "inittab.o"),
+               cc.compile(work / "frozen.c", work / "frozen.o", "-O0")]  # data only: -O0 compiles it faster
     for name, (sources, _) in FROM_SOURCE.items():
         extra = ["-include", str(HERE / "static/socket_prelude.h")] if name == "_ssl" else []
         for src in sources:

@@ -11,12 +11,9 @@ OPTIONAL_DEPS = ("orjson", "uvloop", "setproctitle")
 
 def build_info():
     """The JSON the freezer baked in (shim/_buildinfo.json), or None from source."""
-    import pkgutil
+    from shim.util.resources import get_data
 
-    try:
-        data = pkgutil.get_data("shim", "_buildinfo.json")
-    except (OSError, ImportError, ValueError):
-        return None
+    data = get_data("shim", "_buildinfo.json")
     if not data:
         return None
     from shim.util import jsonio

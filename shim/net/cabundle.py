@@ -13,13 +13,9 @@ _cache = []
 def embedded_pem():
     """The bundle's PEM bytes, or None when this is not a built binary."""
     if not _cache:
-        import pkgutil
+        from shim.util.resources import get_data
 
-        try:
-            data = pkgutil.get_data("shim.net", "cacert.pem")
-        except (OSError, ImportError, ValueError):
-            data = None
-        _cache.append(data or None)
+        _cache.append(get_data("shim.net", "cacert.pem") or None)
     return _cache[0]
 
 
