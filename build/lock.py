@@ -156,7 +156,7 @@ def _fetch_src(entry, tmp, cache):
 
 
 def _fetch_sdist(entry, tmp, cache):
-    proc = _run([pip(), "download", "-q", "--no-deps", "--no-binary", ":all:", "--dest", str(tmp),
+    proc = _run([*pip(), "download", "-q", "--no-deps", "--no-binary", ":all:", "--dest", str(tmp),
                  f"{entry.name}=={entry.version}"], env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     got = tmp / entry.file
     if not got.exists():
@@ -165,17 +165,9 @@ def _fetch_sdist(entry, tmp, cache):
 
 
 def pip():
-    """A pip to download sdists with (never installs anything)."""
-    venv = os.environ.get("SHIM_BUILD_PIP")
-    if venv:
-        return venv
-    for candidate in (HERE.parent / ".venv/bin/pip", Path("/work/main/.venv/bin/pip")):
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which("pip3") or shutil.which("pip")
-    if not found:
-        raise LockError("fetch sdists: no pip found; install python3-pip or set SHIM_BUILD_PIP")
-    return found
+    """pip, to download sdists with (never to install): Debian's python3-pip, run by
+    the build's python3.11; it reads the machine's pip configuration for its index."""
+    return ["/usr/bin/python3.11", "-m", "pip"]
 
 
 def apt_source_argv(cache):
@@ -270,7 +262,8 @@ def _locked_source(cache, version):
 def _locked_sdist(name, cache, log):
     tmp = Path(tempfile.mkdtemp(prefix=".lock-", dir=_mkdir(Path(cache) / "inputs")))
     try:
-        proc = _run([pip(), "download", "-q", "--no-deps", "--no-binary", ":all:", "--dest", str(tmp), name])
+        proc = _run([*pip(), "download", "-q", "--no-deps", "--no-binary", ":all:", "--dest", str(tmp), name],
+                    env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
         found = sorted(tmp.glob(f"{name}-*.tar.gz"))
         if proc.returncode != 0 or len(found) != 1:
             raise LockError(f"lock sdist {name}: pip download failed ({proc.stderr.strip()[-200:]})")

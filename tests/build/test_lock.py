@@ -69,3 +69,21 @@ def test_a_version_the_mirror_no_longer_serves_is_named(tmp_path):
     assert len(errors) == 1, proc.stderr[-2000:]
     assert errors[0].startswith(f"shim: build: fetch zlib1g-dev:arm64={gone}: the package mirror no longer serves it")
     assert "scripts/build --update-lock" in errors[0]
+
+
+def test_update_lock_pins_the_same_bytes_for_the_same_versions(tmp_path):
+    """--update-lock in a clone: both arches, every input, and for every version the mirror still
+    serves, exactly the committed hash (a newer version is allowed: the mirror moves on)."""
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True, timeout=300)
+    proc = subprocess.run([str(clone / "scripts/build"), "--update-lock"], cwd=clone, capture_output=True,
+                          text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    new = lock.load(clone / "build/inputs.lock")
+    old = _entries()
+    key = lambda e: (e.kind, e.name, e.arch)  # noqa: E731
+    assert sorted(map(key, new)) == sorted(map(key, old))
+    committed = {key(e): e for e in old}
+    for entry in new:
+        if entry.version == committed[key(entry)].version:
+            assert entry.sha256 == committed[key(entry)].sha256, entry.label
