@@ -36,15 +36,16 @@ BUILTINS = (
 )
 # Compiled here from the CPython source of the same version (Debian builds
 # them as shared modules, which a static binary cannot load):
-# module -> (sources below Modules/, link against OpenSSL)
+# module -> sources below Modules/ (_ssl and _hashlib link against OpenSSL)
 FROM_SOURCE = {
-    "_ssl": (("_ssl.c",), True),
-    "_hashlib": (("_hashopenssl.c",), True),
-    "_json": (("_json.c",), False),
-    "_contextvars": (("_contextvarsmodule.c",), False),
-    "_asyncio": (("_asynciomodule.c",), False),
-    "resource": (("resource.c",), False),
-    "_queue": (("_queuemodule.c",), False),  # queue.SimpleQueue (concurrent.futures, asyncio)
+    "_ssl": ("_ssl.c",),
+    "_hashlib": ("_hashopenssl.c",),
+    "_json": ("_json.c",),
+    "_contextvars": ("_contextvarsmodule.c",),
+    "_asyncio": ("_asynciomodule.c",),
+    "resource": ("resource.c",),
+    "_queue": ("_queuemodule.c",),  # queue.SimpleQueue (concurrent.futures, asyncio)
+    "termios": ("termios.c",),  # getpass (urllib.request), tty
 }
 # From the locked sdist: the C module registered as `setproctitle` itself (its
 # pure-Python wrapper package only re-exports it, and imports logging).
@@ -53,7 +54,8 @@ SETPROCTITLE_SOURCES = ("setproctitle.c", "spt_debug.c", "spt_setup.c", "spt_sta
 LAUNCHER_BUILTINS = ("_shim_native",)
 # Created by the interpreter itself, listed with no init function (as config.c does).
 CORE = ("marshal", "_imp", "_ast", "gc", "builtins", "sys", "_warnings")
-OMITTED = ("pyexpat", "_elementtree", "spwd", "syslog", "cmath", "xxsubtype")
+# In libpython3.11.a but left out of the table (never imported by shim; see stage.ABSENT):
+# "pyexpat", "_elementtree", "spwd", "syslog", "cmath", "xxsubtype".
 CORE_INIT = {"marshal": "PyMarshal_Init", "_imp": "PyInit__imp", "_ast": "PyInit__ast", "gc": "PyInit_gc",
              "_warnings": "_PyWarnings_Init"}
 
@@ -157,7 +159,7 @@ def link(arch, sysroot, cpython, setproctitle, frozen_c, workdir, log):
     objects = [cc.compile(HERE / "static/launcher.c", work / "launcher.o"),
                cc.compile(work / "inittab.c", work / "inittab.o"),
                cc.compile(work / "frozen.c", work / "frozen.o", "-O0")]  # data only: -O0 compiles it faster
-    for name, (sources, _) in FROM_SOURCE.items():
+    for name, sources in FROM_SOURCE.items():
         extra = ["-include", str(HERE / "static/socket_prelude.h")] if name == "_ssl" else []
         for src in sources:
             objects.append(cc.compile(modules / src, work / f"{name}-{Path(src).stem}.o", *internal, *extra))
