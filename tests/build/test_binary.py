@@ -158,3 +158,17 @@ def test_sigterm_during_start_up_is_not_lost(binary):
         finally:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("args", [["--", "/bin/true"], ["--supervise", "--", "/bin/true"]], ids=["exec", "supervise"])
+def test_start_up_never_opens_the_archive(binary, args):
+    """The run path's modules are frozen into the launcher (docs/freeze.md): the only open of
+    the binary's own file is the launcher's readability check, never zipimport's."""
+    from support import require_tool
+
+    require_tool("strace")
+    proc = subprocess.run(["strace", "-f", "-e", "trace=openat,open", str(binary("amd64")), *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    own = [line for line in proc.stderr.splitlines() if "/proc/self/exe" in line and "openat" in line]
+    assert len(own) == 1, own
