@@ -70,8 +70,8 @@ def build_static(arch, entries, cache, work, epoch):
     cpython = sysroot.source_tree(entries, cache, log)
     setproctitle = sysroot.sdist_tree(entries, "setproctitle", cache, log)
     ca_pem, ca_version = sysroot.ca_bundle(root)
-    arch_entries = [e for e in entries if e.kind != "deb" or e.arch in (arch, "all")]
-    info = stage.buildinfo(REPO, arch, "static", epoch, static_recipe.deps(arch, root, arch_entries, ca_version))
+    deps = static_recipe.deps(arch, root, lock.for_arch(entries, arch), ca_version)
+    info = stage.buildinfo(REPO, arch, "static", epoch, deps)
     staged = stage.stage_source(REPO, work / "stage", info)
     modules = stage.declared_modules(staged.parent, root.stdlib, static_recipe.builtin_names())
     data = stage.package_data(staged.parent) + [(stage.CA_BUNDLE, ca_pem)]

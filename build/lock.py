@@ -86,6 +86,11 @@ def debs(entries, arch):
     return [e for e in entries if e.kind == "deb" and e.arch in (arch, "all")]
 
 
+def for_arch(entries, arch):
+    """Every entry one arch's build uses: its debs, the arch-independent ones, the sources."""
+    return [e for e in entries if e.kind != "deb" or e.arch in (arch, "all")]
+
+
 def find(entries, kind, name):
     for e in entries:
         if e.kind == kind and e.name == name:
