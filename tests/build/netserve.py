@@ -3,11 +3,12 @@
     python netserve.py CERTDIR NAME=ADDR...
 
 Serves, on loopback addresses only:
-  DNS   udp 127.0.0.53:53   A records for the NAME=ADDR pairs, NXDOMAIN otherwise
+  DNS   udp 127.0.0.53:53   A (or AAAA, for an IPv6 ADDR) records for the NAME=ADDR pairs,
+                            an empty answer for the other type, NXDOMAIN for other names
                             (no real DNS server is installed here; this stub answers
-                            the one question type the client asks, A/AAAA)
+                            the two question types a resolver asks, A and AAAA)
   HTTPS tcp 127.0.0.1:8443  certificate CERTDIR/server.pem (signed by the test CA)
-  HTTP  tcp 127.0.0.1:8080
+  HTTP  tcp 127.0.0.1:8080 and [::1]:8080
 Prints "ready" when all listen, logs each DNS question to stderr, stops when
 stdin closes.
 """
@@ -22,6 +23,7 @@ import threading
 DNS_ADDR = ("127.0.0.53", 53)
 HTTPS_ADDR = ("127.0.0.1", 8443)
 HTTP_ADDR = ("127.0.0.1", 8080)
+HTTP6_ADDR = ("::1", 8080)
 TYPE_A, TYPE_AAAA, CLASS_IN = 1, 28, 1
 
 
@@ -41,8 +43,10 @@ def answer(packet, table):
     addr = table.get(name)
     rcode = 0 if addr else 3  # NXDOMAIN for names we do not serve
     records = b""
-    if addr and qtype == TYPE_A:
-        records = b"\xc0\x0c" + struct.pack("!HHIH", TYPE_A, CLASS_IN, 30, 4) + socket.inet_aton(addr)
+    if addr and qtype == (TYPE_AAAA if ":" in addr else TYPE_A):
+        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        data = socket.inet_pton(family, addr)
+        records = b"\xc0\x0c" + struct.pack("!HHIH", qtype, CLASS_IN, 30, len(data)) + data
     flags = 0x8180 | rcode  # response, recursion desired + available
     header = struct.pack("!HHHHHH", qid, flags, 1, 1 if records else 0, 0, 0)
     sys.stderr.write(f"dns {name} type {qtype} -> {addr or 'NXDOMAIN'}\n")
@@ -76,8 +80,12 @@ class Hello(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Server6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def serve_http(addr, certdir=None):
-    server = http.server.ThreadingHTTPServer(addr, Hello)
+    server = (Server6 if ":" in addr[0] else http.server.ThreadingHTTPServer)(addr, Hello)
     if certdir:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(f"{certdir}/server.pem", f"{certdir}/server.key")
@@ -91,6 +99,7 @@ def main(argv):
     serve_dns(table)
     serve_http(HTTPS_ADDR, certdir)
     serve_http(HTTP_ADDR)
+    serve_http(HTTP6_ADDR)
     print("ready", flush=True)
     sys.stdin.read()
 

@@ -25,6 +25,9 @@ TIMEOUT = 120
 HTTPS_NAME = "vault.vault.svc"  # what the client asks for; the certificate is for this name
 HTTPS_FQDN = "vault.vault.svc.cluster.local"  # what DNS knows: reached through the search list
 HTTP_NAME = "config.test"
+HTTP6_NAME = "v6.test"  # only an AAAA record: ::1
+HOSTS_NAME = "hosts-only.test"  # only in the bind-mounted /etc/hosts
+HOSTS = f"127.0.0.1 localhost\n::1 localhost\n127.0.0.1 {HOSTS_NAME}\n"
 RESOLV_CONF = ("nameserver 127.0.0.53\n"
                "search vault.svc.cluster.local svc.cluster.local cluster.local\n"
                "options ndots:5\n")
@@ -48,6 +51,7 @@ def certs(tmp_path_factory):
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
              "-days", "2", "-extfile", "san.ext", "-out", "server.pem", cwd=d)
     (d / "resolv.conf").write_text(RESOLV_CONF)
+    (d / "hosts").write_text(HOSTS)
     for path in d.iterdir():
         path.chmod(0o644)  # readable by uid 65534 in the restricted cells
     d.chmod(0o755)
@@ -64,7 +68,8 @@ def netns(certs):
     try:
         subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
         server = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, str(HERE / "netserve.py"),
-                                   str(certs), f"{HTTPS_FQDN}=127.0.0.1", f"{HTTP_NAME}=127.0.0.1"],
+                                   str(certs), f"{HTTPS_FQDN}=127.0.0.1", f"{HTTP_NAME}=127.0.0.1",
+                                   f"{HTTP6_NAME}=::1"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert server.stdout.readline().strip() == "ready"
         yield name
@@ -86,6 +91,7 @@ def run(request, image, binary, netns, certs):
         envs = [f"--env={k}={v}" for k, v in (env or {}).items()]
         cmd = ["podman", "run", "--rm", "--arch", arch, f"--network=ns:/run/netns/{netns}",
                "-v", f"{binary(arch)}:/shim:ro", "-v", f"{certs}/resolv.conf:/etc/resolv.conf:ro",
+               "-v", f"{certs}/hosts:/etc/hosts:ro",
                "-v", f"{certs}/ca.pem:/test-ca/ca.pem:ro", *envs, ref, "/shim", *argv]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
 
@@ -94,7 +100,8 @@ def run(request, image, binary, netns, certs):
 
 def test_name_tls_and_http(run):
     """Through search domains: HTTPS verifies with the test CA from SSL_CERT_FILE or --cafile,
-    fails in one clear line without it, and plain HTTP fetches by name."""
+    fails in one clear line without it; plain HTTP fetches by name over IPv4, over IPv6 (an
+    AAAA-only name) and by an /etc/hosts entry; an unknown name fails in one line."""
     url = f"https://{HTTPS_NAME}:8443/"
     failures = []
 
@@ -113,5 +120,7 @@ def test_name_tls_and_http(run):
     if bad.stderr.count("\n") != 1 or not bad.stderr.startswith("shim: fetch ") or "trust store: " not in bad.stderr:
         failures.append(f"without the CA: want one 'shim: fetch …' line naming the trust store, got {bad.stderr!r}")
     check("http by name", run("__selftest", "fetch", f"http://{HTTP_NAME}:8080/"), 0, "hello over http")
+    check("http by an IPv6-only name", run("__selftest", "fetch", f"http://{HTTP6_NAME}:8080/"), 0, "hello over http")
+    check("http by an /etc/hosts name", run("__selftest", "fetch", f"http://{HOSTS_NAME}:8080/"), 0, "hello over http")
     check("unknown name", run("__selftest", "fetch", "http://nowhere.test:8080/"), 118, "cannot resolve", "stderr")
     assert not failures, "\n".join(failures)
