@@ -37,6 +37,8 @@ def _choose(cafile, capath, cadata, environ):
     """(description, load_verify_locations kwargs) for the first store that applies."""
     if cafile or capath or cadata:
         what = cafile or capath or "the endpoint's CA data"
+        if isinstance(cadata, (bytes, bytearray)) and b"-----BEGIN" in cadata:
+            cadata = bytes(cadata).decode("ascii")  # PEM given as bytes; ssl reads bytes as DER
         return f"endpoint CA {what}", {"cafile": cafile, "capath": capath, "cadata": cadata}
     env_file, env_dir = environ.get("SSL_CERT_FILE"), environ.get("SSL_CERT_DIR")
     if env_file or env_dir:
@@ -62,6 +64,7 @@ def trust_source(cafile=None, capath=None, cadata=None, environ=None):
 def client_context(cafile=None, capath=None, cadata=None, environ=None):
     """An ssl.SSLContext for clients: verification and host-name checks on, trust as above.
 
+    cadata: PEM (str or bytes) or DER (bytes), as a secret source may hold a CA.
     A store that cannot be read raises ShimError naming it (never a traceback).
     """
     import ssl

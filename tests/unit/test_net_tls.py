@@ -74,3 +74,11 @@ def test_verify_failure_names_the_store():
     text = tls.verify_failed(err, "embedded bundle")
     assert text == ("certificate verify failed (unable to get local issuer certificate); "
                     "trust store: embedded bundle; set SSL_CERT_FILE or the endpoint's CA option")
+
+
+def test_endpoint_cadata_as_pem_bytes(no_image_bundle):
+    """A CA read from a file or a secret arrives as bytes: PEM bytes work like PEM text."""
+    with open(ssl.get_default_verify_paths().openssl_cafile, "rb") as f:
+        pem = f.read()
+    ctx = tls.client_context(cadata=pem, environ={})
+    assert ctx.cert_store_stats()["x509_ca"] > 10
