@@ -35,13 +35,6 @@ STARTUP = ("encodings", "encodings.aliases", "encodings.utf_8", "encodings.ascii
 # Importable in the binary although no shim module imports them yet (the
 # secrets/streams work may; `shim __selftest imports` checks they load).
 EXTRA_ROOTS = ("asyncio",)
-# Imported lazily by modules on main whose targets are still being written
-# (issue 10: HTTP client, sources).  TEMPORARY: delete each line when its module
-# lands; until then the binary fails on that path exactly as the source tree does.
-PENDING = {
-    "shim.net.http": "issue 10", "shim.sources.aws": "issue 10", "shim.sources.aws.sigv4": "issue 10",
-    "shim.sources.base": "issue 10", "shim.sources.fetch": "issue 10", "shim.sources.refs": "issue 10",
-}
 # Modules reachable from shim that are absent from the binary on purpose, with
 # the reason.  Anything else reachable must be built in or in the archive: the
 # build fails otherwise (declared_modules).
@@ -63,7 +56,6 @@ ABSENT = {
     # Other platforms' modules, imported under a platform check.
     "nt": "Windows", "_winapi": "Windows", "_winreg": "Windows", "winreg": "Windows",
     "msvcrt": "Windows", "java.lang": "Jython", "org.python.core": "Jython", "vms_lib": "VMS",
-    **PENDING,
 }
 
 
