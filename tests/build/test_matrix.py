@@ -80,6 +80,9 @@ def test_smoke(cell):
         failures.append(f"delegate env has {leaked}")
     want = {k: v for k, v in _env(bare.stdout).items() if k != "HOSTNAME"}
     got = {k: v for k, v in env.items() if k != "HOSTNAME"}
+    # The one variable shim adds (README: "what shim inherited plus SHIM_RUNTIME").
+    if got.pop("SHIM_RUNTIME", None) != "podman":
+        failures.append(f"delegate env lacks SHIM_RUNTIME=podman: {env}")
     if want != got:
         failures.append(f"delegate env differs from a bare run: bare={want} shim={got}")
     status = ("/probe/busybox", "grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status")
