@@ -16,6 +16,7 @@ import os
 import sys
 
 from shim.errors import EXIT_INTERNAL, EXIT_USAGE, ShimError
+from shim.util.stdio import Stdout, reserve_closed_fds, write_stderr
 
 # name -> module providing `main(argv) -> int`; imported only when used, so the
 # run path never loads another subcommand's code.
@@ -33,6 +34,10 @@ SUBCOMMANDS = {
 TOOLING = {"k8s": "shimtools.cli", "dockerfile": "shimtools.cli"}
 NO_TOOLS = ("{word}: not part of the runtime binary; the tooling ships in the Python package "
             "(pip install 'shim[tools]') and in the tools image's -tooling variant")
+# Set only by the test suite: makes the run path fail with an internal error, so the
+# exit-119 contract (one line, SHIM_DEBUG=1 for a traceback) has a test.  It is read
+# from the environment shim was started with and does nothing unless it is exactly this.
+CRASH_FOR_TESTS = ("SHIM_TEST_INTERNAL_ERROR", "raise")
 
 
 def _subcommand(argv):
@@ -46,14 +51,50 @@ def _subcommand(argv):
     return None, argv
 
 
+def inherited_environ(proc="/proc/self/environ"):
+    """The environment this process was started with, byte for byte.
+
+    Not `os.environ`: CPython's locale coercion adds LC_CTYPE=C.UTF-8 to it (and
+    the static launcher may add its own), and the delegate must get what shim
+    inherited.  Falls back to os.environ where /proc is not mounted.  Where a name
+    repeats, the first wins, as getenv(3) does.
+    """
+    try:
+        with open(proc, "rb") as f:
+            data = f.read()
+    except OSError:
+        return dict(os.environ)
+    env = {}
+    for entry in data.split(b"\0"):
+        name, eq, value = entry.partition(b"=")
+        if eq and name:
+            env.setdefault(os.fsdecode(name), os.fsdecode(value))
+    return env
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     module_name, rest = _subcommand(argv)
+    # Output goes through fds 1 and 2 (closed or full stdout: a one-line error, not 119).
+    saved, sys.stdout = sys.stdout, Stdout()
+    try:
+        return _dispatch(module_name, rest)
+    finally:
+        sys.stdout = saved
+
+
+def _dispatch(module_name, rest):
     try:
         if module_name is None:
             from shim.run.pipeline import main as run_main
 
-            return run_main(rest, os.environ)
+            environ = inherited_environ()
+            if environ.get(CRASH_FOR_TESTS[0]) == CRASH_FOR_TESTS[1]:
+                raise RuntimeError("internal error requested by " + CRASH_FOR_TESTS[0])
+            return run_main(rest, environ)
+        # A subcommand opens files of its own: none of them may land on a closed fd 0-2.
+        # (The run path leaves fds alone: the delegate inherits them as they are.)
+        reserve_closed_fds()
         _unblock_signals()  # subcommands are ordinary programs: Ctrl-C and TERM end them
         if module_name in TOOLING.values():
             return _tools(module_name, rest)
@@ -64,19 +105,18 @@ def main(argv=None):
         if getattr(err, "show_usage", False):
             from shim.config.options import USAGE
 
-            sys.stderr.write(USAGE + "\n")
+            write_stderr(USAGE + "\n")
         return err.code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # stdout's reader went away: quiet, as SIGPIPE would end us
         return 141
     except Exception as err:  # the last line of defence: one line, never a traceback
         if os.environ.get("SHIM_DEBUG") == "1":
             raise
-        _say(
-            f"run shim: internal error {type(err).__name__}: {err}; "
-            "set SHIM_DEBUG=1 for a traceback and report it"
-        )
+        detail = " ".join(str(err).split())
+        _say(f"run shim: internal error {type(err).__name__}: {detail}; "
+             "set SHIM_DEBUG=1 for a traceback and report it")
         return EXIT_INTERNAL
 
 
@@ -105,8 +145,4 @@ def _unblock_signals():
 
 
 def _say(line):
-    try:
-        sys.stderr.write(f"shim: {line}\n")
-        sys.stderr.flush()
-    except OSError:
-        pass
+    write_stderr(f"shim: {line}\n")

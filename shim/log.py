@@ -1,6 +1,6 @@
 """shim's own messages: one line each on stderr, `shim:` prefix, never on stdout."""
 
-import sys
+from shim.util.stdio import write_stderr
 
 LEVELS = {"error": 0, "warn": 1, "info": 2, "debug": 3}
 
@@ -15,9 +15,11 @@ class Log:
     def __call__(self, level, message):
         if LEVELS[level] > self.threshold:
             return
-        stream = self.stream or sys.stderr
+        if self.stream is None:  # fd 2 itself: works when sys.stderr is None (2>&-)
+            write_stderr(f"shim: {message}\n")
+            return
         try:
-            stream.write(f"shim: {message}\n")
-            stream.flush()
-        except (OSError, ValueError):
+            self.stream.write(f"shim: {message}\n")
+            self.stream.flush()
+        except (OSError, ValueError, AttributeError):
             pass

@@ -1,47 +1,73 @@
 """`shim check [--config PATH] [--profile NAME] [--schema]`: validate configuration.
 
-Prints every problem, one line each with its JSON path, and exits 125 if there
-is any; `--schema` prints the JSON Schema of the config file instead.
+Prints every problem, one line each with where it is (a variable, or the file and
+its JSON path), and exits 125 if there is any: every bad SHIM_* variable and every
+error of the file, not just the first.  `--schema` prints the JSON Schema instead.
 """
 
 import os
-import sys
 
 from shim.config import options
+from shim.config.argv import HelpRequested, parse_flags
+from shim.config.option import BOOL, PATH, STR, Option
 from shim.errors import EXIT_USAGE, ShimError
+from shim.util.stdio import write_stderr, write_stdout
 
 USAGE = "usage: shim check [--config PATH] [--profile NAME] [--schema]"
+
+# The option table of `shim check` (the variables are the run options' own).
+OPTIONS = (
+    Option("config", ["--config"], None, PATH, None, "the config file to check (else SHIM_CONFIG)",
+           metavar="PATH"),
+    Option("profile", ["--profile"], None, STR, None, "the profile to check it with (else "
+           "SHIM_PROFILE or the file's profile)", metavar="NAME"),
+    Option("schema", ["--schema"], None, BOOL, False, "print the JSON Schema of the config file"),
+)
 
 
 def main(argv, environ=None):
     environ = os.environ if environ is None else environ
-    args = _parse(argv)
-    if args.get("schema"):
-        from shim.util import jsonio
-        from shim.config.schema import schema
-
-        sys.stdout.buffer.write(jsonio.dumps(schema(), indent=True) + b"\n")
+    try:
+        args, _ = parse_flags(argv, OPTIONS, "check", USAGE)
+    except HelpRequested:
+        write_stdout(USAGE + "\n")
         return 0
-    problems = []  # (object, ShimError)
-    for name, raw in _environ_values(environ, problems).items():
+    if args.get("schema"):
+        from shim.config.schema import schema
+        from shim.util import jsonio
+
+        write_stdout(jsonio.dumps(schema(), indent=True) + b"\n")
+        return 0
+    problems = []  # (where, ShimError)
+    env_errors = []
+    for name, raw in options.parse_environ(environ, env_errors).items():
+        opt = options.BY_NAME[name]
         try:
-            options.convert(options.BY_NAME[name], raw, options.BY_NAME[name].env)
+            options.convert(opt, raw, opt.env)
         except ShimError as err:
-            problems.append(("environment", err))
+            env_errors.append((opt.env, err))
+    problems += [("environment", err) for _, err in env_errors]
     path = args.get("config") or environ.get("SHIM_CONFIG")
     label = path or "environment"
     if path:
-        doc = options.load_config_file(path)  # unreadable / malformed: one error, exit 125
         errors = []
-        options.parse_config(doc, args.get("profile") or environ.get("SHIM_PROFILE") or None, errors)
+        try:
+            doc = options.load_config_file(path)
+        except ShimError as err:  # unreadable or malformed: one error for the file
+            errors.append(("$", err))
+        else:
+            profile = args.get("profile") or environ.get("SHIM_PROFILE") or None
+            options.parse_config(doc, profile, errors)
         problems += [(path, err) for _, err in errors]
         if not errors:
             problems += [(path, err) for err in _secret_problems(path, args, environ)]
     for where, err in problems:
-        _say(f"check {where} {err.obj}: {err.cause}" + (f"; {err.fix}" if err.fix else ""))
+        obj = err.obj if err.operation == "parse" else f"{err.operation} {err.obj}"
+        write_stderr(f"shim: check {where} {obj}: {err.cause}" + (f"; {err.fix}" if err.fix else "")
+                     + "\n")
     if problems:
         return EXIT_USAGE
-    sys.stdout.write(f"{label}: ok\n")
+    write_stdout(f"{label}: ok\n")
     return 0
 
 
@@ -61,21 +87,3 @@ def _secret_problems(path, args, environ):
     except ShimError as err:
         return [err]
     return []
-
-
-def _environ_values(environ, problems):
-    try:
-        return options.parse_environ(environ)
-    except ShimError as err:
-        problems.append(("environment", err))
-        return {}
-
-
-def _parse(argv):
-    from shim.commands.argv import parse
-
-    return parse(argv, "check", USAGE, valued=("--config", "--profile"), switches=("--schema",))
-
-
-def _say(line):
-    sys.stderr.write(f"shim: {line}\n")

@@ -25,7 +25,12 @@ import sys
 import time
 
 from shim import __version__
-from shim.errors import REASON_SETUP, REASON_USAGE, ShimError
+from shim.config.argv import HelpRequested, from_environ, parse_flags
+from shim.config.kinds import convert
+from shim.config.option import BOOL, ENUM, PATH, Option
+from shim.errors import EXIT_SETUP, REASON_SETUP, REASON_USAGE, ShimError
+from shim.util.platforms import ARCHES, ELF_MACHINES, running_arch
+from shim.util.stdio import Stdout, write_stderr, write_stdout
 
 USAGE = "shim install [--versioned] [--arch ARCH|all] [--from PATH] [--list] DIR"
 
@@ -35,10 +40,6 @@ STALE_AFTER = 60.0  # seconds without a write before an unlocked temp entry is s
 CHUNK = 1 << 20
 DIGEST_CHARS = 12
 
-# ELF e_machine -> Kubernetes/OCI arch name; uname machine -> arch name.
-ELF_MACHINES = {0x3E: "amd64", 0xB7: "arm64"}
-UNAME_MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-ARCHES = ("amd64", "arm64")
 
 MSG_FROM_SOURCE = (
     "running from source, there is no single shim binary to copy",
@@ -72,76 +73,38 @@ class Settings:
 
 # -- settings -----------------------------------------------------------------
 
-# flag -> setting (_FLAGS take no value), and setting -> its environment variable
-_FLAGS = {"--versioned": "versioned", "--list": "list"}
-_VALUES = {"--arch": "arch", "--from": "source"}
-ENV_NAMES = {
-    "dest": "SHIM_INSTALL_DIR",
-    "versioned": "SHIM_INSTALL_VERSIONED",
-    "arch": "SHIM_INSTALL_ARCH",
-    "source": "SHIM_INSTALL_FROM",
-    "list": "SHIM_INSTALL_LIST",
-}
+# The option table of `shim install` (same Option class and converters as the run options).
+OPTIONS = (
+    Option("versioned", ["--versioned"], None, BOOL, False,
+           "write DIR/<version>-<digest12>/, never modify an existing one",
+           env="SHIM_INSTALL_VERSIONED"),
+    Option("arch", ["--arch"], None, ENUM, "", "amd64, arm64, or all (every arch the image carries)",
+           choices=ARCHES + ("all",), env="SHIM_INSTALL_ARCH"),
+    Option("source", ["--from"], None, PATH, "", "the binary to copy", metavar="PATH",
+           env="SHIM_INSTALL_FROM"),
+    Option("list", ["--list"], None, BOOL, False, "print <version dir> <binaries...> for each version",
+           env="SHIM_INSTALL_LIST"),
+    Option("dest", [], None, PATH, "", "destination directory, created if missing",
+           env="SHIM_INSTALL_DIR"),
+)
+ENV_NAMES = {opt.name: opt.env for opt in OPTIONS}
 
 
 def parse(argv, env):
-    """argv and environment -> Settings.  Raises a usage ShimError."""
-    given = {}
-    positional = []
-    args = list(argv)
-    while args:
-        arg = args.pop(0)
-        name, eq, value = arg.partition("=")
-        if arg == "--":
-            positional.extend(args)
-            break
-        if name in _VALUES:
-            if not eq:
-                if not args:
-                    raise ShimError("parse", name, "needs a value", f"usage: {USAGE}")
-                value = args.pop(0)
-            given[_VALUES[name]] = value
-        elif arg in _FLAGS:
-            given[_FLAGS[arg]] = True
-        elif arg.startswith("-") and arg != "-":
-            raise ShimError("parse", arg, "unknown option of shim install", f"usage: {USAGE}")
-        else:
-            positional.append(arg)
+    """argv and environment -> Settings (flags > SHIM_INSTALL_* > defaults).  Raises a usage ShimError."""
+    flags, positional = parse_flags(argv, OPTIONS, "install", f"usage: {USAGE}", positionals=None)
     if len(positional) > 1:
-        raise ShimError("parse", " ".join(positional), "shim install takes one directory", f"usage: {USAGE}")
-
-    def pick(key, default):
-        if key in given:
-            return given[key]
-        raw = env.get(ENV_NAMES[key], "")
-        if raw == "":
-            return default
-        if isinstance(default, bool):
-            return _env_bool(ENV_NAMES[key], raw)
-        return raw
-
-    dest = positional[0] if positional else pick("dest", "")
-    if not dest:
-        raise ShimError("parse", "install", "no destination directory", f"usage: {USAGE} (or set SHIM_INSTALL_DIR)")
-    arch = pick("arch", "")
-    if arch and arch != "all" and arch not in ARCHES:
-        raise ShimError("parse", f"--arch {arch}", "unknown architecture", f"use one of {', '.join(ARCHES)} or all")
-    return Settings(
-        dest=dest,
-        versioned=pick("versioned", False),
-        arch=arch,
-        source=pick("source", ""),
-        list=pick("list", False),
-    )
-
-
-def _env_bool(name, raw):
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ShimError("parse", name, f"{raw!r} is not a boolean", "use 1/true/yes or 0/false/no")
+        raise ShimError("parse", " ".join(positional), "shim install takes one directory",
+                        f"usage: {USAGE}")
+    if positional:
+        flags["dest"] = convert(OPTIONS[-1], positional[0], "install DIR")
+    values = {opt.name: opt.default for opt in OPTIONS}
+    values.update(from_environ(OPTIONS, env))
+    values.update(flags)
+    if not values["dest"]:
+        raise ShimError("parse", "install", "no destination directory",
+                        f"usage: {USAGE} (or set SHIM_INSTALL_DIR)")
+    return Settings(**values)
 
 
 # -- the source binaries --------------------------------------------------------
@@ -164,22 +127,52 @@ def running_binary(env, frozen=None):
     return path
 
 
+ELF_EXECUTABLE_TYPES = (2, 3)  # ET_EXEC, ET_DYN (static-pie)
+
+
 def elf_arch(path):
-    """The arch of an ELF file from its header, or '' when it is not one we know."""
+    """The arch of an ELF executable from its header, or '' when it is not one we know."""
     try:
         with open(path, "rb") as f:
             head = f.read(20)
     except OSError as err:
-        raise ShimError("install", path, f"cannot read the source binary: {err.strerror}",
+        raise ShimError("install", path, f"cannot read the source binary: {_cause(err)}",
                         "check the path and its permissions", reason=REASON_SETUP) from None
-    if len(head) < 20 or head[:4] != b"\x7fELF":
+    if len(head) < 20 or head[:4] != b"\x7fELF" or head[5] not in (1, 2):
         return ""
     order = "little" if head[5] == 1 else "big"
+    if int.from_bytes(head[16:18], order) not in ELF_EXECUTABLE_TYPES:
+        return ""
     return ELF_MACHINES.get(int.from_bytes(head[18:20], order), "")
 
 
-def running_arch():
-    return UNAME_MACHINES.get(os.uname().machine, os.uname().machine)
+def check_source(path, given):
+    """The real path of the binary to copy, or a one-line error saying what it is instead.
+
+    `given` is the path as the user wrote it (--from), None for the running binary.
+    """
+    shown = given or path
+    if given is not None and os.path.islink(given) and not os.path.exists(given):
+        raise ShimError("install", f"--from {given}", "is a dangling symlink (it points to "
+                        f"{os.readlink(given)}, which does not exist)",
+                        "point --from at a built shim binary", reason=REASON_USAGE)
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        cause = "does not exist" if err.errno == errno.ENOENT else _cause(err)
+        raise ShimError("install", f"--from {shown}", cause,
+                        "pass --from PATH naming a built shim binary", reason=REASON_USAGE) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ShimError("install", f"--from {shown}", "is a directory",
+                        "name the binary itself, e.g. dist/shim-linux-amd64", reason=REASON_USAGE)
+    if not stat.S_ISREG(st.st_mode):
+        raise ShimError("install", f"--from {shown}", "is not a regular file",
+                        "name a built shim binary", reason=REASON_USAGE)
+    if not elf_arch(path):
+        raise ShimError("install", f"--from {shown}", "is not an ELF executable for "
+                        + " or ".join(ARCHES), "name a built shim binary such as "
+                        "dist/shim-linux-amd64", reason=REASON_USAGE)
+    return path
 
 
 def plan(source, arch):
@@ -199,6 +192,11 @@ def plan(source, arch):
         if not os.path.isfile(path):
             raise ShimError("install", f"--arch {name}", MSG_NO_ARCH.format(arch=name, path=path),
                             MSG_NO_ARCH_FIX, reason=REASON_USAGE)
+        found = elf_arch(path)
+        if found != name:  # a sibling named for one arch must be a binary of that arch
+            raise ShimError("install", path, f"is not a linux/{name} ELF executable "
+                            f"({'linux/' + found if found else 'not an ELF executable'})",
+                            "rebuild the tools image", reason=REASON_USAGE)
         return path
 
     if arch in ("", own):
@@ -212,9 +210,17 @@ def plan(source, arch):
 # -- file mechanics ---------------------------------------------------------------
 
 
+def _cause(err):
+    return (os.strerror(err.errno) if err.errno else str(err)).lower()
+
+
 def _setup_error(obj, err, fix):
-    cause = err.strerror or str(err)
-    if err.errno == errno.EROFS:
+    cause = _cause(err)
+    if err.errno == errno.ENOSPC:
+        fix = "free space on the destination's filesystem"
+    elif err.errno in (errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOTEMPTY):
+        fix = "something else is in the way there: remove it or install into another directory"
+    elif err.errno == errno.EROFS:
         fix = "the destination is read-only: mount the volume read-write for the installer"
     elif err.errno in (errno.EACCES, errno.EPERM):
         fix = (f"uid {os.getuid()} cannot write there: give the pod an fsGroup, "
@@ -390,6 +396,9 @@ def install_versioned(directory, files, version=__version__):
     target = os.path.join(directory, version_name(files, version))
     if os.path.isdir(target):
         return _check_version(target, files)
+    if os.path.lexists(target):
+        raise ShimError("install", target, "exists and is not a version directory",
+                        "remove it, or install into another directory", reason=REASON_USAGE)
     tmp = _tmp_name(directory)
     os.mkdir(tmp, 0o755)
     fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -434,7 +443,12 @@ def list_versions(directory):
         path = os.path.join(directory, name)
         if name.startswith(".") or not os.path.isdir(path):
             continue
-        binaries = sorted(b for b in os.listdir(path) if b == "shim" or b.startswith("shim-linux-"))
+        try:
+            entries = os.listdir(path)
+        except OSError as err:  # one unreadable version must not hide the others
+            found.append((name, err))
+            continue
+        binaries = sorted(b for b in entries if b == "shim" or b.startswith("shim-linux-"))
         if binaries:
             found.append((name, binaries))
     return found
@@ -443,19 +457,16 @@ def list_versions(directory):
 # -- the command -------------------------------------------------------------------
 
 
-def run(settings, env, out):
+def run(settings, env, out, say=None):
     if settings.list:
-        for name, binaries in list_versions(settings.dest):
-            out.write(f"{name} {' '.join(binaries)}\n")
-        return 0
+        return _list(settings.dest, out, say)
     # The source, then which files to write, then write them.
-    source = os.path.realpath(settings.source) if settings.source else running_binary(env)
-    if not os.path.isfile(source):
-        raise ShimError("install", source, "the source binary does not exist",
-                        "pass --from PATH naming a built shim binary", reason=REASON_USAGE)
+    if settings.source:
+        source = check_source(os.path.realpath(settings.source), settings.source)
+    else:
+        source = check_source(running_binary(env), None)
     files = plan(source, settings.arch)
-    if os.path.exists(settings.dest) and not os.path.isdir(settings.dest):
-        raise ShimError("install", settings.dest, MSG_NOT_DIR, MSG_NOT_DIR_FIX, reason=REASON_USAGE)
+    _check_destination(settings, files)
     try:
         os.makedirs(settings.dest, exist_ok=True)
         sweep(settings.dest)
@@ -471,9 +482,42 @@ def run(settings, env, out):
     return 0
 
 
+def _list(directory, out, say):
+    """Print each version; an unreadable one is reported (exit 118) without hiding the rest."""
+    failed = 0
+    for name, binaries in list_versions(directory):
+        if isinstance(binaries, OSError):
+            failed += 1
+            (say or write_stderr)(f"shim: list {os.path.join(directory, name)}: "
+                                  f"{_cause(binaries)}; run as a user who can read it\n")
+            continue
+        out.write(f"{name} {' '.join(binaries)}\n")
+    return EXIT_SETUP if failed else 0
+
+
+def _check_destination(settings, files):
+    """Say what is in the way before writing anything (not 'File exists; ...has space')."""
+    dest = settings.dest
+    if os.path.islink(dest) and not os.path.exists(dest):
+        raise ShimError("install", dest, f"is a dangling symlink (it points to {os.readlink(dest)})",
+                        "create the directory it points to, or name another directory",
+                        reason=REASON_USAGE)
+    if os.path.exists(dest) and not os.path.isdir(dest):
+        raise ShimError("install", dest, MSG_NOT_DIR, MSG_NOT_DIR_FIX, reason=REASON_USAGE)
+    if settings.versioned:
+        return
+    for name, _ in files:
+        path = os.path.join(dest, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise ShimError("install", path, "is a directory where the binary should be written",
+                            "remove it, or install into another directory", reason=REASON_USAGE)
+
+
 def main(argv, env=None):
     env = os.environ if env is None else env
-    if "-h" in argv or "--help" in argv:
-        sys.stdout.write(f"usage: {USAGE}\n")
+    try:
+        settings = parse(argv, env)
+    except HelpRequested:
+        write_stdout(f"usage: {USAGE}\n")
         return 0
-    return run(parse(argv, env), env, sys.stdout)
+    return run(settings, env, Stdout())

@@ -5,6 +5,10 @@ import platform
 import sys
 
 from shim import __version__
+from shim.config.argv import HelpRequested, parse_flags
+from shim.config.option import BOOL, Option
+from shim.util.platforms import arch_of
+from shim.util.stdio import write_stdout
 
 OPTIONAL_DEPS = ("orjson", "uvloop", "setproctitle")
 
@@ -58,8 +62,7 @@ def _dep_version(name, built):
 
 def report():
     info = build_info() or {}
-    machine = platform.machine().lower()
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    arch = arch_of(platform.machine())
     return {
         "version": info.get("version", __version__),
         "commit": info.get("commit") or _source_commit(),
@@ -84,11 +87,20 @@ def _has_native():
         return False
 
 
+USAGE = "usage: shim version [--short]"
+OPTIONS = (Option("short", ["--short"], None, BOOL, False, "one line: shim VERSION"),)
+
+
 def main(argv):
-    if "--short" in argv:
-        sys.stdout.write(f"shim {report()['version']}\n")
+    try:
+        flags, _ = parse_flags(argv, OPTIONS, "version", USAGE)
+    except HelpRequested:
+        write_stdout(USAGE + "\n")
+        return 0
+    if flags.get("short"):
+        write_stdout(f"shim {report()['version']}\n")
         return 0
     from shim.util import jsonio
 
-    sys.stdout.buffer.write(jsonio.dumps(report(), indent=True) + b"\n")
+    write_stdout(jsonio.dumps(report(), indent=True) + b"\n")
     return 0

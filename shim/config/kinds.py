@@ -57,13 +57,13 @@ def parse_duration(text):
             k += 1
         number, unit = s[i:j], s[j:k]
         if not number or number.count(".") > 1 or number == ".":
-            raise ValueError(f"cannot read {text!r}")
+            raise ValueError(f"cannot read {show(text)}")
         if not unit:
             if k != n or units_seen:  # plain seconds only as the whole value
-                raise ValueError(f"cannot read {text!r}")
+                raise ValueError(f"cannot read {show(text)}")
             unit = "s"
         elif unit not in _UNITS:
-            raise ValueError(f"cannot read {text!r}")
+            raise ValueError(f"cannot read {show(text)}")
         units_seen += 1
         total += float(number) * _UNITS[unit]
         if total == float("inf"):
@@ -86,8 +86,14 @@ def parse_exit_code(value, where):
     return code
 
 
-def parse_signal(value, where):
-    """A catchable signal number from a name (TERM, SIGTERM, RTMIN+1) or an ASCII number."""
+# Signals the supervisor consumes itself and never forwards: rewriting one would
+# be accepted and never act, so it is refused like an uncatchable one.
+NOT_FORWARDED = ("SIGCHLD",)
+
+
+def parse_signal(value, where, forwarded=False):
+    """A catchable signal number from a name (TERM, SIGTERM, RTMIN+1, RTMAX-2) or an ASCII
+    number.  `forwarded`: it must also be one the supervisor forwards (a rewrite's FROM)."""
     import _signal as signal
 
     text = str(value).strip().upper() if isinstance(value, (str, int)) and \
@@ -102,19 +108,21 @@ def parse_signal(value, where):
     if num is None or num not in valid:
         raise usage_error(where, f"unknown or uncatchable signal {show(value)}",
                           "use a name like TERM, QUIT, USR1, RTMIN+1 or a number")
+    if forwarded and num in {getattr(signal, n) for n in NOT_FORWARDED}:
+        raise usage_error(where, f"signal {show(value)} is never forwarded (shim reaps on it)",
+                          "rewrite a signal shim forwards, such as TERM, INT, QUIT, HUP, USR1")
     return num
 
 
 def _signal_by_name(name, signal):
-    base, plus, offset = name.partition("+")
-    if base in ("SIGRTMIN", "SIGRTMAX"):
-        off = 0
-        if plus:
-            if not offset or not set(offset) <= _DIGITS:
+    # RTMIN+n counts up, RTMAX-n down (the spellings of kill -l and the schema).
+    for base, sep, step in (("SIGRTMIN", "+", 1), ("SIGRTMAX", "-", -1)):
+        if name == base or name.startswith(base + sep):
+            offset = name[len(base) + 1:] if name != base else "0"
+            if not offset or not set(offset) <= _DIGITS or len(offset) > 3:
                 return None
-            off = int(offset)
-        num = (signal.SIGRTMIN + off) if base == "SIGRTMIN" else (signal.SIGRTMAX - off)
-        return num if signal.SIGRTMIN <= num <= signal.SIGRTMAX else None
+            num = getattr(signal, base) + step * int(offset)
+            return num if signal.SIGRTMIN <= num <= signal.SIGRTMAX else None
     if name.startswith("SIG_") or not name.replace("SIG", "", 1).isalnum():
         return None
     num = getattr(signal, name, None)
@@ -148,9 +156,11 @@ def _duration(opt, raw, where):
     if raw is None or raw == "":
         return None
     try:
-        return parse_duration(raw)
+        value = parse_duration(raw)
     except (ValueError, TypeError, OverflowError):
         raise usage_error(where, f"invalid duration {show(raw)}", DURATION_HELP) from None
+    # One meaning for zero across every timeout: "no timeout" (--timeout 0, --wait-timeout 0).
+    return None if value == 0 and opt.zero_is_none else value
 
 
 def _enum(opt, raw, where):
@@ -203,7 +213,7 @@ def _env_map(opt, raw, where):
 def _signal_map(opt, raw, where):
     out = {}
     for k, v in _pairs(opt, raw, where).items():
-        out[parse_signal(k, where)] = parse_signal(v, where)
+        out[parse_signal(k, where, forwarded=True)] = parse_signal(v, where)
     return out
 
 

@@ -15,13 +15,13 @@ class Option:
     """One option.  `key` is its config-file path ("supervise.grace"; None: not in files)."""
 
     __slots__ = ("name", "flags", "env", "key", "kind", "default", "help",
-                 "choices", "sep", "metavar", "flag_value", "schema")
+                 "choices", "sep", "metavar", "flag_value", "schema", "zero_is_none")
 
     def __init__(self, name, flags, key, kind, default, help, choices=None,
-                 sep="=", metavar=None, flag_value=None, schema=None):
+                 sep="=", metavar=None, flag_value=None, schema=None, zero_is_none=False, env=None):
         self.name = name
         self.flags = flags
-        self.env = "SHIM_" + name.upper()
+        self.env = env or "SHIM_" + name.upper()
         self.key = key
         self.kind = kind
         self.default = default
@@ -31,6 +31,7 @@ class Option:
         self.metavar = metavar or name.upper()
         self.flag_value = flag_value  # extra flags that set a fixed value
         self.schema = schema  # JSON Schema of the value in a file, when the kind's is too loose
+        self.zero_is_none = zero_is_none  # durations: 0 means "no timeout"
 
     @property
     def section(self):

@@ -117,6 +117,10 @@ def parse_argv(argv):
             raise usage_error(f"option {flag}", "unknown option",
                               "run 'shim --help' for the list, and put the command after '--'")
         if opt.flag_value and flag in opt.flag_value:
+            if eq:  # `--exec=no` must not quietly mean --exec
+                raise usage_error(f"option {flag}", f"takes no value (got {show(inline)})",
+                                  f"write {flag} alone, or --{opt.name} "
+                                  + "|".join(opt.choices))
             values[opt.name] = opt.flag_value[flag]
             i += 1
             continue
@@ -152,8 +156,12 @@ def _typed(layer, where_of):
 
 
 # -- layer 2: the environment ------------------------------------------------
-def parse_environ(environ):
-    """{name: raw} from SHIM_* variables.  LIST/MAP take JSON or comma-separated items."""
+def parse_environ(environ, errors=None):
+    """{name: raw} from SHIM_* variables.  LIST/MAP take JSON or comma-separated items.
+
+    With `errors` (a list), each bad variable is appended as (name, ShimError) and
+    the others are still read; without it the first problem is raised.
+    """
     values = {}
     for opt in OPTIONS:
         if opt.env not in environ:
@@ -162,7 +170,11 @@ def parse_environ(environ):
         if raw == "" and opt.name != "entrypoint":
             continue  # an empty variable means "not set", as in most tools
         if opt.kind in REPEATABLE:
-            raw = _split_env_list(opt, raw)
+            try:
+                raw = _split_env_list(opt, raw)
+            except ShimError as err:
+                _fail(errors, opt.env, err, None)
+                continue
         values[opt.name] = raw
     return values
 
@@ -222,7 +234,7 @@ def parse_config(doc, profile=None, errors=None):
     wanted = profile or values.get("profile")
     if wanted and wanted not in profiles:
         _fail(errors, "$.profiles", usage_error(
-            "profile", f"{wanted!r} is not defined in the config file",
+            "profile", f"{show(wanted)} is not defined in the config file",
             "add it under \"profiles\" or drop --profile/SHIM_PROFILE"), None)
     return values
 

@@ -11,23 +11,31 @@ import os
 
 from shim.errors import (REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, ShimError, usage_error)
 
+# The search path when the delegate's environment has no PATH (what execvp and
+# Docker use); --prepend-env/--append-env PATH=... start from it too.
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NO_COMMAND_FIX = ("pass one after '--' (shim -- COMMAND ARGS...), or set SHIM_ENTRYPOINT "
                   "or --image-entrypoint")
-
-_ARCH_ALIASES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-                 "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
 
 def command_from(config, machine=None):
     """The delegate's argv as a list of strings; raises a usage error when there is none."""
+    argv = _command(config, machine)
+    if not argv[0]:  # `shim -- ''`: execve would say "is a directory" or worse
+        raise usage_error("command", "the command name is empty",
+                          "name a program after '--' (or in the entrypoint / config command)")
+    return argv
+
+
+def _command(config, machine):
     if config.command:
         return list(config.command)
     if config.entrypoint is not None:
-        words = split_words(config.entrypoint)
+        words = split_words(config.entrypoint, config.source_of("entrypoint"))
         if words:
             return words
     if config.image_entrypoint is not None:
-        return from_image(config.image_entrypoint, machine)
+        return from_image(config.image_entrypoint, machine, config.source_of("image_entrypoint"))
     err = ShimError("resolve", "delegate", "no command given", NO_COMMAND_FIX)
     err.show_usage = True
     raise err
@@ -41,25 +49,91 @@ def by_first_word(argv, commands):
     return argv
 
 
-def split_words(text):
-    import shlex
+_BLANKS = " \t\r\n"
 
-    try:
-        return shlex.split(text, comments=False, posix=True)
-    except ValueError as err:
-        raise usage_error("SHIM_ENTRYPOINT", f"cannot split into words ({err})",
-                          "balance the quotes") from None
+
+def split_words(text, where="--entrypoint"):
+    """Shell words of `text` as `shlex.split(text, posix=True)` gives them, in linear time.
+
+    Hand-written because shlex is quadratic on a long quoted word (a 1 MB unterminated
+    quote takes 16 s there) and costs an import.  Rules: blanks separate words;
+    'single quotes' are literal; in "double quotes" a backslash escapes only \\ and ";
+    outside quotes a backslash escapes any character.  Nothing is expanded or run.
+    """
+    words, cur, have, i, n = [], [], False, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in _BLANKS:
+            if have:
+                words.append("".join(cur))
+                cur, have = [], False
+            i += 1
+        elif c == "'":
+            end = text.find("'", i + 1)
+            if end < 0:
+                raise _split_error(where, "no closing ' quote")
+            cur.append(text[i + 1:end])
+            have, i = True, end + 1
+        elif c == '"':
+            i = _double_quoted(text, i + 1, cur, where)
+            have = True
+        elif c == "\\":
+            if i + 1 >= n:
+                raise _split_error(where, "a backslash at the end escapes nothing")
+            cur.append(text[i + 1])
+            have, i = True, i + 2
+        else:
+            j = i + 1
+            while j < n and text[j] not in _BLANKS and text[j] not in "'\"\\":
+                j += 1
+            cur.append(text[i:j])
+            have, i = True, j
+    if have:
+        words.append("".join(cur))
+    for word in words:
+        if "\x00" in word:
+            raise usage_error(where, "contains a NUL byte", "remove it")
+    return words
+
+
+def _double_quoted(text, i, cur, where):
+    """Append the inside of a "..." starting at i; return the index after the closing quote.
+
+    Each search resumes where the last one stopped, so the scan is linear.
+    """
+    quote, slash = text.find('"', i), text.find("\\", i)
+    while True:
+        if quote < 0:
+            raise _split_error(where, 'no closing " quote')
+        if slash < 0 or quote < slash:
+            cur.append(text[i:quote])
+            return quote + 1
+        cur.append(text[i:slash])
+        nxt = text[slash + 1:slash + 2]
+        if nxt in ('"', "\\"):
+            cur.append(nxt)
+            i = slash + 2
+        else:
+            cur.append("\\")
+            i = slash + 1
+        slash = text.find("\\", i)
+        if quote < i:
+            quote = text.find('"', i)
+
+
+def _split_error(where, cause):
+    return usage_error(where, f"cannot split into words ({cause})", "balance the quotes")
 
 
 def running_platform(machine=None):
-    arch = (machine or os.uname().machine).lower()
-    return "linux/" + _ARCH_ALIASES.get(arch, arch)
+    from shim.util.platforms import platform_of
+
+    return platform_of(machine)
 
 
-def from_image(spec, machine=None):
+def from_image(spec, machine=None, where="--image-entrypoint"):
     """argv from an image config: {"Entrypoint": [...], "Cmd": [...]}, its {"config": {...}}
     wrapper, a bare argv list, or a map of platform -> one of those (Tekton's shape)."""
-    where = "--image-entrypoint"
     if isinstance(spec, dict) and any(key.startswith("linux/") for key in spec):
         plat = running_platform(machine)
         match = spec.get(plat)
@@ -81,6 +155,8 @@ def from_image(spec, machine=None):
     if not argv or not all(isinstance(word, str) for word in argv):
         raise usage_error(where, "no command in it",
                           'give {"Entrypoint": [...], "Cmd": [...]} with at least one word')
+    if any("\x00" in word for word in argv):
+        raise usage_error(where, "a word contains a NUL byte", "remove it")
     return list(argv)
 
 
@@ -88,7 +164,7 @@ def _as_list(value, where):
     if value is None:
         return []
     if isinstance(value, str):  # shell form, as `docker inspect` shows it for ENTRYPOINT cmd
-        return split_words(value)
+        return split_words(value, where)
     if isinstance(value, list) and all(isinstance(x, str) for x in value):
         return value
     raise usage_error(where, "expected a list of strings", 'write ["cmd", "arg"]')
@@ -101,7 +177,7 @@ def find_executable(name, env):
     """
     if "/" in name:
         return _check(name, name)
-    path = env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    path = env.get("PATH", DEFAULT_PATH)
     denied = None
     for directory in path.split(os.pathsep):
         candidate = os.path.join(directory or ".", name)

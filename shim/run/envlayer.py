@@ -11,6 +11,7 @@ run: there is no command substitution.
 import os
 import sys
 
+from shim.config.kinds import show
 from shim.errors import ShimError, usage_error
 
 # Variables a freezer's bootloader sets for itself (PyInstaller, staticx, Nuitka).
@@ -44,23 +45,41 @@ def is_frozen():
 
 
 def build(base, config, read=None):
-    """Apply the configured operations to `base` and return the new environment."""
+    """Apply the configured operations to `base` and return the new environment.
+
+    Errors name where the value came from (`--env A`, `SHIM_ENV A`, `$.env.set A`,
+    `env file F line N A`).
+    """
     env = dict(base)
     for path in config.env.files:
         for name, value in parse_dotenv(_read_env_file(path, read), path, env):
             env[name] = value
+
+    def where(option, name):
+        return f"{config.source_of(option)} {name}"
+
     for name, value in config.env.set.items():
-        env[name] = expand(value, env)
+        env[name] = expand(value, env, where("env", name))
     for name, value in config.env.default.items():
         if name not in env:
-            env[name] = expand(value, env)
+            env[name] = expand(value, env, where("default_env", name))
     for name, value in config.env.prepend.items():
-        env[name] = _join(expand(value, env), env.get(name))
+        env[name] = _join(expand(value, env, where("prepend_env", name)), _current(env, name))
     for name, value in config.env.append.items():
-        env[name] = _join(env.get(name), expand(value, env))
+        env[name] = _join(_current(env, name), expand(value, env, where("append_env", name)))
     for name in config.env.unset:
         env.pop(name, None)
     return env
+
+
+def _current(env, name):
+    """The list a prepend/append extends.  An unset PATH is the search path shim would
+    use anyway, so `--prepend-env PATH=/opt/bin` adds to it instead of replacing it."""
+    if name == "PATH" and name not in env:
+        from shim.run.delegate import DEFAULT_PATH
+
+        return DEFAULT_PATH
+    return env.get(name)
 
 
 def _join(first, second):
@@ -81,89 +100,141 @@ def _read_env_file(path, read=None):
 
 
 # -- ${VAR} expansion -----------------------------------------------------------
+# Every parser here is linear in its input: each search resumes where the last one
+# stopped, so a megabyte of unterminated quote or ${ fails in milliseconds.
+NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+NAME_CHARS = NAME_START | frozenset("0123456789")
+MAX_NESTING = 16  # ${A:-${B:-...}} levels
+
+
 def expand(value, env, where="value"):
-    """Expand ${NAME}, ${NAME:-fallback}, ${NAME-fallback} and $$; unknown NAME is ''."""
+    """Expand ${NAME}, ${NAME:-fallback}, ${NAME-fallback} and $$; unknown NAME is ''.
+
+    Fallbacks may nest (`${X:-${HOME}}`).  A lone `$`, `$NAME` and `$(...)` stay
+    literal: there is never command substitution.
+    """
     if "$" not in value:
         return value
-    out, i, n = [], 0, len(value)
-    while i < n:
-        c = value[i]
-        if c != "$":
-            out.append(c)
-            i += 1
-            continue
-        if value.startswith("$$", i):
+    return _expand_from(value, 0, env, where, 0)[0]
+
+
+def _expand_from(value, i, env, where, depth):
+    """(text, index after) of value[i:] up to the end (depth 0) or this level's '}'."""
+    out, n = [], len(value)
+    dollar = value.find("$", i)
+    close = value.find("}", i) if depth else -1
+    while True:
+        if depth and close >= 0 and (dollar < 0 or close < dollar):
+            out.append(value[i:close])
+            return "".join(out), close + 1
+        if dollar < 0:
+            if depth:
+                raise _unterminated(value, where)
+            out.append(value[i:])
+            return "".join(out), n
+        out.append(value[i:dollar])
+        nxt = value[dollar + 1:dollar + 2]
+        if nxt == "$":
             out.append("$")
-            i += 2
-            continue
-        if value.startswith("${", i):
-            end = value.find("}", i + 2)
-            if end < 0:
-                raise usage_error(where, f"unterminated ${{ in {value[i:i + 20]!r}",
-                                  "close it with } or write $$ for a literal $")
-            out.append(_lookup(value[i + 2:end], env, where))
-            i = end + 1
-            continue
-        out.append(c)  # a lone $ or $(...) stays literal: no command substitution ever
-        i += 1
-    return "".join(out)
+            i = dollar + 2
+        elif nxt == "{":
+            text, i = _reference(value, dollar, env, where, depth)
+            out.append(text)
+        else:
+            out.append("$")
+            i = dollar + 1
+        if dollar < i:
+            dollar = value.find("$", i)
+        if depth and close < i:
+            close = value.find("}", i)
 
 
-def _lookup(expr, env, where):
+def _reference(value, start, env, where, depth):
+    """Expand the ${...} at `start`; (text, index after its '}')."""
+    n, j = len(value), start + 2
+    if j < n and value[j] in NAME_START:
+        j += 1
+        while j < n and value[j] in NAME_CHARS:
+            j += 1
+    name = value[start + 2:j]
+    if j >= n:
+        raise _unterminated(value, where)
+    if name and value[j] == "}":
+        return env.get(name, ""), j + 1
     for op in (":-", "-"):
-        name, sep, fallback = expr.partition(op)
-        if sep:
-            _check_name(name, where)
+        if name and value.startswith(op, j):
+            if depth + 1 > MAX_NESTING:
+                raise usage_error(where, f"${{...}} nested more than {MAX_NESTING} deep",
+                                  "simplify the fallbacks")
+            fallback, end = _expand_from(value, j + len(op), env, where, depth + 1)
             current = env.get(name)
             if current is None or (op == ":-" and current == ""):
-                return expand(fallback, env, where)
-            return current
-    _check_name(expr, where)
-    return env.get(expr, "")
+                return fallback, end
+            return current, end
+    close = value.find("}", j)
+    shown = value[start:close + 1] if 0 <= close < start + 40 else value[start:start + 20] + "..."
+    raise usage_error(where, f"invalid variable reference {show(shown)}",
+                      "use ${NAME}, ${NAME:-fallback} or ${NAME-fallback}; NAME has letters, "
+                      "digits and _")
 
 
-def _check_name(name, where):
-    if not name or not (name[0].isalpha() or name[0] == "_") or \
-            not all(ch.isalnum() or ch == "_" for ch in name) or not name.isascii():
-        raise usage_error(where, f"invalid variable reference ${{{name}}}",
-                          "use ${NAME} with letters, digits and _")
+def _unterminated(value, where):
+    return usage_error(where, "unterminated ${", "close it with } or write $$ for a literal $")
 
 
 # -- dotenv -------------------------------------------------------------------------
 def parse_dotenv(text, source, env=None):
-    """[(name, value)] from dotenv text.
+    """[(name, value)] from dotenv text, in one linear pass.
 
-    Syntax: `NAME=VALUE`, optional `export `, `#` comments, blank lines;
-    'single quotes' are literal; "double quotes" allow \\n \\t \\" \\\\ escapes,
-    ${VAR} expansion and span lines; unquoted values are trimmed, lose a ` #comment`
-    and are expanded.  Expansion sees earlier lines of the same file.
+    Syntax: `NAME=VALUE`, optional `export ` (or export and a tab), `#` comments,
+    blank lines, an optional UTF-8 byte-order mark; 'single quotes' are literal;
+    "double quotes" allow \\n \\t \\" \\\\ escapes, ${VAR} expansion and span lines;
+    unquoted values are trimmed, lose a ` #comment` and are expanded.  Expansion
+    sees earlier lines of the same file.  A NUL byte anywhere is an error: no
+    environment can carry one.
     """
     env = dict(env or {})
-    pairs, lines, i = [], text.splitlines(), 0
-    while i < len(lines):
-        lineno, line = i + 1, lines[i].strip()
-        i += 1
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise usage_error(f"env file {source} line {text.count(chr(10), 0, nul) + 1}",
+                          "contains a NUL byte", "remove it: no environment variable can hold one")
+    pairs, pos, lineno, n = [], 0, 1, len(text)
+    while pos < n:
+        eol = text.find("\n", pos)
+        eol = n if eol < 0 else eol
+        line = text[pos:eol].strip()
+        here, start = lineno, pos
+        pos, lineno = eol + 1, lineno + 1
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export "):
+        if line.startswith("export") and line[6:7] in (" ", "\t"):
             line = line[7:].lstrip()
         name, eq, rest = line.partition("=")
         name = name.strip()
-        where = f"env file {source} line {lineno}"
+        where = f"env file {source} line {here}"
         if not eq:
             raise usage_error(where, "expected NAME=VALUE", "fix the line or comment it out with #")
-        if not name or not (name[0].isalpha() or name[0] == "_") or \
-                not all(ch.isalnum() or ch in "_." for ch in name):
-            raise usage_error(where, f"invalid variable name {name[:40]!r}",
+        if not name or name[0] not in NAME_START or not all(ch in NAME_CHARS or ch == "." for ch in name):
+            raise usage_error(where, f"invalid variable name {show(name[:40])}",
                               "names use letters, digits, _ and do not start with a digit")
+        where = f"{where} {name}"
         rest = rest.lstrip()
-        if rest.startswith("'"):
-            value, rest = _until_quote(rest[1:], "'", lines, i, where)
-            i += value.count("\n")
-        elif rest.startswith('"'):
-            raw, rest = _until_quote(rest[1:], '"', lines, i, where)
-            i += raw.count("\n")
-            value = expand(_unescape(raw), env, where)
+        if rest[:1] in ("'", '"'):
+            quote = rest[0]
+            # Absolute index after the opening quote: the first quote after the line's '='.
+            q = text.find(quote, text.index("=", start)) + 1
+            end = _closing_quote(text, q, quote, where)
+            raw = text[q:end]
+            lines_spanned = raw.count("\n")
+            line_end = text.find("\n", end)
+            line_end = n if line_end < 0 else line_end
+            rest = text[end + 1:line_end]
+            pos, lineno = line_end + 1, here + lines_spanned + 1
+            value = raw if quote == "'" else expand(_unescape(raw), env, where)
         else:
             value = rest.split(" #", 1)[0].strip()
             rest = ""
@@ -175,37 +246,40 @@ def parse_dotenv(text, source, env=None):
     return pairs
 
 
-def _until_quote(rest, quote, lines, next_index, where):
-    """Text up to the matching unescaped quote, continuing onto later lines."""
-    buf, j = rest, next_index
-    while True:
-        k, escaped = 0, False
-        while k < len(buf):
-            ch = buf[k]
-            if escaped:
-                escaped = False
-            elif ch == "\\" and quote == '"':
-                escaped = True
-            elif ch == quote:
-                return buf[:k], buf[k + 1:]
-            k += 1
-        if j >= len(lines):
-            raise usage_error(where, f"unterminated {quote} quote", f"close the value with {quote}")
-        buf += "\n" + lines[j]
-        j += 1
+def _closing_quote(text, i, quote, where):
+    """Index of the quote that closes a value opened just before i (linear: one pass)."""
+    if quote == "'":
+        end = text.find("'", i)
+    else:
+        end, slash = text.find('"', i), text.find("\\", i)
+        while end >= 0 and 0 <= slash < end:  # an escaped character: skip it
+            i = slash + 2
+            slash = text.find("\\", i)
+            if end < i:
+                end = text.find('"', i)
+    if end < 0:
+        raise usage_error(where, f"unterminated {quote} quote", f"close the value with {quote}")
+    return end
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$$"}
 
 
 def _unescape(raw):
-    out, i = [], 0
-    while i < len(raw):
-        ch = raw[i]
-        if ch == "\\" and i + 1 < len(raw) and raw[i + 1] in _ESCAPES:
-            out.append(_ESCAPES[raw[i + 1]])
-            i += 2
+    if "\\" not in raw:
+        return raw
+    out, i, n = [], 0, len(raw)
+    while i < n:
+        slash = raw.find("\\", i)
+        if slash < 0 or slash + 1 >= n:
+            out.append(raw[i:])
+            break
+        out.append(raw[i:slash])
+        ch = raw[slash + 1]
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+            i = slash + 2
         else:
-            out.append(ch)
-            i += 1
+            out.append("\\")
+            i = slash + 1
     return "".join(out)

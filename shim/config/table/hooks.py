@@ -11,7 +11,7 @@ OPTIONS = (
            "run the executables in DIR after the delegate (SHIM_EXIT_CODE, SHIM_REASON set)",
            metavar="DIR"),
     Option("hook_timeout", ["--hook-timeout"], "hooks.timeout", DURATION, 60.0,
-           "terminate a hook that runs longer than this"),
+           "terminate a hook that runs longer than this; 0: no timeout", zero_is_none=True),
     Option("hook_failure", ["--hook-failure"], "hooks.failure", ENUM, "abort",
            "what a failed hook does: abort the run (exit 122) or warn",
            choices=("abort", "warn")),

@@ -9,7 +9,7 @@ OPTIONS = (
            "start only when PATH exists; skip (exit 121) if PATH.err appears; repeatable",
            metavar="PATH"),
     Option("wait_timeout", ["--wait-timeout"], "steps.wait_timeout", DURATION, None,
-           "give up waiting after this long (exit 123)"),
+           "give up waiting after this long (exit 123); 0: no timeout", zero_is_none=True),
     Option("post_file", ["--post-file"], "steps.post_file", PATH, None,
            "write PATH after success, PATH.err after failure", metavar="PATH"),
     Option("cancel_file", ["--cancel-file"], "steps.cancel_file", PATH, None,

@@ -17,7 +17,7 @@ OPTIONS = (
     Option("grace", ["--grace"], "supervise.grace", DURATION, 10.0,
            "after TERM (timeout, cancel, leftover descendants), wait this long before KILL"),
     Option("timeout", ["--timeout"], "supervise.timeout", DURATION, None,
-           "terminate the delegate after this long (exit 124, reason timeout)"),
+           "terminate the delegate after this long (exit 124, reason timeout); 0: no timeout", zero_is_none=True),
     Option("exit_remap", ["--exit-remap"], "supervise.exit_remap", EXIT_MAP, {},
            "map the delegate's exit code FROM to TO (e.g. 143:0); repeatable", sep=":",
            metavar="FROM:TO"),

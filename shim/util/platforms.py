@@ -1,0 +1,45 @@
+"""The one map between the kernel's machine names and OCI/Kubernetes arch names.
+
+Every place that turns `uname -m` into `amd64`/`arm64` (the runtime, install,
+version, build/, tools-image/, scripts and tests) uses this module, so a new arch
+is one line here.  Stdlib only, no imports: build scripts load it by path.
+"""
+
+import os
+
+# OCI arch -> facts about it.  `machine`: uname -m; `elf`: ELF e_machine;
+# `triplet`: the GNU toolchain triplet; `loader`: glibc's dynamic loader.
+ARCH_INFO = {
+    "amd64": {"machine": "x86_64", "elf": 0x3E, "triplet": "x86_64-linux-gnu",
+              "loader": "/lib64/ld-linux-x86-64.so.2"},
+    "arm64": {"machine": "aarch64", "elf": 0xB7, "triplet": "aarch64-linux-gnu",
+              "loader": "/lib/ld-linux-aarch64.so.1"},
+}
+# The arches shim is built for, in order.
+ARCHES = tuple(ARCH_INFO)
+# uname -m (and the OCI names themselves) -> OCI arch; other arches map to themselves
+# after these aliases, so "linux/riscv64" still names the right platform.
+MACHINE_TO_ARCH = dict({info["machine"]: arch for arch, info in ARCH_INFO.items()},
+                       amd64="amd64", arm64="arm64", armv7l="arm", armv8l="arm")
+ELF_MACHINES = {info["elf"]: arch for arch, info in ARCH_INFO.items()}
+
+
+def arch_of(machine):
+    """OCI arch name of a `uname -m` value ('x86_64' -> 'amd64'); unknown names pass through."""
+    machine = machine.lower()
+    return MACHINE_TO_ARCH.get(machine, machine)
+
+
+def machine_of(arch):
+    """`uname -m` value of an OCI arch ('arm64' -> 'aarch64')."""
+    return ARCH_INFO[arch]["machine"]
+
+
+def running_arch():
+    """OCI arch of the running kernel/process."""
+    return arch_of(os.uname().machine)
+
+
+def platform_of(machine=None):
+    """'linux/<arch>' for `machine` (default: the running one)."""
+    return "linux/" + (arch_of(machine) if machine else running_arch())
