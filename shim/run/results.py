@@ -62,20 +62,36 @@ def build_record(outcome, phases, started, finished, results):
     }
 
 
+ERROR_CUT = 512  # the error's first characters kept in a shrunk message
+
+
 def termination_message(record, spill_path):
-    """(message bytes, spill bytes or None): the record, or a short one pointing at the spill."""
+    """(message bytes, spill bytes or None): the record, or a short one pointing at the spill.
+
+    Always at most TERMINATION_LIMIT bytes.  Shrinking goes by levels: drop the results
+    (`results_file` names the spill, `results_truncated` counts what was dropped: always a
+    number); then cut `error` to 512 characters, then drop it; then, if the spill path
+    alone is too long to quote, set `results_file` to null.
+    """
     full = jsonio.dumps(record)
     if len(full) <= TERMINATION_LIMIT:
         return full, None
     short = {k: v for k, v in record.items() if k != "results"}
     short["results_file"] = spill_path
-    short["results_truncated"] = sorted(record.get("results", {}))
-    message = jsonio.dumps(short)
-    if len(message) > TERMINATION_LIMIT:
-        short["results_truncated"] = len(record.get("results", {}))
-        short["error"] = (short.get("error") or "")[:512] or None
+    short["results_truncated"] = len(record.get("results") or {})
+    for level in range(4):
+        if level in (1, 2) and short.get("error"):
+            short["error"] = short["error"][:ERROR_CUT if level == 1 else 0] or None
+        if level == 3:
+            short["results_file"] = None
         message = jsonio.dumps(short)
-    return message, full
+        if len(message) <= TERMINATION_LIMIT:
+            return message, full
+    # Unreachable with shim's own records (every remaining field is small); kept so the
+    # limit holds even for a record built by a future caller.
+    return jsonio.dumps({"version": record.get("version"), "exit_code": record.get("exit_code"),
+                         "reason": record.get("reason"), "results_file": None,
+                         "results_truncated": short["results_truncated"]}), full
 
 
 def write_record(record, result_file, termination_path):
