@@ -213,14 +213,18 @@ def _env_map(opt, raw, where):
 def _signal_map(opt, raw, where):
     out = {}
     for k, v in _pairs(opt, raw, where).items():
-        out[parse_signal(k, where, forwarded=True)] = parse_signal(v, where)
+        # Key first: in `d[f(k)] = f(v)` Python evaluates f(v) first, and the message
+        # must name the first bad side as written (FROM before TO).
+        sig = parse_signal(k, where, forwarded=True)
+        out[sig] = parse_signal(v, where)
     return out
 
 
 def _exit_map(opt, raw, where):
     out = {}
     for k, v in _pairs(opt, raw, where).items():
-        out[parse_exit_code(k, where)] = parse_exit_code(v, where)
+        code = parse_exit_code(k, where)  # FROM first (see _signal_map)
+        out[code] = parse_exit_code(v, where)
     return out
 
 
@@ -282,6 +286,13 @@ def show(value):
         text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
         text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256
                        else f"\\u{ord(c):04x}" for c in text)
+    elif isinstance(value, (list, dict)):
+        from shim.util import jsonio
+
+        try:
+            text = jsonio.dumps(value).decode("utf-8", "replace")
+        except (TypeError, ValueError):
+            text = jsontype(value)
     else:
         text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -9,7 +9,11 @@ from shim.config.option import (BOOL, COMMAND_MAP, DURATION, ENUM, EXIT_MAP, JSO
 from shim.config.options import OPTIONS
 
 DURATION_PATTERN = r"^\s*(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ms|s|m|h))+\s*$|^\s*[0-9]+(\.[0-9]*)?\s*$"
-SIGNAL_PATTERN = r"^(SIG)?([A-Za-z][A-Za-z0-9]*|RTMIN(\+[0-9]+)?|RTMAX(-[0-9]+)?)$|^[0-9]+$"
+# Names in any case (the runtime upper-cases them), RTMIN+n / RTMAX-n, or a number.
+SIGNAL_PATTERN = (r"^([Ss][Ii][Gg])?([A-Za-z][A-Za-z0-9]*|[Rr][Tt][Mm][Ii][Nn](\+[0-9]+)?"
+                  r"|[Rr][Tt][Mm][Aa][Xx](-[0-9]+)?)$|^[0-9]+$")
+# A rewrite's FROM: any of those but CHLD, which shim consumes and never forwards.
+FORWARDED_PATTERN = r"^(?!([Ss][Ii][Gg])?[Cc][Hh][Ll][Dd]$)(" + SIGNAL_PATTERN + ")"
 
 
 def _type(opt):
@@ -34,7 +38,8 @@ def _type(opt):
                 "additionalProperties": value}
     if kind == SIGNAL_MAP:
         sig = {"type": "string", "pattern": SIGNAL_PATTERN}
-        return {"type": "object", "propertyNames": sig, "additionalProperties": sig}
+        return {"type": "object", "propertyNames": {"type": "string", "pattern": FORWARDED_PATTERN},
+                "additionalProperties": sig}
     if kind == MAP:
         return {"type": "object", "propertyNames": {"minLength": 1, "pattern": "^[^=]+$"},
                 "additionalProperties": {"type": "string"}}
