@@ -67,10 +67,25 @@ def test_orphans_reaped_as_subreaper(tmp_path):
     assert not os.path.exists(f"/proc/{orphan}")  # drained: TERM after the delegate exited
 
 
-def test_drain_kills_descendants_that_ignore_term():
-    r = as_pid1(["--grace", "300ms", "--", "sh", "-c", "(trap '' TERM; sleep 60) & sleep 0.2; exit 3"],
-                timeout=30)
-    assert r.returncode == 3
+def test_drain_kills_descendants_that_ignore_term(tmp_path):
+    """Not PID 1 of a namespace (whose exit would kill them anyway): as a subreaper,
+    shim must TERM, wait the grace, KILL and reap the descendants before it exits."""
+    pidfile = tmp_path / "stubborn.pid"
+    proc = subprocess.Popen(shim_command() + [
+        "--supervise", "--grace", "300ms", "--", "sh", "-c",
+        f"(trap '' TERM; exec sleep 60) & echo $! > {pidfile}; sleep 0.2; exit 3"],
+        env=base_env())
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
+    stubborn = int(pidfile.read_text())
+    try:
+        assert proc.wait(timeout=30) == 3
+        # Gone the moment shim is: killed and reaped by shim, not left to init.
+        assert not os.path.exists(f"/proc/{stubborn}"), "a descendant outlived shim"
+    finally:
+        try:
+            os.kill(stubborn, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_stdio_passthrough():
