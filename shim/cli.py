@@ -112,8 +112,11 @@ def _dispatch(module_name, rest):
     except BrokenPipeError:  # stdout's reader went away: quiet, as SIGPIPE would end us
         return 141
     except Exception as err:  # the last line of defence: one line, never a traceback
-        if os.environ.get("SHIM_DEBUG") == "1":
-            raise
+        if os.environ.get("SHIM_DEBUG") == "1":  # the traceback, and still the documented code
+            import traceback
+
+            write_stderr(traceback.format_exc())
+            return EXIT_INTERNAL
         detail = " ".join(str(err).split())
         _say(f"run shim: internal error {type(err).__name__}: {detail}; "
              "set SHIM_DEBUG=1 for a traceback and report it")
