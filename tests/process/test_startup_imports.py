@@ -33,6 +33,7 @@ EXEC_PATH = {
     # issue 10: the secrets option table and the always-on credential hygiene (str ops only);
     # the sources and the HTTP client load only when a reference is configured
     "shim.config.table.secrets", "shim.run.hygiene",
+    "shim.util", "shim.util.stdio",  # output on fds 1 and 2 (closed/full stdout, 2>&-)
 }
 # ...plus, when shim stays resident: the loop, the reaper, the supervisor.
 SUPERVISE_PATH = EXEC_PATH | {
