@@ -12,8 +12,8 @@ atomically → rewrite SHA256SUMS.  Run by /usr/bin/python3.11 with PYTHONHASHSE
 import argparse
 import hashlib
 import os
-import subprocess
 import platform
+import subprocess
 import sys
 import tempfile
 from pathlib import Path

@@ -10,7 +10,6 @@ file size.  Prints a Markdown table.
 """
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -94,7 +93,8 @@ def main(argv):
         mean, sd = times[name]
         count, rss = chain(cmd)
         size = Path(cmd[0]).stat().st_size / 1e6
-        print(f"| {name} | {mean:.1f} ± {sd:.1f} ms | {mean - bare:.1f} ms | {count} | {rss / 1024:.1f} MB | {size:.2f} MB |")
+        print(f"| {name} | {mean:.1f} ± {sd:.1f} ms | {mean - bare:.1f} ms | {count} "
+              f"| {rss / 1024:.1f} MB | {size:.2f} MB |")
 
 
 if __name__ == "__main__":

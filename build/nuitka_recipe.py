@@ -12,7 +12,6 @@ native.py then falls back, as it does without ctypes).  Host arch only.
 """
 
 import os
-
 import shutil
 import subprocess
 from pathlib import Path

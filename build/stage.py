@@ -15,7 +15,6 @@ import modulefinder
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 

@@ -64,7 +64,7 @@ def inherited_environ(proc="/proc/self/environ"):
             data = f.read()
     except OSError:
         return dict(os.environ)
-    env = {}
+    env: dict[str, str] = {}
     for entry in data.split(b"\0"):
         name, eq, value = entry.partition(b"=")
         if eq and name:

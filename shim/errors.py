@@ -79,8 +79,13 @@ class ShimError(Exception):
         text = f"{head}: {self.cause}"
         if self.fix:
             text += f"; {self.fix}"
-        # One line, whatever the cause contained.
-        return " ".join(text.split("\n"))
+        # One line, whatever the cause contained: a newline becomes a space, any other
+        # control or separator character (\r, NUL, U+2028, a JSON key's ESC) an escape.
+        if text.isprintable():
+            return text
+        return "".join(ch if ch.isprintable() else " " if ch == "\n" else
+                       f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
+                       for ch in text)
 
 
 def usage_error(obj, cause, fix):

@@ -111,7 +111,8 @@ def main(argv=None):
     for case, s in report.get("install", {}).items():
         print(f"install {case:16} median {s['median_ms']:7.1f} ms  p90 {s['p90_ms']:7.1f} ms  ({s['runs']} runs)")
     for arch, s in report.get("image", {}).items():
-        print(f"image   linux/{arch:10} pull {s['pull_bytes'] / 1e6:6.1f} MB  unpacked {s['unpacked_bytes'] / 1e6:6.1f} MB")
+        print(f"image   linux/{arch:10} pull {s['pull_bytes'] / 1e6:6.1f} MB  "
+              f"unpacked {s['unpacked_bytes'] / 1e6:6.1f} MB")
     if "install" in report:
         fresh = report["install"]["fresh_disk"]["median_ms"]
         print(f"goal    fresh install <= {GOAL_MS} ms: {'met' if fresh <= GOAL_MS else 'MISSED'} ({fresh} ms)")

@@ -63,8 +63,8 @@ def main(argv, environ=None):
             problems += [(path, err) for err in _secret_problems(path, args, environ)]
     for where, err in problems:
         obj = err.obj if err.operation == "parse" else f"{err.operation} {err.obj}"
-        write_stderr(f"shim: check {where} {obj}: {err.cause}" + (f"; {err.fix}" if err.fix else "")
-                     + "\n")
+        # Rendered by ShimError: one line even when a JSON key holds a control character.
+        write_stderr("shim: " + ShimError(f"check {where}", obj, err.cause, err.fix).message() + "\n")
     if problems:
         return EXIT_USAGE
     write_stdout(f"{label}: ok\n")

@@ -11,7 +11,7 @@ environment, file, schema) and the run path must import almost nothing.
 """
 
 from shim.config.kinds import convert, jsontype, oserror, show
-from shim.config.option import BOOL, DURATION, ENUM, LIST, MAP_KINDS, PATH, REPEATABLE, STR
+from shim.config.option import BOOL, DURATION, LIST, MAP_KINDS, REPEATABLE
 from shim.config.table import MODULES, UNSUPPORTED_SECTIONS
 from shim.errors import ShimError, usage_error
 
@@ -63,8 +63,8 @@ class Config:
     __slots__ = ("_top", "command", "sources", "detection")
 
     def __init__(self, values, command, sources, detection=None):
-        top = {}
-        sections = {name: {} for name in SECTIONS}
+        top: dict[str, object] = {}
+        sections: dict[str, dict[str, object]] = {name: {} for name in SECTIONS}
         for name, value in values.items():
             opt = BY_NAME[name]
             (sections[opt.section] if opt.section else top)[opt.attr] = value
@@ -102,7 +102,8 @@ _show, _jsontype, _oserror = show, jsontype, oserror
 # -- layer 1: the command line -----------------------------------------------
 def parse_argv(argv):
     """Split argv into ({name: value}, command).  Options stop at '--' or the first word."""
-    values, i = {}, 0
+    values: dict = {}  # name -> raw string, or a list of them for repeatable options
+    i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "--":

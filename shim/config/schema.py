@@ -52,7 +52,7 @@ def _type(opt):
 
 
 def _properties(top):
-    props = {}
+    props: dict[str, dict] = {}
     for opt in OPTIONS:
         if not opt.key or (opt.key == "profile" and not top):
             continue

@@ -9,7 +9,7 @@ found in the config's `commands` map (SageMaker's `train`/`serve`) is replaced b
 
 import os
 
-from shim.errors import (REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, ShimError, usage_error)
+from shim.errors import REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, ShimError, usage_error
 
 # The search path when the delegate's environment has no PATH (what execvp and
 # Docker use); --prepend-env/--append-env PATH=... start from it too.

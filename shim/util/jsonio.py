@@ -4,6 +4,9 @@ Both paths produce the same bytes for the records shim writes (sorted keys,
 compact separators), so outputs do not depend on which one is present.
 """
 
+from types import ModuleType
+
+_orjson: ModuleType | None
 try:  # optional fast path
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised by the frozen build

@@ -9,7 +9,7 @@ import os
 
 # OCI arch -> facts about it.  `machine`: uname -m; `elf`: ELF e_machine;
 # `triplet`: the GNU toolchain triplet; `loader`: glibc's dynamic loader.
-ARCH_INFO = {
+ARCH_INFO: dict[str, dict[str, str | int]] = {
     "amd64": {"machine": "x86_64", "elf": 0x3E, "triplet": "x86_64-linux-gnu",
               "loader": "/lib64/ld-linux-x86-64.so.2"},
     "arm64": {"machine": "aarch64", "elf": 0xB7, "triplet": "aarch64-linux-gnu",
@@ -19,9 +19,10 @@ ARCH_INFO = {
 ARCHES = tuple(ARCH_INFO)
 # uname -m (and the OCI names themselves) -> OCI arch; other arches map to themselves
 # after these aliases, so "linux/riscv64" still names the right platform.
-MACHINE_TO_ARCH = dict({info["machine"]: arch for arch, info in ARCH_INFO.items()},
-                       amd64="amd64", arm64="arm64", armv7l="arm", armv8l="arm")
-ELF_MACHINES = {info["elf"]: arch for arch, info in ARCH_INFO.items()}
+MACHINE_TO_ARCH: dict[str, str] = dict(
+    {str(info["machine"]): arch for arch, info in ARCH_INFO.items()},
+    amd64="amd64", arm64="arm64", armv7l="arm", armv8l="arm")
+ELF_MACHINES: dict[int, str] = {int(info["elf"]): arch for arch, info in ARCH_INFO.items()}
 
 
 def arch_of(machine):
@@ -32,7 +33,7 @@ def arch_of(machine):
 
 def machine_of(arch):
     """`uname -m` value of an OCI arch ('arm64' -> 'aarch64')."""
-    return ARCH_INFO[arch]["machine"]
+    return str(ARCH_INFO[arch]["machine"])
 
 
 def running_arch():

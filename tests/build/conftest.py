@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-
 from support import REPO, require_tool  # noqa: E402  (tests/ is on sys.path)
 
 BUILD_TIMEOUT = 900

@@ -3,8 +3,9 @@
 A container image has no Python of its own, so the source tree runs inside the
 `debian-servers` image (python3, redis-server, nginx) with the repo bind-mounted
 read-only at /src.  The same tests also run the frozen binary (mounted at /shim)
-when dist/ holds one built from the current sources, or only SHIM_BIN when set.  Images are built locally by scripts/images (cached), so these
-tests work from a fresh clone.  Every container gets a unique name and is
+when dist/ holds one built from the current sources, or only SHIM_BIN when set.
+Images are built locally by scripts/images (cached), so these tests work from a
+fresh clone.  Every container gets a unique name and is
 removed afterwards, whatever the test did.
 """
 
@@ -15,7 +16,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 
 from support import REPO, require_tool  # noqa: E402  (tests/ is on sys.path)
 

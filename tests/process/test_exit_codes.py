@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from support import as_pid1, base_env, require_tool, run, shim_command, wait_for
 from shim.errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_USAGE
+from support import as_pid1, base_env, require_tool, run, shim_command, wait_for
 
 
 def test_every_exit_code_passes_through_supervise_mode_as_pid1():
@@ -57,7 +57,7 @@ def test_every_catchable_signal_reaches_the_delegate_as_pid1(tmp_path):
         shim_pid = _child_of(proc.pid)
         for n, sig in enumerate(FORWARDED, 1):
             os.kill(shim_pid, sig)
-            assert wait_for(lambda: len(log.read_text().split()) > n, timeout=10), \
+            assert wait_for(lambda n=n: len(log.read_text().split()) > n, timeout=10), \
                 f"signal {sig} never reached the delegate"
         assert proc.wait(timeout=20) == 0
         assert [int(x) for x in log.read_text().split()[1:]] == [int(s) for s in FORWARDED]

@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from support import base_env, run, shim_command, wait_for
 from shim.cli import CRASH_FOR_TESTS
 from shim.errors import EXIT_INTERNAL, EXIT_SETUP, EXIT_USAGE
+from support import base_env, run, shim_command, wait_for
 
 
 def _hook(directory, name, body):

@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from support import REPO, base_env, require_tool, run, shim_command
 from shim.errors import EXIT_SETUP, EXIT_USAGE
+from support import REPO, base_env, require_tool, run, shim_command
 
 # Every code the README documents for shim's own outcomes (plus 141: stdout's reader gone).
 DOCUMENTED = {0, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127, 141}

@@ -12,8 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from shim.commands import install
 from install_support import REPO, SHIM, elf, no_temps, run_install
+from shim.commands import install
 
 
 def test_ten_concurrent_installers_all_succeed_with_one_intact_result(tmp_path):

@@ -5,10 +5,9 @@ import os
 import subprocess
 import time
 
-from support import base_env, run, shim_command, wait_for
+from shim.errors import EXIT_CANCELLED, EXIT_HOOK_FAILED, EXIT_SKIPPED, EXIT_TIMEOUT, EXIT_WAIT_TIMEOUT
 from shim.util.platforms import running_arch
-from shim.errors import (EXIT_CANCELLED, EXIT_HOOK_FAILED, EXIT_SKIPPED, EXIT_TIMEOUT,
-                         EXIT_WAIT_TIMEOUT)
+from support import base_env, run, shim_command
 
 
 def _start(args, **kw):

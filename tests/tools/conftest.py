@@ -16,9 +16,21 @@ import uuid
 import pytest
 import yaml
 
-from tools_support import (ARCHES, BUILD_TIMEOUT, DIST, IMAGES_TIMEOUT, REPO, RUN_TIMEOUT, build_archive, free_port,
-                           load_archive, podman, require_tool, run, unload)
-
+from tools_support import (
+    ARCHES,
+    BUILD_TIMEOUT,
+    DIST,
+    IMAGES_TIMEOUT,
+    REPO,
+    RUN_TIMEOUT,
+    build_archive,
+    free_port,
+    load_archive,
+    podman,
+    require_tool,
+    run,
+    unload,
+)
 
 # -- the artifacts under test -------------------------------------------------------
 
@@ -31,7 +43,7 @@ def dist(tmp_path_factory):
         run([REPO / "scripts/build", "--arch", "all"], timeout=BUILD_TIMEOUT)
     snapshot = tmp_path_factory.mktemp("context") / "dist"
     snapshot.mkdir()
-    for arch, path in paths.items():
+    for path in paths.values():
         assert path.is_file(), f"scripts/build --arch all did not produce {path}"
         shutil.copy2(path, snapshot / path.name)
     return {arch: snapshot / path.name for arch, path in paths.items()}

@@ -13,7 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from tools_support import ARCHES, DIST, REPO, build_archive, image_config, image_files, podman, require_tool, run, unique
+from tools_support import (
+    ARCHES,
+    DIST,
+    REPO,
+    build_archive,
+    image_config,
+    image_files,
+    podman,
+    require_tool,
+    run,
+    unique,
+)
 
 LABELS = ("title", "version", "revision", "source", "created")
 

@@ -13,8 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from tools_support import (ARCHES, REPO, build_archive, load_archive, load_manifests, pod_from, podman, require_tool,
-                      run, unique, unload)
+from tools_support import (
+    ARCHES,
+    REPO,
+    build_archive,
+    load_archive,
+    load_manifests,
+    pod_from,
+    podman,
+    require_tool,
+    run,
+    unique,
+    unload,
+)
 
 # kind -> (app command after `/shim/shim --`, text its log must contain)
 PROBE_SH = "echo uid=$(id -u); touch /probe 2>/dev/null && echo rootfs=writable || echo rootfs=read-only"

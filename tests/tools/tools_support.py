@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-
 from support import REPO, require_tool  # noqa: E402  (tests/ is on sys.path)
 
 DIST = REPO / "dist"

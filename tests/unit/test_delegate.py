@@ -3,8 +3,8 @@
 import pytest
 
 from shim.config import options
-from shim.run import delegate
 from shim.errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_USAGE, ShimError
+from shim.run import delegate
 
 
 def resolve(argv, env=None):

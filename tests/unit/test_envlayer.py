@@ -3,8 +3,8 @@
 import pytest
 
 from shim.config import options
-from shim.run import envlayer
 from shim.errors import ShimError
+from shim.run import envlayer
 
 
 def conf(*argv):

@@ -6,8 +6,6 @@ second version beside a running first) are in tests/process/test_install_process
 """
 
 import os
-import random
-import signal
 import subprocess
 import sys
 import time
@@ -15,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from install_support import REPO, elf, no_temps, run_install
 from shim import __version__
 from shim.commands import install
 from shim.errors import EXIT_SETUP, EXIT_USAGE, ShimError
-
-from install_support import REPO, SHIM, elf, no_temps, run_install
 
 
 @pytest.fixture
@@ -34,10 +31,12 @@ def binary(tmp_path):
     "argv, env, expected",
     [
         (["/d"], {}, dict(dest="/d", versioned=False, arch="", source="", list=False)),
-        (["--versioned", "--arch", "all", "--from=/b", "/d"], {}, dict(dest="/d", versioned=True, arch="all", source="/b")),
+        (["--versioned", "--arch", "all", "--from=/b", "/d"], {},
+         dict(dest="/d", versioned=True, arch="all", source="/b")),
         ([], {"SHIM_INSTALL_DIR": "/e", "SHIM_INSTALL_VERSIONED": "yes", "SHIM_INSTALL_ARCH": "arm64"},
          dict(dest="/e", versioned=True, arch="arm64")),
-        (["/d", "--arch=amd64"], {"SHIM_INSTALL_ARCH": "arm64", "SHIM_INSTALL_FROM": "/x"}, dict(arch="amd64", source="/x")),
+        (["/d", "--arch=amd64"], {"SHIM_INSTALL_ARCH": "arm64", "SHIM_INSTALL_FROM": "/x"},
+         dict(arch="amd64", source="/x")),
         (["--list", "/d"], {}, dict(list=True)),
         (["--", "-odd-dir"], {}, dict(dest="-odd-dir")),
         (["/d"], {"SHIM_INSTALL_VERSIONED": "0"}, dict(versioned=False)),
@@ -246,5 +245,6 @@ def test_digest_without_hashlib_uses_the_builtin_sha256(tmp_path, binary):
 
 @pytest.mark.parametrize("code, fix", [(13, "fsGroup"), (30, "read-only"), (28, "free space")])
 def test_io_errors_say_what_to_do(code, fix):
-    err = install._setup_error("/d", OSError(code, os.strerror(code)), "check that the directory is writable and has space")
+    err = install._setup_error("/d", OSError(code, os.strerror(code)),
+                               "check that the directory is writable and has space")
     assert err.code == EXIT_SETUP and fix in err.message()

@@ -6,7 +6,6 @@ binary that cannot work there).
 """
 
 import ast
-from pathlib import Path
 
 from support import REPO
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from shim.config import options
-from shim.run import results
 from shim.errors import EXIT_CANCELLED, EXIT_TIMEOUT, EXIT_USAGE, ShimError
-from shim.run.pipeline import Outcome, choose_mode, resident_reasons
 from shim.proc.reaper import Exit
+from shim.run import results
+from shim.run.pipeline import Outcome, choose_mode, resident_reasons
 
 
 def conf(*argv):
@@ -90,6 +90,7 @@ def test_shipped_schema_is_generated():
 
 def test_schema_agrees_with_parser():
     import jsonschema  # a dev dependency: missing means a broken set-up, not a skip
+
     from shim.config.schema import schema
 
     validator = jsonschema.Draft202012Validator(schema())

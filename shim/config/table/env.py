@@ -1,6 +1,6 @@
 """Section `env`: the delegate's environment (set, default, prepend, append, unset, files)."""
 
-from shim.config.option import LIST, MAP, PATH, Option
+from shim.config.option import LIST, MAP, Option
 
 SECTION = "env"
 
