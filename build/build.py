@@ -15,21 +15,23 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(REPO))  # for shim.util.platforms, the one arch-name map
 
 import lock  # noqa: E402
 import stage  # noqa: E402
 import sysroot  # noqa: E402
 
-REPO = HERE.parent
-ARCHES = ("amd64", "arm64")
+from shim.util import fsutil, platforms  # noqa: E402
+
+ARCHES = platforms.ARCHES
 FREEZERS = ("static", "nuitka", "pyinstaller")
 DEFAULT_FREEZER = "static"
-HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+HOST_ARCH = platforms.arch_of(platform.machine())
 
 
 def log(msg):
@@ -38,20 +40,10 @@ def log(msg):
 
 
 def write_atomic(path, data, mode=0o644):
+    """dist/ files appear whole or not at all (shim.util.fsutil, the one implementation)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    fsutil.write_atomically(str(path), lambda fd: fsutil.write_all(fd, data), mode)
 
 
 def sha256sums(dist):

@@ -17,9 +17,11 @@ import re
 import subprocess
 from pathlib import Path
 
+from shim.util import platforms  # build.py puts the repo on sys.path
+
 HERE = Path(__file__).resolve().parent
-CC = {"amd64": "x86_64-linux-gnu-gcc", "arm64": "aarch64-linux-gnu-gcc"}
-TRIPLET = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
+CC = {arch: platforms.triplet(arch) + "-gcc" for arch in platforms.ARCHES}
+TRIPLET = {arch: platforms.triplet(arch) for arch in platforms.ARCHES}
 
 # Builtin modules already compiled into Debian's libpython3.11.a (its
 # Modules/config.c table minus what shim never needs).

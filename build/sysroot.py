@@ -21,7 +21,9 @@ from pathlib import Path
 
 import lock
 
-TRIPLET = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
+from shim.util import platforms  # build.py puts the repo on sys.path
+
+TRIPLET = {arch: platforms.triplet(arch) for arch in platforms.ARCHES}
 
 
 class Sysroot:

@@ -38,7 +38,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ARCHES = ("amd64", "arm64")
+sys.path.insert(0, str(REPO))
+from shim.util import fsutil, platforms  # noqa: E402  (arch names, atomic writes)
+
+ARCHES = platforms.ARCHES
 TITLE = "shim-tools"
 ENTRYPOINT = ["/shim", "install"]
 USER = "65534:65534"  # Kubernetes' runAsNonRoot needs a numeric non-root user
@@ -219,9 +222,7 @@ def build(dist, out, tag, env):
     meta = metadata(env)
     blobs, index = image_index(read_binaries(dist), meta)
     data = oci_archive(blobs, index, tag or meta["version"], meta["epoch"])
-    tmp = Path(f"{out}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
+    fsutil.write_atomically(str(out), lambda fd: fsutil.write_all(fd, data))
     return sha256(index)
 
 

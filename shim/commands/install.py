@@ -29,6 +29,7 @@ from shim.config.argv import HelpRequested, from_environ, parse_flags
 from shim.config.kinds import convert
 from shim.config.option import BOOL, ENUM, PATH, Option
 from shim.errors import EXIT_SETUP, REASON_SETUP, REASON_USAGE, ShimError
+from shim.util.fsutil import fsync_dir, write_atomically
 from shim.util.platforms import ARCHES, ELF_MACHINES, running_arch
 from shim.util.stdio import Stdout, write_stderr, write_stdout
 
@@ -287,33 +288,18 @@ def _tmp_name(directory):
     return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
 
 
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_file(src, directory, name):
-    """Copy src to directory/name: locked temp file, fsync, mode, atomic rename."""
-    tmp = _tmp_name(directory)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # tells the sweeper this temp file has a live writer
+    """Copy src to directory/name: locked temp file, fsync, mode, atomic rename.
+
+    The lock tells the sweeper this temp file has a live writer."""
+    def fill(fd):
         src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
         try:
             _copy(src_fd, fd)
         finally:
             os.close(src_fd)
-        os.fchmod(fd, MODE)
-        os.fsync(fd)
-        os.rename(tmp, os.path.join(directory, name))
-    except BaseException:
-        _unlink(tmp)
-        raise
-    finally:
-        os.close(fd)
+
+    write_atomically(os.path.join(directory, name), fill, MODE, tmp=_tmp_name(directory), lock=True)
 
 
 def _unlink(path):
@@ -373,7 +359,7 @@ def install_flat(directory, files):
         write_file(src, directory, name)
         done.append(("installed", dest))
     if any(state == "installed" for state, _ in done):
-        _fsync_dir(directory)
+        fsync_dir(directory)
     return done
 
 
@@ -421,7 +407,7 @@ def install_versioned(directory, files, version=__version__):
         raise
     finally:
         os.close(fd)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return [("installed", os.path.join(target, name)) for name, _ in files]
 
 

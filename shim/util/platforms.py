@@ -36,6 +36,16 @@ def machine_of(arch):
     return str(ARCH_INFO[arch]["machine"])
 
 
+def triplet(arch):
+    """GNU toolchain triplet of an OCI arch ('arm64' -> 'aarch64-linux-gnu')."""
+    return str(ARCH_INFO[arch]["triplet"])
+
+
+def loader(arch):
+    """glibc's dynamic loader path for an OCI arch."""
+    return str(ARCH_INFO[arch]["loader"])
+
+
 def running_arch():
     """OCI arch of the running kernel/process."""
     return arch_of(os.uname().machine)

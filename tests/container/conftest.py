@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from shim.util.platforms import running_arch
 from support import REPO, require_tool  # noqa: E402  (tests/ is on sys.path)
 
 # Generous: the first call of a session may debootstrap an image (about 1-4 min).
@@ -33,7 +34,7 @@ def _arch():
             head = f.read(20)
         if head[:4] == b"\x7fELF":
             return ELF_MACHINES.get(int.from_bytes(head[18:20], "little"), "amd64")
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, "amd64")
+    return running_arch()
 
 
 ARCH = _arch()

@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from shim.util import platforms
+
 REPO = Path(__file__).resolve().parents[2]
 
 ARCHES = ("amd64", "arm64")
-UNAME = {"amd64": "x86_64", "arm64": "aarch64"}
-LOADER = {"amd64": "/lib64/ld-linux-x86-64.so.2", "arm64": "/lib/ld-linux-aarch64.so.1"}
+UNAME = {arch: platforms.machine_of(arch) for arch in platforms.ARCHES}
+LOADER = {arch: platforms.loader(arch) for arch in platforms.ARCHES}
 
 
 def podman(*args, timeout=120):

@@ -5,7 +5,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import re
 import subprocess
 import tarfile
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from shim.util.platforms import running_arch
 from tools_support import (
     ARCHES,
     DIST,
@@ -189,7 +189,7 @@ def test_the_real_binary_copies_its_real_path_not_argv0(dist, tmp_path):
     """Through a symlink and with a bogus argv[0], the frozen binary still installs itself."""
     link = tmp_path / "bin" / "shim-link"
     link.parent.mkdir()
-    host = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+    host = running_arch()
     link.symlink_to(dist[host])
     dest = tmp_path / "d"
     proc = subprocess.run(["not-a-path", "install", str(dest)], executable=str(link), capture_output=True,

@@ -1,0 +1,53 @@
+"""One place each: the arch-name map, atomic writes, the boolean parser (issue 7, item 5).
+
+A static scan of the repository: a second copy of any of these fails here, with
+the file and line, until it uses the shared one.
+"""
+
+import re
+from pathlib import Path
+
+from support import REPO
+
+SOURCES = [p for p in REPO.rglob("*") if p.is_file() and (
+    p.suffix == ".py" or p.parent.name == "scripts" and p.read_bytes()[:2] == b"#!")
+    and not {".venv", ".work", ".git", "__pycache__", "tests"} & set(p.relative_to(REPO).parts)]
+
+
+def _hits(pattern, allowed):
+    found = []
+    for path in SOURCES:
+        rel = str(path.relative_to(REPO))
+        if rel in allowed:
+            continue
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if re.search(pattern, line):
+                found.append(f"{rel}:{n}: {line.strip()}")
+    return found
+
+
+def test_the_scan_sees_the_files_it_is_about():
+    names = {str(p.relative_to(REPO)) for p in SOURCES}
+    assert {"shim/util/platforms.py", "build/build.py", "scripts/bench", "scripts/images",
+            "tools-image/build.py"} <= names
+
+
+def test_one_arch_name_map():
+    # A literal pairing of a uname machine with an OCI arch, in either direction.
+    pattern = r"""["'](x86_64|aarch64)["']\s*:\s*["'](amd64|arm64)|["'](amd64|arm64)["']\s*:\s*["'](x86_64|aarch64)"""
+    assert _hits(pattern, {"shim/util/platforms.py"}) == []
+
+
+def test_one_atomic_write():
+    # Temp file + rename of a *file* lives in shim.util.fsutil; the renames left are of
+    # directories (a version dir, a sysroot tree) or of a file another program wrote (tar).
+    allowed = {"shim/util/fsutil.py": None}
+    hits = [h for h in _hits(r"os\.(rename|replace)\(", allowed)
+            if not re.search(r"os\.rename\((tmp, target|tree, root)\)|os\.replace\(partial, tarball\)", h)]
+    assert hits == []
+
+
+def test_one_boolean_parser():
+    # The words of a boolean appear once: shim.config.kinds.TRUE_WORDS / FALSE_WORDS.
+    hits = _hits(r"""["']yes["'].*["']on["']|["']no["'].*["']off["']""", {"shim/config/kinds.py"})
+    assert hits == []
