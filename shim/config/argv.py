@@ -7,12 +7,10 @@ tuple next to its code; the run options keep their own layered resolver
 """
 
 from shim.config.kinds import convert
-from shim.config.option import BOOL
+from shim.config.option import BOOL, HelpRequested
 from shim.errors import usage_error
 
-
-class HelpRequested(Exception):
-    """-h/--help was given: the caller prints its usage and exits 0."""
+__all__ = ["HelpRequested", "from_environ", "parse_flags"]
 
 
 def parse_flags(argv, table, command, usage, positionals=0):

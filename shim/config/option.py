@@ -11,6 +11,10 @@ MAP_KINDS = (MAP, SIGNAL_MAP, EXIT_MAP)
 REPEATABLE = (LIST,) + MAP_KINDS
 
 
+class HelpRequested(Exception):
+    """-h/--help was given: the caller prints its help or usage and exits 0."""
+
+
 class Option:
     """One option.  `key` is its config-file path ("supervise.grace"; None: not in files)."""
 

@@ -11,7 +11,14 @@ environment, file, schema) and the run path must import almost nothing.
 """
 
 from shim.config.kinds import convert, jsontype, oserror, show
-from shim.config.option import BOOL, DURATION, LIST, MAP_KINDS, REPEATABLE
+from shim.config.option import (
+    BOOL,
+    DURATION,
+    LIST,
+    MAP_KINDS,
+    REPEATABLE,
+    HelpRequested,  # noqa: F401  (raised here, caught by the pipeline)
+)
 from shim.config.table import MODULES, UNSUPPORTED_SECTIONS
 from shim.errors import ShimError, usage_error
 
@@ -96,9 +103,6 @@ class Config:
         return {"flag": opt.flags[0], "env": opt.env, "file": f"$.{opt.key}"}.get(layer, opt.flags[0])
 
 
-_show, _jsontype, _oserror = show, jsontype, oserror
-
-
 # -- layer 1: the command line -----------------------------------------------
 def parse_argv(argv):
     """Split argv into ({name: value}, command).  Options stop at '--' or the first word."""
@@ -145,10 +149,6 @@ def parse_argv(argv):
         else:
             values[opt.name] = raw
     return values, []
-
-
-class HelpRequested(Exception):
-    """`--help` was given: print `render_help()` and exit 0."""
 
 
 def _typed(layer, where_of):
@@ -200,7 +200,7 @@ def load_config_file(path):
         with open(path, "rb") as f:
             data = f.read()
     except OSError as err:
-        raise ShimError("read config", path, _oserror(err),
+        raise ShimError("read config", path, oserror(err),
                         "check the path given by --config or SHIM_CONFIG") from None
     try:
         return jsonio.loads(data)

@@ -5,7 +5,6 @@ the file and line, until it uses the shared one.
 """
 
 import re
-from pathlib import Path
 
 from support import REPO
 
