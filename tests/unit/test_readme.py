@@ -16,6 +16,13 @@ def test_every_flag_and_variable_is_documented():
             assert f"`{opt.key}`" in README, opt.key
 
 
+def test_every_options_table_row_says_what_help_says():
+    rows = {line.split(" | ")[1].strip("` "): line for line in README.splitlines()
+            if line.startswith("| `-") and " | `SHIM_" in line}
+    for opt in options.OPTIONS:
+        assert opt.help in rows[opt.env], (opt.env, opt.help)
+
+
 def test_every_exit_code_is_documented():
     from shim import errors
 
