@@ -75,3 +75,79 @@ def wait_for(predicate, timeout=10.0, interval=0.01):
             return True
         time.sleep(interval)
     return False
+
+
+class _CountingStr(str):
+    """A str that counts the characters its searches scan (C-level work that Python's
+    line events do not see: a `find` to the end of the text per line is quadratic too)."""
+
+    scanned = 0
+
+    def _span(self, start, end):
+        n = len(self)
+        start = 0 if start is None else (start + n if start < 0 else start)
+        end = n if end is None else (end + n if end < 0 else end)
+        return max(0, min(end, n) - max(0, start))
+
+    def find(self, sub, start=None, end=None):
+        found = str.find(self, sub, start, end)
+        span = self._span(start, end)
+        if found >= 0:  # scanned from start up to the match, not to the end
+            first = 0 if start is None else (start + len(self) if start < 0 else start)
+            span = found + len(sub) - first
+        _CountingStr.scanned += max(span, 1)
+        return found
+
+    def index(self, sub, start=None, end=None):
+        found = self.find(sub, start, end)
+        if found < 0:
+            raise ValueError("substring not found")
+        return found
+
+    def rfind(self, sub, start=None, end=None):
+        _CountingStr.scanned += self._span(start, end)
+        return str.rfind(self, sub, start, end)
+
+    def startswith(self, prefix, *args):
+        _CountingStr.scanned += max(len(p) for p in prefix) if isinstance(prefix, tuple) else len(prefix)
+        return str.startswith(self, prefix, *args)
+
+    def _whole(name):
+        def method(self, *args, **kw):
+            _CountingStr.scanned += len(self)
+            return getattr(str, name)(self, *args, **kw)
+        return method
+
+    for _name in ("__contains__", "count", "replace", "split", "splitlines", "partition",
+                  "strip", "lstrip", "rstrip", "encode", "isprintable",
+                  "isascii", "lower", "upper"):
+        locals()[_name] = _whole(_name)
+    del _name, _whole
+
+
+def count_work(fn, text, *args):
+    """Work `fn(text, *args)` does: Python line events plus characters its searches scan.
+
+    Deterministic, unlike wall time, so a linearity check can be an assertion."""
+    import sys
+
+    from shim.errors import ShimError
+
+    lines = 0
+
+    def tracer(frame, event, arg):
+        nonlocal lines
+        if event == "line":
+            lines += 1
+        return tracer
+
+    _CountingStr.scanned = 0
+    wrapped = _CountingStr(text)
+    sys.settrace(tracer)
+    try:
+        fn(wrapped, *args)
+    except (ShimError, ValueError):
+        pass
+    finally:
+        sys.settrace(None)
+    return lines + _CountingStr.scanned

@@ -99,13 +99,16 @@ def split_words(text, where="--entrypoint"):
 def _double_quoted(text, i, cur, where):
     """Append the inside of a "..." starting at i; return the index after the closing quote.
 
-    Each search resumes where the last one stopped, so the scan is linear.
+    A backslash is looked for only before the quote that would close the word, and
+    each search starts where the last one stopped: every character is scanned a
+    bounded number of times, however many words the text has.
     """
-    quote, slash = text.find('"', i), text.find("\\", i)
+    quote = text.find('"', i)
     while True:
         if quote < 0:
             raise _split_error(where, 'no closing " quote')
-        if slash < 0 or quote < slash:
+        slash = text.find("\\", i, quote)
+        if slash < 0:
             cur.append(text[i:quote])
             return quote + 1
         cur.append(text[i:slash])
@@ -116,7 +119,6 @@ def _double_quoted(text, i, cur, where):
         else:
             cur.append("\\")
             i = slash + 1
-        slash = text.find("\\", i)
         if quote < i:
             quote = text.find('"', i)
 

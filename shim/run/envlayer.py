@@ -145,7 +145,7 @@ def _expand_from(value, i, env, where, depth):
             i = dollar + 1
         if dollar < i:
             dollar = value.find("$", i)
-        if depth and close < i:
+        if depth and 0 <= close < i:  # none left (-1) stays none: no rescans to the end
             close = value.find("}", i)
 
 
@@ -251,10 +251,14 @@ def _closing_quote(text, i, quote, where):
     if quote == "'":
         end = text.find("'", i)
     else:
-        end, slash = text.find('"', i), text.find("\\", i)
-        while end >= 0 and 0 <= slash < end:  # an escaped character: skip it
-            i = slash + 2
-            slash = text.find("\\", i)
+        # A backslash is looked for only before the candidate closing quote: a search
+        # to the end of the file per value would make many quoted lines quadratic.
+        end = text.find('"', i)
+        while end >= 0:
+            slash = text.find("\\", i, end)
+            if slash < 0:
+                break
+            i = slash + 2  # an escaped character: skip it
             if end < i:
                 end = text.find('"', i)
     if end < 0:

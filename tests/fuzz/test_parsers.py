@@ -4,7 +4,6 @@ ShimError with a documented code, and none does more than linear work."""
 import json
 import os
 import shlex
-import sys
 
 import pytest
 from hypothesis import assume, given, settings
@@ -196,37 +195,22 @@ def test_termination_message_always_fits(spill_len, error_len, n_results, result
     assert isinstance(json.loads(message).get("results_truncated", 0), int)
 
 
-# -- linearity: work counted in Python line events, never timed ---------------------------------------
-def _line_events(fn, *args):
-    count = 0
-
-    def tracer(frame, event, arg):
-        nonlocal count
-        if event == "line":
-            count += 1
-        return tracer
-
-    sys.settrace(tracer)
-    try:
-        fn(*args)
-    except (ShimError, ValueError):
-        pass
-    finally:
-        sys.settrace(None)
-    return count
-
-
+# -- linearity: work counted (line events + characters scanned), never timed -----------------------
 def _environ_list(text):
     options.parse_environ({"SHIM_ENV": text, "SHIM_UNSET_ENV": text})
 
 
+# name -> (parser taking the text first, prefix of the text, extra arguments)
 PARSERS = {
-    "dotenv": lambda text: envlayer.parse_dotenv(text, "f", {"A": "1"}),
-    "dotenv quoted": lambda text: envlayer.parse_dotenv('A="' + text, "f", {}),
-    "expand": lambda text: envlayer.expand(text, {"A": "1"}),
-    "shell words": delegate.split_words,
-    "duration": kinds.parse_duration,
-    "environ lists": _environ_list,
+    "dotenv": (envlayer.parse_dotenv, "", ("f", {"A": "1"})),
+    "dotenv quoted": (envlayer.parse_dotenv, 'A="', ("f", {})),
+    "dotenv single-quoted": (envlayer.parse_dotenv, "A='", ("f", {})),
+    "expand": (envlayer.expand, "", ({"A": "1"},)),
+    "expand in a fallback": (envlayer.expand, "${A:-", ({},)),
+    "shell words": (delegate.split_words, "", ()),
+    "shell words quoted": (delegate.split_words, '"', ()),
+    "duration": (kinds.parse_duration, "", ()),
+    "environ lists": (_environ_list, "", ()),
 }
 
 
@@ -237,9 +221,12 @@ def test_every_parser_is_linear_in_a_repeated_unit(parser, unit):
     """An input made of one unit repeated n and 2n times: twice the work at most.
 
     This is how quadratic inputs look (a long quoted value, many lines, a long
-    unterminated ${ ); the old dotenv scanner gave a ratio of 4 here.
+    unterminated ${, many quoted words); the old dotenv scanner gave a ratio of 4
+    here, and so did a backslash search to the end of the text per quoted word.
     """
-    fn = PARSERS[parser]
-    small = _line_events(fn, unit * 300)
-    large = _line_events(fn, unit * 600)
+    from support import count_work
+
+    fn, prefix, extra = PARSERS[parser]
+    small = count_work(fn, prefix + unit * 300, *extra)
+    large = count_work(fn, prefix + unit * 600, *extra)
     assert large <= 2.3 * small + 300, (parser, unit, small, large)
