@@ -8,7 +8,7 @@ error of the file, not just the first.  `--schema` prints the JSON Schema instea
 import os
 
 from shim.config import options
-from shim.config.argv import HelpRequested, parse_flags
+from shim.config.argv import parse_or_usage
 from shim.config.option import BOOL, PATH, STR, Option
 from shim.errors import EXIT_USAGE, ShimError
 from shim.util.stdio import write_stderr, write_stdout
@@ -27,11 +27,10 @@ OPTIONS = (
 
 def main(argv, environ=None):
     environ = os.environ if environ is None else environ
-    try:
-        args, _ = parse_flags(argv, OPTIONS, "check", USAGE)
-    except HelpRequested:
-        write_stdout(USAGE + "\n")
+    parsed = parse_or_usage(argv, OPTIONS, "check", USAGE)
+    if parsed is None:
         return 0
+    args, _ = parsed
     if args.get("schema"):
         from shim.config.schema import schema
         from shim.util import jsonio

@@ -5,7 +5,7 @@ import platform
 import sys
 
 from shim import __version__
-from shim.config.argv import HelpRequested, parse_flags
+from shim.config.argv import parse_or_usage
 from shim.config.option import BOOL, Option
 from shim.util.platforms import arch_of
 from shim.util.stdio import write_stdout
@@ -92,11 +92,10 @@ OPTIONS = (Option("short", ["--short"], None, BOOL, False, "one line: shim VERSI
 
 
 def main(argv):
-    try:
-        flags, _ = parse_flags(argv, OPTIONS, "version", USAGE)
-    except HelpRequested:
-        write_stdout(USAGE + "\n")
+    parsed = parse_or_usage(argv, OPTIONS, "version", USAGE)
+    if parsed is None:
         return 0
+    flags, _ = parsed
     if flags.get("short"):
         write_stdout(f"shim {report()['version']}\n")
         return 0

@@ -10,7 +10,7 @@ from shim.config.kinds import convert
 from shim.config.option import BOOL, HelpRequested
 from shim.errors import usage_error
 
-__all__ = ["HelpRequested", "from_environ", "parse_flags"]
+__all__ = ["HelpRequested", "from_environ", "parse_flags", "parse_or_usage"]
 
 
 def parse_flags(argv, table, command, usage, positionals=0):
@@ -54,6 +54,17 @@ def parse_flags(argv, table, command, usage, positionals=0):
     if positionals is not None and len(words) > positionals:
         raise usage_error(command, f"too many arguments ({len(words)})", usage)
     return values, words
+
+
+def parse_or_usage(argv, table, command, usage, positionals=0):
+    """parse_flags, or None once -h/--help has printed `usage` (the caller exits 0)."""
+    try:
+        return parse_flags(argv, table, command, usage, positionals)
+    except HelpRequested:
+        from shim.util.stdio import write_stdout
+
+        write_stdout(usage + "\n")
+        return None
 
 
 def from_environ(table, environ):
