@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from support import IN_CI
 
-FUZZ_SCALE = 8 if IN_CI else 1
+FUZZ_SCALE = 5 if IN_CI else 1
 # A fixed derandomized profile would find nothing new in CI; a random one with
 # more examples is the point of the tier.
 settings.register_profile("shim", deadline=None, print_blob=True,
