@@ -96,6 +96,8 @@ def test_run_argv_and_variables(sandbox, argv, environ, stdout_kind):
 def test_subcommand_argv_and_variables(sandbox, argv, environ, stdout_kind):
     r = _run(sandbox, argv, environ, stdout_kind)
     _check(r, delegate_may_run=False)
+    if r.returncode != 0 and argv[0] in ("version", "install") and r.returncode != 141:
+        assert r.stderr.count(b"\n") == 1, r.stderr  # one failure, one line
     if stdout_kind != "pipe" and r.returncode == 0:
         # Nothing to print (install into a fresh dir prints; --list of nothing does not).
         assert argv[0] == "install"
