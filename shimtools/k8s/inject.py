@@ -197,7 +197,7 @@ class Injector:
         spec = template["spec"]
         binary = self._binary(spec)
         injected_any = False
-        for key, container in self._selected(spec):
+        for _key, container in self._selected(spec):
             name = container.get("name", "")
             command = list(container.get("command") or [])
             if name in record.containers:

@@ -367,12 +367,12 @@ class DigestCache:
         path = self._path(digest)
         if not path:
             return
+        from shim.util.fsutil import write_all, write_atomically  # the one atomic write
+
+        data = json.dumps({"digest": digest, "platforms": platforms}, sort_keys=True).encode()
         try:
             os.makedirs(self.directory, exist_ok=True)
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({"digest": digest, "platforms": platforms}, fh, sort_keys=True)
-            os.replace(tmp, path)
+            write_atomically(path, lambda fd: write_all(fd, data))
         except OSError:
             pass  # a cache that cannot be written costs a lookup next time, nothing more
 

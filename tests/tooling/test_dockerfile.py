@@ -3,6 +3,7 @@
 import os
 
 import pytest
+
 from tooling_support import shim_tools, write_layout
 
 TOOLS = "localhost/shim-tools:test"

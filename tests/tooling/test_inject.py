@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import yaml
+
 from tooling_support import CORPUS, k8s_expand, shim_tools, write_layout
 
 TOOLS = "localhost/shim-tools:test"
@@ -138,7 +139,8 @@ def test_in_pod_lookup_passes_a_platform_map_the_runtime_understands(tmp_path):
     multi = {"amd64": {"Entrypoint": ["/bin/app-amd64"], "Cmd": ["--x=$HOME"]},
              "arm64": {"Entrypoint": ["/bin/app-arm64"], "Cmd": ["--y"]}}
     write_layout(tmp_path / "m", multi)
-    doc = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: reg.example/m:1}\n"
+    doc = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+           "  - {name: a, image: reg.example/m:1}\n")
     proc = shim_tools("k8s", "inject", "--tools-image", TOOLS, "--cache-dir", "", "--lookup", "in-pod",
                       "--image-source", f"reg.example/m:1=oci:{tmp_path / 'm'}", input=doc)
     assert proc.returncode == 0, proc.stderr

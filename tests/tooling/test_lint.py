@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from tooling_support import CHARTS, CORPUS, shim_tools, write_layout
 
 TAIL = "sets command, which replaces the image's ENTRYPOINT (shim) — move it to args or prefix /shim/shim --"

@@ -14,12 +14,12 @@ import tarfile
 import threading
 
 import pytest
-from tooling_support import write_layout
 
 from shim.errors import ShimError
 from shimtools.registry import auth
 from shimtools.registry.oci import Lookup
 from shimtools.registry.reference import parse
+from tooling_support import write_layout
 
 IMG = {"Entrypoint": ["/entry"], "Cmd": ["run"]}
 
@@ -28,7 +28,8 @@ def test_reference_normalisation():
     assert str(parse("nginx")) == "docker.io/library/nginx:latest"
     assert parse("nginx").api_host == "registry-1.docker.io"
     ref = parse("127.0.0.1:5000/team/app:1.0@sha256:" + "a" * 64)
-    assert (ref.host, ref.repository, ref.tag, ref.version) == ("127.0.0.1:5000", "team/app", "1.0", "sha256:" + "a" * 64)
+    assert (ref.host, ref.repository, ref.tag, ref.version) == \
+        ("127.0.0.1:5000", "team/app", "1.0", "sha256:" + "a" * 64)
     assert parse("localhost/app").host == "localhost"
     assert parse("reg.example/a/b:2").pinned("sha256:" + "b" * 64) == "reg.example/a/b@sha256:" + "b" * 64
     with pytest.raises(ShimError, match="bad repository name"):

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import yaml
+
 from support import REPO
 from tooling_support import shim_tools
 from webhook_support import POD, TOOLS, Webhook, apply_patch, make_certs, review

@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 import yaml
+
 from tools_support import REPO, free_port, podman, run, unique
 
 sys.path.insert(0, str(REPO / "tests" / "tooling"))

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 import yaml
+
 from tools_support import REPO, podman, run, unique
 
 sys.path.insert(0, str(REPO / "tests" / "tooling"))

@@ -3,14 +3,15 @@ and htpasswd basic auth, holding the tools image's two-arch index pushed with sk
 
 import base64
 import hashlib
-import os
 import json
+import os
 import subprocess
 import sys
 import time
 
 import pytest
 import yaml
+
 from tools_support import REPO, free_port, require_tool, run
 
 sys.path.insert(0, str(REPO / "tests" / "tooling"))
