@@ -382,7 +382,9 @@ def install_versioned(directory, files, version=__version__):
     target = os.path.join(directory, version_name(files, version))
     if os.path.isdir(target):
         return _check_version(target, files)
-    if os.path.lexists(target):
+    # Asked again, not inferred from the isdir above: a concurrent installer may have
+    # renamed its directory into place in between (then it is a directory, and fine).
+    if os.path.lexists(target) and not os.path.isdir(target):
         raise ShimError("install", target, "exists and is not a version directory",
                         "remove it, or install into another directory", reason=REASON_USAGE)
     tmp = _tmp_name(directory)
