@@ -86,12 +86,22 @@ def _join(first, second):
     return os.pathsep.join(part for part in (first, second) if part)
 
 
+# No process can be given an environment near this size (execve's limit is a quarter
+# of the stack limit, 2 MiB by default): reading and parsing more only delays the error.
+ENV_FILE_LIMIT = 16 << 20
+
+
 def _read_env_file(path, read=None):
     try:
         if read is not None:
             return read(path)
         with open(path, "rb") as f:
-            return f.read().decode("utf-8")
+            data = f.read(ENV_FILE_LIMIT + 1)
+        if len(data) > ENV_FILE_LIMIT:
+            raise usage_error(f"env file {path}", f"larger than {ENV_FILE_LIMIT >> 20} MiB",
+                              "no program can be started with an environment that large; "
+                              "split it or pass the data as a file")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise usage_error(f"env file {path}", "not UTF-8 text", "save it as UTF-8") from None
     except OSError as err:

@@ -459,3 +459,11 @@ def test_realtime_signals_agree_with_the_schema(name, offset):
 @pytest.mark.parametrize("name", ["RTMIN+99", "RTMAX-99", "RTMIN-1", "RTMAX+1", "RTMIN+", "SIG_DFL"])
 def test_realtime_signals_out_of_range_are_refused(name):
     usage_message(kinds.parse_signal, name, "x")
+
+
+def test_an_env_file_larger_than_any_environment_is_refused_before_parsing(tmp_path):
+    big = tmp_path / "big.env"
+    with open(big, "wb") as f:
+        f.truncate(envlayer.ENV_FILE_LIMIT + 1)  # sparse: no 16 MiB written
+    message = usage_message(envlayer._read_env_file, str(big))
+    assert "larger than 16 MiB" in message
