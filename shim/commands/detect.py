@@ -6,11 +6,21 @@ argument (`train`/`serve` under SageMaker); `--root` reads marker files below DI
 """
 
 import os
-import sys
 
+from shim.config.argv import parse_or_usage
+from shim.config.kinds import show
+from shim.config.option import PATH, STR, Option
 from shim.errors import usage_error
+from shim.util.stdio import write_stdout
 
 USAGE = "usage: shim detect [--runtime NAME] [--root DIR] [FIRST_WORD]"
+
+# The option table of `shim detect` (same Option class and converters as the run options).
+OPTIONS = (
+    Option("runtime", ["--runtime"], None, STR, None, "decide as if this runtime were detected",
+           metavar="NAME"),
+    Option("root", ["--root"], None, PATH, "/", "read marker files below DIR", metavar="DIR"),
+)
 
 
 def main(argv, environ=None):
@@ -18,13 +28,17 @@ def main(argv, environ=None):
     from shim.util import jsonio
 
     environ = os.environ if environ is None else environ
-    args = _parse(argv)
+    parsed = parse_or_usage(argv, OPTIONS, "detect", USAGE, positionals=1)
+    if parsed is None:
+        return 0
+    args, words = parsed
+    args["first_word"] = words[0] if words else None
     override = args.get("runtime") or environ.get("SHIM_RUNTIME") or None
     if override is not None:
         check_runtime(override, "--runtime" if args.get("runtime") else "SHIM_RUNTIME")
     decision = detect.decide(override, environ, detect.HostFiles(args.get("root", "/")),
                              args.get("first_word"))
-    sys.stdout.buffer.write(jsonio.dumps(decision.as_dict(), indent=True) + b"\n")
+    write_stdout(jsonio.dumps(decision.as_dict(), indent=True) + b"\n")
     return 0
 
 
@@ -32,12 +46,7 @@ def check_runtime(name, where):
     from shim.platform.detect import RUNTIMES
 
     if name not in RUNTIMES:
-        raise usage_error(f"option {where}", f"unknown runtime {name!r}",
+        raise usage_error(f"option {where}", f"unknown runtime {show(name)}",
                           "use one of " + ", ".join(RUNTIMES))
     return name
 
-
-def _parse(argv):
-    from shim.commands.argv import parse
-
-    return parse(argv, "detect", USAGE, valued=("--runtime", "--root"), positional="first_word")

@@ -329,9 +329,9 @@ def resolve(argv, environ):
             file_values["profile"] = profile
     file_command = file_values.pop("command", None)
     # The runtime was decided before the file was read (it picks the profile): keep that.
-    layer = next((name for name, values in (("flag", flags), ("env", env)) if "runtime" in values),
-                 "file" if detection.source == "override" else "detected")
-    values, sources = {"runtime": detection.runtime}, {"runtime": layer}
+    runtime_layer = next((name for name, values in (("flag", flags), ("env", env)) if "runtime" in values),
+                         "file" if detection.source == "override" else "detected")
+    values, sources = {"runtime": detection.runtime}, {"runtime": runtime_layer}
     for opt in OPTIONS:
         if opt.name in values:
             continue
@@ -371,7 +371,8 @@ def _copy(value):
 
 
 # -- help --------------------------------------------------------------------
-USAGE = ("usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n       shim version | check [--config PATH] | install DIR | detect [--runtime NAME]\n"
+USAGE = ("usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n"
+         "       shim version | check [--config PATH] | install DIR | detect [--runtime NAME]\n"
          "       shim exec-env [OPTIONS] -- COMMAND [ARGS...]")
 
 

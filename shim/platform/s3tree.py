@@ -92,7 +92,8 @@ def _parse(ref_text):
     bucket, _, prefix = body.partition("/")
     params = dict(parse_qsl(query, keep_blank_values=True))
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket) or "#" in ref_text or set(params) - {"region"}:
-        raise ShimError("parse", f"channel {ref_text}", "expected ref+s3://BUCKET/PREFIX/ (only ?region=, no #fragment)",
+        raise ShimError("parse", f"channel {ref_text}",
+                        "expected ref+s3://BUCKET/PREFIX/ (only ?region=, no #fragment)",
                         "write ref+s3://BUCKET/PREFIX/")
     prefix = unquote(prefix)
     return bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/", params.get("region")

@@ -21,6 +21,7 @@ import shutil
 import time
 
 from shim.errors import REASON_SETUP, ShimError
+from shim.util.fsutil import fsync_dir, write_all, write_atomically
 
 DATA = "..data"
 DATA_TMP = "..data_tmp"
@@ -49,12 +50,16 @@ def write_file(path, data, mode=0o400, uid=None, gid=None):
     _check_name(path, name)
     created = _makedirs(directory, path)
     tmp = os.path.join(directory, f".{name}.shim-{os.getpid()}-{random.getrandbits(32)}")
+
+    def fill(fd):
+        if uid is not None or gid is not None:  # owner first: chown clears set-id bits
+            os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+        write_all(fd, data)
+
     try:
-        _write_new(tmp, data, mode, uid, gid)
-        os.rename(tmp, path)
-        _fsync_dir(directory)
+        write_atomically(path, fill, mode, tmp=tmp)  # the one atomic write (shim.util.fsutil)
+        fsync_dir(directory, strict=False)
     except OSError as err:
-        _remove(tmp)
         _rmdirs(created)
         raise _error("write", f"file {path}", err) from None
 

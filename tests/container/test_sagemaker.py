@@ -213,7 +213,7 @@ def pod_spec(name, tag, mounts, env, volumes):
     emptyDir at /opt/ml, hostPath stand-ins for the data and output volumes. JSON is YAML."""
     env = dict(env, KUBERNETES_SERVICE_HOST="10.96.0.1", KUBERNETES_SERVICE_PORT="443")
     mounts_spec, volume_spec = [{"name": "ml", "mountPath": "/opt/ml"}], [{"name": "ml", "emptyDir": {}}]
-    for flag, value in zip(mounts[::2], mounts[1::2]):  # the shim under test: -v HOST:CTR[:ro], -e K=V
+    for flag, value in zip(mounts[::2], mounts[1::2], strict=True):  # the shim under test: -v HOST:CTR[:ro], -e K=V
         if flag == "-e":
             env.update([value.split("=", 1)])
         else:

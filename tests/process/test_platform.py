@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from support import REPO, base_env, require_tool, run
 
 PRINT_ENV = [sys.executable, "-c",

@@ -108,27 +108,27 @@ def test_host_files_root(tmp_path):
     assert detect.detect({}, detect.HostFiles(str(tmp_path / "nothing"))).runtime == "local"
 
 
-def test_detect_command(capsys, tmp_path):
+def test_detect_command(capfd, tmp_path):
     from shim.commands import detect as command
 
     (tmp_path / ".dockerenv").write_text("")
     assert command.main(["--root", str(tmp_path)], {"NOMAD_ALLOC_ID": "a"}) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capfd.readouterr().out)
     assert out == {"runtime": "nomad", "source": "detected", "evidence": ["env NOMAD_ALLOC_ID is set"],
                    "also": ["docker"]}
     assert command.main(["--runtime=ecs", f"--root={tmp_path}"], {}) == 0
-    assert json.loads(capsys.readouterr().out)["runtime"] == "ecs"
+    assert json.loads(capfd.readouterr().out)["runtime"] == "ecs"
     assert command.main(["--root", str(tmp_path)], {"SHIM_RUNTIME": "lambda"}) == 0
-    assert json.loads(capsys.readouterr().out)["source"] == "override"
+    assert json.loads(capfd.readouterr().out)["source"] == "override"
     (tmp_path / "opt/ml/model").mkdir(parents=True)
     assert command.main(["--root", str(tmp_path), "serve"], {}) == 0
-    assert json.loads(capsys.readouterr().out)["runtime"] == "sagemaker-endpoint"
+    assert json.loads(capfd.readouterr().out)["runtime"] == "sagemaker-endpoint"
 
 
 @pytest.mark.parametrize("argv,text", [
-    (["--runtime", "mainframe"], "unknown runtime 'mainframe'; use one of sagemaker-training"),
+    (["--runtime", "mainframe"], 'unknown runtime "mainframe"; use one of sagemaker-training'),
     (["--bogus"], "unknown option"),
-    (["--root"], "missing value"),
+    (["--root"], "needs a value"),
 ])
 def test_detect_command_errors(argv, text):
     from shim.commands import detect as command

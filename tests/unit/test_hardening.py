@@ -123,7 +123,8 @@ def test_environ_lists_are_linear():
                          ids=lambda o: o.env)
 def test_every_empty_variable_means_unset(opt):
     conf = resolve(["--", "true"], {opt.env: ""})
-    assert conf.sources[opt.name] == "default"
+    # (the runtime, when not given, is the detected one: its "default")
+    assert conf.sources[opt.name] == ("detected" if opt.name == "runtime" else "default")
 
 
 def test_empty_image_entrypoint_variable_is_unset():

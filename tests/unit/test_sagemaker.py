@@ -114,7 +114,8 @@ def test_malformed_hyperparameters(tmp_path, content, text):
     target.parent.mkdir(parents=True)
     target.write_bytes(content)
     with pytest.raises(ShimError) as caught:
-        sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch, Recorder())
+        sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch,
+                         Recorder())
     assert text in caught.value.message()
     assert str(target) in caught.value.message()
 
@@ -131,14 +132,16 @@ def test_hyperparameters_dir_is_a_configmap_volume(tmp_path):
 
 def test_missing_hyperparameters_file_is_empty(tmp_path):
     log = Recorder()
-    assert sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env="HP_"), FakeFetch().fetch, log) == {}
+    assert sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env="HP_"),
+                            FakeFetch().fetch, log) == {}
     assert log.lines and "no hyperparameters" in log.lines[0][1]
 
 
 # -- off SageMaker: the layout -------------------------------------------------------------
 
 def layout_settings(tmp_path, **kw):
-    base = {"sagemaker_root": str(tmp_path), "sagemaker_layout": True, "hyperparameters": {"epochs": 3, "lr": 0.1, "name": "x"},
+    base = {"sagemaker_root": str(tmp_path), "sagemaker_layout": True,
+            "hyperparameters": {"epochs": 3, "lr": 0.1, "name": "x"},
             "channels": {"train": "ref+s3://data/train/", "test": "ref+s3://data/test/"}}
     base.update(kw)
     return Settings(**base)
