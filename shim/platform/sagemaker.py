@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 
+from shim.config.kinds import show
 from shim.errors import REASON_SETUP, ShimError, usage_error
 from shim.sources.targets import write_dir, write_file
 
@@ -161,10 +162,10 @@ def hyperparameter_env(prefix, hyperparameters):
     for key in sorted(hyperparameters):
         name = env_name(prefix, key)
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
-            raise usage_error(f"hyperparameter {key!r}", f"{name!r} is not a valid variable name",
+            raise usage_error(f"hyperparameter {show(key)}", f"{show(name)} is not a valid variable name",
                               "give --hyperparameters-env a prefix that starts with a letter or _")
         if name in origin:
-            raise usage_error(f"hyperparameters {origin[name]!r} and {key!r}",
+            raise usage_error(f"hyperparameters {show(origin[name])} and {show(key)}",
                               f"both become {name}", "rename one of them")
         out[name], origin[name] = env_text(hyperparameters[key]), key
     return out
@@ -291,7 +292,7 @@ def resource_config(settings, environ):
 def channel_entry(name):
     """The inputdataconfig.json entry of one channel (File mode, as the SDK's local mode writes)."""
     if not CHANNEL_NAME.match(name):
-        raise usage_error(f"channel {name!r}", "names use letters, digits, '.', '-', '_' (at most 64)",
+        raise usage_error(f"channel {show(name)}", "names use letters, digits, '.', '-', '_' (at most 64)",
                           "rename the channel")
     return {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
 
@@ -374,7 +375,7 @@ def _stage_channel(target, items):
         for relative, data in items:
             clean = os.path.normpath(relative).lstrip("/")
             if clean.startswith("..") or clean in ("", "."):
-                raise usage_error(f"channel {os.path.basename(target)} object {relative!r}",
+                raise usage_error(f"channel {os.path.basename(target)} object {show(relative)}",
                                   "the name leaves the channel directory", "rename the object")
             write_file(os.path.join(staging, clean), data, mode=0o644)
     except OSError as err:

@@ -20,6 +20,7 @@ import random
 import shutil
 import time
 
+from shim.config.kinds import show
 from shim.errors import REASON_SETUP, ShimError
 from shim.util.fsutil import fsync_dir, write_all, write_atomically
 
@@ -327,7 +328,7 @@ def _check_key(directory, key):
     if not isinstance(key, str) or not key or "/" in key or "\0" in key or key in (".", "..") \
             or key.startswith("..") or len(key.encode()) > MAX_NAME:
         raise ShimError("write", f"directory {directory}",
-                        f"key {key!r} cannot be a file name (empty, '/', NUL, '..' prefix or > 255 bytes)",
+                        f"key {show(key)} cannot be a file name (empty, '/', NUL, '..' prefix or > 255 bytes)",
                         "rename the key at the source or use an env target instead")
 
 

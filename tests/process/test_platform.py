@@ -29,7 +29,7 @@ def test_detect_subcommand(tmp_path):
                                     "evidence": ["env CLOUD_RUN_JOB is set"], "also": []}
     r = run(["detect", "--runtime", "nope"])
     assert r.returncode == 125
-    assert r.stderr.decode().count("\n") == 1 and b"unknown runtime 'nope'" in r.stderr
+    assert r.stderr.decode().count("\n") == 1 and b'unknown runtime "nope"' in r.stderr
 
 
 def test_on_sagemaker_hyperparameters_reach_env_and_file(tmp_path):

@@ -63,3 +63,14 @@ def test_one_boolean_parser():
     # The words of a boolean appear once: shim.config.kinds.TRUE_WORDS / FALSE_WORDS.
     hits = _hits(r"""["']yes["'].*["']on["']|["']no["'].*["']off["']""", {"shim/config/kinds.py"})
     assert hits == []
+
+
+def test_messages_never_show_python_reprs():
+    # A value in a message is shown by shim.config.kinds.show (JSON-ish: "x", true, null),
+    # never as a Python repr ('x', True, None).  __repr__ methods are for debugging only.
+    allowed = {
+        "shim/proc/reaper.py",  # Exit.__repr__
+        "shim/proc/spawn.py",  # being rewritten with the loop work: use kinds.show there too
+    }
+    hits = [h for h in _hits(r"!r\}", allowed) if h.startswith("shim/")]
+    assert hits == []

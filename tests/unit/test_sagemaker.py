@@ -59,7 +59,7 @@ def test_hyperparameters_env_empty_prefix_and_collision(tmp_path):
     write_hp(tmp_path, {"a-b": "1", "a_b": "2"})
     with pytest.raises(ShimError) as caught:
         sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env=""), FakeFetch().fetch, Recorder())
-    assert "hyperparameters 'a-b' and 'a_b'" in caught.value.message()
+    assert 'hyperparameters "a-b" and "a_b"' in caught.value.message()
     assert "both become A_B" in caught.value.message()
 
 
@@ -67,7 +67,7 @@ def test_hyperparameters_env_invalid_name(tmp_path):
     write_hp(tmp_path, {"1st": "x"})
     with pytest.raises(ShimError) as caught:
         sagemaker.expose(Settings(sagemaker_root=str(tmp_path), hyperparameters_env=""), FakeFetch().fetch, Recorder())
-    assert "'1ST' is not a valid variable name" in caught.value.message()
+    assert '"1ST" is not a valid variable name' in caught.value.message()
 
 
 def test_hyperparameters_file_json_typed(tmp_path):
@@ -216,7 +216,7 @@ def test_bad_channel_name(tmp_path):
     with pytest.raises(ShimError) as caught:
         sagemaker.synthesise(Settings(sagemaker_root=str(tmp_path), channels={"a b": "ref+s3://x/"}), {}, None, None,
                              Recorder())
-    assert "channel 'a b'" in caught.value.message()
+    assert 'channel "a b"' in caught.value.message()
 
 
 def test_cap_warnings_cite_the_api_limits(tmp_path):
