@@ -12,7 +12,7 @@ import os
 import sys
 
 from shim.config.kinds import show
-from shim.errors import ShimError, usage_error
+from shim.errors import REASON_INTERRUPTED, ShimError, usage_error
 
 # Variables a freezer's bootloader sets for itself (PyInstaller, staticx, Nuitka).
 RUNTIME_PREFIXES = ("_PYI_", "_MEI", "STATICX_", "NUITKA_", "__NUITKA", "PYINSTALLER_RESET_")
@@ -44,15 +44,19 @@ def is_frozen():
     return bool(getattr(sys, "frozen", False) or "__compiled__" in globals())
 
 
-def build(base, config, read=None):
+def build(base, config, read=None, stop=None):
     """Apply the configured operations to `base` and return the new environment.
 
     Errors name where the value came from (`--env A`, `SHIM_ENV A`, `$.env.set A`,
-    `env file F line N A`).
+    `env file F line N A`).  `stop()` -> a stop signal that arrived, or None (default:
+    the blocked SIGTERM/INT/QUIT/HUP pending on the process): reading env files is the
+    one long synchronous phase, so it asks now and then and ends with 128+n.
     """
     env = dict(base)
+    stop = stop or pending_stop_signal
     for path in config.env.files:
-        for name, value in parse_dotenv(_read_env_file(path, read), path, env):
+        _check_stop(stop)
+        for name, value in parse_dotenv(_read_env_file(path, read), path, env, stop):
             env[name] = value
 
     def where(option, name):
@@ -70,6 +74,32 @@ def build(base, config, read=None):
     for name in config.env.unset:
         env.pop(name, None)
     return env
+
+
+STOP_SIGNAL_NAMES = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP")
+STOP_EVERY = 1024  # lines of an env file between two looks for a stop signal
+
+
+def pending_stop_signal():
+    """A stop signal pending (blocked, not yet collected) on this process, or None."""
+    import _signal
+
+    pending = _signal.sigpending()
+    for name in STOP_SIGNAL_NAMES:
+        if getattr(_signal, name) in pending:
+            return int(getattr(_signal, name))
+    return None
+
+
+def _check_stop(stop):
+    sig = stop() if stop is not None else None
+    if sig is not None:
+        import _signal
+
+        names = {int(getattr(_signal, n)): n for n in STOP_SIGNAL_NAMES}
+        raise ShimError("run", "delegate", f"not started: signal {names.get(sig, sig)} arrived "
+                        "first (while reading env files)", "", reason=REASON_INTERRUPTED,
+                        code=128 + sig)
 
 
 def _current(env, name):
@@ -193,7 +223,7 @@ def _unterminated(value, where):
 
 
 # -- dotenv -------------------------------------------------------------------------
-def parse_dotenv(text, source, env=None):
+def parse_dotenv(text, source, env=None, stop=None):
     """[(name, value)] from dotenv text, in one linear pass.
 
     Syntax: `NAME=VALUE`, optional `export ` (or export and a tab), `#` comments,
@@ -201,7 +231,7 @@ def parse_dotenv(text, source, env=None):
     "double quotes" allow \\n \\t \\" \\\\ escapes, ${VAR} expansion and span lines;
     unquoted values are trimmed, lose a ` #comment` and are expanded.  Expansion
     sees earlier lines of the same file.  A NUL byte anywhere is an error: no
-    environment can carry one.
+    environment can carry one.  `stop` (see `build`) is asked every STOP_EVERY lines.
     """
     env = dict(env or {})
     if text.startswith("\ufeff"):
@@ -219,6 +249,8 @@ def parse_dotenv(text, source, env=None):
         line = text[pos:eol].strip()
         here, start = lineno, pos
         pos, lineno = eol + 1, lineno + 1
+        if stop is not None and here % STOP_EVERY == 0:
+            _check_stop(stop)
         if not line or line.startswith("#"):
             continue
         if line.startswith("export") and line[6:7] in (" ", "\t"):

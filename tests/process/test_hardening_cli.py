@@ -230,3 +230,27 @@ def test_install_list_as_a_user_who_cannot_read_one_version(nobody_dir):
 
 def test_documented_codes_only():
     assert EXIT_SETUP in DOCUMENTED and EXIT_USAGE in DOCUMENTED
+
+
+def test_sigterm_while_a_big_env_file_is_parsed_stops_it(tmp_path):
+    """Signals are blocked from the start, so reading env files must look for a stop signal
+    itself.  A FIFO as the first env file proves shim is past the block when the test
+    writes it; the big file after it would end in a usage error (its last line is bad)
+    if shim parsed it to the end instead of stopping."""
+    import signal as signal_module
+
+    fifo = tmp_path / "gate.env"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.env"
+    big.write_text("A=1\n" * (1 << 20) + "not a valid line\n")  # 4 MiB, about 2 s to parse
+    proc = subprocess.Popen(shim_command() + ["--env-file", str(fifo), "--env-file", str(big),
+                                              "--", "true"], env=base_env(), stderr=subprocess.PIPE)
+    try:
+        with open(fifo, "w") as gate:  # blocks until shim opens it: signals are blocked by then
+            gate.write("GATE=1\n")
+        proc.send_signal(signal_module.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal_module.SIGTERM, err
+    assert b"signal SIGTERM arrived first" in err and b"not a valid line" not in err

@@ -468,3 +468,19 @@ def test_an_env_file_larger_than_any_environment_is_refused_before_parsing(tmp_p
         f.truncate(envlayer.ENV_FILE_LIMIT + 1)  # sparse: no 16 MiB written
     message = usage_message(envlayer._read_env_file, str(big))
     assert "larger than 16 MiB" in message
+
+
+def test_a_stop_signal_ends_env_file_parsing_with_128_plus_n():
+    import signal
+
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return signal.SIGTERM if len(calls) > 2 else None
+
+    text = "A=1\n" * (envlayer.STOP_EVERY * 4)
+    with pytest.raises(ShimError) as info:
+        envlayer.parse_dotenv(text, "f", {}, stop)
+    assert info.value.code == 128 + signal.SIGTERM and info.value.reason == "interrupted"
+    assert len(calls) == 3  # asked every STOP_EVERY lines, not per line
