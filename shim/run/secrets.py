@@ -153,7 +153,7 @@ def fetch(targets, config, env, cancelled=None, log=None, store=None):
         settings["vault_token_file"] = config.secrets.vault_token_file
     results = fetch_all([t.item for t in targets], env=env, deadline=config.secrets.deadline,
                         cancelled=cancelled, settings=settings, store=store, log=log)
-    return list(zip(targets, results))
+    return list(zip(targets, results, strict=False))
 
 
 # -- values into variables --------------------------------------------------------------

@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 
-from shim.errors import REASON_FETCH_FAILED, REASON_INTERRUPTED, EXIT_FETCH, ShimError
+from shim.errors import EXIT_FETCH, REASON_FETCH_FAILED, REASON_INTERRUPTED, ShimError
 from shim.sources import refs as _refs
 from shim.sources.base import Context, SourceError
 

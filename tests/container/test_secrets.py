@@ -13,8 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "secrets"))
 import uuid  # noqa: E402
 
 from conftest import Container, shim_flavors, shim_in_container  # noqa: E402
-from support import require_tool  # noqa: E402
 from fixtures import bao, ca, moto, workdir  # noqa: E402,F401
+
+from support import require_tool  # noqa: E402
 
 BUSYBOX = "/bin/busybox"  # busybox-static: `env` for an image without a shell
 

@@ -6,12 +6,10 @@ import os
 import shlex
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from shim.commands import check, install
-from shim.config import argv as subargv
-from shim.config import kinds, options
+from shim.config import argv as subargv, kinds, options
 from shim.errors import REASON_CODES, ShimError
 from shim.run import delegate, envlayer, results
 from strategies import HOSTILE, argv_words, hostile_text, hostile_word, json_values, shaped_env

@@ -13,8 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from shim.commands import install
 from shim.config import options

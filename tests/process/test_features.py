@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from shim.cli import CRASH_FOR_TESTS
+from shim.config.table import UNSUPPORTED_SECTIONS
 from shim.errors import EXIT_INTERNAL, EXIT_SETUP, EXIT_USAGE
 from support import base_env, run, shim_command, wait_for
 
@@ -51,7 +52,7 @@ def test_check_lists_every_error_with_its_json_path(tmp_path):
     assert all(line.startswith(f"shim: check {cfg} ") for line in lines)
 
 
-@pytest.mark.parametrize("section", ["secrets", "logs", "metrics", "heartbeat", "relay"])
+@pytest.mark.parametrize("section", UNSUPPORTED_SECTIONS)
 def test_an_unsupported_section_is_an_error_from_check_and_at_run_time(section, tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({section: {}}))

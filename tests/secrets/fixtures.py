@@ -2,8 +2,8 @@
 secrets tier (through its conftest) and the container tier (`from fixtures import *`)."""
 
 import pytest
-
 import servers
+
 from support import missing
 
 

@@ -8,4 +8,4 @@ def fetch(refs, env, **kw):
     """{ref text: value} for refs, fetched together; ShimError on failure."""
     items = [Item(parse(r), "test") for r in refs]
     results = fetch_all(items, env=env, **kw)
-    return {r: res.value for r, res in zip(refs, results)}
+    return {r: res.value for r, res in zip(refs, results, strict=True)}

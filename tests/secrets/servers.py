@@ -60,11 +60,12 @@ class TestCA:
     """A CA and one server certificate for NAMES + 127.0.0.1, written under `root`."""
 
     def __init__(self, root):
+        import ipaddress
+
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
-        import ipaddress
 
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,12 @@
 """AWS sources against moto in server mode WITH signature checking (a wrong key gets 403),
 plus loopback stubs for the ECS and EKS Pod Identity credential endpoints, which moto lacks."""
 
-import base64
 import json
 
 import pytest
-
 import servers
 from helpers import fetch
+
 from shim.errors import ShimError
 from shim.net.http import Client
 from shim.sources.aws import credentials as awscreds

@@ -4,9 +4,9 @@ Loopback stubs: no real server can be made to return garbage on purpose."""
 import json
 
 import pytest
-
 import servers
 from helpers import fetch
+
 from shim.errors import ShimError
 
 

@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
-
 import servers
 from helpers import fetch
+
 from shim.errors import ShimError
 from shim.net.http import Client, HttpError, Retry
 

@@ -6,7 +6,6 @@ checking, real processes."""
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 

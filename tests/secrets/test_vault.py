@@ -1,8 +1,8 @@
 """Vault/OpenBao source against a real OpenBao dev server over TLS on a host name."""
 
 import pytest
-
 from helpers import fetch
+
 from shim.errors import EXIT_FETCH, ShimError
 
 

@@ -5,8 +5,8 @@ import json
 import time
 
 import pytest
-
 import servers
+
 from shim.sources.fetch import Item, fetch_all
 from shim.sources.refs import parse
 

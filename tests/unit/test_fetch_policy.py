@@ -2,6 +2,7 @@
 fail closed, deadline, cancellation, masking list.  Nothing sleeps longer than a poll."""
 
 import threading
+
 import pytest
 
 from shim.errors import EXIT_FETCH, ShimError

@@ -5,8 +5,7 @@ import json
 import os
 import tempfile
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from shim.errors import ShimError
 from shim.platform import detect, sagemaker

@@ -74,7 +74,7 @@ def test_duplicate_targets():
 
 def pairs_for(c, values, env=None):
     targets = secrets.plan(c, env or {})
-    return [(t, Result(t.item, v)) for t, v in zip(targets, values)]
+    return [(t, Result(t.item, v)) for t, v in zip(targets, values, strict=False)]
 
 
 def test_variables_shapes_and_chamber_names():

@@ -100,9 +100,10 @@ def test_same_signature_as_botocore(method, segments, query, body, token, header
     except ImportError:
         from support import missing
         missing("python package botocore (dev extra: boto3)")
+    from urllib.parse import quote
+
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
-    from urllib.parse import quote
 
     path = "/" + "/".join(quote(s, safe="") for s in segments)
     qs = "&".join(f"{sigv4.aws_quote(k)}={sigv4.aws_quote(v)}" for k, v in query)

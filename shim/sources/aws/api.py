@@ -8,8 +8,8 @@ AWS_ENDPOINT_URL, else the public regional endpoint -- the SDKs' documented orde
 import json
 import re
 
-from shim.sources.base import SourceError, json_object
 from shim.sources.aws import sigv4
+from shim.sources.base import SourceError, json_object
 
 # service -> (endpoint prefix, signing name, AWS_ENDPOINT_URL_<id>)
 SERVICES = {

@@ -170,7 +170,7 @@ def from_imds(ctx):
     if env.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
         return None
     base = (env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or IMDS_ENDPOINT).rstrip("/")
-    from shim.net.http import HttpError, NO_RETRY
+    from shim.net.http import NO_RETRY, HttpError
     try:
         resp = ctx.http.request("PUT", base + "/latest/api/token",
                                 headers={"x-aws-ec2-metadata-token-ttl-seconds": "21600"},

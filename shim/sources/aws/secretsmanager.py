@@ -6,8 +6,8 @@
 
 import base64
 
-from shim.sources.base import SourceError
 from shim.sources.aws.api import call_json, region_for
+from shim.sources.base import SourceError
 
 
 def fetch(ref, ctx):

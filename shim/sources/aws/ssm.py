@@ -12,8 +12,8 @@ parameters cost 5 requests, not 50 -- what keeps a fleet's rollout under SSM's r
 (segmentio/chamber#34, "ThrottlingException: Rate exceeded").
 """
 
-from shim.sources.base import SourceError
 from shim.sources.aws.api import call_json, region_for
+from shim.sources.base import SourceError
 
 MAX_PAGES = 1000  # a loop guard: 10,000 parameters under one path is already absurd
 
