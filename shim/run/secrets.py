@@ -15,6 +15,7 @@ import json
 import os
 import re
 
+from shim.config.kinds import show
 from shim.errors import REASON_INTERRUPTED, REASON_SETUP, ShimError, usage_error
 
 DEFAULT_MODE = 0o400
@@ -68,15 +69,15 @@ def _target(kind, dest, text, where, optional=False, default=None, mode=DEFAULT_
     from shim.sources.fetch import Item
     from shim.sources.refs import RefError, parse
     if kind == "env" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dest):
-        raise usage_error(where, f"invalid variable name {dest[:40]!r}",
+        raise usage_error(where, f"invalid variable name {show(dest[:40])}",
                           "use letters, digits and _, not starting with a digit")
     if kind == "env_prefix" and not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", dest):
-        raise usage_error(where, f"invalid variable prefix {dest[:40]!r}",
+        raise usage_error(where, f"invalid variable prefix {show(dest[:40])}",
                           "use letters, digits and _, not starting with a digit")
     try:
         ref = parse(text)
     except RefError as err:
-        raise usage_error(where, f"malformed reference {text[:80]!r}: {err}",
+        raise usage_error(where, f"malformed reference {show(text[:80])}: {err}",
                           "write ref+SCHEME://PATH[?PARAMS][#/json/pointer]") from None
     label = f"{kind} {dest}".strip() if kind != "env_from" else "env_from"
     return Target(kind, dest, Item(ref, label, optional, default), where, mode, uid, gid)
@@ -183,7 +184,7 @@ def variables(pairs, env_for_dotenv=None):
         for key, value in mapping.items():
             name = target.dest + env_name(key) if target.kind == "env_prefix" else key
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                raise _bad(item, f"key {key[:40]!r} does not make a valid variable name")
+                raise _bad(item, f"key {show(key[:40])} does not make a valid variable name")
             put(name, _text(value, item), f"{target.where} key {key}")
     return out
 

@@ -23,6 +23,8 @@ Parsing is pure: nothing here touches the network.
 import re
 from urllib.parse import parse_qsl, unquote
 
+from shim.config.kinds import show
+
 PREFIX = "ref+"
 
 # scheme -> (source label for messages, accepted query parameters)
@@ -122,7 +124,7 @@ def parse(text):
         raise RefError("missing '://' after the scheme")
     scheme = scheme.lower()
     if scheme not in SCHEMES:
-        raise RefError(f"unknown scheme {scheme!r}; known: {', '.join(sorted(SCHEMES))}")
+        raise RefError(f"unknown scheme {show(scheme)}; known: {', '.join(sorted(SCHEMES))}")
     rest, _, fragment = rest.partition("#")
     pointer = parse_pointer(unquote(fragment)) if fragment else None
     allowed = SCHEMES[scheme][1]
@@ -141,7 +143,7 @@ def _parse_query(qs, allowed, scheme):
     for key, value in parse_qsl(qs, keep_blank_values=True):
         if key not in allowed:
             known = ", ".join(sorted(allowed)) or "none"
-            raise RefError(f"unknown query parameter {key!r} for ref+{scheme} (known: {known})")
+            raise RefError(f"unknown query parameter {show(key)} for ref+{scheme} (known: {known})")
         query[key] = value
     return query
 
@@ -175,7 +177,7 @@ def _normalise_path(scheme, path):
         if not _ENV_NAME.match(path):
             raise RefError("expected ref+env://NAME with NAME a variable name")
         return path
-    raise RefError(f"unknown scheme {scheme!r}")  # pragma: no cover (SCHEMES guards)
+    raise RefError(f"unknown scheme {show(scheme)}")  # pragma: no cover (SCHEMES guards)
 
 
 def _parse_arn(text):

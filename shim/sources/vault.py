@@ -29,6 +29,7 @@ import os
 import threading
 from urllib.parse import quote
 
+from shim.config.kinds import show
 from shim.sources.base import SourceError, json_object, read_secret_file
 
 SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -48,7 +49,7 @@ def _address(ref, ctx):
     if not addr:
         raise SourceError("no Vault address: set VAULT_ADDR (or SHIM_VAULT_ADDR, ?address=)")
     if not addr.startswith(("http://", "https://")):
-        raise SourceError(f"Vault address {addr!r} must start with http:// or https://")
+        raise SourceError(f"Vault address {show(addr)} must start with http:// or https://")
     return addr.rstrip("/")
 
 
@@ -175,7 +176,7 @@ class Vault:
         method = ctx.setting("vault_auth_method", "SHIM_VAULT_AUTH_METHOD", "VAULT_AUTH_METHOD")
         if method:
             if method not in METHODS:
-                raise SourceError(f"unknown Vault auth method {method!r}; "
+                raise SourceError(f"unknown Vault auth method {show(method)}; "
                                   f"use one of {', '.join(METHODS)}")
             return method
         if self._configured_token(required=False):

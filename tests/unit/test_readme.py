@@ -20,7 +20,8 @@ def test_every_options_table_row_says_what_help_says():
     rows = {line.split(" | ")[1].strip("` "): line for line in README.splitlines()
             if line.startswith("| `-") and " | `SHIM_" in line}
     for opt in options.OPTIONS:
-        assert opt.help in rows[opt.env], (opt.env, opt.help)
+        # A table cell cannot hold "|": the README writes "/" there.
+        assert opt.help.replace("|", "/") in rows[opt.env], (opt.env, opt.help)
 
 
 def test_every_exit_code_is_documented():

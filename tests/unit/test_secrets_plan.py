@@ -122,12 +122,12 @@ def test_hygiene():
     assert env == {"SHIM_LOG_LEVEL": "x"}
 
 
-def test_shim_check_parses_references(tmp_path, capsys):
+def test_shim_check_parses_references(tmp_path, capfd):
     from shim.commands import check
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"secrets": [{"ref": "ref+vault://s/a#/x~2", "env": "A"}]}))
     assert check.main(["--config", str(path)], {}) == 125
-    assert "$.secrets.items[0]: malformed reference" in capsys.readouterr().err
+    assert "$.secrets.items[0]: malformed reference" in capfd.readouterr().err
     path.write_text(json.dumps({"secrets": {"env": {"A": "ref+vault://s/a#/x"},
                                             "deadline": "5s"}}))
     assert check.main(["--config", str(path)], {}) == 0

@@ -8,6 +8,7 @@ AWS_ENDPOINT_URL, else the public regional endpoint -- the SDKs' documented orde
 import json
 import re
 
+from shim.config.kinds import show
 from shim.sources.aws import sigv4
 from shim.sources.base import SourceError, json_object
 
@@ -26,7 +27,7 @@ def region_for(ref, env):
     if not region:
         raise SourceError("no AWS region: add ?region= to the reference or set AWS_REGION")
     if not re.fullmatch(r"[a-z0-9-]{1,40}", region):
-        raise SourceError(f"malformed AWS region {region!r}")
+        raise SourceError(f"malformed AWS region {show(region)}")
     return region
 
 

@@ -21,6 +21,7 @@ import ipaddress
 import time
 from urllib.parse import urlencode, urlsplit
 
+from shim.config.kinds import show
 from shim.sources.base import SourceError, http_failure, json_object, read_secret_file
 
 ECS_HOST = "http://169.254.170.2"
@@ -210,7 +211,7 @@ def _check_full_uri(url):
     except ValueError:
         pass
     if parts.scheme != "http" or not (loopback or host in FULL_URI_HOSTS):
-        raise SourceError(f"AWS_CONTAINER_CREDENTIALS_FULL_URI host {host!r} is not allowed: "
+        raise SourceError(f"AWS_CONTAINER_CREDENTIALS_FULL_URI host {show(host)} is not allowed: "
                           "use https, a loopback address or the EKS/ECS link-local endpoint")
 
 
