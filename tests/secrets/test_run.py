@@ -109,7 +109,7 @@ def test_fail_closed_one_line_nothing_written(bao, ca, hosts, tmp_path):
 def test_malformed_reference_is_usage(hosts):
     r = run_shim(["--secret", "X=ref+nope://a", "--", "true"], base_env(), hosts)
     assert r.returncode == 125
-    assert b"unknown scheme 'nope'" in r.stderr
+    assert b'unknown scheme "nope"' in r.stderr
 
 
 def test_collision_names_both_sources(tmp_path, hosts):
