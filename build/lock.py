@@ -196,7 +196,8 @@ def apt_source_argv(cache):
                  if line.startswith("deb ")]
         (parts / "legacy.list").write_text("".join(line + "\n" for line in lines))
     (base / "sources.list").write_text("")
-    argv = ["apt-get", "-q", "-o", f"Dir::Etc::SourceList={base / 'sources.list'}", "-o", f"Dir::Etc::SourceParts={parts}",
+    argv = ["apt-get", "-q", "-o", f"Dir::Etc::SourceList={base / 'sources.list'}",
+            "-o", f"Dir::Etc::SourceParts={parts}",
             "-o", f"Dir::State::Lists={lists}", "-o", f"Dir::Cache={base / 'cache'}"]
     if not any(lists.glob("*Sources*")):
         (base / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import modulefinder
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -177,7 +178,8 @@ def declared_modules(stage, stdlib, builtins, absent=ABSENT):
                       and name not in absent and name.split(".")[0] not in absent)
     if problems:
         raise MissingModules(f"check the module set: {'; '.join(problems)} would be missing from the binary; "
-                             "build it in (build/static_recipe.py) or declare it in build/stage.py ABSENT with the reason")
+                             "build it in (build/static_recipe.py) or declare it in build/stage.py ABSENT "
+                             "with the reason")
     return modules
 
 

@@ -64,7 +64,8 @@ CORE_INIT = {"marshal": "PyMarshal_Init", "_imp": "PyInit__imp", "_ast": "PyInit
 
 def builtin_names():
     """Every module name the binary has built in (the declared set stage.py checks against)."""
-    return frozenset(BUILTINS) | frozenset(FROM_SOURCE) | {"setproctitle"} | frozenset(LAUNCHER_BUILTINS) | frozenset(CORE)
+    return (frozenset(BUILTINS) | frozenset(FROM_SOURCE) | {"setproctitle"} | frozenset(LAUNCHER_BUILTINS)
+            | frozenset(CORE))
 
 
 def inittab_c():

@@ -71,10 +71,11 @@ def _features():
 def _startup_origins(modules):
     """Where each module loaded before this subcommand ran came from (builtin, frozen, archive)."""
     out = {}
-    for name, module in sorted(modules.items()):
+    for _name, module in sorted(modules.items()):
         spec = getattr(module, "__spec__", None)
         origin = getattr(spec, "origin", None) or "?"
-        kind = origin if origin in ("built-in", "frozen") else "archive" if ".pyc" in origin or "/" in origin else origin
+        kind = origin if origin in ("built-in", "frozen") else \
+            "archive" if ".pyc" in origin or "/" in origin else origin
         out[kind] = out.get(kind, 0) + 1
     return out
 

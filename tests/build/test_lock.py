@@ -8,7 +8,6 @@ repository's own lock and dist/ are never touched; the download cache is shared
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from support import REPO
 

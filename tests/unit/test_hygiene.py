@@ -45,6 +45,7 @@ NOT_FILE_WRITES = {
     "shim/platform/sagemaker.py": ("os.rename(target, old)", "os.rename(staging, target)"),  # channels
     "shim/sources/targets.py": "os.rename(tmp_link, os.path.join(directory, DATA))",  # ..data
     "scripts/images": "os.replace(partial, tarball)",
+    "build/lock.py": ("os.replace(got, path)", "os.replace(got, Path(cache)"),  # apt's verified downloads
 }
 
 
