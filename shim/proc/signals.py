@@ -7,11 +7,10 @@ ever runs, and the same loop also waits for children, files, sockets and timers.
 Children get back exactly the mask and dispositions shim inherited.
 """
 
-import os
-
 # The C module, not `signal`: the wrapper imports enum (and with it functools and
 # collections), a few milliseconds of start-up that supervision never needs.
 import _signal as signal
+import os
 
 from shim.proc import native
 

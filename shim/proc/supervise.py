@@ -12,9 +12,8 @@ reaper, runs a Supervisor to completion, and drains leftover descendants
 (TERM, grace, KILL) after the delegate exits.
 """
 
-import os
-
 import _signal as signal
+import os
 
 from shim.errors import REASON_CANCELLED, REASON_TIMEOUT
 from shim.proc.reaper import Reaper, has_children, remaining, signal_descendants

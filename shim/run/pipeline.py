@@ -15,8 +15,17 @@ import sys
 import time
 
 from shim.config import options
-from shim.errors import (REASON_CODES, REASON_EXITED, REASON_INTERRUPTED, REASON_SIGNALED,
-                         REASON_SKIPPED, REASON_TIMEOUT, REASON_USAGE, ShimError, usage_error)
+from shim.errors import (
+    REASON_CODES,
+    REASON_EXITED,
+    REASON_INTERRUPTED,
+    REASON_SIGNALED,
+    REASON_SKIPPED,
+    REASON_TIMEOUT,
+    REASON_USAGE,
+    ShimError,
+    usage_error,
+)
 from shim.log import Log
 from shim.proc.signals import Signals
 from shim.run import delegate, envlayer, hygiene, runtime
@@ -164,7 +173,8 @@ class Run:
     def steps(self):
         argv = delegate.by_first_word(delegate.command_from(self.config), self.config.commands)
         platform = self.timed("platform", lambda: runtime.prepare(self.config, self.environ, self.log))
-        self.env = envlayer.build(dict(envlayer.inherited(self.environ), **platform), self.config)
+        self.env = envlayer.build(dict(envlayer.inherited(self.environ), **platform), self.config,
+                                  stop=self.signals.pending_stop)
         sources_env = dict(self.env)  # what the sources read: shim's own credentials included
         hygiene.scrub(self.env, self.config)  # ...which hooks and the delegate never see
         if wants_secrets(self.config, sources_env):
