@@ -2,9 +2,12 @@
 process name.
 
 `_shim_native` is a builtin module of the static binary and an extension module
-of a source install (pip builds it).  signalfd and spawn need it; the others fall
-back to ctypes, then to a documented no-op/polling path.  Imports happen on first
-use so the run path pays only for what it needs.
+of a source install (pip builds it).  Where it cannot exist (the Nuitka and
+PyInstaller comparison builds, which link no extra C), signals are polled and
+spawn runs Python between fork and exec — a degraded mode, safe only while shim
+has no other thread.  The others fall back to ctypes, then to a documented
+no-op/polling path.  Imports happen on first use so the run path pays only for
+what it needs.
 """
 
 import os
@@ -45,6 +48,10 @@ def _c():
     return _libc or None
 
 
+def has_native():
+    return _builtin() is not None
+
+
 def _required():
     mod = _builtin()
     if mod is None:
@@ -71,7 +78,51 @@ def read_signals(fd):
 
 def spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds):
     """fork + exec in C; see build/static/shim_native.c.  Raises OSError on exec failure."""
-    return _required().spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds)
+    mod = _builtin()
+    if mod is None:
+        return _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds)
+    return mod.spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds)
+
+
+def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds):
+    """The same steps as the C spawn, in Python: only for builds without _shim_native."""
+    import _signal as signal
+
+    environ = dict(item.split(b"=", 1) for item in env)
+    rfd, wfd = os.pipe()  # both close-on-exec
+    pid = os.fork()
+    if pid == 0:  # child: no allocation-heavy work, then exec or _exit
+        try:
+            os.close(rfd)
+            if new_group:
+                os.setpgid(0, 0)
+                if tty_fd >= 0:
+                    try:
+                        os.tcsetpgrp(tty_fd, os.getpid())
+                    except OSError:
+                        pass
+            for i, fd in enumerate(fds):
+                if fd >= 0 and fd != i:
+                    os.dup2(fd, i)
+            for sig in range(1, signal.NSIG):
+                try:
+                    signal.signal(sig, signal.SIG_IGN if sig in ignored else signal.SIG_DFL)
+                except (OSError, ValueError, RuntimeError):
+                    pass
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            os.execve(path, argv, environ)
+        except OSError as err:
+            os.write(wfd, str(err.errno or 0).encode())
+        finally:
+            os._exit(127)
+    os.close(wfd)
+    with open(rfd, "rb") as pipe:
+        report = pipe.read()
+    if report:
+        os.waitpid(pid, 0)
+        code = int(report)
+        raise OSError(code, os.strerror(code))
+    return pid
 
 
 def initial_sigmask():

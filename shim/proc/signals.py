@@ -27,6 +27,7 @@ PYTHON_IGNORED = frozenset({signal.SIGPIPE, signal.SIGXFSZ})
 # Signals the kernel sends to a process group on its own (terminal, job control):
 # shim never forwards these when the child is already in that foreground group.
 SI_KERNEL = 0x80
+POLL_INTERVAL = 0.01  # without the C module: how often blocked signals are collected
 
 
 class Signals:
@@ -47,18 +48,38 @@ class Signals:
         self.stop_signal = None  # first STOP_SIGNAL received, if any
         self._fd = None
         self._handler = None
+        self._poll = None  # the polling timer, without the C module
+        self._loop = None
 
     # -- as a loop source ----------------------------------------------------------------
     def attach(self, loop, handler):
         """Deliver every signal to `handler(signo, code, pid)` from the loop.  Returns self."""
-        if self._fd is None:
+        self._handler = handler
+        if self._fd is None and native.has_native():
             self._fd = native.signalfd(sorted(CATCHABLE))
             loop.add_reader(self._fd, self._read)
-        self._handler = handler
+        elif self._fd is None and self._poll is None:
+            # Without the C module (Nuitka/PyInstaller comparison builds): poll the
+            # blocked signals; still no handler, only POLL_INTERVAL more latency.
+            self._loop = loop
+            self._poll = loop.call_later(0, self._poll_pending)
         return self
 
     def _read(self):
-        for signo, code, pid in native.read_signals(self._fd):
+        self._dispatch(native.read_signals(self._fd))
+
+    def _poll_pending(self):
+        found = []
+        while True:
+            info = signal.sigtimedwait(CATCHABLE, 0)
+            if info is None:
+                break
+            found.append((info.si_signo, info.si_code, info.si_pid))
+        self._dispatch(found)
+        self._poll = self._loop.call_later(POLL_INTERVAL, self._poll_pending)
+
+    def _dispatch(self, infos):
+        for signo, code, pid in infos:
             if signo in STOP_SIGNALS and self.stop_signal is None:
                 self.stop_signal = signo
             if self._handler is not None:
@@ -91,6 +112,9 @@ class Signals:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
 
 
 def _ignored_now():
