@@ -5,7 +5,8 @@ for repeatable kinds) or from the config file (any JSON value).  `where` names t
 object for errors: '--grace', 'SHIM_GRACE' or '$.supervise.grace'.
 """
 
-from shim.config.option import BOOL, COMMAND_MAP, DURATION, ENUM, EXIT_MAP, JSON, LIST, MAP, PATH, SIGNAL_MAP, STR
+from shim.config.option import (BOOL, COMMAND_MAP, DURATION, ENUM, EXIT_MAP, INT, JSON, LIST,
+                                MAP, PATH, SIGNAL_MAP, SIZE, STR)
 from shim.errors import ShimError, usage_error
 
 # The one boolean parser (flags, variables, files, install's variables).
@@ -264,9 +265,44 @@ def _command_map(opt, raw, where):
     return {word: list(argv) for word, argv in value.items()}
 
 
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+SIZE_HELP = "write a byte count as 512, 64k, 16M or 1G"
+
+
+def parse_size(value, units=_SIZE_UNITS):
+    """'64k' -> 65536, '3' -> 3, 7 -> 7; raises ValueError.  ASCII digits only, no sign."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if not isinstance(value, str):
+        raise ValueError("not a size")
+    text = value.strip().lower()
+    if text.endswith(("kb", "mb", "gb", "ib")):
+        text = text[:-1] if text.endswith("b") and not text.endswith("ib") else text[:-2]
+    unit = text[-1:] if text[-1:] in units and text[-1:] != "" and not text[-1:].isdigit() else ""
+    digits = text[:-1] if unit else text
+    if not digits or not set(digits) <= _DIGITS:
+        raise ValueError(f"cannot read {value!r}")
+    return int(digits) * units[unit]
+
+
+def _int(opt, raw, where):
+    try:
+        return parse_size(raw, {"": 1})
+    except ValueError:
+        raise usage_error(where, f"expected a whole number, got {show(raw)}",
+                          "write it as 0, 1, 2...") from None
+
+
+def _size(opt, raw, where):
+    try:
+        return parse_size(raw)
+    except ValueError:
+        raise usage_error(where, f"invalid size {show(raw)}", SIZE_HELP) from None
+
+
 CONVERTERS = {STR: _str, PATH: _path, BOOL: _bool, DURATION: _duration, ENUM: _enum,
               LIST: _list, MAP: _env_map, SIGNAL_MAP: _signal_map, EXIT_MAP: _exit_map,
-              JSON: _json, COMMAND_MAP: _command_map}
+              JSON: _json, COMMAND_MAP: _command_map, INT: _int, SIZE: _size}
 
 
 def convert(opt, raw, where):

@@ -5,6 +5,7 @@ STR, PATH, BOOL, DURATION, ENUM, LIST, MAP, JSON, SIGNAL_MAP, EXIT_MAP, COMMAND_
     "str", "path", "bool", "duration", "enum", "list", "map", "json", "signal_map", "exit_map",
     "command_map",
 )
+INT, SIZE = "int", "size"  # a whole number >= 0; a byte count (64k, 1M, or plain bytes)
 # Kinds given as KEY<sep>VALUE on the command line and as an object in a file.
 MAP_KINDS = (MAP, SIGNAL_MAP, EXIT_MAP)
 # Kinds that may be repeated on the command line.

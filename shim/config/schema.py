@@ -4,10 +4,12 @@
 CI can use it; a test keeps the two identical (`python -m shim.config.schema > ...`).
 """
 
-from shim.config.option import BOOL, COMMAND_MAP, DURATION, ENUM, EXIT_MAP, JSON, LIST, MAP, PATH, SIGNAL_MAP, STR
+from shim.config.option import (BOOL, COMMAND_MAP, DURATION, ENUM, EXIT_MAP, INT, JSON, LIST,
+                                MAP, PATH, SIGNAL_MAP, SIZE, STR)
 from shim.config.options import OPTIONS
 
 DURATION_PATTERN = r"^\s*(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ms|s|m|h))+\s*$|^\s*[0-9]+(\.[0-9]*)?\s*$"
+SIZE_PATTERN = r"^\s*[0-9]+([kKmMgG]([iI]?[bB])?)?\s*$"
 # Names in any case (the runtime upper-cases them), RTMIN+n / RTMAX-n, or a number.
 SIGNAL_PATTERN = (r"^([Ss][Ii][Gg])?([A-Za-z][A-Za-z0-9]*|[Rr][Tt][Mm][Ii][Nn](\+[0-9]+)?"
                   r"|[Rr][Tt][Mm][Aa][Xx](-[0-9]+)?)$|^[0-9]+$")
@@ -23,6 +25,11 @@ def _type(opt):
         return {"type": "string", "minLength": 1} if kind == PATH else {"type": "string"}
     if kind == BOOL:
         return {"type": "boolean"}
+    if kind == INT:
+        return {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+$"}]}
+    if kind == SIZE:
+        return {"anyOf": [{"type": "integer", "minimum": 0},
+                          {"type": "string", "pattern": SIZE_PATTERN}]}
     if kind == DURATION:
         return {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN},
                           {"type": "number", "minimum": 0}, {"type": "null"}]}

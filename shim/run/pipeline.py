@@ -32,7 +32,10 @@ from shim.run import delegate, envlayer, hygiene, runtime
 
 # Features that need shim to stay resident; any of them rules out exec mode.
 RESIDENT_FEATURES = ("timeout", "post_file", "result_file", "termination_path", "cancel_file",
-                     "post_hooks", "exit_remap", "rewrite", "signal_group", "refresh")
+                     "post_hooks", "exit_remap", "rewrite", "signal_group", "refresh",
+                     # streams and telemetry (shim/run/services.py)
+                     "stdout_path", "stderr_path", "log_sink", "mask_env", "statsd_gateway",
+                     "heartbeat", "status_url", "stdin_from", "stdout_to", "stderr_to", "report")
 # Delegate outcomes that --on-error continue turns into success.
 CONTINUABLE = (REASON_EXITED, REASON_SIGNALED, REASON_TIMEOUT)
 
@@ -148,8 +151,11 @@ class Run:
         self.mode = None
         self.resident = None  # the loop, signalfd and reaper, when shim stays or waits
         self.services = []
+        self.services_built = False
         self.stdio = (INHERIT, INHERIT, INHERIT)
         self.secret_values = []  # every fetched value, for the log masking to register
+        self.counters = {}  # services' counters, for the result record and the report
+        self.argv0 = None
 
     # -- the pipeline ------------------------------------------------------------
     def execute(self):
@@ -172,6 +178,7 @@ class Run:
 
     def steps(self):
         argv = delegate.by_first_word(delegate.command_from(self.config), self.config.commands)
+        self.argv0 = argv[0]
         platform = self.timed("platform", lambda: runtime.prepare(self.config, self.environ, self.log))
         self.env = envlayer.build(dict(envlayer.inherited(self.environ), **platform), self.config,
                                   stop=self.signals.pending_stop)
@@ -180,6 +187,7 @@ class Run:
         if wants_secrets(self.config, sources_env):
             self.timed("fetch", lambda: self.fetch_secrets(sources_env))  # fail closed
         self.mode = choose_mode(self.config, self.is_pid1)  # decided early: bad combinations fail fast
+        self.build_services()  # streams and telemetry: bad URLs fail before anything runs
         self.become_resident()
         self.timed("pre_hooks", self.pre_hooks)
         self.timed("wait", self.wait)
@@ -197,6 +205,14 @@ class Run:
         if ran:
             self.timed("post_hooks", self.post_hooks)
         runtime.finish(self.config, self.outcome, self.log)  # SageMaker's failure file
+        if not self.services_built and self.config is not None:
+            try:
+                self.build_services(finishing=True)
+            except ShimError:
+                pass  # the same mistake already ended the run; it is reported once
+        for service in self.services:  # the report, shim's own metrics: the outcome is known
+            if hasattr(service, "finished"):
+                service.finished(self)
         if not (self.config.results.file or self.config.results.termination_path or
                 (ran and self.config.steps.post_file)):
             return
@@ -204,13 +220,26 @@ class Run:
 
         if self.config.results.file or self.config.results.termination_path:
             record = results.build_record(self.outcome, self.phases, self.started, self.wall(),
-                                          results.read_results(self.config.results.dir))
+                                          results.read_results(self.config.results.dir),
+                                          self.counters)
             results.write_record(record, self.config.results.file,
                                  self.config.results.termination_path)
         if ran and self.config.steps.post_file:
             results.write_post_file(self.config.steps.post_file, self.outcome.exit_code == 0)
 
     # -- steps -------------------------------------------------------------------------
+    def build_services(self, finishing=False):
+        """Streams and telemetry from the config.  `finishing`: a run that failed before
+        they were built still gets its report and final metrics (a failed fetch, say)."""
+        from shim.run import services
+
+        self.services_built = True
+        # Fetched secrets are masked in the output whenever shim stays beside the delegate.
+        secret_values = self.secret_values if self.mode == "supervise" else []
+        if services.wanted(self.config) or secret_values:
+            self.services += services.build(self.config, self.env or {}, secret_values, self.log,
+                                            finishing)
+
     def become_resident(self):
         """Start the loop when anything will wait, and adopt orphans before any child runs."""
         c = self.config
@@ -311,6 +340,8 @@ class Run:
         finally:
             if foreground:
                 take_terminal_back()
+        if self.services:  # counters appear in the record only when a service ran
+            self.counters["signals_forwarded"] = supervisor.forwarded
         for service in self.services:
             service.delegate_exited(result)
         self.resident.drain(self.is_pid1, c.grace)

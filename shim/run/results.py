@@ -45,9 +45,9 @@ def read_results(directory):
     return results
 
 
-def build_record(outcome, phases, started, finished, results):
+def build_record(outcome, phases, started, finished, results, counters=None):
     """The result record as a dict (pure: everything comes in as arguments)."""
-    return {
+    record = {
         "version": RECORD_VERSION,
         "started_at": iso(started),
         "finished_at": iso(finished),
@@ -60,6 +60,9 @@ def build_record(outcome, phases, started, finished, results):
         "error": outcome.error,
         "results": results,
     }
+    if counters:  # log sinks (records, drops), statsd, heartbeat: only when they ran
+        record["counters"] = counters
+    return record
 
 
 ERROR_CUT = 512  # the error's first characters kept in a shrunk message

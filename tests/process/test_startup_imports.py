@@ -34,6 +34,9 @@ EXEC_PATH = {
     # the sources and the HTTP client load only when a reference is configured
     "shim.config.table.secrets", "shim.run.hygiene",
     "shim.util", "shim.util.stdio",  # output on fds 1 and 2 (closed/full stdout, 2>&-)
+    # the option table of streams and telemetry (their code loads only when configured)
+    "shim.config.table.logs", "shim.config.table.metrics", "shim.config.table.heartbeat",
+    "shim.config.table.relay", "shim.config.table.report", "shim.run.services",
 }
 # ...plus, when shim stays resident: the loop, the reaper, the supervisor.
 SUPERVISE_PATH = EXEC_PATH | {

@@ -1,0 +1,31 @@
+"""Section `logs`: capture of the delegate's stdout/stderr, tee files, sinks, masking."""
+
+from shim.config.option import DURATION, ENUM, LIST, MAP, PATH, SIZE, Option
+
+SECTION = "logs"
+
+OPTIONS = (
+    Option("stdout_path", ["--stdout-path"], "logs.stdout_path", PATH, None,
+           "also append the delegate's stdout to PATH (Tekton's --stdout-path)", metavar="PATH"),
+    Option("stderr_path", ["--stderr-path"], "logs.stderr_path", PATH, None,
+           "also append the delegate's stderr to PATH (Tekton's --stderr-path)", metavar="PATH"),
+    Option("log_sink", ["--log-sink"], "logs.sinks", LIST, [],
+           "stream output as JSON lines to file:///path[?max_bytes=&backups=], tcp://, unix://, "
+           "udp://, http(s)://...[?token_file=&gzip=]; repeatable", metavar="URL"),
+    Option("log_label", ["--log-label"], "logs.labels", MAP, {},
+           "add KEY=VALUE to every log record; repeatable", metavar="KEY=VALUE"),
+    Option("max_line", ["--max-line"], "logs.max_line", SIZE, 16384,
+           "split longer lines into records marked partial"),
+    Option("log_overflow", ["--log-overflow"], "logs.overflow", ENUM, "drop",
+           "a full sink buffer: drop records (counted), or block the delegate (at most 100ms)",
+           choices=("drop", "block")),
+    Option("log_buffer", ["--log-buffer"], "logs.buffer", SIZE, 1 << 20,
+           "bytes of records held per sink while it is slow or down"),
+    Option("flush_timeout", ["--flush-timeout"], "logs.flush_timeout", DURATION, 5.0,
+           "after the delegate ends, how long to drain output and flush every sink"),
+    Option("mask_env", ["--mask-env"], "logs.mask_env", LIST, [],
+           "replace the value of variable NAME by *** in output and sinks; repeatable",
+           metavar="NAME"),
+    Option("mask_delay", ["--mask-delay"], "logs.mask_delay", DURATION, 0.05,
+           "longest a possible split secret is held back before output continues"),
+)

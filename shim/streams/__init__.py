@@ -1,0 +1,1 @@
+"""The delegate's output: capture (only when needed), masking, records, sinks."""

@@ -1,0 +1,146 @@
+"""The run report (`--report PATH|URL`): one JSON document at exit, Chalk-like.
+
+What ran (shim's version and build; the delegate's argv[0] only: arguments and
+environment values may hold secrets), where (runtime and its evidence, container
+and pod ids when known), how it went (phases, exit code, signal, reason) and the
+counters of logs and metrics.  A path is written atomically; an http(s) URL gets it
+by POST.
+"""
+
+import os
+
+from shim.config.kinds import oserror
+from shim.errors import REASON_SETUP, ShimError
+from shim.run.services import Service
+
+REPORT_VERSION = 1
+
+
+class Report(Service):
+    """A run service whose only hook is `finished`: the outcome is known by then."""
+
+    def __init__(self, target, log=None):
+        self.target = target
+        self.log = log or (lambda level, message: None)
+
+    def finished(self, run):
+        from shim.util import jsonio
+
+        body = jsonio.dumps(build(run), indent=True) + b"\n"
+        if self.target.startswith(("http://", "https://")):
+            from shim.telemetry.httpcall import request
+
+            try:
+                status, _ = request("POST", self.target, body,
+                                    {"Content-Type": "application/json"}, timeout=5.0)
+            except OSError as err:
+                status = oserror(err)
+            if not isinstance(status, int) or status >= 300:
+                self.log("warn", f"report: the endpoint did not take the report ({status})")
+            return
+        from shim.util.fsutil import atomic_write
+
+        try:
+            atomic_write(self.target, body, what="run report")
+        except ShimError:
+            raise
+        except OSError as err:
+            raise ShimError("write", f"run report {self.target}", oserror(err),
+                            "check the directory", reason=REASON_SETUP) from None
+
+
+def build(run):
+    """The report as a dict (everything from the run; nothing secret)."""
+    from shim.commands import version
+    from shim.run.results import iso
+
+    outcome = run.outcome
+    finished = run.wall()
+    argv0 = getattr(run, "argv0", None)
+    info = version.report()
+    return {
+        "report_version": REPORT_VERSION,
+        "shim": {k: info.get(k) for k in ("version", "commit", "build_date", "arch", "freezer")},
+        "runtime": runtime(run),
+        "ids": ids(run.environ),
+        "started_at": iso(run.started),
+        "finished_at": iso(finished),
+        "duration_ms": round((finished - run.started) * 1000, 3),
+        "phases_ms": {name: round(s * 1000, 3) for name, s in run.phases.items()},
+        "mode": run.mode,
+        "delegate": {"argv0": os.path.basename(argv0) if argv0 else None},
+        "exit_code": outcome.exit_code if outcome else None,
+        "delegate_exit_code": outcome.delegate_code if outcome else None,
+        "signal": outcome.signal_name if outcome else None,
+        "reason": outcome.reason if outcome else None,
+        "counters": run.counters,
+    }
+
+
+def runtime(run):
+    """The runtime the platform step decided (shim.platform.detect) and its evidence."""
+    detection = getattr(run.config, "detection", None)
+    if detection is not None:
+        found = detection.as_dict()
+        return {"name": found.get("runtime"), **found}
+    return fallback_runtime(run.environ)
+
+
+def fallback_runtime(environ):
+    """Markers of a container runtime, for a config without the platform step."""
+    evidence = []
+    name = environ.get("SHIM_RUNTIME")
+    if name:
+        evidence.append("SHIM_RUNTIME")
+    elif environ.get("KUBERNETES_SERVICE_HOST"):
+        name, evidence = "kubernetes", ["KUBERNETES_SERVICE_HOST"]
+    elif environ.get("container"):  # the systemd convention podman and others follow
+        name, evidence = environ["container"], ["container variable"]
+    elif os.path.exists("/run/.containerenv"):
+        name, evidence = "podman", ["/run/.containerenv"]
+    elif os.path.exists("/.dockerenv"):
+        name, evidence = "docker", ["/.dockerenv"]
+    else:
+        cgroup = _read("/proc/self/cgroup")
+        for marker, runtime_name in (("kubepods", "kubernetes"), ("libpod", "podman"),
+                                     ("docker", "docker"), ("containerd", "containerd")):
+            if marker in cgroup:
+                name, evidence = runtime_name, ["/proc/self/cgroup"]
+                break
+    return {"name": name, "evidence": evidence}
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read(65536)
+    except OSError:
+        return ""
+
+
+def ids(environ):
+    """Container and pod ids when the environment tells them."""
+    out = {"hostname": os.uname().nodename}
+    container = _container_id()
+    if container:
+        out["container_id"] = container
+    for key, names in (("pod", ("POD_NAME", "MY_POD_NAME")), ("namespace", ("POD_NAMESPACE",
+                       "MY_POD_NAMESPACE")), ("pod_uid", ("POD_UID", "MY_POD_UID")),
+                       ("image", ("SHIM_IMAGE", "IMAGE"))):
+        for name in names:
+            if environ.get(name):
+                out[key] = environ[name]
+                break
+    return out
+
+
+def _container_id():
+    """A 64-hex id from /proc/self/cgroup or mountinfo (docker, podman, containerd, cri-o)."""
+    import re
+
+    pattern = re.compile(r"([0-9a-f]{64})")
+    for path in ("/proc/self/cgroup", "/proc/self/mountinfo"):
+        match = pattern.search(_read(path))
+        if match:
+            return match.group(1)
+    return None

@@ -1,0 +1,1 @@
+"""Streams tier: real processes (shim from source or $SHIM_BIN), real sockets on loopback."""
