@@ -281,7 +281,7 @@ def parse_size(value, units=_SIZE_UNITS):
     unit = text[-1:] if text[-1:] in units and text[-1:] != "" and not text[-1:].isdigit() else ""
     digits = text[:-1] if unit else text
     if not digits or not set(digits) <= _DIGITS:
-        raise ValueError(f"cannot read {value!r}")
+        raise ValueError(f"cannot read {show(value)}")
     return int(digits) * units[unit]
 
 

@@ -58,11 +58,12 @@ def auto_labels(environ, hostname=None):
 
 def check_labels(labels):
     """Refuse labels that would overwrite a record's own fields."""
+    from shim.config.kinds import show
     from shim.errors import usage_error
 
     for key in labels:
         if key in RESERVED:
-            raise usage_error("option --log-label", f"{key!r} is a field of every record",
+            raise usage_error("option --log-label", f"{show(key)} is a field of every record",
                               "choose another label name")
 
 

@@ -16,6 +16,7 @@ import socket
 from urllib.parse import urlsplit
 
 from shim.config.kinds import oserror as _cause
+from shim.config.kinds import show
 from shim.errors import REASON_RELAY_FAILED, ShimError, usage_error
 from shim.run.services import Service
 
@@ -42,7 +43,7 @@ def parse_addr(text, flag):
         if not parts.path or parts.netloc:
             raise usage_error(f"option {flag}", f"{scheme}:// needs an absolute path", FIX)
         return ("listen" if scheme == "unix-listen" else "connect"), "unix", parts.path
-    raise usage_error(f"option {flag}", f"unknown address scheme {scheme or '(none)'!r}", FIX)
+    raise usage_error(f"option {flag}", f"unknown address scheme {show(scheme) if scheme else '(none)'}", FIX)
 
 
 class _Endpoint:

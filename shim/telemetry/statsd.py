@@ -11,7 +11,7 @@ and counted.  shim's own metrics (`shim.*`) go to the same gateway at the end.
 
 import socket
 
-from shim.config.kinds import oserror
+from shim.config.kinds import oserror, show
 from shim.errors import usage_error
 from shim.run.services import Service
 
@@ -30,7 +30,7 @@ def parse_gateway(text, flag="--statsd-gateway"):
     host = host.strip("[]")
     if proto not in ("udp", "tcp") or not colon or not host or not port.isdigit() or \
             not 0 < int(port) < 65536:
-        raise usage_error(f"option {flag}", f"cannot read address {text!r}", FIX)
+        raise usage_error(f"option {flag}", f"cannot read address {show(text)}", FIX)
     return proto, host, int(port)
 
 
@@ -40,7 +40,7 @@ def parse_tags(tags):
     for tag in tags:
         key, sep, value = tag.partition(":")
         if not key or any(c in tag for c in "|#,\n ") or (sep and not value):
-            raise usage_error("option --statsd-tag", f"invalid tag {tag!r}",
+            raise usage_error("option --statsd-tag", f"invalid tag {show(tag)}",
                               "write KEY:VALUE without spaces, '|', '#' or ','")
         out.append((key.encode(), value.encode() if sep else None))
     return out

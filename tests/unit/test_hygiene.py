@@ -46,6 +46,8 @@ NOT_FILE_WRITES = {
     "shim/sources/targets.py": "os.rename(tmp_link, os.path.join(directory, DATA))",  # ..data
     "scripts/images": "os.replace(partial, tarball)",
     "build/lock.py": ("os.replace(got, path)", "os.replace(got, Path(cache)"),  # apt's verified downloads
+    # log rotation: path -> path.1 -> path.2 (the records were appended, not written whole)
+    "shim/streams/sinks/file.py": ("os.replace(src, ", "os.replace(self.path, self.path + "),
 }
 
 

@@ -11,7 +11,7 @@ slow socket must never hold the loop that forwards signals and reads the pipes.
 
 from urllib.parse import parse_qs, urlsplit
 
-from shim.config.kinds import parse_size
+from shim.config.kinds import parse_size, show
 from shim.errors import usage_error
 from shim.util import idna
 
@@ -79,7 +79,7 @@ def parse(url, **common):
 def _only(query, allowed, where):
     for key in query:
         if key not in allowed:
-            raise usage_error(where, f"unknown sink parameter {key!r}", FIX)
+            raise usage_error(where, f"unknown sink parameter {show(key)}", FIX)
 
 
 def safe_name(url):
