@@ -5,8 +5,21 @@ for repeatable kinds) or from the config file (any JSON value).  `where` names t
 object for errors: '--grace', 'SHIM_GRACE' or '$.supervise.grace'.
 """
 
-from shim.config.option import (BOOL, COMMAND_MAP, DURATION, ENUM, EXIT_MAP, INT, JSON, LIST,
-                                MAP, PATH, SIGNAL_MAP, SIZE, STR)
+from shim.config.option import (
+    BOOL,
+    COMMAND_MAP,
+    DURATION,
+    ENUM,
+    EXIT_MAP,
+    INT,
+    JSON,
+    LIST,
+    MAP,
+    PATH,
+    SIGNAL_MAP,
+    SIZE,
+    STR,
+)
 from shim.errors import ShimError, usage_error
 
 # The one boolean parser (flags, variables, files, install's variables).

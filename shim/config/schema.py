@@ -4,8 +4,21 @@
 CI can use it; a test keeps the two identical (`python -m shim.config.schema > ...`).
 """
 
-from shim.config.option import (BOOL, COMMAND_MAP, DURATION, ENUM, EXIT_MAP, INT, JSON, LIST,
-                                MAP, PATH, SIGNAL_MAP, SIZE, STR)
+from shim.config.option import (
+    BOOL,
+    COMMAND_MAP,
+    DURATION,
+    ENUM,
+    EXIT_MAP,
+    INT,
+    JSON,
+    LIST,
+    MAP,
+    PATH,
+    SIGNAL_MAP,
+    SIZE,
+    STR,
+)
 from shim.config.options import OPTIONS
 
 DURATION_PATTERN = r"^\s*(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ms|s|m|h))+\s*$|^\s*[0-9]+(\.[0-9]*)?\s*$"

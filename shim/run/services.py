@@ -112,8 +112,7 @@ def _capture(config, env, masker, log):
 
     sinks, recorder = [], None
     if lo.sinks:
-        from shim.streams import records
-        from shim.streams import sinks as sink_urls
+        from shim.streams import records, sinks as sink_urls
 
         labels = records.auto_labels(env)
         labels.update(lo.labels)

@@ -22,8 +22,7 @@ _lock = threading.Lock()
 
 def request(method, url, body=None, headers=None, timeout=5.0):
     """(status, body).  Raises HttpError (an OSError) when no response came."""
-    from shim.net.http import NO_RETRY
-    from shim.net.http import HttpError as TransportError
+    from shim.net.http import NO_RETRY, HttpError as TransportError
 
     try:
         response = _shared().request(method, url, headers=dict(headers or {}), body=body,

@@ -15,8 +15,7 @@ import os
 import socket
 from urllib.parse import urlsplit
 
-from shim.config.kinds import oserror as _cause
-from shim.config.kinds import show
+from shim.config.kinds import oserror as _cause, show
 from shim.errors import REASON_RELAY_FAILED, ShimError, usage_error
 from shim.run.services import Service
 

@@ -16,9 +16,9 @@ import uuid
 
 import pytest
 from conftest import _fresh_dist_binary
-from support import missing, require_tool
 
 from shim.errors import EXIT_HEARTBEAT_LOST
+from support import missing, require_tool
 
 NOBODY = 65534
 

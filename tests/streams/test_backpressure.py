@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from streams_support import Collector, free_port
 from support import base_env, missing, shim_command
 

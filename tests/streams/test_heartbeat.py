@@ -12,9 +12,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from support import base_env, shim_command
-
 from shim.errors import EXIT_HEARTBEAT_LOST
+from support import base_env, shim_command
 
 
 class _Endpoint(BaseHTTPRequestHandler):

@@ -6,10 +6,9 @@ import os
 import subprocess
 import time
 
+from shim.errors import EXIT_RELAY
 from streams_support import free_port
 from support import base_env, shim_command
-
-from shim.errors import EXIT_RELAY
 
 SIZE = 100 << 20
 

@@ -5,8 +5,21 @@ and its OPTIONS.  A new capability adds a module here and one line below; the
 flags, SHIM_* variables, config keys, JSON Schema and --help all follow.
 """
 
-from shim.config.table import (env, general, heartbeat, hooks, logs, metrics, platform, relay,
-                               report, results, secrets, steps, supervise)
+from shim.config.table import (
+                               env,
+                               general,
+                               heartbeat,
+                               hooks,
+                               logs,
+                               metrics,
+                               platform,
+                               relay,
+                               report,
+                               results,
+                               secrets,
+                               steps,
+                               supervise,
+)
 
 # Order is the order of --help and of the README's table.
 MODULES = (general, supervise, env, secrets, steps, hooks, results, platform, logs, metrics,
