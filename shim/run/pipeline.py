@@ -51,9 +51,18 @@ def main(argv, environ):
     return Run(config, environ, signals, started).execute()
 
 
-def resident_reasons(config, is_pid1):
-    """Why shim must stay resident (empty: it can exec the delegate)."""
+MASKING = "masking fetched secrets"
+
+
+def resident_reasons(config, is_pid1, masking=False):
+    """Why shim must stay resident (empty: it can exec the delegate).
+
+    masking: secrets were fetched and --mask-secrets is on: only a resident shim can
+    replace them in the delegate's output.
+    """
     reasons = ["PID 1"] if is_pid1 else []
+    if masking:
+        reasons.append(MASKING)
     reasons += [config.source_of(name) for name in RESIDENT_FEATURES if config.value(name)]
     platform = runtime.resident_reason(config)
     if platform:
@@ -74,11 +83,11 @@ def wants_secrets(config, env):
                for k, v in env.items() if not k.startswith("SHIM_"))
 
 
-def choose_mode(config, is_pid1):
+def choose_mode(config, is_pid1, masking=False):
     """'exec' or 'supervise': auto execs only when nothing needs a resident process."""
-    reasons = resident_reasons(config, is_pid1)
-    if config.supervise.mode == "exec":
-        conflicts = [r for r in reasons if r != "PID 1"]
+    reasons = resident_reasons(config, is_pid1, masking)
+    if config.supervise.mode == "exec":  # an explicit --exec gives up masking, nothing else
+        conflicts = [r for r in reasons if r not in ("PID 1", MASKING)]
         if conflicts:
             raise usage_error("option --exec", "cannot be combined with " + ", ".join(conflicts),
                               "drop --exec: the default mode supervises when it must")
@@ -186,7 +195,8 @@ class Run:
         hygiene.scrub(self.env, self.config)  # ...which hooks and the delegate never see
         if wants_secrets(self.config, sources_env):
             self.timed("fetch", lambda: self.fetch_secrets(sources_env))  # fail closed
-        self.mode = choose_mode(self.config, self.is_pid1)  # decided early: bad combinations fail fast
+        masking = bool(self.secret_values) and self.config.logs.mask_secrets
+        self.mode = choose_mode(self.config, self.is_pid1, masking)  # bad combinations fail fast
         self.build_services()  # streams and telemetry: bad URLs fail before anything runs
         self.become_resident()
         self.timed("pre_hooks", self.pre_hooks)
@@ -235,7 +245,8 @@ class Run:
 
         self.services_built = True
         # Fetched secrets are masked in the output whenever shim stays beside the delegate.
-        secret_values = self.secret_values if self.mode == "supervise" else []
+        secret_values = self.secret_values if self.mode == "supervise" and \
+            self.config.logs.mask_secrets else []
         if services.wanted(self.config) or secret_values:
             self.services += services.build(self.config, self.env or {}, secret_values, self.log,
                                             finishing)

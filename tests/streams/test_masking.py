@@ -81,3 +81,17 @@ def test_fetched_secrets_are_masked_when_shim_stays(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"token=***\n*** done\n"
     assert b"filesecret-42" not in sink.read_bytes()
+
+
+def test_fetched_secrets_keep_shim_resident_to_mask_them(tmp_path):
+    # Not PID 1 and nothing else resident: fetching a secret alone must not let the value
+    # reach the console through an exec'd delegate.
+    secret = tmp_path / "s.txt"
+    secret.write_text("hunter2-very-secret")
+    cmd = ["--secret", f"PW=ref+file://{secret}", "--", "sh", "-c", 'echo "pw=$PW"']
+    r = subprocess.run(shim_command() + cmd, env=base_env(), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert b"hunter2" not in r.stdout and b"pw=***" in r.stdout
+    r = subprocess.run(shim_command() + ["--no-mask-secrets"] + cmd, env=base_env(),
+                       capture_output=True, timeout=60)
+    assert r.stdout == b"pw=hunter2-very-secret\n"

@@ -1,6 +1,6 @@
 """Section `logs`: capture of the delegate's stdout/stderr, tee files, sinks, masking."""
 
-from shim.config.option import DURATION, ENUM, LIST, MAP, PATH, SIZE, Option
+from shim.config.option import BOOL, DURATION, ENUM, LIST, MAP, PATH, SIZE, Option
 
 SECTION = "logs"
 
@@ -26,6 +26,9 @@ OPTIONS = (
     Option("mask_env", ["--mask-env"], "logs.mask_env", LIST, [],
            "replace the value of variable NAME by *** in output and sinks; repeatable",
            metavar="NAME"),
+    Option("mask_secrets", ["--mask-secrets"], "logs.mask_secrets", BOOL, True,
+           "mask fetched secret values in output and sinks; shim stays resident to do it "
+           "(--no-mask-secrets, or --exec, lets it exec the delegate instead)"),
     Option("mask_delay", ["--mask-delay"], "logs.mask_delay", DURATION, 0.05,
            "longest a possible split secret is held back before output continues"),
 )
