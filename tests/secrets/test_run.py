@@ -24,12 +24,20 @@ def hosts(workdir):
     return path
 
 
-def run_shim(args, env, hosts, timeout=60, **kw):
-    """shim with vault.shim.test -> 127.0.0.1: /etc/hosts bind-mounted in a new mount ns."""
+def run_shim(args, env, hosts, timeout=60, mask=False, **kw):
+    """shim with vault.shim.test -> 127.0.0.1: /etc/hosts bind-mounted in a new mount ns.
+
+    These tests read the delegate's environment from its stdout, where fetched values are
+    masked by default (tests/streams/test_masking.py): runs say --no-mask-secrets unless
+    `mask` (subcommands take argv as they are).
+    """
     require_tool("unshare")
     script = 'mount --bind "$0" /etc/hosts && exec "$@"'
+    args = list(args)
+    if not mask and args and args[0].startswith("-"):
+        args = ["--no-mask-secrets"] + args
     cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(hosts)] + \
-        shim_command() + list(args)
+        shim_command() + args
     return subprocess.run(cmd, env=env, capture_output=True, timeout=timeout, **kw)
 
 
@@ -138,6 +146,10 @@ def test_aws_sources_through_the_cli(moto, hosts):
     assert r.returncode == 0, r.stderr
     got = env_of(r.stdout)
     assert got["P"] == "ssm-cli-Vx" and got["AWS_ACCESS_KEY_ID"] == moto.key_id
+    # By default the delegate still gets the value, and its output shows *** instead.
+    r = run_shim(["--secret", "P=ref+awsssm://cli/param", "--", "env"], env, hosts, mask=True)
+    assert r.returncode == 0, r.stderr
+    assert env_of(r.stdout)["P"] == "***" and b"ssm-cli-Vx" not in r.stdout
 
 
 def test_values_never_leak(bao, ca, hosts, tmp_path):
