@@ -43,3 +43,26 @@ def pytest_make_collect_report(collector):
     if IN_CI and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true (a skip is a failure in CI): {report.longrepr}"
+
+
+def _loopback_only(event, args):
+    """Network tests use loopback only: an in-process connect/sendto anywhere else fails.
+
+    (Network namespaces and containers the tests create have their own loopback; those run
+    in other processes, where this hook does not reach.)
+    """
+    if event not in ("socket.connect", "socket.sendto"):
+        return
+    address = args[1] if event == "socket.connect" else args[-1]
+    if not isinstance(address, tuple):
+        return  # unix sockets
+    host = str(address[0])
+    if host.startswith("127.") or host in ("::1", "localhost", "0.0.0.0", "::") or \
+            host.startswith("::ffff:127."):
+        return
+    raise PermissionError(f"test network guard: connect to {host} (only loopback is allowed)")
+
+
+import sys  # noqa: E402
+
+sys.addaudithook(_loopback_only)

@@ -9,6 +9,7 @@ once any thread exists.  An exec failure comes back as the child's errno.
 import errno
 import os
 
+from shim.config.kinds import show
 from shim.errors import REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, REASON_USAGE, ShimError
 from shim.proc import native
 
@@ -24,7 +25,7 @@ def spawn(path, argv, env, signals, new_group=False, foreground=False,
     Ctrl-C reaches it exactly once.
     """
     bargv, benv = encode_command(argv, env)
-    tty = 0 if new_group and foreground and stdin == INHERIT and _isatty(0) else -1
+    tty = 0 if new_group and foreground and stdin == INHERIT and isatty(0) else -1
     try:
         return native.spawn(os.fsencode(path), bargv, benv, sorted(signals.inherited_mask),
                             signals.child_ignored(), new_group, tty, (stdin, stdout, stderr))
@@ -40,7 +41,7 @@ def encode_command(argv, env):
                             "remove it; a C string cannot carry NUL", reason=REASON_USAGE)
     for name, value in env.items():
         if "\x00" in name or "\x00" in value or "=" in name:
-            raise ShimError("exec", argv[0], f"environment variable {name.replace(chr(0), '')!r} "
+            raise ShimError("exec", argv[0], f"environment variable {show(name)} "
                             "contains a NUL byte or '=' in its name",
                             "fix the variable's source", reason=REASON_USAGE)
     return ([os.fsencode(w) for w in argv],
@@ -68,13 +69,14 @@ def exec_error(errno_value, name, benv=None):
 def take_terminal_back():
     """After a foreground child ends: give the terminal back to shim's own group."""
     try:
-        if _isatty(0) and os.tcgetpgrp(0) != os.getpgrp():
+        if isatty(0) and os.tcgetpgrp(0) != os.getpgrp():
             os.tcsetpgrp(0, os.getpgrp())  # SIGTTOU is blocked: this cannot stop us
     except OSError:
         pass
 
 
-def _isatty(fd):
+def isatty(fd):
+    """os.isatty that says False for a closed descriptor."""
     try:
         return os.isatty(fd)
     except OSError:

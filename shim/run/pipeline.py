@@ -328,7 +328,7 @@ class Run:
 
     def supervise(self, path, argv):
         from shim.proc import native
-        from shim.proc.spawn import spawn, take_terminal_back
+        from shim.proc.spawn import isatty, spawn, take_terminal_back
 
         # Only the program's name: arguments may carry secrets and ps shows the title.
         native.set_process_name(f"shim: supervising {os.path.basename(argv[0])}")
@@ -337,7 +337,7 @@ class Run:
         c = self.config.supervise
         # Like tini: under a terminal the delegate gets its own foreground group, so the
         # terminal's Ctrl-C reaches it once, not again through shim.
-        foreground = _isatty(0) and self.stdio[0] < 0
+        foreground = isatty(0) and self.stdio[0] < 0
         new_group = c.signal_group or foreground
         stdin, stdout, stderr = self.stdio
         pid = spawn(path, argv, self.env, self.signals, new_group=new_group, foreground=foreground,
@@ -428,10 +428,3 @@ class Run:
         if self.resident is not None:
             self.resident.close()
             self.resident = None
-
-
-def _isatty(fd):
-    try:
-        return os.isatty(fd)
-    except OSError:
-        return False

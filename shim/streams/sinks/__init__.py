@@ -13,9 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from shim.config.kinds import parse_size, show
 from shim.errors import usage_error
-from shim.util import idna
-
-idna.ensure()  # host names work in the static build too
 
 FIX = ("use file:///PATH[?max_bytes=&backups=], tcp://HOST:PORT, unix:///PATH, "
        "udp://HOST:PORT or http(s)://HOST[:PORT]/PATH[?token_file=&gzip=0]")
