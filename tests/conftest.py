@@ -1,10 +1,28 @@
 """Root conftest: shared fixtures; helpers live in support.py (re-exported here)."""
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from support import IN_CI, REPO, missing, require_tool, shim_command  # noqa: F401
+
+# Property tests (hypothesis), one profile per kind of run:
+# - ci: CI=true.  Derandomized (examples drawn from a seed fixed by each test's source)
+#   and no example database: the same examples on every machine and every run, so a
+#   landing is never blocked by a new random draw.  What is known to have broken
+#   once is pinned with @example and checked on every run, in every profile.
+# - dev: a developer's run, random as hypothesis is by default.
+# - explore: `scripts/test explore`, the separate, non-blocking search for new
+#   falsifying examples (random, more examples); what it finds becomes an @example.
+# SHIM_HYPOTHESIS_PROFILE names one explicitly.
+_COMMON = dict(deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", derandomize=True, database=None, **_COMMON)
+settings.register_profile("dev", **_COMMON)
+settings.register_profile("explore", **_COMMON)
+HYPOTHESIS_PROFILE = os.environ.get("SHIM_HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from shim.errors import ShimError
 from shim.platform import detect, sagemaker
 from shim.sources import targets
 
+SCALE = int(os.environ.get("SHIM_FUZZ_SCALE", "1"))  # `scripts/test explore` raises it
+
 MARKER_NAMES = sorted({arg for _, any_of, all_of in detect.RULES for kind, arg in any_of + all_of
                        if kind in (detect.ENV, detect.NOT_ENV)} | {"PATH", "X"})
 MARKER_FILES = sorted({arg for _, any_of, all_of in detect.RULES for kind, arg in any_of + all_of
@@ -31,7 +33,7 @@ class Files:
 values = st.one_of(st.just(""), st.text(max_size=4).map(lambda t: "\u00a7" + t))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200 * SCALE, deadline=None)
 @given(st.dictionaries(st.sampled_from(MARKER_NAMES), values, max_size=8),
        st.sets(st.sampled_from(MARKER_FILES)), st.one_of(st.none(), st.sampled_from(["train", "serve", "x"])))
 def test_any_environment_decides_one_known_runtime(environ, files, word):
@@ -46,7 +48,7 @@ def test_any_environment_decides_one_known_runtime(environ, files, word):
 keys = st.text(min_size=0, max_size=12)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60 * SCALE, deadline=None)
 @given(st.dictionaries(keys, st.binary(max_size=16), max_size=5))
 def test_write_dir_whole_or_nothing(payload):
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +64,7 @@ def test_write_dir_whole_or_nothing(payload):
                 assert f.read() == data
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200 * SCALE, deadline=None)
 @given(st.text(max_size=6), st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=6))
 def test_hyperparameter_env_names_are_valid_or_one_error(prefix, hyperparameters):
     try:

@@ -1,10 +1,14 @@
 """The ref+ parser: a table of what vals and secrets-init users write, then fuzzing."""
 
+import os
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from shim.sources import refs
 from shim.sources.refs import RefError, parse
+
+SCALE = int(os.environ.get("SHIM_FUZZ_SCALE", "1"))  # `scripts/test explore` raises it
 
 
 @pytest.mark.parametrize("text,scheme,path,query,pointer", [
@@ -101,7 +105,7 @@ def test_select():
         refs.select(doc, ("a", "b/c", "5"))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400 * SCALE, deadline=None)
 @given(st.text(max_size=80))
 def test_fuzz_parse_raises_only_referror(text):
     try:
@@ -113,7 +117,7 @@ def test_fuzz_parse_raises_only_referror(text):
         assert ref.display()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400 * SCALE, deadline=None)
 @given(st.sampled_from(["ref+vault://", "ref+awsssm://", "ref+s3://b/", "ref+https://h/",
                         "ref+file://", "ref+awssecrets://", "arn:aws:ssm:us-east-1:123456789012:"
                         "parameter/", "ref+env://"]),

@@ -40,7 +40,9 @@ def canonical_uri_s3(path):
 
 
 def _normalize(path):
-    """RFC 3986 dot-segment removal, and empty segments collapsed (as the test suite wants)."""
+    """RFC 3986 dot-segment removal with empty segments collapsed, exactly as botocore's
+    `utils.remove_dot_segments` (what every boto3 request to AWS signs): a trailing slash
+    is kept only when the path itself ends in '/' (`/a/b/..` -> `/a`, `/a/b/` -> `/a/b/`)."""
     out = []
     for seg in path.split("/"):
         if seg in ("", "."):
@@ -50,11 +52,9 @@ def _normalize(path):
                 out.pop()
             continue
         out.append(seg)
-    trailing = path.endswith("/") or path.endswith("/.") or path.endswith("/..")
-    result = "/" + "/".join(out)
-    if trailing and out:
-        result += "/"
-    return result
+    first = "/" if path.startswith("/") else ""
+    last = "/" if path.endswith("/") and out else ""
+    return first + "/".join(out) + last
 
 
 def canonical_query(query):
