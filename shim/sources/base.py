@@ -12,11 +12,15 @@ import time
 
 
 class SourceError(Exception):
-    """A source could not produce the value; `cause` is one line, value-free."""
+    """A source could not produce the value; `cause` is one line, value-free.
 
-    def __init__(self, cause):
+    `missing`: the object or key does not exist (a 404, an absent key) -- the only failure
+    `?optional=true` and `?default=` forgive; a 403, a TLS error or a timeout is not missing."""
+
+    def __init__(self, cause, missing=False):
         super().__init__(cause)
         self.cause = " ".join(str(cause).split())
+        self.missing = missing
 
 
 class Context:
@@ -135,4 +139,4 @@ def http_failure(resp, what=""):
     """SourceError for a non-2xx response: status and the server's own error text."""
     text = resp.error_text()
     head = f"HTTP {resp.status}" + (f" {what}" if what else "")
-    return SourceError(f"{head}: {text}" if text else head)
+    return SourceError(f"{head}: {text}" if text else head, missing=resp.status in (404, 410))

@@ -6,5 +6,5 @@ from shim.sources.base import SourceError
 def fetch(ref, ctx):
     value = ctx.env.get(ref.path)
     if value is None:
-        raise SourceError(f"variable {ref.path} is not set")
+        raise SourceError(f"variable {ref.path} is not set", missing=True)
     return value

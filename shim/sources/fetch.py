@@ -36,6 +36,7 @@ SOURCE_MODULES = {
     "awssecrets": "aws.secretsmanager", "awsssm": "aws.ssm", "s3": "aws.s3",
     "https": "httpconfig", "http": "httpconfig",
     "file": "file", "env": "env",
+    "gcpsecrets": "gcp", "azurekeyvault": "azure",
 }
 
 _MISSING = object()
@@ -90,7 +91,7 @@ def pick(raw, pointer):
     try:
         return _refs.select(doc, pointer)
     except KeyError as err:
-        raise SourceError(f"fragment #{err.args[0]} selects nothing") from None
+        raise SourceError(f"fragment #{err.args[0]} selects nothing", missing=True) from None
 
 
 def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settings=None,
@@ -126,9 +127,9 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
             try:
                 outcome = (True, fetch_one(ref, ctx))
             except SourceError as err:
-                outcome = (False, err.cause)
+                outcome = (False, err.cause, err.missing)
             except Exception as err:  # a bug or an unexpected reply: still one line
-                outcome = (False, f"{type(err).__name__}: {err}")
+                outcome = (False, f"{type(err).__name__}: {err}", False)
             with done:
                 outcomes[ref] = outcome
                 done.notify()
@@ -149,7 +150,7 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
     if len(outcomes) < len(unique):
         for ref in unique:
             outcomes.setdefault(ref, (False, f"not finished within the {deadline:g}s fetch "
-                                             "deadline"))
+                                             "deadline", False))
     http_close = getattr(http, "close", None)
     if http_close and not stop.is_set():
         http_close()
@@ -159,16 +160,20 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
 def _results(items, outcomes, log):
     results = []
     for item in items:
-        ok, value = outcomes[item.ref]
+        ok, value, *missing = outcomes[item.ref]
         if ok:
             results.append(Result(item, value))
             continue
-        if not item.optional:
+        # An item's own `optional` forgives any failure (as documented for secret items); the
+        # reference's ?optional=/?default= only a missing object or key (never 403/TLS/timeout).
+        forgiven = item.optional or (item.ref.tolerates_missing and missing and missing[0])
+        if not forgiven:
             raise fetch_error(item, value)
+        default = item.default if item.default is not None else item.ref.default
         if log is not None:
             log(f"optional {item.ref.display()} ({item.ref.source}) not fetched: {value}; "
-                + ("using its default" if item.default is not None else "left out"))
-        results.append(Result(item, item.default, value))
+                + ("using its default" if default is not None else "left out"))
+        results.append(Result(item, default, value))
     return results
 
 

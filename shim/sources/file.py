@@ -9,7 +9,8 @@ def fetch(ref, ctx):
         with open(ref.path, "rb") as f:
             data = f.read(MAX_BODY + 1)
     except OSError as err:
-        raise SourceError(f"read {ref.path}: {(err.strerror or str(err)).lower()}") from None
+        raise SourceError(f"read {ref.path}: {(err.strerror or str(err)).lower()}",
+                          missing=isinstance(err, FileNotFoundError)) from None
     if len(data) > MAX_BODY:
         raise SourceError(f"{ref.path} is over the {MAX_BODY >> 20} MiB cap")
     return data

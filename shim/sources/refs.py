@@ -8,6 +8,9 @@
     ref+https://config.internal/v1/app.json#/feature   (and ref+http://)
     ref+file:///etc/x.json#/k                    ref+file://relative/path too
     ref+env://NAME
+    ref+gcpsecrets://PROJECT/SECRET?version=N    Google Cloud Secret Manager (default: latest)
+    ref+azurekeyvault://VAULT-NAME/SECRET[/VERSION]   Azure Key Vault
+    gcp:secretmanager:projects/P/secrets/S[/versions/V]   (secrets-init; with --env-refs all)
     arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key[:version-stage[:version-id]]]
     arn:aws:ssm:REGION:ACCOUNT:parameter/NAME[:version]
 
@@ -17,6 +20,9 @@ means the whole value.  Query parameters are those vals has for the scheme that 
 implements (vals' auth parameters are environment settings here: a secret id does not belong
 in a reference); unknown ones are an error because a typo (`?regoin=`) must not silently
 fetch from the wrong place.
+Every scheme also takes `?optional=true` and `?default=TEXT` (URL-encoded): when the object or
+key is missing (a 404, an absent key; never a 403, a TLS error or a timeout) the target is
+left out, or gets TEXT.  They are taken out of the query before the scheme sees it.
 Parsing is pure: nothing here touches the network.
 """
 
@@ -38,12 +44,18 @@ SCHEMES = {
     "http": ("http", None),
     "file": ("file", set()),
     "env": ("env", set()),
+    "gcpsecrets": ("gcp-secretmanager", {"version"}),
+    "azurekeyvault": ("azure-keyvault", set()),
 }
+# Per-reference parameters every scheme takes (vals' `optional`; `default` as a fallback text).
+MISSING_PARAMS = ("optional", "default")
+GCP_PREFIX = "gcp:secretmanager:"
 
 _SM_ARN = re.compile(r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:([^:#]+)"
                      r"(?::([^:#]*))?(?::([^:#]*))?(?::([^:#]*))?(?:#(.*))?$")
 _SSM_ARN = re.compile(r"^arn:(aws[a-z-]*):ssm:([a-z0-9-]+):(\d{12}):parameter(/?[^:#]+)"
                       r"(?::(\d+))?(?:#(.*))?$")
+_GCP_NAME = re.compile(r"^projects/([^/#?]+)/secrets/([^/#?]+)(?:/versions/([^/#?]+))?(?:#(.*))?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -61,17 +73,27 @@ class Ref:
     query    dict of the vals query parameters
     pointer  tuple of JSON-pointer tokens, or None for the whole value
     raw      the reference as written (references are not secret; URLs are shown redacted)
+    optional `?optional=true`: a missing object or key leaves the target out
+    default  `?default=TEXT`: the value when the object or key is missing (None: no default)
     """
 
-    __slots__ = ("scheme", "source", "path", "query", "pointer", "raw")
+    __slots__ = ("scheme", "source", "path", "query", "pointer", "raw", "optional", "default")
 
-    def __init__(self, scheme, path, query=None, pointer=None, raw=""):
+    def __init__(self, scheme, path, query=None, pointer=None, raw="", optional=False,
+                 default=None):
         self.scheme = scheme
         self.source = SCHEMES[scheme][0]
         self.path = path
         self.query = query or {}
         self.pointer = pointer
         self.raw = raw
+        self.optional = optional
+        self.default = default
+
+    @property
+    def tolerates_missing(self):
+        """A missing object or key is not an error (?optional=true or ?default=)."""
+        return self.optional or self.default is not None
 
     @property
     def is_tree(self):
@@ -105,8 +127,8 @@ class Ref:
 def is_ref(value):
     """True when `value` looks like a reference (what env values are resolved in place)."""
     return isinstance(value, str) and (
-        value.startswith(PREFIX) or value.startswith("arn:aws") and (
-            ":secretsmanager:" in value[:40] or ":ssm:" in value[:20]))
+        value.startswith(PREFIX) or value.startswith(GCP_PREFIX) or value.startswith("arn:aws")
+        and (":secretsmanager:" in value[:40] or ":ssm:" in value[:20]))
 
 
 def parse(text):
@@ -117,6 +139,8 @@ def parse(text):
         raise RefError("reference contains a line break or NUL")
     if text.startswith("arn:"):
         return _parse_arn(text)
+    if text.startswith(GCP_PREFIX):
+        return _parse_gcp_name(text)
     if not text.startswith(PREFIX):
         raise RefError("not a reference: expected ref+SCHEME://... or an AWS secret/parameter ARN")
     scheme, sep, rest = text[len(PREFIX):].partition("://")
@@ -128,19 +152,44 @@ def parse(text):
     rest, _, fragment = rest.partition("#")
     pointer = parse_pointer(unquote(fragment)) if fragment else None
     allowed = SCHEMES[scheme][1]
+    rest, _, qs = rest.partition("?")
+    qs, optional, default = _take_missing_params(qs)
     if allowed is None:  # http(s): the whole URL, query included
         if not rest or rest.startswith("/"):
             raise RefError("missing host in URL")
-        return Ref(scheme, f"{scheme}://{rest}", {}, pointer, text)
-    rest, _, qs = rest.partition("?")
+        url = f"{scheme}://{rest}" + (f"?{qs}" if qs else "")
+        return Ref(scheme, url, {}, pointer, text, optional, default)
     query = _parse_query(qs, allowed, scheme)
     path = unquote(rest)
-    return Ref(scheme, _normalise_path(scheme, path), query, pointer, text)
+    return Ref(scheme, _normalise_path(scheme, path), query, pointer, text, optional, default)
+
+
+def _take_missing_params(qs):
+    """(the query without optional/default, optional, default): shim's own parameters, taken
+    out textually so an http(s) URL keeps the rest of its query as written."""
+    kept, optional, default = [], False, None
+    for part in qs.split("&") if qs else ():
+        key, eq, value = part.partition("=")
+        if key == "optional":
+            value = unquote(value.replace("+", " "))
+            if value not in ("true", "false"):
+                raise RefError(f"?optional= takes true or false, got {show(value)}")
+            optional = value == "true"
+        elif key == "default":
+            if not eq:
+                raise RefError("?default needs a value: ?default=TEXT (URL-encoded)")
+            default = unquote(value.replace("+", " "))
+        else:
+            kept.append(part)
+    return "&".join(kept), optional, default
 
 
 def _parse_query(qs, allowed, scheme):
     query = {}
+    allowed = set(allowed) | set(MISSING_PARAMS)
     for key, value in parse_qsl(qs, keep_blank_values=True):
+        if key in MISSING_PARAMS:  # pragma: no cover (taken out before)
+            continue
         if key not in allowed:
             known = ", ".join(sorted(allowed)) or "none"
             raise RefError(f"unknown query parameter {show(key)} for ref+{scheme} (known: {known})")
@@ -177,6 +226,19 @@ def _normalise_path(scheme, path):
         if not _ENV_NAME.match(path):
             raise RefError("expected ref+env://NAME with NAME a variable name")
         return path
+    if scheme == "gcpsecrets":
+        parts = path.strip("/").split("/")
+        if len(parts) != 2 or not all(parts):
+            raise RefError("expected ref+gcpsecrets://PROJECT/SECRET[?version=N]")
+        return "/".join(parts)
+    if scheme == "azurekeyvault":
+        parts = path.strip("/").split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise RefError("expected ref+azurekeyvault://VAULT-NAME/SECRET[/VERSION]")
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,127}", parts[0]) or \
+                not re.fullmatch(r"[A-Za-z0-9-]{1,127}", parts[1]):
+            raise RefError("Key Vault and secret names are letters, digits and '-'")
+        return "/".join(parts)
     raise RefError(f"unknown scheme {show(scheme)}")  # pragma: no cover (SCHEMES guards)
 
 
@@ -204,6 +266,18 @@ def _parse_arn(text):
         return Ref("awsssm", name, {"region": region}, pointer, text)
     raise RefError("unsupported ARN: expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME "
                    "or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME")
+
+
+def _parse_gcp_name(text):
+    """secrets-init's gcp:secretmanager:projects/P/secrets/S[/versions/V] (`latest` default)."""
+    match = _GCP_NAME.match(text[len(GCP_PREFIX):])
+    if not match:
+        raise RefError("expected gcp:secretmanager:projects/PROJECT/secrets/SECRET"
+                       "[/versions/VERSION]")
+    project, secret, version, fragment = match.groups()
+    query = {"version": version} if version else {}
+    pointer = parse_pointer(unquote(fragment)) if fragment else None
+    return Ref("gcpsecrets", f"{project}/{secret}", query, pointer, text)
 
 
 # -- JSON pointer (RFC 6901) ------------------------------------------------------------

@@ -117,7 +117,8 @@ class Vault:
             body = self.json_or_fail(self.call("GET", _q(ref.path)), "read")
             data = body.get("data")
         if data is None:
-            raise SourceError("Vault returned no data (deleted or destroyed version?)")
+            raise SourceError("Vault returned no data (deleted or destroyed version?)",
+                              missing=True)
         if body.get("lease_id") and body.get("renewable"):
             self.leases[ref.path] = (body["lease_id"], data,
                                      self.ctx.clock() + 2 * int(body.get("lease_duration", 0)) / 3)
@@ -267,7 +268,8 @@ def vault_error(resp, what):
     except (ValueError, AttributeError):
         text = resp.error_text()
     text = " ".join(text.split())[:300]
-    return SourceError(f"{what}: HTTP {resp.status}" + (f": {text}" if text else ""))
+    return SourceError(f"{what}: HTTP {resp.status}" + (f": {text}" if text else ""),
+                       missing=resp.status == 404)
 
 
 def _q(path):

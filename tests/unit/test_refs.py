@@ -71,7 +71,7 @@ def test_ssm_arn():
     ("", "empty"),
     ("vault://secret/app", "not a reference"),
     ("ref+vault:secret", "missing '://'"),
-    ("ref+gcpsecrets://p/s", 'unknown scheme "gcpsecrets"'),
+    ("ref+gcpsecretz://p/s", 'unknown scheme "gcpsecretz"'),
     ("ref+vault://", "Vault path"),
     ("ref+vault://secret/app?regoin=x", 'unknown query parameter "regoin"'),
     ("ref+awsssm:///", "parameter"),

@@ -75,11 +75,18 @@ def error_from(resp):
     except ValueError:
         code = xml_field(resp.body, "Code")
         message = xml_field(resp.body, "Message")
+    # Only "does not exist" is missing; AccessDenied (S3's answer for an absent key without
+    # ListBucket too) is not: ?optional= must never hide a permission problem.
+    missing = code in NOT_FOUND_CODES or (resp.status == 404 and not code)
     if not code and not message:
         text = resp.error_text()
-        return SourceError(f"HTTP {resp.status}" + (f": {text}" if text else ""))
+        return SourceError(f"HTTP {resp.status}" + (f": {text}" if text else ""), missing=missing)
     detail = ": ".join(p for p in (code, message) if p)
-    return SourceError(f"HTTP {resp.status} {detail}")
+    return SourceError(f"HTTP {resp.status} {detail}", missing=missing)
+
+
+NOT_FOUND_CODES = ("ResourceNotFoundException", "ParameterNotFound", "ParameterVersionNotFound",
+                   "NoSuchKey", "NoSuchVersion")
 
 
 def xml_field(body, name):

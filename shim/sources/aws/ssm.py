@@ -29,7 +29,7 @@ def fetch(ref, ctx):
         batch = _batch(ctx, region, role, [name])  # not known when the phase began
     value = batch.get(name)
     if value is None:
-        raise SourceError(f"parameter {ref.path} not found (InvalidParameters)")
+        raise SourceError(f"parameter {ref.path} not found (InvalidParameters)", missing=True)
     return value
 
 
