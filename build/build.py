@@ -23,6 +23,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(REPO))  # for shim.util.platforms, the one arch-name map
 
 import lock  # noqa: E402
+import resolve  # noqa: E402
 import stage  # noqa: E402
 import sysroot  # noqa: E402
 
@@ -55,15 +56,16 @@ def sha256sums(dist):
     return "".join(lines).encode()
 
 
-def build_static(arch, entries, cache, work, epoch):
+def build_static(arch, inputs, cache, work, epoch):
     import static_recipe
 
+    entries = inputs.entries
     root = sysroot.ensure(cache, arch, entries, log)
     cpython = sysroot.source_tree(entries, cache, log)
     setproctitle = sysroot.sdist_tree(entries, "setproctitle", cache, log)
     ca_pem, ca_version = sysroot.ca_bundle(root)
     deps = static_recipe.deps(arch, root, lock.for_arch(entries, arch), ca_version)
-    info = stage.buildinfo(REPO, arch, "static", epoch, deps)
+    info = stage.buildinfo(REPO, arch, "static", epoch, deps, provenance(inputs, arch))
     staged = stage.stage_source(REPO, work / "stage", info)
     modules = stage.declared_modules(staged.parent, root.stdlib, static_recipe.builtin_names())
     data = stage.package_data(staged.parent) + [(stage.CA_BUNDLE, ca_pem)]
@@ -74,6 +76,12 @@ def build_static(arch, entries, cache, work, epoch):
     launcher = static_recipe.link(arch, root, cpython, setproctitle, stage.frozen_c(modules, frozen),
                                   work / "link", log)
     return launcher.read_bytes() + zip_bytes
+
+
+def provenance(inputs, arch):
+    """Build-info keys saying whether arch's inputs were the locked ones."""
+    drift = inputs.drift_record(arch)
+    return {"build": "drifted" if drift else "locked", "drift": drift}
 
 
 def build_other(freezer, arch, root, work, epoch):
@@ -100,6 +108,9 @@ def main(argv=None):
     ap.add_argument("--work", default=str(REPO / ".work" / "build"), help="work directory (default: .work/build/)")
     ap.add_argument("--update-lock", action="store_true",
                     help="re-pin build/inputs.lock to what the mirror and pip serve today, then stop")
+    ap.add_argument("--locked", action="store_true",
+                    help="use exactly the locked inputs; fail when the mirror no longer serves one "
+                         "(default: follow the mirror and report each drifted input)")
     args = ap.parse_args(argv)
     if os.environ.get("PYTHONHASHSEED") != "0":
         # .pyc bytes depend on set ordering: re-run with a fixed hash seed.
@@ -113,16 +124,16 @@ def main(argv=None):
         write_atomic(lock.LOCK, text.encode())
         log(f"wrote {lock.LOCK}: review the diff and commit it")
         return 0
-    entries = lock.load()
     epoch = stage.source_date_epoch(REPO)
     arches = ARCHES if args.arch == "all" else (args.arch,)
+    inputs = resolve.resolve(lock.load(), arches, cache, log, "strict" if args.locked else "follow")
     dist = Path(args.dist)
     for arch in arches:
         work = Path(args.work) / f"{args.freezer}-{arch}"
         if args.freezer == "static":
-            data = build_static(arch, entries, cache, work, epoch)
+            data = build_static(arch, inputs, cache, work, epoch)
         else:
-            data = build_other(args.freezer, arch, sysroot.ensure(cache, arch, entries, log), work, epoch)
+            data = build_other(args.freezer, arch, sysroot.ensure(cache, arch, inputs.entries, log), work, epoch)
         out = dist / f"shim-linux-{arch}"
         write_atomic(out, data, 0o755)
         log(f"{out} {len(data) / 1e6:.1f} MB sha256 {hashlib.sha256(data).hexdigest()[:16]}")

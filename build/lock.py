@@ -42,6 +42,10 @@ class LockError(RuntimeError):
     """A lock problem, already phrased as `<operation> <object>: <cause>; <fix>`."""
 
 
+class Gone(LockError):
+    """The mirror no longer serves a locked version (the default build then follows the mirror)."""
+
+
 class Entry:
     def __init__(self, kind, name, arch, version, sha256, file=None):
         self.kind, self.name, self.arch, self.version, self.sha256, self.file = (
@@ -50,6 +54,11 @@ class Entry:
     @property
     def label(self):
         return f"{self.name}:{self.arch}={self.version}" if self.kind == "deb" else f"{self.name}={self.version}"
+
+    @property
+    def key(self):
+        """What the lock pins one input of: the same key names it before and after a drift."""
+        return (self.kind, self.name, self.arch)
 
     def line(self):
         fields = [self.kind, self.name, self.arch, self.version, self.sha256] + ([self.file] if self.file else [])
@@ -111,12 +120,22 @@ def _run(argv, cwd=None, env=None):
                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 
-def fetch(entry, cache, log):
-    """Local path of entry's file, verified against its locked sha256."""
+def stored(entry, cache):
+    """Where entry's file lives in the cache (named by its sha256: a wrong hash never hits it)."""
+    return Path(cache) / "inputs" / f"{entry.sha256}-{entry.file or entry.name + '.deb'}"
+
+
+def fetch(entry, cache, log, offline=False):
+    """Local path of entry's file, verified against its locked sha256.
+
+    offline: never download (a build from a saved inputs archive); a missing file is Gone.
+    """
     store = Path(cache) / "inputs"
-    path = store / f"{entry.sha256}-{entry.file or entry.name + '.deb'}"
+    path = stored(entry, cache)
     if path.exists() and sha256_file(path) == entry.sha256:
         return path
+    if offline:
+        raise Gone(f"read {entry.label}: not in the inputs archive; save the inputs of a build that used it")
     store.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=store))
     try:
@@ -137,8 +156,8 @@ def fetch(entry, cache, log):
 
 def _gone(entry, detail):
     last = (detail.strip().splitlines() or ["no output"])[-1]
-    return LockError(f"fetch {entry.label}: the package mirror no longer serves it ({last}); "
-                     "run scripts/build --update-lock, review and commit build/inputs.lock")
+    return Gone(f"fetch {entry.label}: the package mirror no longer serves it ({last}); "
+                "run scripts/build --update-lock, review and commit build/inputs.lock")
 
 
 def _fetch_deb(entry, tmp, cache):
@@ -210,12 +229,17 @@ def apt_source_argv(cache):
 
 # -- --update-lock -----------------------------------------------------------
 
-def _candidate(name, arch):
+def candidate(name, arch):
+    """(version, sha256) of the version apt would install today, from its signed index."""
     proc = _run(["apt-cache", "show", "--no-all-versions", f"{name}:{arch}"])
-    for line in proc.stdout.splitlines():
-        if line.startswith("Version: "):
-            return line.split(": ", 1)[1].strip()
-    raise LockError(f"look up {name}:{arch}: apt-cache knows no such package; run apt-get update")
+    fields = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line and line[0] != " ")
+    if "Version" not in fields or len(fields.get("SHA256", "")) != 64:
+        raise LockError(f"look up {name}:{arch}: apt-cache knows no such package; run apt-get update")
+    return fields["Version"].strip(), fields["SHA256"].strip()
+
+
+def _candidate(name, arch):
+    return candidate(name, arch)[0]
 
 
 def update(cache, log):
@@ -231,7 +255,7 @@ def update(cache, log):
             entries.append(_locked(Entry("deb", name, arch, versions[arch], "0" * 64), cache, log))
     for name in DEBS_ALL:
         entries.append(_locked(Entry("deb", name, "all", _candidate(name, "amd64"), "0" * 64), cache, log))
-    entries.append(_locked_source(cache, next(e.version for e in entries if e.name == SOURCE[1])))
+    entries.append(source_entry(cache, SOURCE[0], next(e.version for e in entries if e.name == SOURCE[1])))
     for name in SDISTS:
         entries.append(_locked_sdist(name, cache, log))
     return render(entries)
@@ -251,9 +275,8 @@ def _locked(entry, cache, log):
     return entry
 
 
-def _locked_source(cache, version):
-    """The orig tarball of the CPython source package, hash from apt's own index."""
-    name = SOURCE[0]
+def source_entry(cache, name, version):
+    """The orig tarball of a source package version, hash from apt's own (signed) index."""
     argv = apt_source_argv(cache)
     _run(argv + ["update"])
     proc = _run(argv + ["--print-uris", "source", f"{name}={version}"])

@@ -88,8 +88,10 @@ def package_version(repo):
     return "0+unknown"
 
 
-def buildinfo(repo, arch, freezer, epoch, deps):
-    """The JSON baked into the binary as shim/_buildinfo.json (read by shim/version.py)."""
+def buildinfo(repo, arch, freezer, epoch, deps, extra=None):
+    """The JSON baked into the binary as shim/_buildinfo.json (read by shim/version.py).
+
+    extra: more top-level keys (the static build's `build`: locked/drifted and `drift`)."""
     date = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
     info = {
         "version": package_version(repo),
@@ -101,6 +103,7 @@ def buildinfo(repo, arch, freezer, epoch, deps):
         "freezer": freezer,
         "python": deps.pop("python", "3.11"),
         "deps": dict(sorted(deps.items())),
+        **(extra or {}),
     }
     return (json.dumps(info, indent=2, sort_keys=False) + "\n").encode()
 

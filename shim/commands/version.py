@@ -74,8 +74,23 @@ def report():
         "deps": {name: _dep_version(name, info.get("deps", {})) for name in OPTIONAL_DEPS},
         "ca_bundle": info.get("deps", {}).get("ca-certificates"),
         "build_deps": info.get("deps", {}),
+        # "locked": built from exactly build/inputs.lock; "drifted": the mirror had moved on and
+        # the build took today's versions of some inputs (listed in "drift").
+        "build": info.get("build", "source"),
+        "drift": info.get("drift", {}),
+        "components": _components(info.get("deps", {})),
         "native": _has_native(),
     }
+
+
+# Build-info keys that are not embedded components (the toolchain, the lock, a module name).
+NOT_COMPONENTS = ("lock", "cc", "native")
+
+
+def _components(deps):
+    """{component: version} of what the binary has inside (empty from source)."""
+    return {name: value for name, value in sorted(deps.items())
+            if name not in NOT_COMPONENTS and isinstance(value, str)}
 
 
 def _has_native():

@@ -61,7 +61,15 @@ def test_two_builds_are_identical(tmp_path, run_build):
         if fields and (fields[0] != "deb" or fields[2] in ("amd64", "all")):
             label = f"{fields[1]}:{fields[2]}={fields[3]}" if fields[0] == "deb" else f"{fields[1]}={fields[3]}"
             locked[label] = fields[4]
+    # A drifted input (the mirror no longer serves the locked version) is listed as used, and named.
+    for label, drift in info.get("drift", {}).items():
+        name = label.split(":", 1)[0]
+        old = next(k for k in locked if k.startswith(f"{label}=") or k == f"{name}={drift['locked']}")
+        assert locked.pop(old) == drift["locked_sha256"]
+        new = old.replace(f"={drift['locked']}", f"={drift['used']}")
+        locked[new] = drift["used_sha256"]
     assert info["deps"]["lock"] == locked
+    assert info["build"] == ("drifted" if info.get("drift") else "locked")
 
 
 def _archive_member(path, member):
