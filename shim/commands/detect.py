@@ -8,10 +8,10 @@ argument (`train`/`serve` under SageMaker); `--root` reads marker files below DI
 import os
 
 from shim.config.argv import parse_or_usage
-from shim.config.kinds import show
 from shim.config.option import PATH, STR, Option
 from shim.errors import usage_error
 from shim.util.stdio import write_stdout
+from shim.util.text import show
 
 USAGE = "usage: shim detect [--runtime NAME] [--root DIR] [FIRST_WORD]"
 

@@ -21,6 +21,7 @@ from shim.config.option import (
     STR,
 )
 from shim.errors import ShimError, usage_error
+from shim.util.text import jsontype, oserror, show  # noqa: F401  (re-exported)
 
 # The one boolean parser (flags, variables, files, install's variables).
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -323,33 +324,4 @@ def convert(opt, raw, where):
     return CONVERTERS[opt.kind](opt, raw, where)
 
 
-# -- message helpers ------------------------------------------------------------
-def show(value):
-    """A value for a message: JSON-ish (true, null), never a Python repr, at most 60 chars."""
-    if value is None:
-        text = "null"
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str):
-        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256
-                       else f"\\u{ord(c):04x}" for c in text)
-    elif isinstance(value, (list, dict)):
-        from shim.util import jsonio
-
-        try:
-            text = jsonio.dumps(value).decode("utf-8", "replace")
-        except (TypeError, ValueError):
-            text = jsontype(value)
-    else:
-        text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def jsontype(value):
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(value), "a value")
-
-
-def oserror(err):
-    return (err.strerror or str(err)).lower() if isinstance(err, OSError) else str(err)
+# -- message helpers: shim.util.text (the bottom layer), re-exported for the config layer

@@ -28,9 +28,9 @@ import os
 import re
 import shutil
 
-from shim.config.kinds import show
 from shim.errors import REASON_SETUP, ShimError, usage_error
 from shim.sources.targets import write_dir, write_file
+from shim.util.text import show
 
 CONFIG_DIR = "opt/ml/input/config"
 HYPERPARAMETERS = f"{CONFIG_DIR}/hyperparameters.json"

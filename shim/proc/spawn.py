@@ -9,9 +9,9 @@ once any thread exists.  An exec failure comes back as the child's errno.
 import errno
 import os
 
-from shim.config.kinds import show
 from shim.errors import REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, REASON_USAGE, ShimError
 from shim.proc import native
+from shim.util.text import show
 
 INHERIT = -1  # a stdio slot left as shim's own descriptor
 

@@ -11,8 +11,8 @@ run: there is no command substitution.
 import os
 import sys
 
-from shim.config.kinds import show
 from shim.errors import REASON_INTERRUPTED, ShimError, usage_error
+from shim.util.text import show
 
 # Variables a freezer's bootloader sets for itself (PyInstaller, staticx, Nuitka).
 RUNTIME_PREFIXES = ("_PYI_", "_MEI", "STATICX_", "NUITKA_", "__NUITKA", "PYINSTALLER_RESET_")

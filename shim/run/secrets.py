@@ -15,8 +15,8 @@ import json
 import os
 import re
 
-from shim.config.kinds import show
 from shim.errors import REASON_INTERRUPTED, REASON_SETUP, ShimError, usage_error
+from shim.util.text import show
 
 DEFAULT_MODE = 0o400
 TARGET_KEYS = ("env", "env_prefix", "file", "dir", "env_from")

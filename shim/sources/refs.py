@@ -29,7 +29,7 @@ Parsing is pure: nothing here touches the network.
 import re
 from urllib.parse import parse_qsl, unquote
 
-from shim.config.kinds import show
+from shim.util.text import show
 
 PREFIX = "ref+"
 

@@ -20,9 +20,9 @@ import random
 import shutil
 import time
 
-from shim.config.kinds import show
 from shim.errors import REASON_SETUP, ShimError
 from shim.util.fsutil import fsync_dir, write_all, write_atomically
+from shim.util.text import show
 
 DATA = "..data"
 DATA_TMP = "..data_tmp"

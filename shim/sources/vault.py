@@ -29,8 +29,8 @@ import os
 import threading
 from urllib.parse import quote
 
-from shim.config.kinds import show
 from shim.sources.base import SourceError, json_object, read_secret_file
+from shim.util.text import show
 
 SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 METHODS = ("token", "kubernetes", "jwt", "approle")

@@ -15,9 +15,9 @@ import fcntl
 import os
 import select
 
-from shim.config.kinds import oserror
 from shim.errors import REASON_SETUP, ShimError
 from shim.run.services import Service
+from shim.util.text import oserror
 
 STREAMS = ((1, "stdout"), (2, "stderr"))
 READ_SIZE = 64 << 10  # per read; also bounds the records made from one chunk

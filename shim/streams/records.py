@@ -58,8 +58,8 @@ def auto_labels(environ, hostname=None):
 
 def check_labels(labels):
     """Refuse labels that would overwrite a record's own fields."""
-    from shim.config.kinds import show
     from shim.errors import usage_error
+    from shim.util.text import show
 
     for key in labels:
         if key in RESERVED:

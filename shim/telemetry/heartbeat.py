@@ -12,9 +12,9 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from shim.config.kinds import oserror
 from shim.errors import REASON_HEARTBEAT_LOST, usage_error
 from shim.run.services import Service
+from shim.util.text import oserror
 
 PROBE_TIMEOUT = 5.0
 

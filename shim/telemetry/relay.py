@@ -15,9 +15,9 @@ import os
 import socket
 from urllib.parse import urlsplit
 
-from shim.config.kinds import oserror as _cause, show
 from shim.errors import REASON_RELAY_FAILED, ShimError, usage_error
 from shim.run.services import Service
+from shim.util.text import oserror as _cause, show
 
 FIX = "use tcp://HOST:PORT, tcp-listen://[HOST]:PORT, unix:///PATH or unix-listen:///PATH"
 RETRY_FIRST, RETRY_MAX = 0.05, 1.0

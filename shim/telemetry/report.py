@@ -9,9 +9,9 @@ by POST.
 
 import os
 
-from shim.config.kinds import oserror
 from shim.errors import REASON_SETUP, ShimError
 from shim.run.services import Service
+from shim.util.text import oserror
 
 REPORT_VERSION = 1
 

@@ -8,9 +8,9 @@ AWS_ENDPOINT_URL, else the public regional endpoint -- the SDKs' documented orde
 import json
 import re
 
-from shim.config.kinds import show
 from shim.sources.aws import sigv4
 from shim.sources.base import SourceError, json_object
+from shim.util.text import show
 
 # service -> (endpoint prefix, signing name, AWS_ENDPOINT_URL_<id>)
 SERVICES = {

@@ -21,8 +21,8 @@ import ipaddress
 import time
 from urllib.parse import urlencode, urlsplit
 
-from shim.config.kinds import show
 from shim.sources.base import SourceError, http_failure, json_object, read_secret_file
+from shim.util.text import show
 
 ECS_HOST = "http://169.254.170.2"
 IMDS_ENDPOINT = "http://169.254.169.254/"

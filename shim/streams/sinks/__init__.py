@@ -11,8 +11,9 @@ slow socket must never hold the loop that forwards signals and reads the pipes.
 
 from urllib.parse import parse_qs, urlsplit
 
-from shim.config.kinds import parse_size, show
+from shim.config.kinds import parse_size
 from shim.errors import usage_error
+from shim.util.text import show
 
 FIX = ("use file:///PATH[?max_bytes=&backups=], tcp://HOST:PORT, unix:///PATH, "
        "udp://HOST:PORT or http(s)://HOST[:PORT]/PATH[?token_file=&gzip=0]")

@@ -161,7 +161,7 @@ class Sink:
 
 
 def describe(err):
-    from shim.config.kinds import oserror
+    from shim.util.text import oserror
 
     return oserror(err)
 
