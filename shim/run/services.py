@@ -7,24 +7,7 @@ report is written last.  Everything is imported only when configured: a plain
 `shim -- cmd` loads none of it.
 """
 
-
-class Service:
-    """A capability beside the delegate (see shim.run.pipeline.Run): every hook is optional."""
-
-    def start(self, run):
-        """Before the delegate is spawned: set up, adjust `run.stdio` / `run.env`."""
-
-    def delegate_started(self, pid, supervisor):
-        """Right after the spawn."""
-
-    def delegate_exited(self, result):
-        """The delegate's Exit is known (descendants may still run)."""
-
-    def stop(self, run):
-        """After the drain: flush and close; put counters in `run.counters`."""
-
-    def finished(self, run):
-        """The outcome is known (`run.outcome`): reports and final metrics."""
+from shim.service import Service  # noqa: F401  (the contract, re-exported)
 
 
 def wanted(config):

@@ -16,7 +16,7 @@ import os
 import select
 
 from shim.errors import REASON_SETUP, ShimError
-from shim.run.services import Service
+from shim.service import Service
 from shim.util.text import oserror
 
 STREAMS = ((1, "stdout"), (2, "stderr"))

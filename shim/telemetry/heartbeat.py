@@ -13,7 +13,7 @@ import time
 from urllib.parse import urlsplit
 
 from shim.errors import REASON_HEARTBEAT_LOST, usage_error
-from shim.run.services import Service
+from shim.service import Service
 from shim.util.text import oserror
 
 PROBE_TIMEOUT = 5.0

@@ -16,7 +16,7 @@ import socket
 from urllib.parse import urlsplit
 
 from shim.errors import REASON_RELAY_FAILED, ShimError, usage_error
-from shim.run.services import Service
+from shim.service import Service
 from shim.util.text import oserror as _cause, show
 
 FIX = "use tcp://HOST:PORT, tcp-listen://[HOST]:PORT, unix:///PATH or unix-listen:///PATH"

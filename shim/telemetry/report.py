@@ -10,7 +10,7 @@ by POST.
 import os
 
 from shim.errors import REASON_SETUP, ShimError
-from shim.run.services import Service
+from shim.service import Service
 from shim.util.text import oserror
 
 REPORT_VERSION = 1

@@ -12,7 +12,7 @@ and counted.  shim's own metrics (`shim.*`) go to the same gateway at the end.
 import socket
 
 from shim.errors import usage_error
-from shim.run.services import Service
+from shim.service import Service
 from shim.util.text import oserror, show
 
 TYPES = frozenset((b"c", b"g", b"ms", b"h", b"s", b"d", b"t"))
