@@ -79,7 +79,7 @@ def wants_secrets(config, env):
         return True
     if s.env_refs == "off":
         return False
-    return any(v.startswith("ref+") or (s.env_refs == "all" and v.startswith("arn:aws"))
+    return any("ref+" in v or (s.env_refs == "all" and v.startswith(("arn:aws", "gcp:")))
                for k, v in env.items() if not k.startswith("SHIM_"))
 
 

@@ -16,6 +16,7 @@ import os
 import re
 
 from shim.errors import REASON_INTERRUPTED, REASON_SETUP, ShimError, usage_error
+from shim.sources.fetch import Result
 from shim.util.text import show
 
 DEFAULT_MODE = 0o400
@@ -26,13 +27,18 @@ FILE_KINDS = ("file", "dir")
 
 class Target:
     """One destination: kind (env, env_prefix, env_from, file, dir), dest (name, prefix or
-    path), the fetch Item, file mode and owner, and `where` it was configured."""
+    path), the fetch Item, file mode and owner, and `where` it was configured.
 
-    __slots__ = ("kind", "dest", "item", "mode", "uid", "gid", "where")
+    `compose`: a text with references inside (shim.sources.embedded.Composite) whose
+    `items` are fetched one by one; `item` is then the first of them (for messages)."""
 
-    def __init__(self, kind, dest, item, where, mode=DEFAULT_MODE, uid=None, gid=None):
+    __slots__ = ("kind", "dest", "item", "mode", "uid", "gid", "where", "compose", "items")
+
+    def __init__(self, kind, dest, item, where, mode=DEFAULT_MODE, uid=None, gid=None,
+                 compose=None, items=None):
         self.kind, self.dest, self.item, self.where = kind, dest, item, where
         self.mode, self.uid, self.gid = mode, uid, gid
+        self.compose, self.items = compose, items or [item]
 
 
 # -- plan ----------------------------------------------------------------------------------
@@ -54,18 +60,22 @@ def plan(config, env):
     for i, raw in enumerate(s.items or ()):
         targets.append(_item(raw, f"{config.source_of('secret_items')}[{i}]"))
     if s.env_refs != "off":
+        from shim.sources.embedded import contains
         from shim.sources.refs import is_ref
         for name, value in env.items():
-            if name.startswith("SHIM_") or not value.startswith(("ref+", "arn:aws")):
+            if name.startswith("SHIM_"):
                 continue
-            if value.startswith("ref+") or (s.env_refs == "all" and is_ref(value)):
-                targets.append(_target("env", name, value, f"variable {name}"))
+            if contains(value) or (s.env_refs == "all" and is_ref(value)):
+                target = _target("env", name, value, f"variable {name}", in_place=True)
+                if target is not None:  # None: only words like "xref+", no reference
+                    targets.append(target)
     _check_duplicates(targets)
     return targets
 
 
 def _target(kind, dest, text, where, optional=False, default=None, mode=DEFAULT_MODE,
-            uid=None, gid=None):
+            uid=None, gid=None, in_place=False):
+    from shim.sources import embedded
     from shim.sources.fetch import Item
     from shim.sources.refs import RefError, parse
     if kind == "env" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dest):
@@ -74,12 +84,29 @@ def _target(kind, dest, text, where, optional=False, default=None, mode=DEFAULT_
     if kind == "env_prefix" and not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", dest):
         raise usage_error(where, f"invalid variable prefix {show(dest[:40])}",
                           "use letters, digits and _, not starting with a digit")
+    label = f"{kind} {dest}".strip() if kind != "env_from" else "env_from"
+    spans = []
+    if not text.startswith(("arn:", "gcp:")):
+        try:  # references inside a longer text (vals' `prefix-ref+...+-suffix`)
+            spans = embedded.scan(text)
+        except embedded.EmbeddedError as err:
+            raise usage_error(where, str(err), "end a reference with '+' and write a literal "
+                              "'+' inside it as %2B: prefix-ref+SCHEME://PATH#/key+-suffix") \
+                from None
+        if in_place and not spans:
+            return None
+        if spans and not embedded.is_whole(text, spans):
+            if kind not in ("env", "file"):
+                raise usage_error(where, "references inside a longer text make one text value",
+                                  f"use it for an env or file target, not {kind}")
+            items = [Item(span.ref, label, optional, default) for span in spans]
+            return Target(kind, dest, items[0], where, mode, uid, gid,
+                          embedded.Composite(text, spans), items)
     try:
         ref = parse(text)
     except RefError as err:
         raise usage_error(where, f"malformed reference {show(text[:80])}: {err}",
                           "write ref+SCHEME://PATH[?PARAMS][#/json/pointer]") from None
-    label = f"{kind} {dest}".strip() if kind != "env_from" else "env_from"
     return Target(kind, dest, Item(ref, label, optional, default), where, mode, uid, gid)
 
 
@@ -152,9 +179,48 @@ def fetch(targets, config, env, cancelled=None, log=None, store=None):
     settings = {}
     if config.secrets.vault_token_file:
         settings["vault_token_file"] = config.secrets.vault_token_file
-    results = fetch_all([t.item for t in targets], env=env, deadline=config.secrets.deadline,
-                        cancelled=cancelled, settings=settings, store=store, log=log)
-    return list(zip(targets, results, strict=False))
+    results = iter(fetch_all([i for t in targets for i in t.items], env=env,
+                             deadline=config.secrets.deadline, cancelled=cancelled,
+                             settings=settings, store=store, log=log))
+    return [(t, _composed(t, [next(results) for _ in t.items])) for t in targets]
+
+
+def _composed(target, results):
+    """A target's one Result: the fetched one, or its text with every reference put in."""
+    if target.compose is None:
+        return results[0]
+    try:
+        value = target.compose.render([r.value for r in results])
+    except ValueError as err:
+        raise _bad(target.item, str(err)) from None
+    return Composed(target.item, value, results, target.compose.secret)
+
+
+class Composed(Result):
+    """A composed text; `parts` are the references' own results (masked one by one: a
+    password inside a URL is masked wherever it appears), `secret` from secretref+."""
+
+    __slots__ = ("parts", "secret")
+
+    def __init__(self, item, value, parts, secret):
+        super().__init__(item, value)
+        self.parts, self.secret = parts, secret
+
+
+def mask_values(pairs):
+    """Every value to mask: fetched values, the references inside composed texts, and the
+    whole text of a `secretref+` composition."""
+    from shim.sources.fetch import secret_values
+    results = []
+    for _, result in pairs:
+        parts = getattr(result, "parts", None)
+        if parts is None:
+            results.append(result)
+            continue
+        results += parts
+        if result.secret:
+            results.append(result)
+    return secret_values(results)
 
 
 # -- values into variables --------------------------------------------------------------
@@ -311,7 +377,6 @@ def run_step(config, env, cancelled=None, log=None, files=True, sources_env=None
 
     `sources_env` is what the sources read (VAULT_ADDR, SHIM_VAULT_TOKEN...): the
     environment before hygiene; `env` is the delegate's."""
-    from shim.sources.fetch import secret_values
     targets = plan(config, env)
     if not files:
         targets = [t for t in targets if t.kind in ENV_KINDS]
@@ -324,10 +389,39 @@ def run_step(config, env, cancelled=None, log=None, files=True, sources_env=None
             raise Interrupted() from None
         raise
     updates = variables(pairs)  # every check before anything is written
+    pairs += _env_from_refs(pairs, updates, config, sources_env or env, cancelled, warn)
     if files:
         write_targets(pairs, log, first=True)
+    for target, result in pairs:  # an optional reference that is missing: the variable is unset
+        if target.kind == "env" and result.value is None and target.dest not in updates:
+            env.pop(target.dest, None)
     env.update(updates)
-    return pairs, secret_values([r for _, r in pairs])
+    return pairs, mask_values(pairs)
+
+
+def _env_from_refs(pairs, updates, config, env, cancelled, warn):
+    """References inside --env-from contents: a second fetch round (one level, no
+    recursion), applied to `updates`; the pairs it fetched, for masking."""
+    from shim.sources.embedded import contains
+    targets = []
+    for target, result in pairs:
+        if target.kind != "env_from" or result.value is None:
+            continue
+        for key in _mapping(result.value, target.item, dotenv=True):
+            if contains(updates.get(key, "")):
+                t = _target("env", key, updates[key], f"{target.where} key {key}",
+                            in_place=True)
+                if t is not None:
+                    targets.append(t)
+    if not targets:
+        return []
+    more = fetch(targets, config, dict(env), cancelled, warn)
+    for target, result in more:
+        if result.value is None:
+            updates.pop(target.dest, None)
+        else:
+            updates[target.dest] = _text(result.value, target.item)
+    return more
 
 
 class Interrupted(Exception):

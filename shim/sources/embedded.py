@@ -1,0 +1,142 @@
+"""References inside longer text, as vals writes them.
+
+    postgres://app:ref+vault://secret/db#/password+@db:5432/app
+    user=ref+env://USER+ pass=secretref+vault://secret/db#/password+
+
+A reference starts at `ref+` (or `secretref+`, which marks its value as a secret to mask,
+as in vals) and runs to the first `+`, which ends it and is dropped, or to whitespace, a
+quote, a backtick, NUL or the end of the text, which end it and are kept.  A `+` that
+belongs inside a reference is written `%2B` (paths, fragments and query values are
+percent-decoded).  `ref+` right after a letter, digit or `_` is part of a word (`xref+`),
+not a reference.  Any other `ref+` must be a complete reference: a malformed one is an
+`EmbeddedError` with its 1-based column, never text passed through silently (a typo would
+otherwise reach the program as a password).
+
+The scan is one pass (`str.find` plus one anchored regex per reference), linear in the
+length of the text, and pure: nothing here touches the network.
+"""
+
+import json
+import re
+
+from shim.sources.refs import PREFIX, RefError, parse
+
+SECRET_PREFIX = "secret" + PREFIX
+# What a reference body may not contain: its own terminator `+`, whitespace, quotes, NUL.
+_BODY = re.compile(r"[^+\s\0\"'`]*")
+_WORD = re.compile(r"\w")
+
+
+class EmbeddedError(ValueError):
+    """A `ref+` that is not a complete reference; `column` is 1-based, `cause` one line."""
+
+    def __init__(self, offset, cause):
+        super().__init__(f"malformed reference at column {offset + 1}: {cause}")
+        self.offset = offset
+        self.column = offset + 1
+        self.cause = cause
+
+
+class Span:
+    """One reference in a text: text[start:end] is what it replaces (terminator included)."""
+
+    __slots__ = ("start", "end", "ref", "secret")
+
+    def __init__(self, start, end, ref, secret):
+        self.start, self.end, self.ref, self.secret = start, end, ref, secret
+
+    def __repr__(self):
+        return f"Span({self.start}, {self.end}, {self.ref!r}, secret={self.secret})"
+
+
+def contains(text):
+    """Cheap test: could `text` hold a reference?  (No parsing, no imports.)"""
+    return PREFIX in text
+
+
+def scan(text, base=0):
+    """Every reference in `text`, in order; EmbeddedError for a malformed one.
+
+    `base` is added to offsets in errors (a template passes a line's start)."""
+    spans = []
+    i = 0
+    find = text.find
+    while True:
+        j = find(PREFIX, i)
+        if j < 0:
+            return spans
+        start, secret = j, False
+        if j >= 6 and text.startswith("secret", j - 6) and (j == 6 or not _WORD.match(text[j - 7])):
+            start, secret = j - 6, True
+        elif j > 0 and _WORD.match(text[j - 1]):
+            i = j + len(PREFIX)  # inside a word: "xref+" is text
+            continue
+        body_start = j + len(PREFIX)
+        end = _BODY.match(text, body_start).end()
+        body = text[body_start:end]
+        if "://" not in body:
+            raise EmbeddedError(base + start, "expected ref+SCHEME://PATH"
+                                + ("" if body else " after 'ref+'")
+                                + " (end it with '+'; write a literal '+' inside it as %2B)")
+        try:
+            ref = parse(PREFIX + body)
+        except RefError as err:
+            raise EmbeddedError(base + start, str(err)) from None
+        if end < len(text) and text[end] == "+":
+            end += 1  # the terminator belongs to the reference
+        spans.append(Span(start, end, ref, secret))
+        i = end
+
+
+def is_whole(text, spans):
+    """True when `text` is exactly one plain reference (the classic, non-embedded form)."""
+    return len(spans) == 1 and spans[0].start == 0 and spans[0].end == len(text) \
+        and not spans[0].secret
+
+
+class Composite:
+    """A text with references inside; `render(values)` puts the resolved values in."""
+
+    __slots__ = ("text", "spans")
+
+    def __init__(self, text, spans):
+        self.text, self.spans = text, spans
+
+    @property
+    def refs(self):
+        return [s.ref for s in self.spans]
+
+    @property
+    def secret(self):
+        return any(s.secret for s in self.spans)
+
+    def render(self, values):
+        """The text with span i replaced by values[i] (text, bytes, numbers); None when a
+        value is None (an optional reference that is missing: the whole target is left out).
+        ValueError (naming the column) for a value that cannot be text."""
+        out, pos = [], 0
+        for span, value in zip(self.spans, values, strict=True):
+            if value is None:
+                return None
+            out.append(self.text[pos:span.start])
+            out.append(as_text(value, span.start))
+            pos = span.end
+        out.append(self.text[pos:])
+        return "".join(out)
+
+
+def as_text(value, offset=0):
+    """A fetched value as text inside a string (JSON for numbers and booleans)."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"the reference at column {offset + 1} is binary (not UTF-8) and "
+                             "cannot be put inside text") from None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        kind = "object" if isinstance(value, dict) else "array"
+        raise ValueError(f"the reference at column {offset + 1} is a JSON {kind}; select one "
+                         "value with a #/KEY fragment")
+    return json.dumps(value)
