@@ -198,6 +198,12 @@ main(int argc, char **argv)
     config.parse_argv = 0;
     config.buffered_stdio = 1;
     config.use_hash_seed = 0;
+    /* SHIM_PROFILE_START=1: CPython's -X importtime from inside the binary (the
+     * frozen and archived modules as they really load), on stderr; shim adds its
+     * per-phase timings (shim/util/profile.py). */
+    const char *profile = getenv("SHIM_PROFILE_START");
+    if (profile != NULL && profile[0] != '\0' && strcmp(profile, "0") != 0)
+        config.import_time = 1;
     status = PyConfig_SetBytesArgv(&config, argc, argv);
     if (PyStatus_Exception(status))
         die("arguments", status);
