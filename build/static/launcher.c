@@ -200,7 +200,7 @@ main(int argc, char **argv)
     config.use_hash_seed = 0;
     /* SHIM_PROFILE_START=1: CPython's -X importtime from inside the binary (the
      * frozen and archived modules as they really load), on stderr; shim adds its
-     * per-phase timings (shim/util/profile.py). */
+     * per-phase timings (Run.timed in shim/run/pipeline.py). */
     const char *profile = getenv("SHIM_PROFILE_START");
     if (profile != NULL && profile[0] != '\0' && strcmp(profile, "0") != 0)
         config.import_time = 1;

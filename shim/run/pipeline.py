@@ -155,6 +155,11 @@ class Run:
         self.is_pid1 = os.getpid() == 1
         self.log = Log(config.log_level)
         self.phases = {"config": max(0.0, wall() - started)}
+        # SHIM_PROFILE_START=1: each phase on stderr as it ends (the static launcher adds
+        # CPython's import timings): where start-up time goes, measured inside the binary.
+        self.profile = environ.get("SHIM_PROFILE_START", "") not in ("", "0")
+        if self.profile:
+            self._profile("config", self.phases["config"])
         self.env = None
         self.outcome = None
         self.mode = None
@@ -423,6 +428,13 @@ class Run:
             return step()
         finally:
             self.phases[phase] = self.phases.get(phase, 0.0) + self.clock() - start
+            if self.profile:
+                self._profile(phase, self.clock() - start)
+
+    @staticmethod
+    def _profile(phase, seconds):
+        sys.stderr.write(f"shim: profile: phase {phase} {seconds * 1000:.3f} ms\n")
+        sys.stderr.flush()
 
     def close(self):
         if self.resident is not None:
