@@ -321,7 +321,22 @@ CONVERTERS = {STR: _str, PATH: _path, BOOL: _bool, DURATION: _duration, ENUM: _e
 
 def convert(opt, raw, where):
     """The option's typed value from a raw value of any layer; raises a usage ShimError."""
-    return CONVERTERS[opt.kind](opt, raw, where)
+    value = CONVERTERS[opt.kind](opt, raw, where)
+    if opt.minimum is not None and value is not None and value < opt.minimum:
+        floor = _show_floor(opt)
+        raise usage_error(where, f"{show(raw)} is below the floor of {floor}",
+                          f"use {floor} or more")
+    return value
+
+
+def _show_floor(opt):
+    """The floor as the user writes it: 1s, 10ms, 64k, 1."""
+    m = opt.minimum
+    if opt.kind == DURATION:
+        return f"{m:g}s" if m >= 1 else f"{m * 1000:g}ms"
+    if opt.kind == SIZE and m >= 1024 and m % 1024 == 0:
+        return f"{m // 1024}k"
+    return str(m)
 
 
 # -- message helpers: shim.util.text (the bottom layer), re-exported for the config layer

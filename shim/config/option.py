@@ -20,10 +20,11 @@ class Option:
     """One option.  `key` is its config-file path ("supervise.grace"; None: not in files)."""
 
     __slots__ = ("name", "flags", "env", "key", "kind", "default", "help",
-                 "choices", "sep", "metavar", "flag_value", "schema", "zero_is_none")
+                 "choices", "sep", "metavar", "flag_value", "schema", "zero_is_none", "minimum")
 
     def __init__(self, name, flags, key, kind, default, help, choices=None,
-                 sep="=", metavar=None, flag_value=None, schema=None, zero_is_none=False, env=None):
+                 sep="=", metavar=None, flag_value=None, schema=None, zero_is_none=False, env=None,
+                 minimum=None):
         self.name = name
         self.flags = flags
         self.env = env or "SHIM_" + name.upper()
@@ -37,6 +38,9 @@ class Option:
         self.flag_value = flag_value  # extra flags that set a fixed value
         self.schema = schema  # JSON Schema of the value in a file, when the kind's is too loose
         self.zero_is_none = zero_is_none  # durations: 0 means "no timeout"
+        # The documented floor of a number/duration/size (an interval of 0 would spin):
+        # a value below it is a usage error (exit 125), never silently raised.
+        self.minimum = minimum
 
     @property
     def section(self):

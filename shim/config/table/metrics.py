@@ -17,7 +17,8 @@ OPTIONS = (
            "how tags are added to a metric that has none yet (tagged ones keep their style)",
            choices=("dogstatsd", "influx")),
     Option("statsd_mtu", ["--statsd-mtu"], "metrics.mtu", SIZE, 1432,
-           "largest datagram forwarded to the gateway"),
+           "largest datagram forwarded to the gateway (at least 64)", minimum=64),
     Option("statsd_flush", ["--statsd-flush"], "metrics.flush_interval", DURATION, 0.1,
-           "how long metrics are batched before they are forwarded"),
+           "how long metrics are batched before they are forwarded (at least 10ms)",
+           minimum=0.01),
 )
