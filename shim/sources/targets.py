@@ -41,11 +41,24 @@ FIXES = {
 }
 
 
+# The owner of what is written for the delegate when a target names none: `--user`
+# sets it (shim/proc/identity.py) so a 0400 secret file is readable by the delegate.
+_default_owner = (None, None)
+
+
+def set_default_owner(uid, gid):
+    """Files and directories written from now on without an explicit owner get uid:gid."""
+    global _default_owner
+    _default_owner = (uid, gid)
+
+
 def write_file(path, data, mode=0o400, uid=None, gid=None):
     """Replace `path` with `data` (bytes) atomically, `mode` and owner set before it appears.
 
     Missing parent directories are created (and removed again if the write fails).
     """
+    if uid is None and gid is None:
+        uid, gid = _default_owner
     path = os.path.abspath(path)
     directory, name = os.path.split(path)
     _check_name(path, name)
@@ -72,6 +85,8 @@ def write_dir(directory, payload, mode=0o400, uid=None, gid=None):
     modes and keys were already what `payload` asks for (nothing is swapped then,
     so watchers of `..data` see no event).
     """
+    if uid is None and gid is None:
+        uid, gid = _default_owner
     directory = os.path.abspath(directory)
     for key in payload:
         _check_key(directory, key)
