@@ -125,6 +125,9 @@ def parser():
                    help="budget per AdmissionReview, below the webhook's timeoutSeconds (default 8)")
     w.add_argument("--on-error", choices=("allow", "deny"), default="allow",
                    help="a pod that cannot be injected: admit it unchanged with a warning (allow), or deny it")
+    w.add_argument("--client-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a client's TLS handshake, and each of its requests (headers and body), must arrive "
+                        "within this, or its connection is closed (default 10)")
     _inject_options(w)
     _lookup_options(w)
 
@@ -149,7 +152,15 @@ def parser():
     return root
 
 
+GROUPS = {"k8s": ("inject", "webhook", "lint"), "dockerfile": ("wrap",)}
+
+
 def main(argv):
+    if len(argv) == 1 and argv[0] in GROUPS:
+        # `shim k8s` alone: what to type next, not argparse's "arguments are required: command".
+        sys.stderr.write(USAGE + "\n")
+        raise ShimError("parse", f"shim {argv[0]}", "no subcommand given",
+                        f"use one of {', '.join(GROUPS[argv[0]])} (`shim {argv[0]} SUBCOMMAND --help`)")
     try:
         args, extra = parser().parse_known_args(argv)
     except _HelpShown as shown:
@@ -157,19 +168,20 @@ def main(argv):
     if extra:
         prog = f"shim {args.group} {args.command}"
         raise ShimError("parse", prog, f"unrecognized arguments: {' '.join(extra)}", f"see `{prog} --help`")
+    # Flags become settings and a lookup here, at the edge; the subcommands never import this module.
     if args.group == "k8s" and args.command == "inject":
         return inject_command(args)
     if args.group == "k8s" and args.command == "webhook":
         from .k8s.webhook import serve
 
-        return serve(args)
+        return serve(args, settings_from(args), make_lookup(args))
     if args.group == "k8s" and args.command == "lint":
         from .k8s.lint import lint_command
 
-        return lint_command(args)
+        return lint_command(args, make_lookup(args) if args.image_entrypoint_lookup else None)
     from .dockerfile import wrap_command
 
-    return wrap_command(args)
+    return wrap_command(args, make_lookup(args))
 
 
 # -- inject ----------------------------------------------------------------------------------
@@ -180,14 +192,17 @@ def _is_json(path, text):
 
 
 def render(docs, as_json):
-    if as_json:
-        return "\n".join(json.dumps(d, indent=2) for d in docs) + "\n"
+    try:
+        if as_json:
+            return "\n".join(json.dumps(d, indent=2) for d in docs) + "\n"
+    except RecursionError:
+        raise yamlio.too_deep("the output") from None
     return yamlio.dump_all(docs)
 
 
 def inject_command(args):
     from .k8s.inject import Injector
-    from .k8s.manifests import describe, is_known
+    from .k8s.manifests import ShapeError, describe, is_known
 
     files = _expand_dirs(args.filename or [yamlio.STDIN])
     if args.in_place and yamlio.STDIN in files:
@@ -207,7 +222,11 @@ def inject_command(args):
             if not is_known(doc):
                 _note(f"{name}: {describe(doc)} passed through unchanged (not a pod or workload kind)")
                 continue
-            changed |= injector.remove(doc) if args.remove else injector.inject(doc)
+            try:
+                changed |= injector.remove(doc) if args.remove else injector.inject(doc)
+            except ShapeError as err:  # which file, when several are read
+                err.obj = f"{err.obj} in {name}"
+                raise
         outputs.append((path, docs, changed, _is_json(path, text)))
     for note in injector.notes:
         _note(note)

@@ -208,16 +208,14 @@ def wrap(text, tools_image, shim_path="/shim", shim_args=(), lookup=None):
     return "\n".join(lines) + "\n", True
 
 
-def wrap_command(args):
-    from .cli import make_lookup
-
+def wrap_command(args, lookup):
     path = args.file
     name = "<stdin>" if path == yamlio.STDIN else path
     if args.in_place and path == yamlio.STDIN:
         raise ShimError("parse", "--in-place", "cannot rewrite stdin", "name the file with -f FILE")
     text = yamlio.read_text(path)
     try:
-        new, changed = wrap(text, args.tools_image, args.shim_path, tuple(args.shim_arg), make_lookup(args))
+        new, changed = wrap(text, args.tools_image, args.shim_path, tuple(args.shim_arg), lookup)
     except ShimError as err:
         if err.obj == "Dockerfile":
             err.obj = name

@@ -48,6 +48,8 @@ def load_all(text, name):
 
     try:
         return list(yaml.load_all(text))
+    except RecursionError:
+        raise too_deep(name) from None
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
@@ -58,11 +60,20 @@ def load_all(text, name):
                         "fix the document") from None
 
 
-def dump_all(docs):
+def dump_all(docs, name="the output"):
     """The documents as one YAML stream (`---` between documents)."""
     out = io.StringIO()
-    _yaml().dump_all(docs, out)
+    try:
+        _yaml().dump_all(docs, out)
+    except RecursionError:
+        raise too_deep(name) from None
     return out.getvalue()
+
+
+def too_deep(name):
+    """ruamel.yaml and json recurse per level: a document nested hundreds deep is no manifest."""
+    return ShimError("parse", name, "nested too deeply to be a Kubernetes manifest",
+                     "check what generated it (a manifest nests a few dozen levels at most)")
 
 
 def line_of(node, key=None):

@@ -373,7 +373,9 @@ def _copy(value):
 # -- help --------------------------------------------------------------------
 USAGE = ("usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n"
          "       shim version | check [--config PATH] | install DIR | detect [--runtime NAME]\n"
-         "       shim exec-env [OPTIONS] -- COMMAND [ARGS...]")
+         "       shim exec-env [OPTIONS] -- COMMAND [ARGS...]\n"
+         "       shim k8s inject|webhook|lint ... | shim dockerfile wrap ...   "
+         "(platform tooling: `shim k8s --help`)")
 
 
 def render_help():

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from shim.errors import ShimError
 
 from .manifests import describe, pod_templates
+from .schema import check_template
 
 VOLUME = "shim"
 MOUNT = "/shim"
@@ -166,12 +167,14 @@ class Injector:
         """Inject every pod template in `doc`; True when anything changed."""
         changed = False
         for workload, template in pod_templates(doc):
+            check_template("inject", workload, template)
             changed |= self.inject_template(workload, template)
         return changed
 
     def remove(self, doc):
         changed = False
         for workload, template in pod_templates(doc):
+            check_template("remove", workload, template)
             changed |= self.remove_template(workload, template)
         return changed
 

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from shim.errors import ShimError
 
 from .. import yamlio
-from .manifests import containers, describe, pod_templates
+from .manifests import ShapeError, containers, describe, pod_templates
+from .schema import check_template
 
 RULE = "shim-command-bypasses-entrypoint"
 MESSAGE = ("container {container} of {workload} sets command, which replaces the image's ENTRYPOINT (shim) "
@@ -83,7 +84,14 @@ class Linter:
         if isinstance(doc, list):  # a JSON 6902 patch (kustomize patchesJson6902, or patches with ops)
             self._json_patch(doc, name, line_offset)
             return
-        for workload, template in pod_templates(doc):
+        try:
+            templates = list(pod_templates(doc))
+            for workload, template in templates:
+                check_template("lint", workload, template)
+        except ShapeError as err:  # which file, when a directory is read
+            err.obj = f"{err.obj} in {name}"
+            raise
+        for workload, template in templates:
             for _, container in containers(template["spec"]):
                 command = container.get("command")
                 if not command or starts_with_shim(command) or not self._keep(container.get("image")):
@@ -124,7 +132,10 @@ class Linter:
 
     def values_text(self, text, name):
         for doc in yamlio.load_all(text, name):
-            self._values_node(doc, [], name)
+            try:
+                self._values_node(doc, [], name)
+            except RecursionError:
+                raise yamlio.too_deep(name) from None
 
     def _values_node(self, node, path, name):
         if isinstance(node, dict):
@@ -214,10 +225,9 @@ def sarif(findings):
     }
 
 
-def lint_command(args):
-    from shimtools.cli import make_lookup
-
-    linter = Linter(make_lookup(args) if args.image_entrypoint_lookup else None)
+def lint_command(args, lookup=None):
+    """Lint args.paths; `lookup` (from the CLI edge) only with --image-entrypoint-lookup."""
+    linter = Linter(lookup)
     for path in args.paths:
         if not os.path.exists(path):
             raise ShimError("lint", path, "no such file or directory", "check the path")

@@ -6,6 +6,12 @@ ruamel's round-trip maps alike, so the CLI (comments kept) and the webhook (JSON
 share it.
 """
 
+from shim.errors import ShimError
+
+
+class ShapeError(ShimError):
+    """A field has a type Kubernetes' core/v1 schema does not allow (the message says which)."""
+
 # kind -> keys from the document to the pod template ({metadata, spec}); () is the document itself.
 POD_TEMPLATE_PATHS = {
     "Pod": (),
@@ -23,22 +29,41 @@ CONTAINER_KEYS = ("initContainers", "containers")
 
 
 def pod_templates(doc):
-    """Yield (workload doc, pod template) for every pod template in `doc`, Lists included."""
+    """Yield (workload doc, pod template) for every pod template in `doc`, Lists included.
+
+    A missing part (a kustomize patch carries only what it changes) yields nothing;
+    a part of the wrong type (`spec: 5`, `items: x`) is refused with one line.
+    """
     if not isinstance(doc, dict):
         return
     kind = doc.get("kind")
-    if isinstance(kind, str) and kind.endswith(LIST_KINDS_SUFFIX) and isinstance(doc.get("items"), list):
-        for item in doc["items"]:
+    if not isinstance(kind, str):
+        return
+    if kind.endswith(LIST_KINDS_SUFFIX) and kind not in POD_TEMPLATE_PATHS:
+        items = doc.get("items")
+        if items is not None and not isinstance(items, list):
+            raise _shape(doc, "items", items, "list")
+        for item in items or []:
             yield from pod_templates(item)
         return
     path = POD_TEMPLATE_PATHS.get(kind)
     if path is None:
         return
-    node = doc
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    if isinstance(node, dict) and isinstance(node.get("spec"), dict):
-        yield doc, node
+    node, walked = doc, []
+    for key in (*path, "spec"):
+        parent, node = node, node.get(key)
+        walked.append(key)
+        if node is None:
+            return
+        if not isinstance(node, dict):
+            raise _shape(doc, ".".join(walked), node, "mapping")
+        if key == "spec" and len(walked) == len(path) + 1:
+            yield doc, parent
+
+
+def _shape(doc, path, value, wanted):
+    return ShapeError("read", f"{path} of {describe(doc)}", f"must be a {wanted}, not {type(value).__name__}",
+                     "fix the manifest (Kubernetes refuses it too)")
 
 
 def is_known(doc):
@@ -46,7 +71,7 @@ def is_known(doc):
     if not isinstance(doc, dict):
         return False
     kind = doc.get("kind")
-    return kind in POD_TEMPLATE_PATHS or (isinstance(kind, str) and kind.endswith(LIST_KINDS_SUFFIX))
+    return isinstance(kind, str) and (kind in POD_TEMPLATE_PATHS or kind.endswith(LIST_KINDS_SUFFIX))
 
 
 def describe(doc):
