@@ -119,6 +119,28 @@ class _Archive:
         return self._get(entry)
 
 
+def _replace(name, group, source, cache, log, offline):
+    """Today's entries for group, fetched: from apt's index as it is when their files are
+    cached already (a warm rebuild needs no network), else after one apt-get update."""
+    for attempt in (0, 1):
+        if attempt:
+            source.refresh()
+        replaced = [source.deb(e) for e in group]
+        versions = {r.version for r in replaced if r.arch != "all"}
+        if len(versions) > 1:
+            raise lock.LockError(f"follow the mirror for {name}: it serves different versions per arch "
+                                 f"({', '.join(f'{r.arch} {r.version}' for r in replaced)}; mid-sync?); "
+                                 "retry later")
+        try:
+            for r in replaced:
+                lock.fetch(r, cache, log, offline=offline or not attempt)
+            return replaced
+        except lock.Gone:
+            if attempt or offline:
+                raise
+    raise AssertionError("unreachable")
+
+
 def resolve(locked, arches, cache, log, policy="follow", archive=None, where=None):
     """Fetch (verified) every input the arches need; return the Resolution.
 
@@ -142,15 +164,8 @@ def resolve(locked, arches, cache, log, policy="follow", archive=None, where=Non
         except lock.Gone:
             if policy == "strict":
                 raise
-            source.refresh()
-            replaced = [source.deb(e) for e in group]
-            versions = {r.version for r in replaced if r.arch != "all"}
-            if len(versions) > 1:
-                raise lock.LockError(f"follow the mirror for {name}: it serves different versions per arch "
-                                     f"({', '.join(f'{r.arch} {r.version}' for r in replaced)}; mid-sync?); "
-                                     "retry later") from None
-            for old, new in zip(group, replaced, strict=True):
-                take(new, lock.fetch(new, cache, log, offline=offline))
+            for old, new in zip(group, _replace(name, group, source, cache, log, offline), strict=True):
+                take(new, lock.stored(new, cache))  # fetched and verified by _replace
                 if new.version != old.version or new.sha256 != old.sha256:
                     drifts.append(Drift(old, new))
     for e in locked:

@@ -32,12 +32,12 @@ def test_both_arches_pin_the_same_versions():
     assert lock.find(entries, "sdist", "setproctitle")
 
 
-def _build_with(tmp_path, edit):
+def _build_with(tmp_path, edit, *args):
     clone = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True, timeout=300)
     path = clone / "build/inputs.lock"
     path.write_text(edit(path.read_text()))
-    return subprocess.run([str(clone / "scripts/build"), "--arch", "arm64", "--dist", str(tmp_path / "dist")],
+    return subprocess.run([str(clone / "scripts/build"), "--arch", "arm64", "--dist", str(tmp_path / "dist"), *args],
                           cwd=clone, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
 
 
@@ -58,11 +58,13 @@ def test_a_wrong_hash_fails_the_build_in_one_line(tmp_path):
     assert not (tmp_path / "dist/shim-linux-arm64").exists()
 
 
-def test_a_version_the_mirror_no_longer_serves_is_named(tmp_path):
+def test_locked_names_a_version_the_mirror_no_longer_serves(tmp_path):
+    """--locked (a release build) refuses to follow the mirror (tests/build/test_fresh_machine.py: the default does)."""
     entry = next(e for e in _entries() if e.name == "zlib1g-dev" and e.arch == "arm64")
     gone = entry.version + "+gone1"
     proc = _build_with(tmp_path, lambda text: re.sub(
-        rf"^deb zlib1g-dev arm64 \S+ {entry.sha256}", f"deb zlib1g-dev arm64 {gone} {'1' * 64}", text, flags=re.M))
+        rf"^deb zlib1g-dev arm64 \S+ {entry.sha256}", f"deb zlib1g-dev arm64 {gone} {'1' * 64}", text, flags=re.M),
+        "--locked")
     assert proc.returncode == 1, proc.stderr[-2000:]
     errors = _errors(proc)
     assert len(errors) == 1, proc.stderr[-2000:]
