@@ -19,6 +19,7 @@ from shim.config.option import (
     SIGNAL_MAP,
     SIZE,
     STR,
+    TEMPLATE_LIST,
 )
 from shim.errors import ShimError, usage_error
 from shim.util.text import jsontype, oserror, show  # noqa: F401  (re-exported)
@@ -317,6 +318,15 @@ def _size(opt, raw, where):
 CONVERTERS = {STR: _str, PATH: _path, BOOL: _bool, DURATION: _duration, ENUM: _enum,
               LIST: _list, MAP: _env_map, SIGNAL_MAP: _signal_map, EXIT_MAP: _exit_map,
               JSON: _json, COMMAND_MAP: _command_map, INT: _int, SIZE: _size}
+
+
+def _templates(opt, raw, where):
+    from shim.config.table.templates import convert as templates
+
+    return templates(opt, raw, where)
+
+
+CONVERTERS[TEMPLATE_LIST] = _templates
 
 
 def convert(opt, raw, where):

@@ -6,10 +6,11 @@ STR, PATH, BOOL, DURATION, ENUM, LIST, MAP, JSON, SIGNAL_MAP, EXIT_MAP, COMMAND_
     "command_map",
 )
 INT, SIZE = "int", "size"  # a whole number >= 0; a byte count (64k, 1M, or plain bytes)
+TEMPLATE_LIST = "template_list"  # SRC=DST strings or template objects (table/templates.py)
 # Kinds given as KEY<sep>VALUE on the command line and as an object in a file.
 MAP_KINDS = (MAP, SIGNAL_MAP, EXIT_MAP)
 # Kinds that may be repeated on the command line.
-REPEATABLE = (LIST,) + MAP_KINDS
+REPEATABLE = (LIST, TEMPLATE_LIST) + MAP_KINDS
 
 
 class HelpRequested(Exception):

@@ -19,11 +19,12 @@ from shim.config.table import (
                                secrets,
                                steps,
                                supervise,
+                               templates,
 )
 
 # Order is the order of --help and of the README's table.
-MODULES = (general, supervise, env, secrets, steps, hooks, results, platform, logs, metrics,
-           heartbeat, relay, report)
+MODULES = (general, supervise, env, secrets, templates, steps, hooks, results, platform, logs,
+           metrics, heartbeat, relay, report)
 
 # Sections a later version of shim will read.  A config that uses one is refused
 # ("not supported by this version") rather than silently ignored.
