@@ -26,17 +26,20 @@ The clock, sleep and random source are attributes so unit tests never sleep.
 import http.client
 import os
 import random as _random
+import re
 import socket
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
-from shim.net import proxy as _proxy
+from shim.net import proxy as _proxy, url as _url
 
 MAX_BODY = 64 << 20  # 64 MiB: larger than any secret or config document we expect
 DEFAULT_TIMEOUT = 10.0
 _CHUNK = 1 << 16
+_MAX_LINE = 65536  # a chunk-size or trailer line (http.client's header line limit too)
+_MAX_TRAILERS = 100
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class HttpError(Exception):
@@ -186,13 +189,12 @@ class Client:
 
     # -- one attempt -----------------------------------------------------------------
     def _once(self, method, url, headers, body, timeout, max_bytes, tls, deadline):
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https") or not parts.hostname:
-            raise HttpError(f"unsupported URL {_redact(url)}")
-        host = parts.hostname
-        port = parts.port or (443 if scheme == "https" else 80)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            target = _url.parse(url)
+        except _url.URLError as err:
+            raise HttpError(f"cannot request {_redact(url)}: {err}") from None
+        scheme, host, port, path = target.scheme, target.host, target.port, target.path
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         start = self.clock()
         end = start + timeout
         if deadline is not None:
@@ -240,7 +242,7 @@ class Client:
                 conn.close()
                 raise _transport_error(err, host, port, timeout, ctx) from None
             try:
-                data = self._read(resp, conn, max_bytes, end, timeout)
+                data = self._read(resp, conn, max_bytes, end, timeout, where, method)
             except Exception as err:
                 conn.close()
                 if isinstance(err, HttpError):
@@ -249,8 +251,8 @@ class Client:
             session = getattr(conn.sock, "session", None) if scheme == "https" else None
             if session is not None:
                 self._sessions[key] = session
-            if resp.will_close:
-                conn.close()
+            if resp.will_close or resp.chunked or resp.fp is not None:
+                conn.close()  # our chunked decoder leaves http.client's state behind
             else:
                 self._give(key, conn)
             headers_out = {k.lower(): v for k, v in resp.getheaders()}
@@ -271,26 +273,86 @@ class Client:
             conn = http.client.HTTPConnection(*target, timeout=timeout)
         return conn
 
-    def _read(self, resp, conn, max_bytes, end, timeout):
-        length = resp.getheader("content-length")
-        if length and length.isdigit() and int(length) > max_bytes:
-            raise HttpError(f"response body of {int(length)} bytes is over the "
+    def _read(self, resp, conn, max_bytes, end, timeout, where, method):
+        """The whole body, framed exactly as the headers say: a body cut short, a
+        Content-Length that is not one number, or a malformed chunk is an HttpError, never
+        a shorter secret or a wait for the deadline."""
+        expected, chunked = _framing(resp, where, method)
+        if expected is not None and expected > max_bytes:
+            raise HttpError(f"response body of {expected} bytes is over the "
                             f"{_size(max_bytes)} cap")
+        if chunked:
+            return self._read_chunked(resp.fp, conn, max_bytes, end, timeout, where)
         chunks, total = [], 0
-        while True:
-            left = end - self.clock()
-            if left <= 0:
-                raise HttpError(f"timed out after {timeout:g}s reading the response",
-                                retryable=True)
-            if conn.sock is not None:
-                conn.sock.settimeout(left)
-            chunk = resp.read(_CHUNK)
+        while expected is None or total < expected:  # ours: http.client ignores "7, 7"
+            self._settle(conn, end, timeout)
+            chunk = resp.read(_CHUNK if expected is None else min(_CHUNK, expected - total))
             if not chunk:
-                return b"".join(chunks)
+                break
             total += len(chunk)
             if total > max_bytes:
                 raise HttpError(f"response body is over the {_size(max_bytes)} cap")
             chunks.append(chunk)
+        if expected is not None and total < expected:
+            raise HttpError(f"response from {where} cut short: the connection closed after "
+                            f"{total} of {expected} bytes (Content-Length)", retryable=True)
+        return b"".join(chunks)
+
+    # Why a chunked decoder of our own: http.client reads a chunk size with int(x, 16), so
+    # it accepts "-5", "0x10" and "1_0", and reports a body cut short as a ValueError or
+    # IncompleteRead.  RFC 9112, section 7.1: chunk-size = 1*HEXDIG, then optional
+    # extensions after ';', CRLF, the data, CRLF; a last chunk of size 0 and trailer lines.
+    def _read_chunked(self, fp, conn, max_bytes, end, timeout, where):
+        chunks, total = [], 0
+        while True:
+            line = self._line(fp, conn, end, timeout, where)
+            size_text = line.split(b";", 1)[0].strip(b" \t")
+            if not _HEX.fullmatch(size_text):
+                raise HttpError(f"malformed chunked response from {where}: chunk size "
+                                f"{_shown(size_text)} is not a hexadecimal number")
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            total += size
+            if total > max_bytes:
+                raise HttpError(f"response body is over the {_size(max_bytes)} cap")
+            while size:
+                self._settle(conn, end, timeout)
+                piece = fp.read(min(size, _CHUNK))
+                if not piece:
+                    raise HttpError(f"response from {where} cut short inside a chunk "
+                                    "(chunked encoding)", retryable=True)
+                chunks.append(piece)
+                size -= len(piece)
+            if self._line(fp, conn, end, timeout, where) != b"":
+                raise HttpError(f"malformed chunked response from {where}: a chunk is longer "
+                                "than its size says")
+        for _ in range(_MAX_TRAILERS):  # trailer fields, up to the empty line
+            if self._line(fp, conn, end, timeout, where) == b"":
+                return b"".join(chunks)
+        raise HttpError(f"malformed chunked response from {where}: more than "
+                        f"{_MAX_TRAILERS} trailer lines")
+
+    def _line(self, fp, conn, end, timeout, where):
+        self._settle(conn, end, timeout)
+        raw = fp.readline(_MAX_LINE + 1)
+        if len(raw) > _MAX_LINE:
+            raise HttpError(f"malformed chunked response from {where}: a line over "
+                            f"{_MAX_LINE} bytes")
+        if not raw.endswith(b"\n"):
+            raise HttpError(f"response from {where} cut short (chunked encoding without "
+                            "its last chunk)", retryable=True)
+        line = raw[:-1]
+        return line[:-1] if line.endswith(b"\r") else line
+
+    def _settle(self, conn, end, timeout):
+        """Give the next read what is left of the deadline, or fail when nothing is."""
+        left = end - self.clock()
+        if left <= 0:
+            raise HttpError(f"timed out after {timeout:g}s reading the response",
+                            retryable=True)
+        if conn.sock is not None:
+            conn.sock.settimeout(left)
 
     def _take(self, key):
         with self._lock:
@@ -300,6 +362,38 @@ class Client:
     def _give(self, key, conn):
         with self._lock:
             self._idle.setdefault(key, []).append(conn)
+
+
+def _framing(resp, where, method):
+    """(body length or None, chunked?) as RFC 9112, section 6.3 reads the headers; HttpError
+    for what a careful client refuses: an unknown transfer coding, a Content-Length that is
+    not one decimal number (several differing ones included)."""
+    if method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
+        return 0, False  # no body, whatever the headers say
+    codings = resp.headers.get_all("transfer-encoding") or []
+    if codings:
+        names = [c.strip().lower() for value in codings for c in value.split(",") if c.strip()]
+        if names != ["chunked"]:
+            raise HttpError(f"malformed HTTP response from {where}: Transfer-Encoding "
+                            f"{_shown(', '.join(codings))} is not supported (only chunked)")
+        return None, True  # chunked wins over any Content-Length (section 6.3, rule 3)
+    lengths = resp.headers.get_all("content-length") or []
+    if not lengths:
+        return None, False  # the body ends when the server closes the connection
+    values = {v.strip() for value in lengths for v in value.split(",")}
+    value = values.pop() if len(values) == 1 else ""
+    if not (value.isascii() and value.isdigit()):
+        raise HttpError(f"malformed HTTP response from {where}: Content-Length "
+                        f"{_shown(', '.join(lengths))} is not one whole number")
+    return int(value), False
+
+
+def _shown(value):
+    """A header or protocol line for a message: short, printable, quoted."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    from shim.util.text import show
+    return show(value[:40])
 
 
 def _retry_after(resp):
@@ -323,14 +417,28 @@ def _why(err):
 
 def _redact(url):
     """A URL for messages: no userinfo, no query (either could carry a credential)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    scheme, sep, rest = url.partition("://")
+    rest = rest.partition("#")[0].partition("?")[0]
+    netloc, slash, path = rest.partition("/")
+    shown = f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
+    return shown if shown.isprintable() else repr(shown)[1:-1]
+
+
+def _protocol_cause(err):
+    """http.client's exceptions in words (their names and reprs are Python internals)."""
+    if isinstance(err, http.client.IncompleteRead):
+        return "the body ended early"
+    if isinstance(err, http.client.LineTooLong):
+        return "a status or header line is too long"
+    if isinstance(err, http.client.BadStatusLine):
+        return f"bad status line {_shown(str(err.args[0]) if err.args else '')}"
+    text = " ".join(str(err).split())  # "got more than 100 headers" and the like
+    return text[:120] or "unreadable reply"
 
 
 def _transport_error(err, host, port, timeout, ctx=None):
     """Map a socket/TLS/protocol exception to a one-line HttpError with a retry verdict."""
-    where = f"{host}:{port}"
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     ssl = sys.modules.get("ssl")  # imported only by https requests: plain http works without _ssl
     if ssl is not None and isinstance(err, ssl.SSLCertVerificationError):
         store = getattr(ctx, "shim_trust_source", None)  # issue 9's context names its store
@@ -346,7 +454,7 @@ def _transport_error(err, host, port, timeout, ctx=None):
     if isinstance(err, ConnectionRefusedError):
         return HttpError(f"connection to {where} refused", retryable=True)
     if isinstance(err, http.client.HTTPException):
-        return HttpError(f"malformed HTTP response from {where}: {type(err).__name__}",
+        return HttpError(f"malformed HTTP response from {where}: {_protocol_cause(err)}",
                          retryable=True)
     if isinstance(err, OSError):
         msg = _why(err)

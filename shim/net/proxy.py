@@ -7,7 +7,7 @@ allowed), IP addresses, CIDR blocks, optional `:port`, or `*` for everything.
 
 import base64
 import ipaddress
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 
 class Proxy:
@@ -32,14 +32,17 @@ def parse_proxy(value):
     """`http://user:pass@host:port` (scheme optional) -> Proxy; ValueError when unusable."""
     if "://" not in value:
         value = "http://" + value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("proxy URL must be http://[user:password@]host[:port]")
+    from shim.net.url import URLError, parse
+    try:
+        target = parse(value.rstrip("/"))
+    except URLError as err:
+        raise ValueError(f"proxy URL: {err}; write http://[user:password@]host[:port]") from None
     auth = None
-    if parts.username is not None:
-        raw = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    if target.userinfo is not None:
+        user, _, password = target.userinfo.partition(":")
+        raw = f"{unquote(user)}:{unquote(password)}".encode()
         auth = "Basic " + base64.b64encode(raw).decode()
-    return Proxy(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), auth)
+    return Proxy(target.host, target.port, auth)
 
 
 def bypass(host, port, no_proxy):

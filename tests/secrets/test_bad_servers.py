@@ -67,3 +67,117 @@ def test_aws_garbage(stub):
     stub.answers["/"] = (500, {}, b"<Error><Code>InternalError</Code><Message>boom</Message></Error>")
     with pytest.raises(ShimError, match="HTTP 500 InternalError: boom"):
         fetch(["ref+awssecrets://x"], env, deadline=5)
+
+
+# -- HTTP framing ---------------------------------------------------------------------------
+# A loopback stub that writes raw bytes: no real server can be made to send a body shorter
+# than its Content-Length, a Content-Length of "abc" or a broken chunk on purpose.
+class RawServer:
+    """Answers every request with `reply` (bytes); then closes, or with keep_open waits for
+    the client to close (a server that neither ends the body nor the connection)."""
+
+    def __init__(self, reply, keep_open=False):
+        import socket
+        import threading
+
+        self.reply, self.keep_open, self.requests = reply, keep_open, 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/doc"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        conn.settimeout(60)
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            self.requests += 1
+            conn.sendall(self.reply)
+            if self.keep_open:
+                try:
+                    while conn.recv(65536):
+                        pass
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+def _head(*lines):
+    return ("HTTP/1.1 200 OK\r\n" + "".join(line + "\r\n" for line in lines) + "\r\n").encode()
+
+
+@pytest.mark.parametrize("reply, keep_open, cause", [
+    # 13 bytes of 1000, then close: was accepted as the secret
+    (_head("Content-Length: 1000") + b"hunter2-start", False,
+     "cut short: the connection closed after 13 of 1000 bytes"),
+    # not one decimal number: was read to the close, i.e. until the deadline
+    (_head("Content-Length: abc") + b"hunter2", True, 'Content-Length "abc" is not one whole number'),
+    (_head("Content-Length: -5") + b"hunter2", True, 'Content-Length "-5" is not one whole number'),
+    (_head("Content-Length: +7") + b"hunter2", True, "is not one whole number"),
+    (_head("Content-Length: 7", "Content-Length: 9") + b"hunter2", True,
+     'Content-Length "7, 9" is not one whole number'),
+    (_head("Content-Length: 7, 9") + b"hunter2", True, "is not one whole number"),
+    (_head("Transfer-Encoding: gzip") + b"hunter2", True,
+     'Transfer-Encoding "gzip" is not supported (only chunked)'),
+    # chunked: sizes http.client's int(x, 16) would take, bodies cut short, overlong chunks
+    (_head("Transfer-Encoding: chunked") + b"-5\r\nhunter2\r\n0\r\n\r\n", True,
+     'chunk size "-5" is not a hexadecimal number'),
+    (_head("Transfer-Encoding: chunked") + b"0x7\r\nhunter2\r\n0\r\n\r\n", True,
+     'chunk size "0x7" is not a hexadecimal number'),
+    (_head("Transfer-Encoding: chunked") + b"zz\r\nhunter2\r\n0\r\n\r\n", True,
+     'chunk size "zz" is not a hexadecimal number'),
+    (_head("Transfer-Encoding: chunked") + b"\r\n", True, 'chunk size "" is not'),
+    (_head("Transfer-Encoding: chunked") + b"100\r\nhunter2", False,
+     "cut short inside a chunk"),
+    (_head("Transfer-Encoding: chunked") + b"7\r\nhunter2\r\n", False,
+     "cut short (chunked encoding without its last chunk)"),
+    (_head("Transfer-Encoding: chunked") + b"3\r\nhunter2\r\n0\r\n\r\n", True,
+     "a chunk is longer than its size says"),
+])
+def test_malformed_http_framing_is_an_error(reply, keep_open, cause):
+    server = RawServer(reply, keep_open)
+    try:
+        # A deadline far away: the error must come from the framing, not from waiting.
+        with pytest.raises(ShimError) as info:
+            fetch([f"ref+{server.url}"], {}, deadline=60)
+    finally:
+        server.close()
+    message = info.value.message()
+    assert cause in message, message
+    assert "deadline" not in message and "hunter2" not in message
+    assert info.value.code == 117
+
+
+@pytest.mark.parametrize("reply", [
+    _head("Content-Length: 7") + b"hunter2",
+    _head("Content-Length: 7", "Content-Length: 7") + b"hunter2",  # identical: RFC 9112 6.3
+    _head("Content-Length: 7, 7") + b"hunter2",
+    _head("Transfer-Encoding: chunked") + b"3;ext=1\r\nhun\r\n4 \r\nter2\r\n0\r\nX-T: 1\r\n\r\n",
+    _head("Transfer-Encoding: chunked", "Content-Length: 99") + b"7\r\nhunter2\r\n0\r\n\r\n",
+    _head() + b"hunter2",  # no framing: the body ends at the close
+])
+def test_well_framed_bodies_are_read_exactly(reply):
+    server = RawServer(reply, keep_open=b"Content-Length" in reply or b"chunked" in reply)
+    try:
+        got = fetch([f"ref+{server.url}"], {}, deadline=30)
+    finally:
+        server.close()
+    assert got[f"ref+{server.url}"] == b"hunter2"

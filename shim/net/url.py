@@ -1,0 +1,96 @@
+"""Reading an http(s) URL before anything is sent: scheme, host, port, path.
+
+`urllib.parse.urlsplit` is lenient where a request must not be: `:0` reads as "no port"
+(so `or 80` connects to port 80), `:99999` and `:x` raise only when `.port` is asked, with
+Python's own wording ("Port could not be cast to integer value as 'x'"), and `[::1` fails
+with "Invalid IPv6 URL".  `parse` checks every part once and raises `URLError` whose text is
+a one-line cause fit for a message (no Python internals), so a malformed reference is a
+usage error before any request, and the client never connects somewhere it was not told.
+
+    target = parse("https://vault.internal:8200/v1/x?y=1")
+    target.scheme, target.host, target.port, target.path   # 'https', 'vault.internal', 8200, '/v1/x?y=1'
+"""
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from shim.util.text import show
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class URLError(ValueError):
+    """A URL that cannot be requested; the message is the cause, one line."""
+
+
+class Target:
+    """Where a request goes: scheme, host (IPv6 without brackets), port, path with query,
+    and `userinfo` (the raw `user:password` part, or None)."""
+
+    __slots__ = ("scheme", "host", "port", "path", "userinfo")
+
+    def __init__(self, scheme, host, port, path, userinfo=None):
+        self.scheme, self.host, self.port, self.path, self.userinfo = \
+            scheme, host, port, path, userinfo
+
+    def __repr__(self):  # never the userinfo
+        return f"Target({self.scheme}://{self.host}:{self.port})"
+
+
+def parse(url, schemes=("http", "https")):
+    """A Target for `url`; URLError naming what is wrong (the URL itself is not quoted:
+    it may carry a credential in its userinfo or query)."""
+    if not isinstance(url, str) or not url:
+        raise URLError("empty URL")
+    if any(ord(c) < 0x21 or c == "\x7f" for c in url):
+        raise URLError("the URL contains a space or a control character")
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in schemes:
+        raise URLError(f"unsupported URL scheme {show(scheme) if sep else '(none)'}; use "
+                       + " or ".join(f"{s}://" for s in schemes))
+    netloc = rest
+    for stop in "/?#":
+        netloc = netloc.partition(stop)[0]
+    userinfo, at, hostport = netloc.rpartition("@")
+    host, port = _host_port(hostport)
+    if port is None:
+        port = DEFAULT_PORTS.get(scheme)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # pragma: no cover (_host_port checked what urlsplit checks)
+        raise URLError("malformed URL") from None
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(scheme, host, port, path, userinfo if at else None)
+
+
+def _host_port(hostport):
+    """(host, port or None) from `host`, `host:port`, `[v6]`, `[v6]:port`."""
+    if hostport.startswith("["):
+        close = hostport.find("]")
+        if close < 0:
+            raise URLError("the host's '[' has no closing ']' (write [::1]:8200)")
+        host, after = hostport[1:close], hostport[close + 1:]
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            raise URLError(f"{show(host)} in [...] is not an IPv6 address") from None
+        if after and not after.startswith(":"):
+            raise URLError("unexpected text after the host's ']'")
+        port_text = after[1:] if after else ""
+    else:
+        if "[" in hostport or "]" in hostport:
+            raise URLError("a '[' or ']' outside an IPv6 host (write [::1]:8200)")
+        host, colon, port_text = hostport.rpartition(":")
+        if not colon:
+            host, port_text = hostport, ""
+    if not host:
+        raise URLError("missing host")
+    if port_text == "":
+        return host, None  # `host:` is the default port (RFC 3986, section 3.2.3)
+    if not (port_text.isascii() and port_text.isdigit()):
+        raise URLError(f"port {show(port_text)} is not a number; use 1 to 65535")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise URLError(f"port {port} is out of range; use 1 to 65535")
+    return host, port
