@@ -168,6 +168,7 @@ class Run:
         self.services_built = False
         self.stdio = (INHERIT, INHERIT, INHERIT)
         self.secret_values = []  # every fetched value, for the log masking to register
+        self.templates = None  # (templates, rendered) when the run has templates
         self.counters = {}  # services' counters, for the result record and the report
         self.argv0 = None
 
@@ -200,6 +201,8 @@ class Run:
         hygiene.scrub(self.env, self.config)  # ...which hooks and the delegate never see
         if wants_secrets(self.config, sources_env):
             self.timed("fetch", lambda: self.fetch_secrets(sources_env))  # fail closed
+        if self.config.templates:  # config files with the secrets inside, before the hooks
+            self.timed("templates", lambda: self.render_templates(sources_env))
         masking = bool(self.secret_values) and self.config.logs.mask_secrets
         self.mode = choose_mode(self.config, self.is_pid1, masking)  # bad combinations fail fast
         self.build_services()  # streams and telemetry: bad URLs fail before anything runs
@@ -290,6 +293,19 @@ class Run:
             signo = parse_signal(c.refresh_signal, self.config.source_of("refresh_signal"))
             self.services.append(secrets.Refresher(self.config, sources_env, pairs, signo,
                                                    self.log))
+
+    def render_templates(self, sources_env):
+        from shim.run import templates
+
+        try:
+            self.templates = templates.run_step(
+                self.config, self.env, sources_env,
+                lambda: self.signals.pending_stop() is not None, self.log)
+        except ShimError as err:
+            if err.reason == REASON_INTERRUPTED:
+                self.check_interrupted()
+            raise
+        self.secret_values = self.secret_values + self.templates[1].values
 
     def pre_hooks(self):
         if self.config.hooks.pre:
