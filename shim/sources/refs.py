@@ -150,7 +150,7 @@ def parse(text):
     if scheme not in SCHEMES:
         raise RefError(f"unknown scheme {show(scheme)}; known: {', '.join(sorted(SCHEMES))}")
     rest, _, fragment = rest.partition("#")
-    pointer = parse_pointer(unquote(fragment)) if fragment else None
+    pointer = _fragment(fragment)
     allowed = SCHEMES[scheme][1]
     rest, _, qs = rest.partition("?")
     qs, optional, default = _take_missing_params(qs)
@@ -158,6 +158,7 @@ def parse(text):
         if not rest or rest.startswith("/"):
             raise RefError("missing host in URL")
         url = f"{scheme}://{rest}" + (f"?{qs}" if qs else "")
+        _check_url(url, "URL")
         return Ref(scheme, url, {}, pointer, text, optional, default)
     query = _parse_query(qs, allowed, scheme)
     path = unquote(rest)
@@ -194,7 +195,31 @@ def _parse_query(qs, allowed, scheme):
             known = ", ".join(sorted(allowed)) or "none"
             raise RefError(f"unknown query parameter {show(key)} for ref+{scheme} (known: {known})")
         query[key] = value
+    if "address" in query:
+        _check_url(query["address"], "?address=")
+    if scheme in ("vault", "openbao") and "version" in query and \
+            not (query["version"].isascii() and query["version"].isdigit()):
+        raise RefError(f"?version= must be a whole number (a KV v2 version), got "
+                       f"{show(query['version'])}")
     return query
+
+
+def _check_url(url, what):
+    """An http(s) URL read as the client will read it: RefError (exit 125) before any request."""
+    from shim.net.url import URLError, parse as parse_url
+    try:
+        parse_url(url)
+    except URLError as err:
+        raise RefError(f"malformed {what}: {err}") from None
+
+
+def _fragment(fragment):
+    """The JSON pointer of a `#fragment` (None without one).  A second '#' is no part of
+    any URI (RFC 3986, section 3.5): refused, not read as a key that ends in '#'."""
+    if "#" in fragment:
+        raise RefError(f"a second '#' in the fragment #{fragment[:60]}; write a '#' that is "
+                       "part of a key as %23")
+    return parse_pointer(unquote(fragment)) if fragment else None
 
 
 def _normalise_path(scheme, path):
@@ -252,17 +277,15 @@ def _parse_arn(text):
             query["version_stage"] = stage
         if version_id:
             query["version_id"] = version_id
-        pointer = None
-        if fragment:
-            pointer = parse_pointer(unquote(fragment))
-        elif json_key:  # the ECS form: ARN:json-key:version-stage:version-id
+        pointer = _fragment(fragment or "")
+        if pointer is None and json_key:  # the ECS form: ARN:json-key:version-stage:version-id
             pointer = (json_key,)
         return Ref("awssecrets", text[:arn_end], query, pointer, text)
     match = _SSM_ARN.match(text)
     if match:
         _, region, _, _, version, fragment = match.groups()
         name = text.partition("#")[0]  # SSM accepts the ARN (and `:version`) as a name
-        pointer = parse_pointer(unquote(fragment)) if fragment else None
+        pointer = _fragment(fragment or "")
         return Ref("awsssm", name, {"region": region}, pointer, text)
     raise RefError("unsupported ARN: expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME "
                    "or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME")
@@ -276,7 +299,7 @@ def _parse_gcp_name(text):
                        "[/versions/VERSION]")
     project, secret, version, fragment = match.groups()
     query = {"version": version} if version else {}
-    pointer = parse_pointer(unquote(fragment)) if fragment else None
+    pointer = _fragment(fragment or "")
     return Ref("gcpsecrets", f"{project}/{secret}", query, pointer, text)
 
 

@@ -154,6 +154,23 @@ def test_a_megabyte_unterminated_value_fails_with_a_clear_error(tmp_path):
     assert r.returncode == EXIT_USAGE and "no closing" in one_line(r.stderr)
 
 
+@pytest.mark.parametrize("ref, cause", [
+    ("ref+http://127.0.0.1:0/x", "port 0 is out of range"),  # used to connect to port 80
+    ("ref+https://[::1", "has no closing ']'"),  # used to exit 117 with a ValueError text
+    ("ref+https://127.0.0.1:99999/x", "port 99999 is out of range"),
+    ("ref+http://127.0.0.1:x/", 'port "x" is not a number'),
+    ("ref+vault://kv/a?version=abc", "?version= must be a whole number"),
+    ("ref+vault://kv/a?address=http://127.0.0.1:0", "malformed ?address="),
+    ("ref+vault://secret/app#/password#/x", "a second '#' in the fragment #/password#/x"),
+])
+def test_malformed_references_are_usage_errors_before_any_request(ref, cause):
+    r = run(["--secret", f"X={ref}", "--", "true"], env=base_env(VAULT_ADDR="http://127.0.0.1:9",
+                                                                 VAULT_TOKEN="t"))
+    line = one_line(r.stderr)
+    assert r.returncode == EXIT_USAGE, line
+    assert cause in line and "ValueError" not in line and "cast" not in line
+
+
 def test_check_reports_every_error_from_the_cli():
     r = run(["check"], env=base_env(SHIM_ENV="{", SHIM_TIMEOUT="x"))
     assert r.returncode == EXIT_USAGE

@@ -81,11 +81,29 @@ def test_ssm_arn():
     ("ref+vault://secret/app#/a~2", "escape"),
     ("arn:aws:iam::123456789012:role/x", "unsupported ARN"),
     ("ref+vault://secret/app\n", "line break"),
+    # URLs are read as the client reads them: before any request, never port 80 for :0
+    ("ref+http://127.0.0.1:0/x", "malformed URL: port 0 is out of range; use 1 to 65535"),
+    ("ref+https://h:99999/x", "malformed URL: port 99999 is out of range"),
+    ("ref+https://h:x/x", 'malformed URL: port "x" is not a number'),
+    ("ref+https://[::1", "malformed URL: the host's '[' has no closing ']'"),
+    ("ref+https://[::1/x#/k", "no closing ']'"),
+    ("ref+vault://kv/a?address=http://v:0", "malformed ?address=: port 0 is out of range"),
+    ("ref+vault://kv/a?address=ftp://v", "malformed ?address=: unsupported URL scheme"),
+    ("ref+vault://kv/a?version=abc", '?version= must be a whole number (a KV v2 version), got "abc"'),
+    ("ref+vault://kv/a?version=-1", "?version= must be a whole number"),
+    ("ref+vault://secret/app#/password#/x", "a second '#' in the fragment #/password#/x"),
+    ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:db#/a#b", "a second '#'"),
 ])
 def test_malformed(text, cause):
     with pytest.raises(RefError, match=None) as info:
         parse(text)
     assert cause in str(info.value)
+
+
+def test_good_versions_and_escaped_hash():
+    assert parse("ref+vault://kv/a?version=3").query == {"version": "3"}
+    assert parse("ref+vault://kv/a#/pass%23word").pointer == ("pass#word",)
+    assert parse("ref+https://h:443/x").path == "https://h:443/x"
 
 
 def test_display_hides_url_credentials():
@@ -134,4 +152,8 @@ def test_pointer_round_trip(tokens):
     tokens = tuple(tokens)
     if tokens == ("",):
         return  # "/" is the one-empty-key pointer, also a round trip, tested above
-    assert refs.parse_pointer(refs.format_pointer(tokens)) == tokens if tokens else True
+    text = refs.format_pointer(tokens)
+    if not tokens:  # the whole document: a reference without a fragment (pointer None)
+        assert text == "" and parse("ref+vault://kv/a").pointer is None
+        return
+    assert refs.parse_pointer(text) == tokens
