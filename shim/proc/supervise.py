@@ -21,6 +21,8 @@ from shim.proc.reaper import Reaper, has_children, remaining, signal_descendants
 RUNNING, TERMINATING, EXITED = "running", "terminating", "exited"
 DRAIN_RECHECK = 0.05  # during drain only: grandchildren's deaths send us no SIGCHLD
 KILL_WAIT = 5.0  # after KILL, how long drain waits for the kernel before giving up
+# --stop-delay holds these (the ones that mean "stop"); HUP, USR1... pass at once.
+DELAYED = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 
 
 def send_signal(pid, sig, group):
@@ -42,7 +44,8 @@ class Supervisor:
     """
 
     def __init__(self, loop, rewrite=None, group=False, grace=10.0, timeout=None,
-                 cancel_file=None, poll_interval=0.1, send=send_signal, exists=os.path.exists):
+                 cancel_file=None, poll_interval=0.1, send=send_signal, exists=os.path.exists,
+                 stop_delay=None):
         self.loop = loop
         self.rewrite = rewrite or {}
         self.group = group
@@ -58,6 +61,9 @@ class Supervisor:
         self.result = None  # the child's Exit once it is known
         self.forwarded = 0  # signals forwarded, for the report
         self._timers = []
+        self.stop_delay = stop_delay  # --stop-delay: hold the first stop signal this long
+        self.delay = {"delayed": 0, "skipped": 0, "held_s": 0.0}  # for the report
+        self._held = None  # (signo, since, timer) while a stop signal is held
 
     @property
     def done(self):
@@ -79,10 +85,36 @@ class Supervisor:
         self._timers.append(self.loop.call_later(self.poll_interval, self._poll_cancel))
 
     def on_signal(self, signo):
-        """A signal shim received while the child runs: forward it (rewritten)."""
-        if self.state in (RUNNING, TERMINATING):
-            self.forwarded += 1
-            self.send(self.pid, self.rewrite.get(signo, signo), self.group)
+        """A signal shim received while the child runs: forward it (rewritten).
+
+        With --stop-delay the first stop signal is held for the delay (the load balancer's
+        deregistration window) and forwarded after it; a second one forwards at once.
+        """
+        if self.state not in (RUNNING, TERMINATING):
+            return
+        if self.stop_delay and signo in DELAYED and self.state == RUNNING:
+            if self._held is None and not self.delay["delayed"]:
+                self.delay["delayed"] += 1
+                timer = self.loop.call_later(self.stop_delay, lambda: self._release(False))
+                self._held = (signo, self.loop.time(), timer)
+                self._timers.append(timer)
+                return
+            if self._held is not None:  # the second stop signal: no more waiting
+                self._release(True, signo)
+                return
+        self._forward(signo)
+
+    def _release(self, skipped, signo=None):
+        held, since, timer = self._held
+        self._held = None
+        timer.cancel()
+        self.delay["skipped"] += int(skipped)
+        self.delay["held_s"] = round(self.loop.time() - since, 3)
+        self._forward(signo if signo is not None else held)
+
+    def _forward(self, signo):
+        self.forwarded += 1
+        self.send(self.pid, self.rewrite.get(signo, signo), self.group)
 
     def end(self, reason):
         """Terminate the child because of `reason`: TERM (rewritten) now, KILL after grace."""

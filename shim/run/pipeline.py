@@ -35,7 +35,9 @@ RESIDENT_FEATURES = ("timeout", "post_file", "result_file", "termination_path", 
                      "post_hooks", "exit_remap", "rewrite", "signal_group", "refresh",
                      # streams and telemetry (shim/run/services.py)
                      "stdout_path", "stderr_path", "log_sink", "mask_env", "statsd_gateway",
-                     "heartbeat", "status_url", "stdin_from", "stdout_to", "stderr_to", "report")
+                     "heartbeat", "status_url", "stdin_from", "stdout_to", "stderr_to", "report",
+                     # lifecycle (issue 20): only a resident shim can delay the stop or pause
+                     "stop_delay", "breakpoint_on_failure")
 # Delegate outcomes that --on-error continue turns into success.
 CONTINUABLE = (REASON_EXITED, REASON_SIGNALED, REASON_TIMEOUT)
 
@@ -70,6 +72,13 @@ def resident_reasons(config, is_pid1, masking=False):
     if config.steps.on_error == "continue":
         reasons.append("--on-error continue")
     return reasons
+
+
+def lifecycle_options(config):
+    """Any lifecycle option set (issue 20)?  Cheap: their code loads only then."""
+    d = config.debug
+    return bool(config.steps.wait_for or config.supervise.stop_delay is not None or
+                d.breakpoint_on_failure or d.breakpoint_before or d.dir)
 
 
 def wants_secrets(config, env):
@@ -171,6 +180,7 @@ class Run:
         self.templates = None  # (templates, rendered) when the run has templates
         self.counters = {}  # services' counters, for the result record and the report
         self.argv0 = None
+        self.conditions = []  # --wait-for, parsed before anything runs
 
     # -- the pipeline ------------------------------------------------------------
     def execute(self):
@@ -194,6 +204,10 @@ class Run:
     def steps(self):
         argv = delegate.by_first_word(delegate.command_from(self.config), self.config.commands)
         self.argv0 = argv[0]
+        if lifecycle_options(self.config):  # bad wait URLs, stop delay, debug dir: fail first
+            from shim.run import lifecycle
+
+            self.conditions = lifecycle.plan(self.config, self.environ)
         platform = self.timed("platform", lambda: runtime.prepare(self.config, self.environ, self.log))
         self.env = envlayer.build(dict(envlayer.inherited(self.environ), **platform), self.config,
                                   stop=self.signals.pending_stop)
@@ -262,7 +276,8 @@ class Run:
     def become_resident(self):
         """Start the loop when anything will wait, and adopt orphans before any child runs."""
         c = self.config
-        waits = self.mode == "supervise" or c.hooks.pre or c.hooks.post or c.steps.wait_files
+        waits = self.mode == "supervise" or c.hooks.pre or c.hooks.post or c.steps.wait_files \
+            or c.steps.wait_for or c.debug.breakpoint_before
         if not waits:
             return
         from shim.proc.supervise import Resident
@@ -316,14 +331,19 @@ class Run:
         self.check_interrupted()
 
     def wait(self):
-        if not self.config.steps.wait_files:
+        s = self.config.steps
+        if not (s.wait_files or self.conditions):
             return
         from shim.run.waiter import Skip, Waiter
 
-        waiter = Waiter(self.resident, self.config.steps.wait_timeout,
-                        self.config.steps.poll_interval)
+        # --wait-timeout bounds the whole wait: the files in order, then --wait-for together.
+        deadline = self.resident.loop.time() + s.wait_timeout if s.wait_timeout else None
         try:
-            waiter.wait_all(self.config.steps.wait_files)
+            Waiter(self.resident, s.wait_timeout, s.poll_interval).wait_all(s.wait_files, deadline)
+            if self.conditions:
+                from shim.run import waitfor
+
+                waitfor.wait(self.resident, self.conditions, s.wait_timeout, self.log, deadline)
         except Skip as skip:
             raise ShimError("skip", "step", f"an upstream step failed ({skip.path}.err exists)",
                             "nothing to fix here: fix the step that failed",
@@ -364,7 +384,7 @@ class Run:
         pid = spawn(path, argv, self.env, self.signals, new_group=new_group, foreground=foreground,
                     stdin=stdin, stdout=stdout, stderr=stderr)
         supervisor = self.supervisor(timeout=c.timeout, cancel_file=self.config.steps.cancel_file,
-                                     group=c.signal_group)
+                                     group=c.signal_group, stop_delay=c.stop_delay)
         for service in self.services:
             service.delegate_started(pid, supervisor)
         try:
@@ -374,6 +394,8 @@ class Run:
                 take_terminal_back()
         if self.services:  # counters appear in the record only when a service ran
             self.counters["signals_forwarded"] = supervisor.forwarded
+        if c.stop_delay:
+            self.counters["stop_delay"] = dict(supervisor.delay)
         for service in self.services:
             service.delegate_exited(result)
         self.resident.drain(self.is_pid1, c.grace)
@@ -406,13 +428,13 @@ class Run:
                 self.log("error", err.message())
 
     # -- helpers ---------------------------------------------------------------------
-    def supervisor(self, timeout=None, cancel_file=None, group=False):
+    def supervisor(self, timeout=None, cancel_file=None, group=False, stop_delay=None):
         from shim.proc.supervise import Supervisor
 
         c = self.config.supervise
         return Supervisor(self.resident.loop, rewrite=c.rewrite, group=group, grace=c.grace,
                           timeout=timeout, cancel_file=cancel_file,
-                          poll_interval=self.config.steps.poll_interval)
+                          poll_interval=self.config.steps.poll_interval, stop_delay=stop_delay)
 
     def run_child(self, path, argv, env):
         """Run a hook: own process group, stdin from /dev/null (the delegate's input is

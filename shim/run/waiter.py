@@ -58,11 +58,15 @@ class Waiter:
         self.make_inotify = make_inotify
         self._changed = False
 
-    def wait_all(self, paths):
-        """Return when every path exists.  Raises Skip or ShimError (timeout, signal)."""
+    def wait_all(self, paths, deadline=None):
+        """Return when every path exists.  Raises Skip or ShimError (timeout, signal).
+
+        `deadline` (loop time): when --wait-timeout also bounds the waits after this one.
+        """
         if not paths:
             return
-        deadline = self.loop.time() + self.timeout if self.timeout is not None else None
+        if deadline is None and self.timeout is not None:
+            deadline = self.loop.time() + self.timeout
         notifier = self.make_inotify()
         if notifier is not None:
             self.loop.add_reader(notifier.fileno(), lambda: self._on_event(notifier))

@@ -37,6 +37,7 @@ EXEC_PATH = {
     # the option table of streams and telemetry (their code loads only when configured)
     "shim.config.table.logs", "shim.config.table.metrics", "shim.config.table.heartbeat",
     "shim.config.table.relay", "shim.config.table.report", "shim.run.services",
+    "shim.config.table.debug",  # issue 20: breakpoint options (their code loads only when set)
 }
 # ...plus, when shim stays resident: the loop, the reaper, the supervisor.
 SUPERVISE_PATH = EXEC_PATH | {

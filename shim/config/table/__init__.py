@@ -6,6 +6,7 @@ flags, SHIM_* variables, config keys, JSON Schema and --help all follow.
 """
 
 from shim.config.table import (
+                               debug,
                                env,
                                general,
                                heartbeat,
@@ -24,7 +25,7 @@ from shim.config.table import (
 
 # Order is the order of --help and of the README's table.
 MODULES = (general, supervise, env, secrets, templates, steps, hooks, results, platform, logs,
-           metrics, heartbeat, relay, report)
+           metrics, heartbeat, relay, report, debug)
 
 # Sections a later version of shim will read.  A config that uses one is refused
 # ("not supported by this version") rather than silently ignored.

@@ -1,4 +1,4 @@
-"""Section `steps`: Tekton-style wait, post and cancel files."""
+"""Section `steps`: Tekton-style wait, post and cancel files; dependencies to wait for."""
 
 from shim.config.option import DURATION, ENUM, LIST, PATH, Option
 
@@ -8,8 +8,13 @@ OPTIONS = (
     Option("wait_file", ["--wait-file"], "steps.wait_files", LIST, [],
            "start only when PATH exists; skip (exit 121) if PATH.err appears; repeatable",
            metavar="PATH"),
+    Option("wait_for", ["--wait-for"], "steps.wait_for", LIST, [],
+           "start only when every URL is ready: tcp://HOST:PORT, http(s)://... (2xx, or "
+           "?status=CODES), file:///PATH, dns://NAME; awaited together; repeatable",
+           metavar="URL"),
     Option("wait_timeout", ["--wait-timeout"], "steps.wait_timeout", DURATION, None,
-           "give up waiting after this long (exit 123); 0: no timeout", zero_is_none=True),
+           "give up waiting (wait files, --wait-for) after this long (exit 123); 0: no timeout",
+           zero_is_none=True),
     Option("post_file", ["--post-file"], "steps.post_file", PATH, None,
            "write PATH after success, PATH.err after failure", metavar="PATH"),
     Option("cancel_file", ["--cancel-file"], "steps.cancel_file", PATH, None,

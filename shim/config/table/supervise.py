@@ -18,6 +18,9 @@ OPTIONS = (
            "after TERM (timeout, cancel, leftover descendants), wait this long before KILL"),
     Option("timeout", ["--timeout"], "supervise.timeout", DURATION, None,
            "terminate the delegate after this long (exit 124, reason timeout); 0: no timeout", zero_is_none=True),
+    Option("stop_delay", ["--stop-delay"], "supervise.stop_delay", DURATION, None,
+           "on a stop signal (TERM, INT, QUIT), keep the delegate running this long before "
+           "forwarding it (load balancer deregistration); a second one forwards at once"),
     Option("exit_remap", ["--exit-remap"], "supervise.exit_remap", EXIT_MAP, {},
            "map the delegate's exit code FROM to TO (e.g. 143:0); repeatable", sep=":",
            metavar="FROM:TO"),
