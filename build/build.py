@@ -1,6 +1,7 @@
 """scripts/build's engine: freeze shim into dist/shim-linux-ARCH.
 
     scripts/build [--arch amd64|arm64|all] [--freezer static|nuitka|pyinstaller] [--dist DIR] [--work DIR]
+    scripts/build [--locked | --inputs FILE] [--save-inputs FILE]
     scripts/build --update-lock
 
 Steps per arch: fetch the locked inputs and verify their hashes
@@ -22,7 +23,9 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(REPO))  # for shim.util.platforms, the one arch-name map
 
+import inputs_archive  # noqa: E402
 import lock  # noqa: E402
+import relink  # noqa: E402
 import resolve  # noqa: E402
 import stage  # noqa: E402
 import sysroot  # noqa: E402
@@ -73,9 +76,9 @@ def build_static(arch, inputs, cache, work, epoch):
     log(f"{len(modules)} modules, archive {len(zip_bytes) // 1024} KiB, CA bundle {ca_version}")
     frozen = stage.startup_modules(staged.parent, modules)
     log(f"{len(frozen)} start-up modules frozen into the launcher")
-    launcher = static_recipe.link(arch, root, cpython, setproctitle, stage.frozen_c(modules, frozen),
-                                  work / "link", log)
-    return launcher.read_bytes() + zip_bytes
+    linked = static_recipe.link(arch, root, cpython, setproctitle, stage.frozen_c(modules, frozen),
+                                work / "link", log)
+    return linked.read_bytes() + zip_bytes, relink.RelinkKit(arch, linked, root.root, zip_bytes)
 
 
 def provenance(inputs, arch):
@@ -111,14 +114,26 @@ def main(argv=None):
     ap.add_argument("--locked", action="store_true",
                     help="use exactly the locked inputs; fail when the mirror no longer serves one "
                          "(default: follow the mirror and report each drifted input)")
+    ap.add_argument("--save-inputs", metavar="FILE",
+                    help="also write every input file used (with hashes, the effective lock and the "
+                         "relink kit) into one archive FILE")
+    ap.add_argument("--inputs", metavar="FILE",
+                    help="build offline from an archive written by --save-inputs (the identical binary)")
     args = ap.parse_args(argv)
+    if args.update_lock and (args.inputs or args.save_inputs or args.locked):
+        ap.error("--update-lock only re-pins the lock: it takes no --locked, --inputs or --save-inputs")
+    if args.inputs and args.locked:
+        ap.error("--inputs builds from the archive's own inputs: --locked does not apply")
+    if args.save_inputs and args.freezer != "static":
+        ap.error("--save-inputs: only the static freezer's inputs are locked")
     if os.environ.get("PYTHONHASHSEED") != "0":
         # .pyc bytes depend on set ordering: re-run with a fixed hash seed.
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, "-I", __file__, *sys.argv[1:]])
     cache = Path(os.environ.get("SHIM_CACHE", "/var/cache/shim"))
-    for arch in ARCHES:
-        sysroot.ensure_foreign_arch(arch, HOST_ARCH)
+    if not args.inputs:
+        for arch in ARCHES:
+            sysroot.ensure_foreign_arch(arch, HOST_ARCH)
     if args.update_lock:
         text = lock.update(cache, log)
         write_atomic(lock.LOCK, text.encode())
@@ -126,18 +141,31 @@ def main(argv=None):
         return 0
     epoch = stage.source_date_epoch(REPO)
     arches = ARCHES if args.arch == "all" else (args.arch,)
-    inputs = resolve.resolve(lock.load(), arches, cache, log, "strict" if args.locked else "follow")
+    if args.inputs:
+        # Offline: every file comes from the archive, verified, into the cache's store.
+        saved = inputs_archive.load(args.inputs, cache, log)
+        inputs = resolve.resolve(saved.locked, arches, cache, log, "archive", saved.entries, args.inputs)
+    else:
+        inputs = resolve.resolve(lock.load(), arches, cache, log, "strict" if args.locked else "follow")
     dist = Path(args.dist)
+    kits = {}
     for arch in arches:
         work = Path(args.work) / f"{args.freezer}-{arch}"
         if args.freezer == "static":
-            data = build_static(arch, inputs, cache, work, epoch)
+            data, kits[arch] = build_static(arch, inputs, cache, work, epoch)
         else:
             data = build_other(args.freezer, arch, sysroot.ensure(cache, arch, inputs.entries, log), work, epoch)
         out = dist / f"shim-linux-{arch}"
         write_atomic(out, data, 0o755)
         log(f"{out} {len(data) / 1e6:.1f} MB sha256 {hashlib.sha256(data).hexdigest()[:16]}")
     write_atomic(dist / "SHA256SUMS", sha256sums(dist))
+    if args.save_inputs:
+        manifest = {"commit": stage.commit_id(REPO), "source_date_epoch": epoch, "arches": list(arches),
+                    "binaries": {f"shim-linux-{a}": hashlib.sha256((dist / f"shim-linux-{a}").read_bytes())
+                                 .hexdigest() for a in arches}}
+        inputs_archive.save(args.save_inputs, inputs, manifest, kits, epoch)
+        log(f"saved the inputs ({len(inputs.entries)} files, relink kits for {', '.join(kits)}) "
+            f"to {args.save_inputs}")
     smoke(dist / f"shim-linux-{HOST_ARCH}")
     if args.freezer == "static" and all((dist / f"shim-linux-{a}").is_file() for a in ARCHES):
         # The main job's second product: the multi-arch FROM-scratch tools image (issue #4).

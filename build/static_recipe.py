@@ -136,6 +136,7 @@ class Compiler:
                 *group, *map(str, end)]
         self.log(" ".join([self.cc, "…", "-static", "-o", str(out)]))
         self._run(argv, out)
+        self.link_argv = argv  # for the relink kit (build/relink.py)
         return out
 
     def _run(self, argv, out):
@@ -172,7 +173,18 @@ def link(arch, sysroot, cpython, setproctitle, frozen_c, workdir, log):
         objects.append(cc.compile(spt / src, work / f"spt-{Path(src).stem}.o",
                                   "-DHAVE_SYS_PRCTL_H=1", f'-DSPT_VERSION={version}'))
     libs = [sysroot.libpython, sysroot.libssl, sysroot.libcrypto, sysroot.libz]
-    return cc.link(work / "launcher", objects, libs)
+    launcher = cc.link(work / "launcher", objects, libs)
+    return Linked(launcher, cc.link_argv, objects)
+
+
+class Linked:
+    """The linked launcher and how: the argv and object files the relink kit ships."""
+
+    def __init__(self, path, argv, objects):
+        self.path, self.argv, self.objects = Path(path), list(argv), [Path(o) for o in objects]
+
+    def read_bytes(self):
+        return self.path.read_bytes()
 
 
 def deps(arch, sysroot, entries, ca_version):
