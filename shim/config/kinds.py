@@ -231,7 +231,8 @@ def _signal_map(opt, raw, where):
         # Key first: in `d[f(k)] = f(v)` Python evaluates f(v) first, and the message
         # must name the first bad side as written (FROM before TO).
         sig = parse_signal(k, where, forwarded=True)
-        out[sig] = parse_signal(v, where)
+        # TO 0 ignores FROM: neither forwarded nor acted on (dumb-init's -r SIG:0).
+        out[sig] = 0 if str(v).strip() == "0" and not isinstance(v, bool) else parse_signal(v, where)
     return out
 
 

@@ -133,7 +133,8 @@ def parse_argv(argv):
             if eq:
                 values[opt.name] = convert(opt, inline, flag)
             else:
-                values[opt.name] = not flag.startswith("--no-")
+                # Only the generated --no-X negates (--no-new-privileges is itself a flag).
+                values[opt.name] = flag != "--no-" + opt.flags[0][2:] or flag in opt.flags
             i += 1
             continue
         if eq:
@@ -307,6 +308,29 @@ def _fail(errors, path, err, result):
         raise err
     errors.append((path, err))
     return result
+
+
+# Options whose keys are paths (secret files and directories written for the delegate).
+PATH_KEYED = ("secret_file", "secret_dir")
+
+
+def anchored(config, cwd):
+    """The same settings with relative paths made absolute against `cwd`.
+
+    The resident shim leaves its start directory once the delegate runs (so it keeps no
+    volume busy); a relative --post-file or --secret-file still means the start directory.
+    """
+    import os
+
+    values = {}
+    for opt in OPTIONS:
+        value = config.value(opt.name)
+        if opt.kind == "path" and isinstance(value, str) and not os.path.isabs(value):
+            value = os.path.join(cwd, value)
+        elif opt.name in PATH_KEYED and value:
+            value = {os.path.join(cwd, key): ref for key, ref in value.items()}
+        values[opt.name] = value
+    return Config(values, config.command, config.sources, config.detection)
 
 
 # -- resolve all layers ----------------------------------------------------------

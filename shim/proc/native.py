@@ -76,22 +76,68 @@ def read_signals(fd):
     return _required().read_signals(fd)
 
 
-def spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds):
-    """fork + exec in C; see build/static/shim_native.c.  Raises OSError on exec failure."""
+def spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=None, identity=None):
+    """fork + exec in C; see build/static/shim_native.c.  Raises OSError on failure, with
+    the child's step ("exec", "cwd", "uid"...) as its filename."""
     mod = _builtin()
     if mod is None:
-        return _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds)
-    return mod.spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds)
+        return _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd,
+                             identity)
+    return mod.spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd, identity)
 
 
-def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds):
+def become(identity):
+    """Exec mode: apply an identity spec (shim.proc.identity.Identity.spec) to this process."""
+    if identity is None:
+        return
+    mod = _builtin()
+    if mod is None:
+        _check_python_identity(identity)
+        _become_python(identity)
+        return
+    mod.become(identity)
+
+
+# What the Python fallback can do itself; capabilities and no_new_privs need prctl/capset.
+_PYTHON_IDENTITY = frozenset({"uid", "gid", "groups", "umask", "rlimits"})
+
+
+def _check_python_identity(identity):
+    extra = sorted(set(identity or ()) - _PYTHON_IDENTITY)
+    if extra:
+        raise ShimError("start", "delegate", "capabilities and no-new-privileges need the "
+                        "_shim_native module, missing from this build",
+                        "use the static binary or a source install ('pip install .'), or drop "
+                        "--cap-keep/--cap-drop/--no-new-privileges", reason=REASON_SETUP)
+
+
+def _become_python(identity):
+    """--user, --groups, --umask, --rlimit in Python (the fallback; same order as the C)."""
+    import resource
+
+    if identity.get("umask") is not None:
+        os.umask(identity["umask"])
+    for res, soft, hard in identity.get("rlimits", ()):
+        inf = resource.RLIM_INFINITY
+        resource.setrlimit(res, (inf if soft == 2**64 - 1 else soft,
+                                 inf if hard == 2**64 - 1 else hard))
+    if identity.get("uid") is not None:
+        os.setgroups(identity.get("groups", []))
+        os.setresgid(identity["gid"], identity["gid"], identity["gid"])
+        os.setresuid(identity["uid"], identity["uid"], identity["uid"])
+
+
+def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=None,
+                  identity=None):
     """The same steps as the C spawn, in Python: only for builds without _shim_native."""
     import _signal as signal
 
+    _check_python_identity(identity)
     environ = dict(item.split(b"=", 1) for item in env)
     rfd, wfd = os.pipe()  # both close-on-exec
     pid = os.fork()
     if pid == 0:  # child: no allocation-heavy work, then exec or _exit
+        step = "setup"
         try:
             os.close(rfd)
             if new_group:
@@ -104,15 +150,23 @@ def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds):
             for i, fd in enumerate(fds):
                 if fd >= 0 and fd != i:
                     os.dup2(fd, i)
+            step = "cwd"
+            if cwd is not None:
+                os.chdir(cwd)
+            step = "uid"
+            if identity:
+                _become_python(identity)
+            step = "setup"
             for sig in range(1, signal.NSIG):
                 try:
                     signal.signal(sig, signal.SIG_IGN if sig in ignored else signal.SIG_DFL)
                 except (OSError, ValueError, RuntimeError):
                     pass
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            step = "exec"
             os.execve(path, argv, environ)
         except OSError as err:
-            os.write(wfd, str(err.errno or 0).encode())
+            os.write(wfd, f"{err.errno or 0} {step}".encode())
         finally:
             os._exit(127)
     os.close(wfd)
@@ -120,8 +174,8 @@ def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds):
         report = pipe.read()
     if report:
         os.waitpid(pid, 0)
-        code = int(report)
-        raise OSError(code, os.strerror(code))
+        code, _, step = report.decode().partition(" ")
+        raise OSError(int(code), os.strerror(int(code)), step or "exec")
     return pid
 
 

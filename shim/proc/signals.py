@@ -14,10 +14,15 @@ import os
 
 from shim.proc import native
 
-# Synchronous fault signals stay unblocked (a fault in shim must not be swallowed).
+# Fault signals are blocked and forwarded like the rest when they are sent with kill()
+# (dumb-init does the same).  Blocking cannot swallow a real fault in shim: the kernel
+# delivers a synchronous SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP/SIGSYS (and abort()'s
+# SIGABRT) by unblocking it and resetting it to its default action, so shim still dies.
 FAULT_SIGNALS = frozenset({signal.SIGFPE, signal.SIGILL, signal.SIGSEGV, signal.SIGBUS,
                            signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS})
-CATCHABLE = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP} - FAULT_SIGNALS
+CATCHABLE = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
+# The terminal's job-control stops (Ctrl-Z, a background read or write).
+JOB_STOPS = frozenset({signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 # Signals that, arriving before the delegate starts, abort the run.
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP})
 # CPython itself sets these to SIG_IGN at start-up (not in the static build, whose
@@ -46,6 +51,7 @@ class Signals:
         if signal.SIGCHLD in self.inherited_ignored:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         self.stop_signal = None  # first STOP_SIGNAL received, if any
+        self.ignored = frozenset()  # signals dropped on arrival (--rewrite SIG:0)
         self._fd = None
         self._handler = None
         self._poll = None  # the polling timer, without the C module
@@ -78,8 +84,14 @@ class Signals:
         self._dispatch(found)
         self._poll = self._loop.call_later(POLL_INTERVAL, self._poll_pending)
 
+    def ignore(self, signos):
+        """Drop these signals on arrival from now on: neither forwarded nor acted on."""
+        self.ignored = frozenset(signos)
+
     def _dispatch(self, infos):
         for signo, code, pid in infos:
+            if signo in self.ignored:
+                continue
             if signo in STOP_SIGNALS and self.stop_signal is None:
                 self.stop_signal = signo
             if self._handler is not None:
@@ -91,7 +103,8 @@ class Signals:
         For synchronous phases (reading big env files) that must honour SIGTERM promptly.
         """
         while True:
-            info = signal.sigtimedwait(STOP_SIGNALS, 0)
+            wanted = STOP_SIGNALS - self.ignored
+            info = signal.sigtimedwait(wanted, 0) if wanted else None
             if info is None:
                 return self.stop_signal
             if self.stop_signal is None:

@@ -1,7 +1,8 @@
 """Start a child with shim's inherited signal state and chosen stdio.
 
 The child-side work between fork and exec (new process group, terminal
-foreground, stdio redirection, signal dispositions and mask) is done in C
+foreground, stdio redirection, working directory, identity — user, groups,
+capabilities, limits, umask, no_new_privs — signal dispositions and mask) is done in C
 (`_shim_native.spawn`): no Python runs in the forked child, which would be unsafe
 once any thread exists.  An exec failure comes back as the child's errno.
 """
@@ -9,7 +10,13 @@ once any thread exists.  An exec failure comes back as the child's errno.
 import errno
 import os
 
-from shim.errors import REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, REASON_USAGE, ShimError
+from shim.errors import (
+    REASON_NOT_EXECUTABLE,
+    REASON_NOT_FOUND,
+    REASON_SETUP as REASON_SETUP_FAILED,
+    REASON_USAGE,
+    ShimError,
+)
 from shim.proc import native
 from shim.util.text import show
 
@@ -17,20 +24,51 @@ INHERIT = -1  # a stdio slot left as shim's own descriptor
 
 
 def spawn(path, argv, env, signals, new_group=False, foreground=False,
-          stdin=INHERIT, stdout=INHERIT, stderr=INHERIT):
+          stdin=INHERIT, stdout=INHERIT, stderr=INHERIT, cwd=None, identity=None):
     """Start `path` with `argv`/`env` (a dict); returns the pid.  Raises ShimError.
 
     foreground: when the child's stdin is shim's terminal, make the child's new
     group the terminal's foreground group (tini's isolate_child), so the terminal's
     Ctrl-C reaches it exactly once.
+    cwd: the child's working directory (the resident shim itself moves to "/").
+    identity: a shim.proc.identity.Identity the child takes on before exec, or None.
     """
     bargv, benv = encode_command(argv, env)
     tty = 0 if new_group and foreground and stdin == INHERIT and isatty(0) else -1
+    spec = identity.spec() if identity is not None else None
     try:
         return native.spawn(os.fsencode(path), bargv, benv, sorted(signals.inherited_mask),
-                            signals.child_ignored(), new_group, tty, (stdin, stdout, stderr))
+                            signals.child_ignored(), new_group, tty, (stdin, stdout, stderr),
+                            cwd, spec)
     except OSError as err:
-        raise exec_error(err.errno, argv[0], benv) from None
+        step = err.filename if isinstance(err.filename, str) else "exec"
+        if step == "exec":
+            raise exec_error(err.errno, argv[0], benv) from None
+        raise setup_error(step, err.errno, argv[0], cwd, identity) from None
+
+
+# What the child was doing when it failed before exec (build/static/shim_native.c).
+STEP_OBJECTS = {"cwd": "working directory", "rlimit": "resource limits",
+                "bounding": "capability bounding set", "groups": "supplementary groups",
+                "gid": "group", "uid": "user", "caps": "capabilities",
+                "ambient": "ambient capabilities", "no_new_privs": "no_new_privs",
+                "setup": "process setup"}
+
+
+def setup_error(step, errno_value, name, cwd=None, identity=None):
+    """The ShimError for a child that failed before exec (its identity, its directory)."""
+    what = STEP_OBJECTS.get(step, step)
+    if step == "cwd":
+        what = f"working directory {show(cwd)}"
+    elif identity is not None and step in ("uid", "gid", "groups"):
+        what = f"{what} {identity.describe(step)}"
+    cause = os.strerror(errno_value).lower() if errno_value else "failed"
+    fix = ("run shim as root (or with CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SYS_RESOURCE) "
+           "to change the delegate's identity" if errno_value == errno.EPERM else
+           "check the identity options (--user, --groups, --cap-keep, --rlimit)")
+    if step == "cwd":
+        fix = "start shim in a directory that exists and that the user may enter"
+    return ShimError("start", f"{name}: {what}", cause, fix, reason=REASON_SETUP_FAILED)
 
 
 def encode_command(argv, env):

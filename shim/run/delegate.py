@@ -172,13 +172,16 @@ def _as_list(value, where):
     raise usage_error(where, "expected a list of strings", 'write ["cmd", "arg"]')
 
 
-def find_executable(name, env):
+def find_executable(name, env, can_exec=None):
     """Absolute path of `name` looked up in the delegate's PATH, like execvp.
 
+    can_exec(path): whether the delegate may execute path (default: os.access for shim;
+    with --user, shim.proc.identity.Identity.can_execute, so the lookup is the user's).
     Raises ShimError with exit 127 (not found) or 126 (found, not executable).
     """
+    can_exec = can_exec or _access
     if "/" in name:
-        return _check(name, name)
+        return _check(name, name, can_exec)
     path = env.get("PATH", DEFAULT_PATH)
     denied = None
     for directory in path.split(os.pathsep):
@@ -187,22 +190,26 @@ def find_executable(name, env):
             st = os.stat(candidate)
         except OSError:
             continue
-        if _is_exec_file(candidate, st):
+        if _is_exec_file(candidate, st, can_exec):
             return candidate
         denied = denied or candidate
     if denied:
-        return _check(denied, name)
+        return _check(denied, name, can_exec)
     raise ShimError("exec", name, "command not found in PATH",
                     "check the command name, the image, and PATH", reason=REASON_NOT_FOUND)
 
 
-def _is_exec_file(path, st):
+def _access(path):
+    return os.access(path, os.X_OK)
+
+
+def _is_exec_file(path, st, can_exec):
     import stat
 
-    return stat.S_ISREG(st.st_mode) and os.access(path, os.X_OK)
+    return stat.S_ISREG(st.st_mode) and can_exec(path)
 
 
-def _check(path, name):
+def _check(path, name, can_exec=_access):
     import stat
 
     try:
@@ -217,7 +224,7 @@ def _check(path, name):
     if stat.S_ISDIR(st.st_mode):
         raise ShimError("exec", name, "is a directory", "name the program, not its directory",
                         reason=REASON_NOT_EXECUTABLE)
-    if not os.access(path, os.X_OK):
+    if not can_exec(path):
         raise ShimError("exec", name, "permission denied (not executable)",
                         f"chmod +x {path}, or run it through its interpreter",
                         reason=REASON_NOT_EXECUTABLE)

@@ -101,7 +101,8 @@ def _capture(config, env, masker, log):
         labels.update(lo.labels)
         records.check_labels(labels)
         recorder = records.Recorder(labels, lo.max_line)
-        sinks = [sink_urls.parse(url, limit=lo.buffer, overflow=lo.overflow, log=log)
+        sinks = [sink_urls.parse(url, limit=lo.buffer, overflow=lo.overflow,
+                                 block_limit=lo.block_limit, log=log)
                  for url in lo.sinks]
     tees = {name: path for name, path in (("stdout", lo.stdout_path), ("stderr", lo.stderr_path))
             if path}
