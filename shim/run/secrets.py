@@ -246,7 +246,8 @@ def variables(pairs, env_for_dotenv=None):
                     "--secret-env-prefix for every key")
             put(target.dest, _text(result.value, item), target.where)
             continue
-        mapping = _mapping(result.value, item, dotenv=target.kind == "env_from")
+        mapping = _mapping(result.value, item, dotenv=target.kind == "env_from",
+                           env=env_for_dotenv)
         for key, value in mapping.items():
             name = target.dest + env_name(key) if target.kind == "env_prefix" else key
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -274,7 +275,9 @@ def _text(value, item):
     return value
 
 
-def _mapping(value, item, dotenv=False):
+def _mapping(value, item, dotenv=False, env=None):
+    """A dict from a JSON object, or (dotenv) from dotenv text whose ${VAR} expands against
+    `env` as --env-file's does (the delegate's environment so far)."""
     if isinstance(value, dict):
         return value
     text = value
@@ -294,7 +297,7 @@ def _mapping(value, item, dotenv=False):
         elif dotenv:
             from shim.run.envlayer import parse_dotenv
             try:
-                return dict(parse_dotenv(text, item.ref.display(), {}))
+                return dict(parse_dotenv(text, item.ref.display(), env or {}))
             except ShimError as err:
                 raise _bad(item, f"not dotenv text or a JSON object: {err.obj}: "
                                  f"{err.cause}") from None
@@ -388,7 +391,7 @@ def run_step(config, env, cancelled=None, log=None, files=True, sources_env=None
         if err.reason == REASON_INTERRUPTED:
             raise Interrupted() from None
         raise
-    updates = variables(pairs)  # every check before anything is written
+    updates = variables(pairs, env)  # every check before anything is written
     pairs += _env_from_refs(pairs, updates, config, sources_env or env, cancelled, warn)
     if files:
         write_targets(pairs, log, first=True)

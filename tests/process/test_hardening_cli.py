@@ -271,3 +271,15 @@ def test_sigterm_while_a_big_env_file_is_parsed_stops_it(tmp_path):
         proc.kill()
     assert proc.returncode == 128 + signal_module.SIGTERM, err
     assert b"signal SIGTERM arrived first" in err and b"not a valid line" not in err
+
+
+def test_env_from_dotenv_expands_like_env_file(tmp_path):
+    # The same dotenv text gives the same variables through --env-file and --env-from:
+    # ${VAR} sees the environment built so far, not an empty one.
+    env_file = tmp_path / "app.env"
+    env_file.write_text('A=ab${HOME}\nB="${A}-${UNSET:-dflt}"\nC=\'${HOME}\'\n')
+    show = ["sh", "-c", 'printf "%s|%s|%s" "$A" "$B" "$C"']
+    by_file = run(["--env-file", str(env_file), "--"] + show)
+    by_ref = run(["--no-mask-secrets", "--env-from", f"ref+file://{env_file}", "--"] + show)
+    assert by_file.returncode == by_ref.returncode == 0, by_ref.stderr
+    assert by_file.stdout == by_ref.stdout == b"ab/root|ab/root-dflt|${HOME}"
