@@ -17,10 +17,13 @@ import os
 
 from shim.errors import REASON_CANCELLED, REASON_TIMEOUT
 from shim.proc.reaper import Reaper, has_children, remaining, signal_descendants
+from shim.proc.signals import JOB_STOPS
 
 RUNNING, TERMINATING, EXITED = "running", "terminating", "exited"
 DRAIN_RECHECK = 0.05  # during drain only: grandchildren's deaths send us no SIGCHLD
 KILL_WAIT = 5.0  # after KILL, how long drain waits for the kernel before giving up
+IGNORE = 0  # a rewrite to signal 0 drops the signal (dumb-init's -r SIG:0)
+CLD_STOPPED = 5  # si_code of the SIGCHLD for a stopped child
 # --stop-delay holds these (the ones that mean "stop"); HUP, USR1... pass at once.
 DELAYED = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 
@@ -45,7 +48,7 @@ class Supervisor:
 
     def __init__(self, loop, rewrite=None, group=False, grace=10.0, timeout=None,
                  cancel_file=None, poll_interval=0.1, send=send_signal, exists=os.path.exists,
-                 stop_delay=None):
+                 stop_delay=None, job_control=None):
         self.loop = loop
         self.rewrite = rewrite or {}
         self.group = group
@@ -60,6 +63,7 @@ class Supervisor:
         self.reason = None  # why shim ended the child (timeout, cancelled, ...), if it did
         self.result = None  # the child's Exit once it is known
         self.forwarded = 0  # signals forwarded, for the report
+        self.job_control = job_control  # a JobControl when shim is a job of a shell
         self._timers = []
         self.stop_delay = stop_delay  # --stop-delay: hold the first stop signal this long
         self.delay = {"delayed": 0, "skipped": 0, "held_s": 0.0}  # for the report
@@ -92,6 +96,8 @@ class Supervisor:
         """
         if self.state not in (RUNNING, TERMINATING):
             return
+        if self.rewrite.get(signo, signo) == IGNORE:  # --rewrite SIG:0
+            return
         if self.stop_delay and signo in DELAYED and self.state == RUNNING:
             if self._held is None and not self.delay["delayed"]:
                 self.delay["delayed"] += 1
@@ -113,15 +119,26 @@ class Supervisor:
         self._forward(signo if signo is not None else held)
 
     def _forward(self, signo):
+        if signo == signal.SIGCONT and self.job_control is not None:
+            self.job_control.resumed(self.pid)  # the terminal back to the delegate first
         self.forwarded += 1
         self.send(self.pid, self.rewrite.get(signo, signo), self.group)
+        if signo in JOB_STOPS and self.job_control is not None:
+            self.job_control.stop_self()  # as dumb-init: the shell sees its job stopped
+
+    def on_child_stopped(self, pid):
+        """The delegate was stopped (Ctrl-Z went to its own group, or a background read):
+        as a shell's job, stop shim too so the shell sees the job stopped."""
+        if pid == self.pid and self.state == RUNNING and self.job_control is not None:
+            self.job_control.stop_self()
 
     def end(self, reason):
         """Terminate the child because of `reason`: TERM (rewritten) now, KILL after grace."""
         if self.state != RUNNING:
             return
         self.state, self.reason = TERMINATING, reason
-        self.send(self.pid, self.rewrite.get(signal.SIGTERM, signal.SIGTERM), self.group)
+        self.send(self.pid, self.rewrite.get(signal.SIGTERM, signal.SIGTERM) or signal.SIGTERM,
+                  self.group)
         self._timers.append(self.loop.call_later(self.grace, self._kill))
 
     def _kill(self):
@@ -159,6 +176,8 @@ class Resident:
 
     def on_signal(self, signo, code, pid):
         if signo == signal.SIGCHLD:
+            if code == CLD_STOPPED and self.current is not None:
+                self.current.on_child_stopped(pid)
             self.reaper.reap()
         elif self.current is not None:
             self.current.on_signal(signo)
@@ -214,6 +233,53 @@ class Resident:
     def close(self):
         self.signals.close()
         self.loop.close()
+
+
+class JobControl:
+    """shim as a job of an interactive shell (not PID 1, with a controlling terminal):
+    when the delegate stops, shim stops itself (SIGSTOP) so `fg`/`bg` work; on SIGCONT
+    the terminal goes back to the delegate's group if shim was put in the foreground.
+    dumb-init does the same; tini does not."""
+
+    def __init__(self, foreground_group=False, tty_fd=0):
+        self.foreground_group = foreground_group  # the delegate leads the terminal's group
+        self.tty_fd = tty_fd
+
+    @classmethod
+    def detect(cls, is_pid1, foreground_group):
+        """A JobControl when shim is not PID 1 and has a controlling terminal, else None."""
+        if is_pid1:
+            return None
+        try:
+            fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            return None  # no controlling terminal: no shell to hand a stopped job to
+        os.close(fd)
+        return cls(foreground_group)
+
+    def stop_self(self):
+        if self.foreground_group:
+            _take_terminal(self.tty_fd, os.getpgrp())  # the shell reads the terminal next
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    def resumed(self, pid):
+        # `fg` gave the terminal to shim's group: pass it on to the delegate's (not on `bg`).
+        if self.foreground_group and _foreground(self.tty_fd) == os.getpgrp():
+            _take_terminal(self.tty_fd, pid)
+
+
+def _foreground(fd):
+    try:
+        return os.tcgetpgrp(fd)
+    except OSError:
+        return None
+
+
+def _take_terminal(fd, pgrp):
+    try:
+        os.tcsetpgrp(fd, pgrp)  # SIGTTOU is blocked: this cannot stop shim
+    except OSError:
+        pass
 
 
 def _pidfd(pid):

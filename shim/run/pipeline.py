@@ -28,7 +28,7 @@ from shim.errors import (
 )
 from shim.log import Log
 from shim.proc.signals import Signals
-from shim.run import delegate, envlayer, hygiene, runtime
+from shim.run import delegate, envlayer, hygiene, identity as account, runtime
 
 # Features that need shim to stay resident; any of them rules out exec mode.
 RESIDENT_FEATURES = ("timeout", "post_file", "result_file", "termination_path", "cancel_file",
@@ -132,6 +132,13 @@ class Outcome:
                    _signal_name(getattr(delegate_result, "signal", None)), err.message())
 
 
+def _start_dir():
+    try:
+        return os.getcwd()
+    except OSError:  # started in a directory that is gone: children start in "/"
+        return "/"
+
+
 def _signal_name(sig):
     if sig is None:
         return None
@@ -155,7 +162,10 @@ class Run:
     def __init__(self, config, environ, signals, started, clock=time.monotonic, wall=time.time):
         from shim.proc.spawn import INHERIT
 
-        self.config = config
+        # Hooks and the delegate start here; the resident shim itself moves to "/" (so it
+        # keeps no volume busy), so relative paths in the settings are anchored here first.
+        self.start_dir = _start_dir()
+        self.config = options.anchored(config, self.start_dir)
         self.environ = environ
         self.signals = signals
         self.started = started
@@ -180,6 +190,8 @@ class Run:
         self.templates = None  # (templates, rendered) when the run has templates
         self.counters = {}  # services' counters, for the result record and the report
         self.argv0 = None
+        self.identity = None  # --user and friends (shim/proc/identity.py), once resolved
+        signals.ignore(sig for sig, to in config.supervise.rewrite.items() if to == 0)
         self.conditions = []  # --wait-for, parsed before anything runs
 
     # -- the pipeline ------------------------------------------------------------
@@ -204,6 +216,7 @@ class Run:
     def steps(self):
         argv = delegate.by_first_word(delegate.command_from(self.config), self.config.commands)
         self.argv0 = argv[0]
+        self.identity = account.prepare(self.config, self.log)  # bad users, caps: fail first
         if lifecycle_options(self.config):  # bad wait URLs, stop delay, debug dir: fail first
             from shim.run import lifecycle
 
@@ -213,6 +226,7 @@ class Run:
                                   stop=self.signals.pending_stop)
         sources_env = dict(self.env)  # what the sources read: shim's own credentials included
         hygiene.scrub(self.env, self.config)  # ...which hooks and the delegate never see
+        account.environment(self.identity, self.env, self.config)  # HOME, USER: gosu's rule
         if wants_secrets(self.config, sources_env):
             self.timed("fetch", lambda: self.fetch_secrets(sources_env))  # fail closed
         if self.config.templates:  # config files with the secrets inside, before the hooks
@@ -223,7 +237,9 @@ class Run:
         self.become_resident()
         self.timed("pre_hooks", self.pre_hooks)
         self.timed("wait", self.wait)
-        path = delegate.find_executable(argv[0], self.env)  # after hooks: they may install it
+        account.own(self.identity, self.log)  # --own: after the hooks, before the delegate
+        path = delegate.find_executable(argv[0], self.env,  # after hooks: they may install it
+                                        account.can_exec(self.identity))
         if self.mode == "exec":
             self.exec(path, argv)  # does not return
         result = self.timed("delegate", lambda: self.supervise(path, argv))
@@ -361,6 +377,7 @@ class Run:
             if not self.is_pid1 and self.config.supervise.subreaper:
                 native.set_child_subreaper(False)
             self.close()
+        account.become(self.identity)  # exec mode: --user and friends in this process
         self.signals.restore_for_exec()
         try:
             os.execve(path, bargv, self.env)
@@ -375,6 +392,8 @@ class Run:
         native.set_process_name(f"shim: supervising {os.path.basename(argv[0])}")
         for service in self.services:
             service.start(self)
+        account.give_outputs(self.identity, (self.config.logs.stdout_path,
+                                             self.config.logs.stderr_path))
         c = self.config.supervise
         # Like tini: under a terminal the delegate gets its own foreground group, so the
         # terminal's Ctrl-C reaches it once, not again through shim.
@@ -382,9 +401,12 @@ class Run:
         new_group = c.signal_group or foreground
         stdin, stdout, stderr = self.stdio
         pid = spawn(path, argv, self.env, self.signals, new_group=new_group, foreground=foreground,
-                    stdin=stdin, stdout=stdout, stderr=stderr)
+                    stdin=stdin, stdout=stdout, stderr=stderr, cwd=self.start_dir,
+                    identity=self.identity)
+        self.leave_start_dir()  # the delegate has it now (dumb-init does the same)
         supervisor = self.supervisor(timeout=c.timeout, cancel_file=self.config.steps.cancel_file,
                                      group=c.signal_group, stop_delay=c.stop_delay)
+        supervisor.job_control = self.job_control(foreground)
         for service in self.services:
             service.delegate_started(pid, supervisor)
         try:
@@ -443,7 +465,8 @@ class Run:
 
         devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            pid = spawn(path, argv, env, self.signals, new_group=True, stdin=devnull, stdout=2)
+            pid = spawn(path, argv, env, self.signals, new_group=True, stdin=devnull, stdout=2,
+                        cwd=self.start_dir, identity=account.for_hooks(self.identity, self.config))
         finally:
             os.close(devnull)
         supervisor = self.supervisor(timeout=self.config.hooks.timeout, group=True)
@@ -453,6 +476,18 @@ class Run:
             result.code = REASON_CODES[REASON_TIMEOUT]
         self.check_interrupted()  # a stop signal ended the hook: the run was interrupted
         return result
+
+    def leave_start_dir(self):
+        try:
+            os.chdir("/")
+        except OSError:
+            pass  # no "/" to enter (cannot happen in a container): stay
+
+    def job_control(self, foreground):
+        """As a shell's job (not PID 1, a controlling terminal): stop with the delegate."""
+        from shim.proc.supervise import JobControl
+
+        return JobControl.detect(self.is_pid1, foreground)
 
     def check_interrupted(self):
         sig = self.signals.stop_signal

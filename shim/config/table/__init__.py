@@ -11,6 +11,7 @@ from shim.config.table import (
                                general,
                                heartbeat,
                                hooks,
+                               identity,
                                logs,
                                metrics,
                                platform,
@@ -24,8 +25,8 @@ from shim.config.table import (
 )
 
 # Order is the order of --help and of the README's table.
-MODULES = (general, supervise, env, secrets, templates, steps, hooks, results, platform, logs,
-           metrics, heartbeat, relay, report, debug)
+MODULES = (general, supervise, identity, env, secrets, templates, steps, hooks, results,
+           platform, logs, metrics, heartbeat, relay, report, debug)
 
 # Sections a later version of shim will read.  A config that uses one is refused
 # ("not supported by this version") rather than silently ignored.

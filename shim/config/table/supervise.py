@@ -12,7 +12,7 @@ OPTIONS = (
     Option("signal_group", ["--signal-group"], "supervise.signal_group", BOOL, False,
            "run the delegate in its own process group and signal the whole group"),
     Option("rewrite", ["--rewrite"], "supervise.rewrite", SIGNAL_MAP, {},
-           "forward signal FROM as TO (e.g. TERM:QUIT); repeatable", sep=":",
+           "forward signal FROM as TO (e.g. TERM:QUIT); TO 0 ignores FROM; repeatable", sep=":",
            metavar="FROM:TO"),
     Option("grace", ["--grace"], "supervise.grace", DURATION, 10.0,
            "after TERM (timeout, cancel, leftover descendants), wait this long before KILL"),
