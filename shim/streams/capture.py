@@ -3,17 +3,27 @@
 Without a sink, a tee file or a mask value the delegate keeps shim's own
 descriptors (a TTY stays a TTY) and nothing here runs.  With them, each captured
 stream is a pipe whose read end is a loop reader; every chunk goes, in order:
-mask (with its carry) -> console (byte-exact, blocking: a slow console slows the
-delegate exactly as a direct pipe would) -> tee file -> records -> every sink's
-bounded buffer (never holding the loop more than BLOCK_LIMIT).
-After the delegate ends, `stop` drains the pipes and flushes every sink within
-`--flush-timeout`.
+mask (with its carry) -> console (byte-exact) -> tee file -> records -> every
+sink's bounded buffer.
+
+Nothing here blocks the loop (signals, reaping and timers keep running):
+* The console and the tee files are written without blocking (a socket with
+  MSG_DONTWAIT; a pipe, FIFO or terminal through a non-blocking descriptor of its
+  own, so the shared one is left as it is).  What a slow reader cannot take yet
+  stays pending and its stream stops being read until it drains: the delegate
+  waits in write() exactly as it would on that reader directly.
+* A tee path that is a FIFO is opened when a reader appears (like `cmd > fifo`),
+  waiting on the loop, so a stop signal ends the wait (exit 128+n, not started).
+* A full sink that is healthy holds both streams the same way, for at most
+  `--log-block-limit` per congestion episode; see shim.streams.sinks.base.
+After the delegate ends, `stop` drains the pipes and flushes every output and sink
+within `--flush-timeout`.
 """
 
 import errno
 import fcntl
 import os
-import select
+import stat
 
 from shim.errors import REASON_SETUP, ShimError
 from shim.service import Service
@@ -23,13 +33,99 @@ STREAMS = ((1, "stdout"), (2, "stderr"))
 READ_SIZE = 64 << 10  # per read; also bounds the records made from one chunk
 PIPE_SIZE = 1 << 20  # fewer wake-ups per megabyte; the kernel caps it at pipe-max-size
 PARTIAL_FLUSH = 1.0  # an unfinished line (a prompt, a progress bar) reaches sinks after this
+FIFO_RETRY = 0.05  # how often a FIFO tee path is tried again for a reader
+FIFO_NOTICE = 1.0  # after this long, say that shim waits for a FIFO's reader
+
+
+class _Out:
+    """A console or tee file written without blocking the loop; the rest stays `pending`."""
+
+    __slots__ = ("fd", "what", "pending", "sock", "owned", "blocking", "on_drained", "loop")
+
+    def __init__(self, fd, what, owned, loop, on_drained):
+        self.what, self.loop, self.on_drained = what, loop, on_drained
+        self.pending = bytearray()
+        self.sock = None
+        self.owned = owned  # our own descriptor: closed with us
+        self.blocking = False
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISSOCK(mode):
+            import socket
+
+            self.fd = os.dup(fd) if not owned else fd
+            self.owned = True
+            self.sock = socket.socket(fileno=self.fd)
+        elif owned or stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+            self.fd = fd  # ours (opened non-blocking), or a disk file: write() does not wait
+        else:
+            # A pipe, FIFO or terminal shared with others: O_NONBLOCK on it would change
+            # their file description too, so open one of our own through /proc.
+            try:
+                self.fd = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK |
+                                  os.O_CLOEXEC | os.O_NOCTTY)
+                self.owned = True
+            except OSError:  # no /proc, or not ours to reopen: blocking writes (bounded by the reader)
+                self.fd, self.blocking = fd, True
+
+    def write(self, data):
+        """Write or queue `data`; returns the errno once the output is unusable, else None."""
+        if self.pending:
+            self.pending += data
+            return None
+        return self._send(memoryview(data))
+
+    def _send(self, view):
+        import select
+
+        while view:
+            try:
+                if self.sock is not None:
+                    import socket
+
+                    n = self.sock.send(view, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+                else:
+                    n = os.write(self.fd, view)
+            except BlockingIOError:
+                if self.blocking:  # a descriptor shim could not make its own: wait here
+                    select.select([], [self.fd], [])
+                    continue
+                self.pending += view
+                self.loop.add_writer(self.fd, self._writable)
+                return None
+            except InterruptedError:
+                continue
+            except OSError as err:
+                return err.errno or errno.EIO
+            view = view[n:]
+        return None
+
+    def _writable(self):
+        data, self.pending = bytes(self.pending), bytearray()
+        self.loop.remove_writer(self.fd)
+        error = self._send(memoryview(data))
+        if error is not None or not self.pending:
+            self.on_drained(self, error)
+
+    def drop_pending(self):
+        n = len(self.pending)
+        self.pending = bytearray()
+        self.loop.remove_writer(self.fd)
+        return n
+
+    def close(self):
+        self.loop.remove_writer(self.fd)
+        if self.sock is not None:
+            self.sock.close()
+        elif self.owned:
+            os.close(self.fd)
+        self.sock, self.owned = None, False
 
 
 class _Stream:
     __slots__ = (
         "bytes",
         "console",
-        "console_ok",
+        "closed_done",
         "eof",
         "fd",
         "mask",
@@ -39,16 +135,18 @@ class _Stream:
         "last_data",
         "partial_timer",
         "read_fd",
+        "reading",
         "tee",
         "write_fd",
     )
 
     def __init__(self, fd, name):
         self.fd, self.name = fd, name
-        self.read_fd = self.write_fd = self.tee = self.mask = None
+        self.read_fd = self.write_fd = self.tee = self.mask = self.console = None
         self.mask_timer = self.partial_timer = None
-        self.console, self.own_console = fd, False
-        self.eof, self.bytes, self.console_ok = False, 0, True
+        self.own_console = False
+        self.eof = self.reading = self.closed_done = False
+        self.bytes = 0
         self.last_data = 0.0
 
 
@@ -66,22 +164,29 @@ class Capture(Service):
         self.mask_delay = mask_delay
         self.log = log or (lambda level, message: None)
         self.loop = None
+        self.held_since = None  # when sinks started holding the output (for held_ms)
+        self.hold_timer = None
+        self.lost = {}  # output name -> bytes it could not take by the flush deadline
         # Checked now, while nothing of shim's own (epoll, signalfd) can sit on 1 or 2.
         self.closed = {fd for fd, _ in STREAMS if not _is_open(fd)}
 
     # -- run hooks --------------------------------------------------------------------------
     def start(self, run):
         self.loop = run.resident.loop
+        tees = self._open_tees(run)
         stdio = list(run.stdio)
         for st in self.streams:
-            if st.name in self.tees:
-                st.tee = _open_tee(self.tees[st.name])
+            if st.name in tees:
+                st.tee = _Out(tees[st.name], f"tee file of {st.name}", True, self.loop,
+                              lambda out, error, st=st: self._drained(st, out, error))
             if self.masker is not None:
                 st.mask = self.masker.stream()
+            console = stdio[st.fd] if stdio[st.fd] >= 0 else st.fd
             if stdio[st.fd] >= 0:  # already redirected (a stdio relay): that is the console now
-                st.console, st.own_console = os.dup(stdio[st.fd]), True
-            elif st.fd in self.closed:  # shim was started with it closed: no console to copy to
-                st.console_ok = False
+                st.own_console = True
+            if stdio[st.fd] >= 0 or st.fd not in self.closed:  # else: no console to copy to
+                st.console = _Out(console, f"console {st.name}", False, self.loop,
+                                  lambda out, error, st=st: self._drained(st, out, error))
             st.read_fd, st.write_fd = (_above_stdio(fd) for fd in os.pipe2(os.O_CLOEXEC))
             try:
                 fcntl.fcntl(st.read_fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
@@ -89,10 +194,52 @@ class Capture(Service):
                 pass  # above the system's pipe-max-size: the default size works too
             os.set_blocking(st.read_fd, False)
             stdio[st.fd] = st.write_fd
-            self.loop.add_reader(st.read_fd, lambda st=st: self._readable(st))
+            self._resume(st)
         run.stdio = tuple(stdio)
+        if self.sinks:
+            self.loop.enable_threads()
         for sink in self.sinks:
+            sink.on_change = lambda: self.loop.call_soon_threadsafe(self._check_hold)
             sink.start()
+
+    def _open_tees(self, run):
+        """{stream: fd} of the tee files.  A FIFO without a reader is waited for on the loop."""
+        fds, waiting = {}, {}
+        for name, path in self.tees.items():
+            fd = _open_tee(path)
+            if fd is None:
+                waiting[name] = path
+            else:
+                fds[name] = fd
+        if waiting:
+            started = self.loop.time()
+            said = []
+
+            def retry():
+                for name, path in list(waiting.items()):
+                    fd = _open_tee(path)
+                    if fd is not None:
+                        fds[name] = fd
+                        del waiting[name]
+                if waiting and not said and self.loop.time() - started >= FIFO_NOTICE:
+                    said.append(True)
+                    self.log("info", "open tee file " + ", ".join(waiting.values()) +
+                             ": a FIFO with no reader yet; waiting for one before the delegate "
+                             "starts (a stop signal ends the wait)")
+                if waiting:
+                    timers.append(self.loop.call_later(FIFO_RETRY, retry))
+
+            timers = [self.loop.call_later(FIFO_RETRY, retry)]
+            try:
+                run.resident.wait_until(lambda: not waiting)
+            finally:
+                for timer in timers:
+                    timer.cancel()
+            if waiting:
+                for fd in fds.values():
+                    os.close(fd)
+                run.check_interrupted()  # the only way out of the wait: a stop signal
+        return fds
 
     def delegate_started(self, pid, supervisor):
         for st in self.streams:  # the delegate holds the write ends now; EOF comes when it is done
@@ -101,22 +248,32 @@ class Capture(Service):
                 st.write_fd = None
 
     def stop(self, run):
-        """Drain the pipes, then flush every sink, all within --flush-timeout."""
+        """Drain the pipes, then flush every output and sink, all within --flush-timeout."""
         self.delegate_started(None, None)  # idempotent: the write ends are closed either way
         deadline = self.loop.time() + self.flush_timeout
-        self.loop.run_until(lambda: all(st.eof for st in self.streams), deadline)
+        self.loop.run_until(lambda: all(st.closed_done for st in self.streams), deadline)
         for st in self.streams:
             if not st.eof:  # a descendant still holds the pipe: take what is there and stop
                 self._readable(st, until_empty=True)
                 self._end(st)
+            for out in (st.console, st.tee):
+                if out is not None and out.pending:
+                    self.lost[out.what] = self.lost.get(out.what, 0) + out.drop_pending()
+            self._close_outputs(st)
+        if self.hold_timer is not None:
+            self.hold_timer.cancel()
+        self._account_held()
         for sink in self.sinks:
             sink.close(deadline)
         run.counters["logs"] = self.counters()
+        if self.lost:
+            self.log("warn", "output not written within --flush-timeout: " + ", ".join(
+                f"{what} {n} bytes" for what, n in self.lost.items()))
         dropped = {sink.name: sink.dropped for sink in self.sinks if sink.dropped}
         if dropped:
             self.log("warn", "log sinks dropped records: " + ", ".join(
                 f"{name} {n}" for name, n in dropped.items()) + "; see the result record's "
-                "counters (raise --log-buffer or fix the sink)")
+                "counters (raise --log-buffer or --log-block-limit, or fix the sink)")
 
     def counters(self):
         out = {st.name: {"bytes": st.bytes} for st in self.streams}
@@ -124,6 +281,62 @@ class Capture(Service):
             out["records"] = self.recorder.lines
         out["sinks"] = {sink.name: sink.counters() for sink in self.sinks}
         return out
+
+    # -- holding the delegate's output (back-pressure) -----------------------------------------
+    def _wanted(self, st):
+        """Whether `st`'s pipe should be read now."""
+        if st.eof:
+            return False
+        if any(out is not None and out.pending for out in (st.console, st.tee)):
+            return False  # its console or tee is full: wait for it as a direct writer would
+        return self.held_since is None
+
+    def _resume(self, st):
+        want = self._wanted(st)
+        if want and not st.reading:
+            self.loop.add_reader(st.read_fd, lambda st=st: self._readable(st))
+        elif st.reading and not want:
+            self.loop.remove_reader(st.read_fd)
+        st.reading = want
+
+    def _check_hold(self):
+        """Hold every stream while a healthy sink is full; degrade one held too long."""
+        if self.loop is None:
+            return
+        now = self.loop.time()
+        holding = [sink for sink in self.sinks if sink.holding()]
+        for sink in holding:
+            if sink.full_since is not None and now - sink.full_since >= sink.block_limit:
+                sink.degrade()
+        holding = [sink for sink in holding if sink.holding()]
+        if holding and self.held_since is None:
+            self.held_since = (now, holding)
+        elif not holding and self.held_since is not None:
+            self._account_held()
+        if self.hold_timer is not None:
+            self.hold_timer.cancel()
+            self.hold_timer = None
+        if holding:  # wake up when the first of them has held for its limit
+            when = min((s.full_since or now) + s.block_limit for s in holding)
+            self.hold_timer = self.loop.call_at(when, self._check_hold)
+        for st in self.streams:
+            self._resume(st)
+
+    def _account_held(self):
+        if self.held_since is not None:
+            since, sinks = self.held_since
+            for sink in sinks:
+                sink.held_s += self.loop.time() - since
+            self.held_since = None
+
+    def _drained(self, st, out, error):
+        """A console or tee took its pending bytes (or failed)."""
+        if error is not None:
+            self._failed(st, out, error)
+        if st.eof:
+            self._close_outputs(st)
+        else:
+            self._resume(st)
 
     # -- the pump ----------------------------------------------------------------------------
     def _readable(self, st, until_empty=False):
@@ -166,36 +379,55 @@ class Capture(Service):
     def _emit(self, st, data):
         if not data:
             return
-        if st.console_ok:
-            error = _write_all(st.console, data, f"console {st.name}", self.log)
-            st.console_ok = error is None
-            if error == errno.EPIPE and not st.eof:
-                # The reader went away: close our end too, so the delegate's next write
-                # fails (EPIPE/SIGPIPE) exactly as it would have without capture.
-                self._end(st)
-        if st.tee is not None and _write_all(st.tee, data, f"tee file of {st.name}", self.log):
-            os.close(st.tee)
-            st.tee = None
+        for out in (st.console, st.tee):
+            if out is not None:
+                error = out.write(data)
+                if error is not None:
+                    self._failed(st, out, error)
         if self.sinks:
             self._to_sinks(self.recorder.feed(st.name, data))
             st.last_data = self.loop.time()
             if self.recorder.pending(st.name) and st.partial_timer is None:
                 st.partial_timer = self.loop.call_later(PARTIAL_FLUSH,
                                                         lambda st=st: self._flush_partial(st))
+        self._resume(st)
+
+    def _failed(self, st, out, error):
+        """An output is unusable: no more output goes there."""
+        if out is st.console:
+            if error != errno.EPIPE:  # a closed console reader is normal at shutdown
+                self.log("warn", f"write {out.what}: {oserror(OSError(error, os.strerror(error)))}; "
+                                 "no more output goes there")
+            st.console = None
+            out.close()
+            if error == errno.EPIPE and not st.eof:
+                # The reader went away: close our end too, so the delegate's next write
+                # fails (EPIPE/SIGPIPE) exactly as it would have without capture.
+                self._end(st)
+        else:
+            self.log("warn", f"write {out.what}: {oserror(OSError(error, os.strerror(error)))}; "
+                             "no more output goes there")
+            st.tee = None
+            out.close()
 
     def _to_sinks(self, records):
         if records:
             size = sum(map(len, records))
             for sink in self.sinks:
                 sink.put(records, size)
+            if any(sink.holding() for sink in self.sinks) or self.held_since is not None:
+                self._check_hold()
 
     def _shared_and_open(self, st):
-        return any(other is not st and other.own_console and not other.eof and
-                   _same_file(other.console, st.console) for other in self.streams)
+        return any(other is not st and other.own_console and not other.closed_done and
+                   other.console is not None and st.console is not None and
+                   _same_file(other.console.fd, st.console.fd) for other in self.streams)
 
     def _end(self, st):
         st.eof = True
-        self.loop.remove_reader(st.read_fd)
+        if st.reading:
+            self.loop.remove_reader(st.read_fd)
+            st.reading = False
         os.close(st.read_fd)
         for timer in (st.mask_timer, st.partial_timer):
             if timer is not None:
@@ -205,16 +437,22 @@ class Capture(Service):
             self._emit(st, st.mask.flush())
         if self.sinks:
             self._to_sinks(self.recorder.flush(st.name))
+        self._close_outputs(st)
+
+    def _close_outputs(self, st):
+        """After EOF, once the console and tee took everything: let go of them."""
+        if st.closed_done or any(out is not None and out.pending for out in (st.console, st.tee)):
+            return
+        st.closed_done = True
         if st.tee is not None:
-            os.close(st.tee)
+            st.tee.close()
             st.tee = None
-        if st.own_console:  # a relay socket: propagate the half-close, then let go
-            try:
+        if st.console is not None:
+            if st.own_console:  # a relay socket: propagate the half-close, then let go
                 if not self._shared_and_open(st):  # stdout and stderr to one ADDR: the last one
                     _shutdown_write(st.console)
-            finally:
-                os.close(st.console)
-                st.own_console, st.console_ok = False, False
+            st.console.close()
+            st.console = None
 
 
 def _is_open(fd):
@@ -241,42 +479,28 @@ def _same_file(a, b):
 
 
 def _open_tee(path):
-    """Like Tekton's entrypoint: the parent directories are made, the file is appended to."""
+    """Like Tekton's entrypoint: the parent directories are made, the file is appended to.
+
+    Opened non-blocking (our own description): a FIFO without a reader is None (ENXIO),
+    to be tried again, instead of an open() that waits forever and deaf to signals.
+    """
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC |
+                       os.O_NONBLOCK | os.O_NOCTTY, 0o666)
     except OSError as err:
+        if err.errno == errno.ENXIO:
+            return None
         raise ShimError("open", f"tee file {path}", oserror(err),
                         "check the directory exists and is writable", reason=REASON_SETUP) from None
 
 
-def _write_all(fd, data, what, log):
-    """Write all of `data` to `fd`, waiting if it is non-blocking; the errno once it is unusable."""
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            select.select([], [fd], [])
-            continue
-        except InterruptedError:
-            continue
-        except OSError as err:
-            if err.errno != errno.EPIPE:  # a closed console reader is normal at shutdown
-                log("warn", f"write {what}: {oserror(err)}; "
-                            "no more output goes there")
-            return err.errno or errno.EIO
-        view = view[n:]
-    return None
-
-
-def _shutdown_write(fd):
+def _shutdown_write(out):
     import socket  # only with a relay socket as the console
 
-    sock = socket.socket(fileno=fd)
+    if out.sock is None:
+        return
     try:
-        sock.shutdown(socket.SHUT_WR)
+        out.sock.shutdown(socket.SHUT_WR)
     except OSError:
         pass
-    finally:
-        sock.detach()

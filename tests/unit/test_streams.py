@@ -150,31 +150,29 @@ def test_full_buffer_drops_and_counts_without_waiting():
     assert s.got == [b"12345", b"12345"] and s.records == 2 and s.dropped == 2
 
 
-def test_block_mode_waits_at_most_the_limit_then_drops():
-    clock = [0.0]
-    s = _Held(limit=4, overflow="block", clock=lambda: clock[0])
-    s._cond = _AdvancingCondition(s._cond, clock)
-    assert s.put([b"1234"], 4)
-    assert not s.put([b"5"], 1)  # waited BLOCK_LIMIT on the fake clock, then dropped
-    assert clock[0] >= 0.1 and s.dropped == 1
-    assert not s.put([b"6"], 1) and clock[0] < 0.2  # degraded: no second wait
+def test_block_mode_holds_a_full_healthy_sink_and_never_waits_in_put():
+    s = _Held(limit=4, overflow="block")
+    assert s.put([b"1234"], 4) and s.holding()  # full: the caller stops reading its pipes
+    assert s.put([b"5"], 1) and s.dropped == 0  # a put that was already read is kept
+    s.down = True  # a sink that is down never holds: it drops what does not fit
+    assert not s.holding() and not s.put([b"6"], 1) and s.dropped == 1
 
 
-class _AdvancingCondition:
-    def __init__(self, cond, clock):
-        self._cond, self._clock = cond, clock
+def test_a_sink_held_too_long_degrades_until_drained_to_half():
+    s = _Held(limit=4, overflow="block", block_limit=2.0)
+    s.put([b"1234"], 4)
+    s.degrade()
+    assert not s.holding() and not s.put([b"5"], 1) and s.dropped == 1
+    s.start()
+    s.release.set()  # it drains: holding again when it fills next time
+    s.close(__import__("time").monotonic() + 5)
+    assert s.size == 0 and not s._degraded and s.full_since is None
 
-    def __enter__(self):
-        return self._cond.__enter__()
 
-    def __exit__(self, *a):
-        return self._cond.__exit__(*a)
-
-    def wait(self, timeout):
-        self._clock[0] += timeout
-
-    def notify(self):
-        pass
+def test_drop_mode_never_holds():
+    s = _Held(limit=4, overflow="drop")
+    assert s.put([b"1234"], 4) and not s.holding()
+    assert not s.put([b"5"], 1) and s.dropped == 1
 
 
 def test_close_counts_undelivered_as_dropped():

@@ -17,9 +17,13 @@ OPTIONS = (
     Option("max_line", ["--max-line"], "logs.max_line", SIZE, 16384,
            "split longer lines into records marked partial (at least 4: one UTF-8 character)",
            minimum=4),
-    Option("log_overflow", ["--log-overflow"], "logs.overflow", ENUM, "drop",
-           "a full sink buffer: drop records (counted), or block the delegate (at most 100ms)",
-           choices=("drop", "block")),
+    Option("log_overflow", ["--log-overflow"], "logs.overflow", ENUM, "block",
+           "a full sink buffer: block holds the delegate's output while the sink is healthy "
+           "(a down sink, or one held past --log-block-limit, drops, counted); drop never holds",
+           choices=("block", "drop")),
+    Option("log_block_limit", ["--log-block-limit"], "logs.block_limit", DURATION, 5.0,
+           "longest one full sink holds the delegate's output before it drops instead "
+           "(at least 10ms)", minimum=0.01),
     Option("log_buffer", ["--log-buffer"], "logs.buffer", SIZE, 1 << 20,
            "bytes of records held per sink while it is slow or down (at least 1k)",
            minimum=1024),
