@@ -237,13 +237,21 @@ class Run:
         self.become_resident()
         self.timed("pre_hooks", self.pre_hooks)
         self.timed("wait", self.wait)
+        if self.config.debug.breakpoint_before:
+            self.timed("breakpoint", self.breakpoint_before)
         account.own(self.identity, self.log)  # --own: after the hooks, before the delegate
         path = delegate.find_executable(argv[0], self.env,  # after hooks: they may install it
                                         account.can_exec(self.identity))
         if self.mode == "exec":
             self.exec(path, argv)  # does not return
         result = self.timed("delegate", lambda: self.supervise(path, argv))
-        return Outcome.from_exit(result, self.config)
+        outcome = Outcome.from_exit(result, self.config)
+        if self.config.debug.breakpoint_on_failure and self.signals.stop_signal is None:
+            from shim.run import breakpoint  # not when the stop came first: the pod is going
+
+            if breakpoint.failed(result):
+                self.timed("breakpoint", lambda: self.breakpoint_on_failure(outcome))
+        return outcome
 
     def finish(self, ran):
         """Post-hooks, failure file, result record, post file; each only if configured.
@@ -365,6 +373,19 @@ class Run:
                             "nothing to fix here: fix the step that failed",
                             reason=REASON_SKIPPED) from None
         self.check_interrupted()
+
+    def breakpoint_before(self):
+        from shim.run import breakpoint
+
+        breakpoint.before(self.resident, self.config, self.log)
+        self.check_interrupted()
+
+    def breakpoint_on_failure(self, outcome):
+        from shim.run import breakpoint, results
+
+        record = results.build_record(outcome, self.phases, self.started, self.wall(), {},
+                                      self.counters)
+        breakpoint.on_failure(self.resident, self.config, self.log, outcome, record)
 
     def exec(self, path, argv):
         from shim.proc.spawn import encode_command, exec_error
