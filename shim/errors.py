@@ -58,6 +58,22 @@ REASON_CODES = {
 }
 
 
+# The registry of sensitive values (shim.streams.mask.REGISTRY) installs itself here when it
+# is first imported; every message and record text passes through `redact` where it is
+# written (ShimError.message, shim.log.Log), so no error text can carry a secret.
+_redactor = None
+
+
+def set_redactor(fn):
+    global _redactor
+    _redactor = fn
+
+
+def redact(text):
+    """`text` with every registered sensitive value replaced by ***."""
+    return _redactor(text) if _redactor is not None and text else text
+
+
 class ShimError(Exception):
     """A failure with everything the user needs: operation, object, cause, fix.
 
@@ -79,6 +95,7 @@ class ShimError(Exception):
         text = f"{head}: {self.cause}"
         if self.fix:
             text += f"; {self.fix}"
+        text = redact(text)
         # One line, whatever the cause contained: a newline becomes a space, any other
         # control or separator character (\r, NUL, U+2028, a JSON key's ESC) an escape.
         if text.isprintable():

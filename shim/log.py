@@ -1,5 +1,6 @@
 """shim's own messages: one line each on stderr, `shim:` prefix, never on stdout."""
 
+from shim.errors import redact
 from shim.util.stdio import write_stderr
 
 LEVELS = {"error": 0, "warn": 1, "info": 2, "debug": 3}
@@ -15,6 +16,7 @@ class Log:
     def __call__(self, level, message):
         if LEVELS[level] > self.threshold:
             return
+        message = redact(message)  # no secret in any message (shim.streams.mask.REGISTRY)
         if self.stream is None:  # fd 2 itself: works when sys.stderr is None (2>&-)
             write_stderr(f"shim: {message}\n")
             return

@@ -12,6 +12,20 @@ from shim.config import options
 from shim.run import delegate, envlayer, hygiene
 
 
+def _say_files_not_written(config):
+    """File and directory targets belong to the running delegate's shim: exec-env sets
+    variables only, and says so instead of ignoring the options silently."""
+    s = config.secrets
+    paths = [f"file {p}" for p in s.files] + [f"directory {p}" for p in s.dirs]
+    paths += [f"{k} {item[k]}" for item in (s.items or ()) if isinstance(item, dict)
+              for k in ("file", "dir") if k in item]
+    if paths:
+        from shim.log import Log
+        Log(config.log_level)("warn", f"exec-env: secret {paths[0]}" + (
+            f" and {len(paths) - 1} more" if len(paths) > 1 else "") + " not written: "
+            "exec-env sets variables only; read the files the running shim wrote")
+
+
 def main(argv, environ=None):
     environ = os.environ if environ is None else environ
     try:
@@ -28,6 +42,7 @@ def main(argv, environ=None):
     from shim.run.pipeline import wants_secrets
     if wants_secrets(config, sources_env):
         from shim.run import secrets
+        _say_files_not_written(config)
         secrets.run_step(config, env, files=False, sources_env=sources_env)
     path = delegate.find_executable(argv[0], env)
     from shim.proc.spawn import encode_command, exec_error

@@ -192,6 +192,11 @@ def _list(opt, raw, where):
     return list(raw)
 
 
+# Options whose keys are targets: a key given twice is refused, as duplicate secret items
+# are (shim.run.secrets), instead of the last one winning silently.
+UNIQUE_KEYS = ("secret", "secret_env_prefix", "secret_file", "secret_dir")
+
+
 def _pairs(opt, raw, where):
     """KEY<sep>VALUE strings (flags, variables) or an object (file) -> dict of raw pairs."""
     if isinstance(raw, str):
@@ -203,6 +208,9 @@ def _pairs(opt, raw, where):
                 raise usage_error(where, f"expected {opt.metavar}, got {show(item)}",
                                   f"write it as {opt.metavar}")
             k, v = item.split(opt.sep, 1)
+            if k in pairs and opt.name in UNIQUE_KEYS:  # two references for one target
+                raise usage_error(where, f"{show(k)} is given twice ({show(pairs[k])} and "
+                                  f"{show(v)})", "give each target one reference")
             pairs[k] = v
         return pairs
     if not isinstance(raw, dict):

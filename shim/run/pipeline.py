@@ -97,6 +97,8 @@ def choose_mode(config, is_pid1, masking=False):
     reasons = resident_reasons(config, is_pid1, masking)
     if config.supervise.mode == "exec":  # an explicit --exec gives up masking, nothing else
         conflicts = [r for r in reasons if r not in ("PID 1", MASKING)]
+        if config.logs.mask_secrets and config.sources.get("mask_secrets", "default") != "default":
+            conflicts.append(config.source_of("mask_secrets"))  # asked for, cannot be done
         if conflicts:
             raise usage_error("option --exec", "cannot be combined with " + ", ".join(conflicts),
                               "drop --exec: the default mode supervises when it must")
@@ -351,7 +353,8 @@ class Run:
             from shim.run import hooks
 
             hooks.run_hooks(self.config.hooks.pre, self.env, "pre", self.run_child,
-                            self.config.hooks.failure, self.log)
+                            self.config.hooks.failure, self.log,
+                            hooks.output_masker(self.config, self.env, self.secret_values))
         self.check_interrupted()
 
     def wait(self):
@@ -463,7 +466,8 @@ class Run:
             self.resident = Resident(self.signals)
         try:
             hooks.run_hooks(self.config.hooks.post, env, "post", self.run_child,
-                            self.config.hooks.failure, self.log)
+                            self.config.hooks.failure, self.log,
+                            hooks.output_masker(self.config, env, self.secret_values))
         except ShimError as err:
             if self.outcome.exit_code == 0:  # a failed post-hook fails a successful run
                 self.outcome = Outcome.from_error(err)
@@ -479,14 +483,16 @@ class Run:
                           timeout=timeout, cancel_file=cancel_file,
                           poll_interval=self.config.steps.poll_interval, stop_delay=stop_delay)
 
-    def run_child(self, path, argv, env):
+    def run_child(self, path, argv, env, output=2):
         """Run a hook: own process group, stdin from /dev/null (the delegate's input is
         the delegate's), stdout to stderr; supervised with the hook timeout; drained after."""
         from shim.proc.spawn import spawn
 
         devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            pid = spawn(path, argv, env, self.signals, new_group=True, stdin=devnull, stdout=2,
+            # stdout to stderr, or both into `output` (hooks' masking pipe, shim.run.hooks)
+            pid = spawn(path, argv, env, self.signals, new_group=True, stdin=devnull,
+                        stdout=output, stderr=output if output != 2 else -1,
                         cwd=self.start_dir, identity=account.for_hooks(self.identity, self.config))
         finally:
             os.close(devnull)

@@ -63,27 +63,22 @@ def _reporters(config, log):
 
 
 def _masker(names, env, secret_values, log):
+    """The registry the secrets step filled (shim.streams.mask.REGISTRY: fetched values and
+    credentials; it warned about what it cannot mask), plus the --mask-env values."""
     if not names and not secret_values:
         return None
-    from shim.streams.mask import MIN_LENGTH, Masker
+    from shim.streams.mask import REGISTRY, Masker
 
-    masker = Masker()
-    short = 0
-    for value in secret_values:
-        raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-        if len(raw.rstrip(b"\r\n")) < MIN_LENGTH:
-            short += 1  # masking it would mask every occurrence of a character
-            continue
-        masker.add(raw, "a fetched secret")
-    if short:
-        log("warn", f"mask secrets: {short} fetched value(s) shorter than {MIN_LENGTH} bytes "
-                    "are not masked (they would mask every occurrence of a character)")
+    masker = REGISTRY if secret_values else Masker()
+    for value in secret_values:  # already there when the secrets step registered them
+        masker.add_secret(value)
     for name in names:
         if name not in env:
             log("warn", f"mask variable {name}: not set in the delegate's environment; "
                         "nothing to mask for it")
             continue
         masker.add(env[name], f"variable {name}")
+    masker.build()
     return masker if masker else None
 
 

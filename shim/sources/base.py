@@ -5,10 +5,64 @@ A source is a module with `fetch(ref, ctx)` returning the value the reference na
 data, every SSM parameter under a path).  It raises `SourceError` with a one-line cause
 (HTTP status plus the server's error text); `shim.sources.fetch` adds the reference and the
 source name and turns it into the ShimError.  A cause never contains a secret value.
+
+Every credential a source handles is registered for masking (`register`) before it is
+used: the variables that carry them, token and secret files, secret-like settings, and the
+credential of every request header that carries one (Authorization, X-Vault-Token,
+X-Amz-Security-Token...).  So a server that reflects the request into an error body cannot
+put a token into shim's messages or the result record (shim.errors.redact applies the
+registry where they are written).
 """
 
 import threading
 import time
+
+# Variables that carry a credential a source may send (their values are registered).
+CREDENTIAL_VARIABLES = (
+    "VAULT_TOKEN", "BAO_TOKEN", "SHIM_VAULT_TOKEN", "VAULT_SECRET_ID", "SHIM_VAULT_SECRET_ID",
+    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN", "SHIM_AWS_SECRET_ACCESS_KEY", "SHIM_AWS_SESSION_TOKEN",
+    "SHIM_HTTP_TOKEN",
+)
+# Settings whose value is a credential (the name says so).
+CREDENTIAL_WORDS = ("token", "secret", "password")
+# Request headers that carry a credential as their value (lower case).
+CREDENTIAL_HEADERS = ("x-vault-token", "x-amz-security-token", "x-aws-ec2-metadata-token",
+                      "proxy-authorization", "authorization", "cookie")
+
+
+def register(*values):
+    """Register sensitive values for masking (shim.streams.mask.REGISTRY)."""
+    from shim.streams.mask import REGISTRY
+    for value in values:
+        if value:
+            REGISTRY.add_secret(value)
+
+
+def register_headers(headers):
+    """The credentials in request headers: a whole token header, or the credentials part
+    of `Authorization: SCHEME CREDENTIALS` (not a SigV4 signature: it is per request)."""
+    for name, value in dict(headers or {}).items():
+        lower = name.lower()
+        if not isinstance(value, str) or not (lower in CREDENTIAL_HEADERS or "token" in lower):
+            continue
+        scheme, _, rest = value.partition(" ")
+        if lower.endswith("authorization") and rest:
+            if scheme.upper().startswith("AWS4-"):
+                continue
+            if scheme.lower() == "basic":
+                register(_basic_password(rest))
+            register(rest.strip())
+        register(value)
+
+
+def _basic_password(encoded):
+    import base64
+    import binascii
+    try:
+        return base64.b64decode(encoded.strip(), validate=True).partition(b":")[2]
+    except (binascii.Error, ValueError):
+        return None
 
 
 class SourceError(Exception):
@@ -37,6 +91,7 @@ class Context:
     def __init__(self, env, http, deadline=None, settings=None, clock=time.monotonic,
                  now=time.time, store=None):
         self.env = env
+        register(*(env.get(name) for name in CREDENTIAL_VARIABLES))
         self.http = http
         self.deadline = deadline
         self.settings = settings or {}
@@ -51,12 +106,12 @@ class Context:
     def setting(self, name, *env_names):
         """An option value, else the first of `env_names` that is set (SHIM_ forms first)."""
         value = self.settings.get(name)
-        if value:
-            return value
-        for key in env_names:
-            if self.env.get(key):
-                return self.env[key]
-        return None
+        if not value:
+            value = next((self.env[k] for k in env_names if self.env.get(k)), None)
+        if value and any(word in name for word in CREDENTIAL_WORDS) and \
+                not name.endswith("_file"):
+            register(value)
+        return value
 
     def shared(self, key, factory, phase=False):
         """One value per key, built once even when many threads ask at once (one credential
@@ -82,6 +137,7 @@ class Context:
     def request(self, method, url, headers=None, body=None, **kw):
         """An HTTP request under the phase deadline; transport failures become SourceError."""
         from shim.net.http import HttpError
+        register_headers(headers)  # before it is sent: a reflecting server cannot show it
         try:
             return self.http.request(method, url, headers=headers, body=body,
                                      deadline=self.deadline, **kw)
@@ -99,9 +155,49 @@ def read_secret_file(path, what, one_line=False):
         raise SourceError(f"read {what} {path}: {(err.strerror or str(err)).lower()}") from None
     if not value:
         raise SourceError(f"{what} {path} is empty")
+    register(value)
     if one_line and ("\n" in value or "\r" in value):
         raise SourceError(f"{what} {path} has several lines")
     return value
+
+
+class JsonNumber(str):
+    """A JSON number kept as the text the document had (`1.5e3` stays `1.5e3`, not
+    `1500.0`): a value is delivered as written, as External Secrets and jq -r do."""
+
+
+def json_loads(text):
+    """json.loads, numbers kept as their JSON text (JsonNumber)."""
+    import json
+    return json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
+
+
+def json_text(value):
+    """The text a JSON value is delivered as (variables, files, masking): strings as they
+    are, numbers as their JSON text, true/false, null as the empty string (as External
+    Secrets does), objects and arrays as compact JSON.  bytes pass through."""
+    import json
+    if isinstance(value, (str, bytes)):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return _compact(value)
+
+
+def _compact(value):
+    import json
+    if isinstance(value, JsonNumber):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":" + _compact(v)
+                              for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_compact(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def json_object(body, what):

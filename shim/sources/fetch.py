@@ -16,7 +16,6 @@ in a message.  The caller writes targets only after `fetch_all` returned, so a f
 leaves nothing half-written, and registers `secret_values(results)` for masking.
 """
 
-import json
 import os
 import queue
 import threading
@@ -81,15 +80,17 @@ def fetch_one(ref, ctx):
 
 def pick(raw, pointer):
     """Apply a JSON pointer to a fetched value (a dict already, or JSON text/bytes)."""
+    from shim.sources.base import json_loads
     doc = raw
     if isinstance(raw, (bytes, str)):
         try:
-            doc = json.loads(raw)
+            doc = json_loads(raw)  # numbers keep their text
         except ValueError:
             raise SourceError("the value is not JSON, but the reference has a "
                               f"#{_refs.format_pointer(pointer)} fragment") from None
     try:
-        return _refs.select(doc, pointer)
+        node = _refs.select(doc, pointer)
+        return "" if node is None else node  # null is an empty value, in every target
     except KeyError as err:
         raise SourceError(f"fragment #{err.args[0]} selects nothing", missing=True) from None
 

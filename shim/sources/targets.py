@@ -21,7 +21,7 @@ import shutil
 import time
 
 from shim.errors import REASON_SETUP, ShimError
-from shim.util.fsutil import fsync_dir, write_all, write_atomically
+from shim.util.fsutil import fsync_dir
 from shim.util.text import show
 
 DATA = "..data"
@@ -52,30 +52,75 @@ def set_default_owner(uid, gid):
     _default_owner = (uid, gid)
 
 
+class Staged:
+    """A write prepared but not yet visible: `commit()` publishes it with one rename,
+    `abort()` removes every trace (temp files, a new generation, links and directories it
+    created).  Writing several targets stages them all first, so a failure leaves none
+    of them behind (all-or-nothing)."""
+
+    def __init__(self, commit, abort):
+        self._commit, self._abort = commit, abort
+
+    def commit(self):
+        self._commit()
+
+    def abort(self):
+        self._abort()
+
+
+def write_all_or_nothing(writes):
+    """Stage every (stage_fn, args) write, then commit them all; on a failure abort what
+    was staged and re-raise.  Returns how many were published."""
+    staged = []
+    try:
+        for stage, args in writes:
+            item = stage(*args)
+            if item is not None:
+                staged.append(item)
+    except BaseException:
+        for item in reversed(staged):
+            item.abort()
+        raise
+    for item in staged:  # renames: they do not fail for lack of space or permission
+        item.commit()
+    return len(staged)
+
+
 def write_file(path, data, mode=0o400, uid=None, gid=None):
     """Replace `path` with `data` (bytes) atomically, `mode` and owner set before it appears.
 
     Missing parent directories are created (and removed again if the write fails).
     """
-    if uid is None and gid is None:
-        uid, gid = _default_owner
+    stage_file(path, data, mode, uid, gid).commit()
+
+
+def stage_file(path, data, mode=0o400, uid=None, gid=None):
+    """Write `data` to a temp file beside `path` (owner, mode, fsync); Staged."""
+    given = path
     path = os.path.abspath(path)
     directory, name = os.path.split(path)
-    _check_name(path, name)
+    _check_name(given, path, name)
     created = _makedirs(directory, path)
     tmp = os.path.join(directory, f".{name}.shim-{os.getpid()}-{random.getrandbits(32)}")
-
-    def fill(fd):
-        if uid is not None or gid is not None:  # owner first: chown clears set-id bits
-            os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
-        write_all(fd, data)
-
     try:
-        write_atomically(path, fill, mode, tmp=tmp)  # the one atomic write (shim.util.fsutil)
-        fsync_dir(directory, strict=False)
+        _write_new(tmp, data, mode, uid, gid)  # owner first: chown clears set-id bits
     except OSError as err:
         _rmdirs(created)
         raise _error("write", f"file {path}", err) from None
+
+    def commit():
+        try:
+            os.rename(tmp, path)
+        except OSError as err:
+            abort()
+            raise _error("write", f"file {path}", err) from None
+        fsync_dir(directory, strict=False)
+
+    def abort():
+        _remove(tmp)
+        _rmdirs(created)
+
+    return Staged(commit, abort)
 
 
 def write_dir(directory, payload, mode=0o400, uid=None, gid=None):
@@ -85,36 +130,58 @@ def write_dir(directory, payload, mode=0o400, uid=None, gid=None):
     modes and keys were already what `payload` asks for (nothing is swapped then,
     so watchers of `..data` see no event).
     """
-    if uid is None and gid is None:
-        uid, gid = _default_owner
+    staged = stage_dir(directory, payload, mode, uid, gid)
+    if staged is None:
+        return False
+    staged.commit()
+    return True
+
+
+def stage_dir(directory, payload, mode=0o400, uid=None, gid=None):
+    """Write a new generation and the links to it, but not the `..data` swap; Staged, or
+    None when the directory already holds exactly `payload`."""
     directory = os.path.abspath(directory)
     for key in payload:
         _check_key(directory, key)
     created = _makedirs(directory, directory)
+    links, generation = [], None
     try:
         old = _current_generation(directory)
         _check_visible(directory, payload)
         stale = set(_listdir(os.path.join(directory, old))) - set(payload) if old else set()
         if old and not stale and _same(os.path.join(directory, old), payload, mode, uid, gid):
             _link_visible(directory, payload)  # as the kubelet does: repair missing links only
-            return False
+            return None
         # Links first (Linux allows dangling ones): whoever sees the new ..data finds every key.
         links = _link_visible(directory, payload)
-        try:
-            _publish(directory, payload, mode, uid, gid)
-        except OSError:
-            for link in links:
-                _remove(link)
+        generation = _write_generation(directory, payload, mode, uid, gid)
+    except (OSError, ShimError) as err:
+        for link in links:
+            _remove(link)
+        _rmdirs(created)
+        if isinstance(err, ShimError):
             raise
+        raise _error("write", f"directory {directory}", err) from None
+
+    def commit():
+        try:
+            _swap(directory, generation)
+        except OSError as err:
+            abort()
+            raise _error("write", f"directory {directory}", err) from None
         for key in stale:
             if _link_of(directory, key) == os.path.join(DATA, key):
                 _remove(os.path.join(directory, key))
         _remove_old_generations(directory)
         _fsync_dir(directory)
-        return True
-    except OSError as err:
+
+    def abort():
+        shutil.rmtree(os.path.join(directory, generation), ignore_errors=True)
+        for link in links:
+            _remove(link)
         _rmdirs(created)
-        raise _error("write", f"directory {directory}", err) from None
+
+    return Staged(commit, abort)
 
 
 def memory_backed(path):
@@ -146,20 +213,28 @@ def memory_backed(path):
 
 # -- the directory projection, step by step (kubelet order) ------------------------------
 
-def _publish(directory, payload, mode, uid, gid):
-    """Write a new timestamped generation and swap `..data` to it with one rename."""
+def _write_generation(directory, payload, mode, uid, gid):
+    """Write a new timestamped generation (not visible yet); its name."""
     generation = _new_generation_dir(directory)
-    tmp_link = os.path.join(directory, DATA_TMP)
     try:
         for key, data in sorted(payload.items()):
             _write_new(os.path.join(directory, generation, key), data, mode, uid, gid)
         _fsync_dir(os.path.join(directory, generation))
+    except OSError:
+        shutil.rmtree(os.path.join(directory, generation), ignore_errors=True)
+        raise
+    return generation
+
+
+def _swap(directory, generation):
+    """Point `..data` at `generation` with one rename: the atomic step readers rely on."""
+    tmp_link = os.path.join(directory, DATA_TMP)
+    try:
         _remove(tmp_link)  # a crashed earlier run may have left one
         os.symlink(generation, tmp_link)
-        os.rename(tmp_link, os.path.join(directory, DATA))  # the atomic step readers rely on
+        os.rename(tmp_link, os.path.join(directory, DATA))
     except OSError:
         _remove(tmp_link)
-        shutil.rmtree(os.path.join(directory, generation), ignore_errors=True)
         raise
 
 
@@ -332,18 +407,39 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def _check_name(path, name):
-    if not name or len(name.encode()) > MAX_NAME:
-        raise ShimError("write", f"file {path}", "the file name is empty or longer than 255 bytes",
-                        "choose a shorter path")
+def _check_name(given, path, name):
+    if given.endswith("/") or given.endswith("/.") or name in ("", ".", ".."):
+        raise ShimError("write", f"file {given}", "the path names a directory (it ends in "
+                        "'/' or '.'), not a file", "write the file's name, or use --secret-dir "
+                        "for every key of a secret", reason=REASON_SETUP)
+    if len(name.encode()) > MAX_NAME:
+        raise ShimError("write", f"file {path}", "the file name is longer than 255 bytes",
+                        "choose a shorter path", reason=REASON_SETUP)
+
+
+def key_problem(key):
+    """Why `key` cannot be a file name in a Secret-volume directory, or None.  `..`-names
+    are the writer's own (as the kubelet reserves them)."""
+    if not isinstance(key, str) or not key:
+        return "empty"
+    if "/" in key:
+        return "it contains '/'"
+    if "\0" in key:
+        return "it contains NUL"
+    if key.startswith(".."):
+        return "names starting with '..' are the directory's own"
+    if key == ".":
+        return "'.' is the directory itself"
+    if len(key.encode("utf-8", "surrogateescape")) > MAX_NAME:
+        return "longer than 255 bytes"
+    return None
 
 
 def _check_key(directory, key):
-    """Keys become file names; `..`-names are the writer's own (as the kubelet reserves them)."""
-    if not isinstance(key, str) or not key or "/" in key or "\0" in key or key in (".", "..") \
-            or key.startswith("..") or len(key.encode()) > MAX_NAME:
+    problem = key_problem(key)
+    if problem:
         raise ShimError("write", f"directory {directory}",
-                        f"key {show(key)} cannot be a file name (empty, '/', NUL, '..' prefix or > 255 bytes)",
+                        f"key {show(key)} cannot be a file name ({problem})",
                         "rename the key at the source or use an env target instead")
 
 

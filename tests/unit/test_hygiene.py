@@ -43,7 +43,9 @@ NOT_FILE_WRITES = {
     "shim/commands/install.py": "os.rename(tmp, target)",  # a version directory
     "build/sysroot.py": "os.rename(tree, root)",  # an unpacked package tree
     "shim/platform/sagemaker.py": ("os.rename(target, old)", "os.rename(staging, target)"),  # channels
-    "shim/sources/targets.py": "os.rename(tmp_link, os.path.join(directory, DATA))",  # ..data
+    # ..data, and secret files staged beside each other and published together (all-or-nothing)
+    "shim/sources/targets.py": ("os.rename(tmp_link, os.path.join(directory, DATA))",
+                                "os.rename(tmp, path)"),
     "scripts/images": "os.replace(partial, tarball)",
     "build/lock.py": ("os.replace(got, path)", "os.replace(got, Path(cache)"),  # apt's verified downloads
     # log rotation: path -> path.1 -> path.2 (the records were appended, not written whole)

@@ -37,6 +37,8 @@ class Credentials:
     __slots__ = ("access_key", "secret_key", "token", "expiration", "provider")
 
     def __init__(self, access_key, secret_key, token=None, expiration=None, provider=""):
+        from shim.sources.base import register
+        register(secret_key, token)  # masked wherever they could appear
         self.access_key = access_key
         self.secret_key = secret_key
         self.token = token or None
