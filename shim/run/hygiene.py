@@ -1,12 +1,13 @@
 """Credential hygiene of the delegate's environment (cheap: runs on every run).
 
-Variables that configure shim's own access (SHIM_VAULT_*, SHIM_HTTP_*, SHIM_AWS_*) never
-reach the delegate.  The standard ones (VAULT_TOKEN, AWS_*) pass through unchanged -- the
+Variables that configure shim's own access (SHIM_VAULT_*, SHIM_HTTP_*, SHIM_AWS_*,
+SHIM_GCP_*, SHIM_AZURE_*) never reach the delegate.  The standard ones (VAULT_TOKEN, AWS_*,
+GOOGLE_APPLICATION_CREDENTIALS, AZURE_CLIENT_SECRET...) pass through unchanged -- the
 application may use them itself -- unless --scrub-credentials removes them (the platform
 wants its bootstrap credentials gone); --scrub-env NAME removes any other.
 """
 
-SHIM_CREDENTIALS = ("SHIM_VAULT_", "SHIM_HTTP_", "SHIM_AWS_")
+SHIM_CREDENTIALS = ("SHIM_VAULT_", "SHIM_HTTP_", "SHIM_AWS_", "SHIM_GCP_", "SHIM_AZURE_")
 STANDARD_CREDENTIALS = (
     "VAULT_TOKEN", "BAO_TOKEN", "VAULT_ROLE_ID", "VAULT_SECRET_ID",
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
@@ -14,6 +15,9 @@ STANDARD_CREDENTIALS = (
     "AWS_ROLE_SESSION_NAME", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    # Google and Azure, as their libraries read them (shim.sources.gcp, shim.sources.azure)
+    "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
+    "IDENTITY_HEADER", "MSI_SECRET",
 )
 
 
