@@ -31,6 +31,7 @@ import json
 from urllib.parse import quote, urlencode
 
 from shim.sources.base import SourceError, http_failure, json_object, read_secret_file
+from shim.util.text import show
 
 API = "https://secretmanager.googleapis.com"
 METADATA_HOST = "metadata.google.internal"
@@ -113,7 +114,7 @@ def _from_file(ctx, path):
         raise SourceError(f"Google credentials file {path} is a service account key, which "
                           "needs RS256 signing that shim does not do; use workload identity "
                           "federation (an external_account file) or the metadata server")
-    raise SourceError(f"Google credentials file {path} has unsupported type {kind!r}")
+    raise SourceError(f"Google credentials file {path} has unsupported type {show(kind)}")
 
 
 def _external_account(ctx, doc, path):
@@ -132,7 +133,7 @@ def _external_account(ctx, doc, path):
             subject = json.loads(subject)[fmt.get("subject_token_field_name") or "id_token"]
         except (ValueError, KeyError, TypeError):
             raise SourceError(f"OIDC token file {source['file']} lacks the field "
-                              f"{fmt.get('subject_token_field_name')!r}") from None
+                              f"{show(fmt.get('subject_token_field_name'))}") from None
     form = {
         "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
         "audience": audience,
