@@ -58,7 +58,7 @@ def scan(text, base=0):
     """Every reference in `text`, in order; EmbeddedError for a malformed one.
 
     `base` is added to offsets in errors (a template passes a line's start)."""
-    spans = []
+    spans: list[Span] = []
     i = 0
     find = text.find
     while True:
@@ -72,7 +72,7 @@ def scan(text, base=0):
             i = j + len(PREFIX)  # inside a word: "xref+" is text
             continue
         body_start = j + len(PREFIX)
-        end = _BODY.match(text, body_start).end()
+        end = _BODY.match(text, body_start).end()  # type: ignore[union-attr]  # matches ""
         body = text[body_start:end]
         if "://" not in body:
             raise EmbeddedError(base + start, "expected ref+SCHEME://PATH"

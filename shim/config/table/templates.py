@@ -65,7 +65,7 @@ def _one(item, where):
     unknown = sorted(set(item) - set(KEYS))
     if unknown:
         raise usage_error(f"{where}.{unknown[0]}", "unknown key", "known: " + ", ".join(KEYS))
-    out = {}
+    out: dict[str, object] = {}
     for key in ("source", "destination"):
         value = item.get(key)
         if not isinstance(value, str) or not value or "\0" in value:
