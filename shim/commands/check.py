@@ -1,8 +1,10 @@
 """`shim check [--config PATH] [--profile NAME] [--schema]`: validate configuration.
 
 Prints every problem, one line each with where it is (a variable, or the file and
-its JSON path), and exits 125 if there is any: every bad SHIM_* variable and every
-error of the file, not just the first.  `--schema` prints the JSON Schema instead.
+its JSON path), and exits 125 if there is any: every bad SHIM_* variable, every error
+of the file, then everything a run would refuse before starting (references, sinks,
+relay and heartbeat URLs, --exec conflicts: shim.run.validate), not just the first.
+`--schema` prints the JSON Schema instead.
 """
 
 import os
@@ -11,6 +13,7 @@ from shim.config import options
 from shim.config.argv import parse_or_usage
 from shim.config.option import BOOL, PATH, STR, Option
 from shim.errors import EXIT_USAGE, ShimError
+from shim.run import validate
 from shim.util.stdio import write_stderr, write_stdout
 
 USAGE = "usage: shim check [--config PATH] [--profile NAME] [--schema]"
@@ -48,6 +51,8 @@ def main(argv, environ=None):
     problems += [("environment", err) for _, err in env_errors]
     path = args.get("config") or environ.get("SHIM_CONFIG")
     label = path or "environment"
+    profile = args.get("profile") or environ.get("SHIM_PROFILE") or None
+    file_ok = True
     if path:
         errors = []
         try:
@@ -55,11 +60,21 @@ def main(argv, environ=None):
         except ShimError as err:  # unreadable or malformed: one error for the file
             errors.append(("$", err))
         else:
-            profile = args.get("profile") or environ.get("SHIM_PROFILE") or None
             options.parse_config(doc, profile, errors)
         problems += [(path, err) for _, err in errors]
-        if not errors:
-            problems += [(path, err) for err in _secret_problems(path, args, environ)]
+        file_ok = not errors
+    # Then what a run checks after parsing, over every setting that parsed: bad ones are
+    # left out so that one mistake does not hide the others.
+    bad = {env for env, _ in env_errors} | ({"SHIM_CONFIG"} if not file_ok else set())
+    usable = {k: v for k, v in environ.items() if k not in bad}
+    argv = ["--config", path] if path and file_ok else []
+    argv += ["--profile", profile] if profile and file_ok else []
+    try:
+        config = options.resolve(argv + ["--"] + validate.PLACEHOLDER_COMMAND, usable)
+    except ShimError as err:
+        problems.append((label, err))
+    else:
+        problems += [(label, err) for err in validate.problems(config, usable)]
     for where, err in problems:
         obj = err.obj if err.operation == "parse" else f"{err.operation} {err.obj}"
         # Rendered by ShimError: one line even when a JSON key holds a control character.
@@ -68,21 +83,3 @@ def main(argv, environ=None):
         return EXIT_USAGE
     write_stdout(f"{label}: ok\n")
     return 0
-
-
-def _secret_problems(path, args, environ):
-    """The secrets section's references and items, parsed as a run would (no fetching)."""
-    argv = ["--config", path]
-    if args.get("profile") or environ.get("SHIM_PROFILE"):
-        argv += ["--profile", args.get("profile") or environ["SHIM_PROFILE"]]
-    try:
-        config = options.resolve(argv + ["--", "true"], {})
-        from shim.run.pipeline import wants_secrets
-
-        if wants_secrets(config, {}):
-            from shim.run import secrets
-
-            secrets.plan(config, {})
-    except ShimError as err:
-        return [err]
-    return []

@@ -283,3 +283,20 @@ def test_env_from_dotenv_expands_like_env_file(tmp_path):
     by_ref = run(["--no-mask-secrets", "--env-from", f"ref+file://{env_file}", "--"] + show)
     assert by_file.returncode == by_ref.returncode == 0, by_ref.stderr
     assert by_file.stdout == by_ref.stdout == b"ab/root|ab/root-dflt|${HOME}"
+
+
+@pytest.mark.parametrize("extra", [
+    {"SHIM_SECRET": "X=ref+foo://bar"},
+    {"SHIM_SECRET": "X=ref+vault://kv/a?regoin=1"},
+    {"SHIM_LOG_SINK": "ftp://x"},
+    {"SHIM_STDIN_FROM": "http://x"},
+    {"SHIM_HEARTBEAT": "ftp://x"},
+    {"SHIM_MODE": "exec", "SHIM_TIMEOUT": "5"},
+])
+def test_check_refuses_what_a_run_refuses(extra):
+    # Parity, with real processes: the run says 125 (nothing started), so must `shim check`.
+    ran = run(["--", "true"], env=base_env(**extra))
+    checked = run(["check"], env=base_env(**extra))
+    assert ran.returncode == EXIT_USAGE, ran.stderr
+    assert checked.returncode == EXIT_USAGE and b": ok" not in checked.stdout
+    assert one_line(ran.stderr).split(": ", 2)[2] == one_line(checked.stderr).split(": ", 2)[2]
