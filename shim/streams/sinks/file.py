@@ -1,5 +1,6 @@
 """`file:///path?max_bytes=N&backups=K`: append JSON lines, rotate by size (path.1 ... path.K)."""
 
+import errno
 import os
 
 from shim.streams.sinks.base import Sink
@@ -16,7 +17,17 @@ class FileSink(Sink):
         self._partial = 0  # bytes of batch[done] already in the file (a short write)
 
     def connect(self):
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # Non-blocking open: a FIFO without a reader is a sink that is down (retried with
+        # backoff), not a writer thread stuck in open() that close() cannot wake.
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC |
+                         os.O_NONBLOCK | os.O_NOCTTY, 0o644)
+        except OSError as err:
+            if err.errno == errno.ENXIO:
+                raise OSError(errno.ENXIO, "a FIFO with no reader yet") from None
+            raise
+        os.set_blocking(fd, True)  # our own description: writes wait on this thread only
+        self._fd = fd
         self._written = os.fstat(self._fd).st_size
 
     def disconnect(self):
