@@ -417,11 +417,7 @@ def _why(err):
 
 def _redact(url):
     """A URL for messages: no userinfo, no query (either could carry a credential)."""
-    scheme, sep, rest = url.partition("://")
-    rest = rest.partition("#")[0].partition("?")[0]
-    netloc, slash, path = rest.partition("/")
-    shown = f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
-    return shown if shown.isprintable() else repr(shown)[1:-1]
+    return _url.redacted(url)
 
 
 def _protocol_cause(err):

@@ -94,3 +94,13 @@ def _host_port(hostport):
     if not 1 <= port <= 65535:
         raise URLError(f"port {port} is out of range; use 1 to 65535")
     return host, port
+
+
+def redacted(url):
+    """A URL for messages: no userinfo, query or fragment (each could carry a credential);
+    never raises, whatever the text."""
+    scheme, sep, rest = url.partition("://")
+    rest = rest.partition("#")[0].partition("?")[0]
+    netloc, slash, path = rest.partition("/")
+    shown = f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
+    return shown if shown.isprintable() else repr(shown)[1:-1]

@@ -262,7 +262,8 @@ class Run:
         """
         if ran:
             self.timed("post_hooks", self.post_hooks)
-        runtime.finish(self.config, self.outcome, self.log)  # SageMaker's failure file
+        # What is written from here on reports the outcome; it never changes it (write_failed).
+        self.written(runtime.finish, self.config, self.outcome, self.log)  # SageMaker's file
         if not self.services_built and self.config is not None:
             try:
                 self.build_services(finishing=True)
@@ -270,7 +271,7 @@ class Run:
                 pass  # the same mistake already ended the run; it is reported once
         for service in self.services:  # the report, shim's own metrics: the outcome is known
             if hasattr(service, "finished"):
-                service.finished(self)
+                self.written(service.finished, self)
         if not (self.config.results.file or self.config.results.termination_path or
                 (ran and self.config.steps.post_file)):
             return
@@ -280,10 +281,26 @@ class Run:
             record = results.build_record(self.outcome, self.phases, self.started, self.wall(),
                                           results.read_results(self.config.results.dir),
                                           self.counters)
-            results.write_record(record, self.config.results.file,
-                                 self.config.results.termination_path)
+            for err in results.write_record(record, self.config.results.file,
+                                            self.config.results.termination_path):
+                self.write_failed(err)
         if ran and self.config.steps.post_file:
-            results.write_post_file(self.config.steps.post_file, self.outcome.exit_code == 0)
+            self.written(results.write_post_file, self.config.steps.post_file,
+                         self.outcome.exit_code == 0)
+
+    def written(self, write, *args):
+        """Run one write of the finish; a failure is write_failed, not the run's error."""
+        try:
+            write(*args)
+        except ShimError as err:
+            self.write_failed(err)
+
+    def write_failed(self, err):
+        """A report, result record, termination message or post file could not be written.
+        The outcome is already decided (the delegate's code, or the error that ended the run):
+        it stands, the failure is a warning and a counter in the record (write_failures)."""
+        self.counters["write_failures"] = self.counters.get("write_failures", 0) + 1
+        self.log("warn", err.message() + f" (the exit code stays {self.outcome.exit_code})")
 
     # -- steps -------------------------------------------------------------------------
     def build_services(self, finishing=False):

@@ -1,6 +1,8 @@
 """What a run leaves behind: the result record, the termination message, post files.
 
-The record is one JSON object (see README, "Result record").  The termination
+The record is one JSON object (see README, "Result record").  Writing these files comes
+after the delegate ran: a failure never changes the run's exit code (the pipeline warns and
+counts it in `counters.write_failures`).  The termination
 message is capped at 4096 bytes, Kubernetes' limit for terminationMessagePath;
 a larger record is written in full next to it and the message points there.
 """
@@ -8,6 +10,7 @@ a larger record is written in full next to it and the message points there.
 import os
 import time
 
+from shim.errors import ShimError
 from shim.util import jsonio
 from shim.util.fsutil import atomic_write
 
@@ -98,14 +101,35 @@ def termination_message(record, spill_path):
 
 
 def write_record(record, result_file, termination_path):
+    """Write the record where configured; [ShimError] of the writes that failed.
+
+    One failure does not stop the other write, and the termination message written after a
+    failed result file counts it (`counters.write_failures`): the message is then the one
+    place that says the result file is missing."""
+    failures = []
     if result_file:
-        atomic_write(result_file, jsonio.dumps(record, indent=True) + b"\n", what="result file")
+        try:
+            atomic_write(result_file, jsonio.dumps(record, indent=True) + b"\n",
+                         what="result file")
+        except ShimError as err:
+            failures.append(err)
+            count_write_failure(record)
     if termination_path:
         spill_path = termination_path + ".full.json"
         message, spill = termination_message(record, spill_path)
-        if spill is not None:
-            atomic_write(spill_path, spill, what="result spill file")
-        atomic_write(termination_path, message, what="termination message")
+        try:
+            if spill is not None:
+                atomic_write(spill_path, spill, what="result spill file")
+            atomic_write(termination_path, message, what="termination message")
+        except ShimError as err:
+            failures.append(err)
+    return failures
+
+
+def count_write_failure(record):
+    counters = dict(record.get("counters") or {})  # the run's own dict is counted by the run
+    counters["write_failures"] = counters.get("write_failures", 0) + 1
+    record["counters"] = counters
 
 
 def write_post_file(path, success):

@@ -36,7 +36,10 @@ class Report(Service):
             except OSError as err:
                 status = oserror(err)
             if not isinstance(status, int) or status >= 300:
-                self.log("warn", f"report: the endpoint did not take the report ({status})")
+                from shim.net.url import redacted
+                cause = f"answered HTTP {status}" if isinstance(status, int) else status
+                raise ShimError("send", f"run report to {redacted(self.target)}", cause,
+                                "check the report endpoint", reason=REASON_SETUP)
             return
         from shim.util.fsutil import atomic_write
 
