@@ -124,13 +124,13 @@ class Supervisor:
         self.forwarded += 1
         self.send(self.pid, self.rewrite.get(signo, signo), self.group)
         if signo in JOB_STOPS and self.job_control is not None:
-            self.job_control.stop_self()  # as dumb-init: the shell sees its job stopped
+            self.job_control.stop_self(forwarded=True)  # as dumb-init: the shell sees it stop
 
     def on_child_stopped(self, pid):
         """The delegate was stopped (Ctrl-Z went to its own group, or a background read):
         as a shell's job, stop shim too so the shell sees the job stopped."""
         if pid == self.pid and self.state == RUNNING and self.job_control is not None:
-            self.job_control.stop_self()
+            self.job_control.child_stopped()
 
     def end(self, reason):
         """Terminate the child because of `reason`: TERM (rewritten) now, KILL after grace."""
@@ -244,6 +244,9 @@ class JobControl:
     def __init__(self, foreground_group=False, tty_fd=0):
         self.foreground_group = foreground_group  # the delegate leads the terminal's group
         self.tty_fd = tty_fd
+        # shim stopped after forwarding a TSTP: the delegate's own stop report (SIGCHLD,
+        # read after we are continued) is that same stop, not a new one.
+        self.expect_child_stop = False
 
     @classmethod
     def detect(cls, is_pid1, foreground_group):
@@ -257,12 +260,20 @@ class JobControl:
         os.close(fd)
         return cls(foreground_group)
 
-    def stop_self(self):
+    def child_stopped(self):
+        if self.expect_child_stop:
+            self.expect_child_stop = False
+            return
+        self.stop_self()
+
+    def stop_self(self, forwarded=False):
+        self.expect_child_stop = forwarded
         if self.foreground_group:
             _take_terminal(self.tty_fd, os.getpgrp())  # the shell reads the terminal next
         os.kill(os.getpid(), signal.SIGSTOP)
 
     def resumed(self, pid):
+        self.expect_child_stop = False
         # `fg` gave the terminal to shim's group: pass it on to the delegate's (not on `bg`).
         if self.foreground_group and _foreground(self.tty_fd) == os.getpgrp():
             _take_terminal(self.tty_fd, pid)
