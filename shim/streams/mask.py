@@ -148,8 +148,8 @@ class Masker:
     def add_secret(self, value):
         """Register a fetched value or a credential (str, bytes, number, boolean).
         Returns False when it is too short to be masked (counted in `short`)."""
-        if value is None:
-            return True
+        if value is None or value == "" or value == b"":
+            return True  # nothing to mask
         found = pieces(to_bytes(value))
         with self._lock:
             if not found:
@@ -319,7 +319,7 @@ class Automaton:
 
 class StreamMask:
     """One stream's masking state: `feed(chunk)` -> bytes safe to emit now; `flush()` the
-    rest.  Holds back at most the automaton's depth (< the longest value) of raw bytes.
+    rest.  Holds back at most the automaton's depth (the longest value) of raw bytes.
 
     `work` counts automaton steps (bytes walked plus failure links followed) and
     `scanned` the bytes pre-checked by `bytes.find`: the fuzz tier checks that both stay
@@ -460,7 +460,8 @@ class StreamMask:
         return True
 
     def _match(self, start, end):
-        if self.mask_end >= start:  # overlaps the *** written last: it grows
+        if self.mask_end >= start and self.mask_end + 1 >= self.out_pos:
+            # overlaps the *** written last, with nothing released after it: it grows
             self.mask_end = end
             self.runs.clear()  # every pending run lies inside [start, end]
             return
