@@ -208,7 +208,7 @@ def test_refresh_rewrites_and_signals(bao, ca, hosts, tmp_path):
     proc = subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c",
          'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)] + shim_command() +
-        ["--secret-file", f"{out}=ref+vault://kv1/rotating#/pw", "--refresh", "200ms", "--",
+        ["--secret-file", f"{out}=ref+vault://kv1/rotating#/pw", "--refresh", "1s", "--",
          "sh", "-c", script], env=vault_env(bao, ca), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE)
     try:
@@ -216,14 +216,14 @@ def test_refresh_rewrites_and_signals(bao, ca, hosts, tmp_path):
         while not out.exists() and time.time() < deadline:
             time.sleep(0.05)
         assert out.read_text() == "gen-1"
-        time.sleep(0.6)
+        time.sleep(1.5)  # a refresh (the floor is 1s) that found the same value
         assert not hups.exists()  # unchanged: no signal
         bao.api("POST", "kv1/rotating", {"pw": "gen-2"})
         while time.time() < deadline and not (hups.exists() and out.read_text() == "gen-2"):
             time.sleep(0.05)
         assert out.read_text() == "gen-2" and hups.read_text().count("hup") == 1
         bao.api("DELETE", "kv1/rotating")  # a failing refresh keeps the old value
-        time.sleep(0.8)
+        time.sleep(2.5)
         assert out.read_text() == "gen-2" and proc.poll() is None
     finally:
         proc.terminate()
