@@ -10,6 +10,7 @@ one; nothing below it calls `sys.exit`.  Subcommands come before any `--`:
     shim detect [--runtime NAME]            the runtime decision and its evidence, as JSON
     shim k8s … / shim dockerfile …          platform tooling (shimtools: pip package, tools image)
     shim exec-env [OPTIONS] -- COMMAND      run COMMAND with the delegate's resolved env
+    shim explain [OPTIONS] -- COMMAND       what a run would do, and where each setting came from
 """
 
 import os
@@ -26,6 +27,7 @@ SUBCOMMANDS = {
     "install": "shim.commands.install",
     "detect": "shim.commands.detect",
     "exec-env": "shim.commands.exec_env",
+    "explain": "shim.commands.explain",
     "__selftest": "shim.commands.selftest",  # hidden: checks of a built binary (docs/freeze.md)
 }
 # Platform tooling lives in the separate `shimtools` package (pip install, tools image),
