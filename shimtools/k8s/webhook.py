@@ -134,10 +134,12 @@ def cut_deep(body):
 
 
 def parse_review(body):
-    """The AdmissionReview's request (a dict with a uid); raises BadReview when there is none."""
+    """(request, too deep?) of an AdmissionReview: a dict with a uid; raises BadReview when there is none."""
+    too_deep = False
     try:
         review = json.loads(body)
     except RecursionError:
+        too_deep = True
         try:
             review = json.loads(cut_deep(body))
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
@@ -152,7 +154,7 @@ def parse_review(body):
     request = review.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("uid"), str) or not request["uid"]:
         raise BadReview("AdmissionReview has no request.uid (a non-empty string)")
-    return request
+    return request, too_deep
 
 
 def _show(value):
@@ -168,13 +170,14 @@ class Mutator:
     def __init__(self, settings, lookup, budget=8.0, on_error="allow", clock=time.monotonic):
         self.settings, self.lookup, self.budget, self.on_error, self.clock = settings, lookup, budget, on_error, clock
 
-    def review(self, request):
-        """The AdmissionReview response for `request`; whatever its object holds, never raises."""
+    def review(self, request, too_deep=False):
+        """The AdmissionReview response for `request`; whatever its object holds, never raises.
+        `too_deep`: the body nested deeper than JSON could parse (parse_review cut it)."""
         uid = request["uid"]
         fields = {"uid": uid, "namespace": _text(request.get("namespace")),
                   "operation": _text(request.get("operation"))}
         try:
-            return self._review(uid, request, fields)
+            return self._review(uid, request, fields, too_deep)
         except ShimError as err:
             return self._failed(uid, f"shim: {err.message()}", fields)
         except Exception as err:  # the last line of defence: an answer per --on-error, not a dropped connection
@@ -188,7 +191,7 @@ class Mutator:
             return {"uid": uid, "allowed": False, "status": {"code": 400, "message": message}}
         return {"uid": uid, "allowed": True, "warnings": [message[:1000]]}
 
-    def _review(self, uid, request, fields):
+    def _review(self, uid, request, fields, too_deep):
         response = {"uid": uid, "allowed": True}
         obj = request.get("object")
         kind = request.get("kind")
@@ -199,7 +202,7 @@ class Mutator:
         if not isinstance(obj, dict):
             raise ShimError("inject", "pod", f"request.object must be a mapping, not {type(obj).__name__}",
                             "send the pod as request.object")
-        if depth(obj) > MAX_DEPTH:
+        if too_deep or depth(obj) > MAX_DEPTH:
             raise ShimError("inject", "pod", f"the object nests more than {MAX_DEPTH} levels deep",
                             "no valid pod does; check what created it")
         pod = copy.deepcopy(obj)
@@ -398,11 +401,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self._request_read()
         try:
-            request = parse_review(body)
+            request, too_deep = parse_review(body)
         except BadReview as err:
             self._bad(str(err))
             return
-        response = self.server.mutator.review(request)
+        response = self.server.mutator.review(request, too_deep)
         self._send(200, json.dumps({"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}))
         log("debug", "answered", uid=request["uid"], ms=round((time.monotonic() - started) * 1000, 1))
 

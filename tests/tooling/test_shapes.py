@@ -143,12 +143,12 @@ def test_deeply_nested_review_still_gets_its_answer(levels, on_error):
     pod = json.loads(json.dumps(POD))
     pod["spec"]["containers"][0]["command"] = ["a"]
     body = json.dumps(review(pod, uid="deep")).replace('["a"]', "[" * levels + "]" * levels).encode()
-    request = parse_review(body)
-    response = mutator(on_error).review(request)
+    request, too_deep = parse_review(body)
+    response = mutator(on_error).review(request, too_deep)
     assert response["uid"] == "deep" and "patch" not in response
     assert response["allowed"] is (on_error == "allow")
     text = response["warnings"][0] if on_error == "allow" else response["status"]["message"]
-    assert "nests more than" in text or "must be a string" in text
+    assert "nests more than" in text
 
 
 def test_cut_deep_keeps_brackets_in_strings_and_the_shallow_part():

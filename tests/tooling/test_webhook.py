@@ -5,6 +5,7 @@ import copy
 import json
 import os
 import socket
+import ssl
 import time
 
 import pytest
@@ -127,3 +128,97 @@ def test_deploy_manifest_runs_the_webhook_with_consistent_settings():
     assert (hook["failurePolicy"], args.on_error) in (("Ignore", "allow"), ("Fail", "deny"))
     assert args.tls_cert.startswith(container["volumeMounts"][0]["mountPath"])
     assert hook["namespaceSelector"] == {"matchLabels": {"shim.dev/inject": "enabled"}}
+
+
+# -- clients that connect and stall (issue 16 C13) -------------------------------------------
+
+
+def _tls_client(webhook):
+    raw = socket.create_connection(("127.0.0.1", webhook.port), timeout=30)
+    return webhook.ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def _closed_by_server(sock):
+    """Block until the server ends the connection (EOF or reset); False if it never does within 30 s."""
+    sock.settimeout(30)
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except (ConnectionResetError, ssl.SSLError):
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_idle_and_slow_clients_never_hold_up_other_requests(webhook):
+    idle = [socket.create_connection(("127.0.0.1", webhook.port)) for _ in range(60)]  # connect, send nothing
+    half_hello = [socket.create_connection(("127.0.0.1", webhook.port)) for _ in range(10)]
+    for sock in half_hello:
+        sock.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello, never finished
+    slow = [_tls_client(webhook) for _ in range(10)]
+    for sock in slow:  # headers begun, never ended; a body promised, never sent
+        sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n")
+    try:
+        for _ in range(3):
+            assert webhook.get("/healthz") == (200, "ok\n")
+            status, answer = webhook.post(review(POD, uid="busy"))
+            assert status == 200 and answer["response"]["allowed"] is True and "patch" in answer["response"]
+    finally:
+        for sock in idle + half_hello + slow:
+            sock.close()
+
+
+def test_client_timeout_closes_idle_and_trickling_connections(tmp_path):
+    hook = Webhook(tmp_path, "--client-timeout", "1")
+    try:
+        idle = socket.create_connection(("127.0.0.1", hook.port))
+        assert _closed_by_server(idle)
+        hello = socket.create_connection(("127.0.0.1", hook.port))
+        hello.sendall(b"\x16\x03\x01")
+        assert _closed_by_server(hello)
+        # Slowloris: a header byte at a time, each well inside the per-read timeout; the request's
+        # deadline still ends it.  The client's wait between bytes is the server's close arriving, or not.
+        slow = _tls_client(hook)
+        slow.settimeout(0.2)
+        closed, sent = False, 0
+        for byte in b"POST /mutate HTTP/1.1\r\nX-Pad: " + b"a" * 200:
+            try:
+                slow.sendall(bytes([byte]))
+                sent += 1
+                if slow.recv(1) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+                closed = True
+                break
+        assert closed and sent < 200, sent
+        slow.close()
+        # Idle keep-alive connections end too; a fresh client is served as before.
+        assert hook.get("/healthz") == (200, "ok\n")
+        assert "Traceback" not in hook.logs()
+    finally:
+        hook.stop()
+
+
+def test_deeply_nested_review_is_answered_per_on_error(webhook):
+    pod = copy.deepcopy(POD)
+    pod["spec"]["containers"][0]["command"] = ["placeholder"]
+    body = json.dumps(review(pod, uid="deep")).replace('["placeholder"]', "[" * 100000 + "]" * 100000)
+    status, answer = webhook.post(body.encode())
+    assert status == 200 and answer["response"]["uid"] == "deep" and answer["response"]["allowed"] is True
+    assert "nests more than" in answer["response"]["warnings"][0]
+    assert webhook.get("/healthz") == (200, "ok\n") and "Traceback" not in webhook.logs()
+
+
+@pytest.mark.parametrize("header", [b"Content-Length: abc", b"Content-Length: -5", b"Content-Length: 99999999"])
+def test_bad_content_length_is_400_and_closes(webhook, header):
+    sock = _tls_client(webhook)
+    sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n")
+    reply = b""
+    while chunk := sock.recv(4096):
+        reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    sock.close()
