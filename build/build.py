@@ -12,6 +12,7 @@ atomically → rewrite SHA256SUMS.  Run by /usr/bin/python3.11 with PYTHONHASHSE
 
 import argparse
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -27,6 +28,7 @@ import inputs_archive  # noqa: E402
 import lock  # noqa: E402
 import relink  # noqa: E402
 import resolve  # noqa: E402
+import sbom  # noqa: E402
 import stage  # noqa: E402
 import sysroot  # noqa: E402
 
@@ -70,6 +72,9 @@ def build_static(arch, inputs, cache, work, epoch):
     deps = static_recipe.deps(arch, root, lock.for_arch(entries, arch), ca_version)
     info = stage.buildinfo(REPO, arch, "static", epoch, deps, provenance(inputs, arch))
     staged = stage.stage_source(REPO, work / "stage", info)
+    # The SBOM, from the files this build unpacked, travels in the archive as package data.
+    libgcc = sbom.libgcc_facts(static_recipe.cc_path(arch, "libgcc.a"))
+    (staged / sbom.EMBEDDED).write_bytes(sbom.encode(sbom.document(json.loads(info), arch, inputs, ca_pem, libgcc)))
     modules = stage.declared_modules(staged.parent, root.stdlib, static_recipe.builtin_names())
     data = stage.package_data(staged.parent) + [(stage.CA_BUNDLE, ca_pem)]
     zip_bytes = stage.archive(modules, data, epoch)
@@ -85,6 +90,18 @@ def provenance(inputs, arch):
     """Build-info keys saying whether arch's inputs were the locked ones."""
     drift = inputs.drift_record(arch)
     return {"build": "drifted" if drift else "locked", "drift": drift}
+
+
+def sbom_beside(binary, data):
+    """dist/shim-linux-ARCH.cdx.json: the binary's embedded SBOM plus its own sha256."""
+    import io
+    import zipfile
+
+    from shim.util import sbom as runtime_sbom
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        doc = json.loads(zf.read(f"shim/{sbom.EMBEDDED}"))
+    return sbom.encode(runtime_sbom.with_binary(doc, hashlib.sha256(data).hexdigest()))
 
 
 def build_other(freezer, arch, root, work, epoch):
@@ -157,6 +174,8 @@ def main(argv=None):
             data = build_other(args.freezer, arch, sysroot.ensure(cache, arch, inputs.entries, log), work, epoch)
         out = dist / f"shim-linux-{arch}"
         write_atomic(out, data, 0o755)
+        if args.freezer == "static":
+            write_atomic(dist / f"shim-linux-{arch}.cdx.json", sbom_beside(out, data))
         log(f"{out} {len(data) / 1e6:.1f} MB sha256 {hashlib.sha256(data).hexdigest()[:16]}")
     write_atomic(dist / "SHA256SUMS", sha256sums(dist))
     if args.save_inputs:

@@ -87,6 +87,11 @@ def compiler_version(arch):
     return out.stdout.splitlines()[0]
 
 
+def cc_path(arch, what):
+    """The path of a file of the compiler's own (libgcc.a, crtbeginT.o…)."""
+    return _cc_path(arch, what)
+
+
 def _cc_path(arch, what):
     return subprocess.run([CC[arch], f"-print-file-name={what}"], check=True, text=True,
                           stdout=subprocess.PIPE).stdout.strip()

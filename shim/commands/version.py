@@ -102,8 +102,25 @@ def _has_native():
         return False
 
 
-USAGE = "usage: shim version [--short]"
-OPTIONS = (Option("short", ["--short"], None, BOOL, False, "one line: shim VERSION"),)
+def sbom():
+    """The CycloneDX document of this shim: the embedded one plus the binary's own sha256,
+    or (from source) shim, the Python running it and the optional modules found."""
+    from shim.util import sbom as cdx
+
+    doc = cdx.embedded()
+    if doc is not None:
+        try:
+            return cdx.with_binary(doc, cdx.file_sha256("/proc/self/exe"))
+        except OSError:
+            return doc  # no /proc: the document still names every component
+    info = report()
+    return cdx.for_source(info["version"], info["python"], info["python_implementation"], info["deps"])
+
+
+USAGE = "usage: shim version [--short | --sbom]"
+OPTIONS = (Option("short", ["--short"], None, BOOL, False, "one line: shim VERSION"),
+           Option("sbom", ["--sbom"], None, BOOL, False,
+                  "print the CycloneDX 1.5 SBOM of this binary (its embedded components, licences, hashes)"))
 
 
 def main(argv):
@@ -115,6 +132,10 @@ def main(argv):
         write_stdout(f"shim {report()['version']}\n")
         return 0
     from shim.util import jsonio
+
+    if flags.get("sbom"):
+        write_stdout(jsonio.dumps(sbom(), indent=True) + b"\n")
+        return 0
 
     write_stdout(jsonio.dumps(report(), indent=True) + b"\n")
     return 0
