@@ -82,8 +82,34 @@ def encode_command(argv, env):
             raise ShimError("exec", argv[0], f"environment variable {show(name)} "
                             "contains a NUL byte or '=' in its name",
                             "fix the variable's source", reason=REASON_USAGE)
-    return ([os.fsencode(w) for w in argv],
-            [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()])
+    bargv = [os.fsencode(w) for w in argv]
+    benv = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    _check_string_limit(argv[0], bargv, benv)
+    return bargv, benv
+
+
+def max_arg_strlen():
+    """The kernel's cap on one argument or NAME=value string, its NUL included
+    (MAX_ARG_STRLEN: 32 pages, 128 KiB with 4 KiB pages)."""
+    return 32 * os.sysconf("SC_PAGE_SIZE")
+
+
+def _check_string_limit(name, bargv, benv):
+    """execve fails with E2BIG for one string over MAX_ARG_STRLEN however small the rest is:
+    name the variable (or argument) and the cap instead of "the environment is too large"."""
+    cap = max_arg_strlen()
+    for entry in benv:
+        if len(entry) >= cap:
+            var = entry.partition(b"=")[0].decode("utf-8", "replace")
+            raise ShimError("exec", name, f"variable {var} is {len(entry) + 1} bytes (NAME=value "
+                            f"and its NUL), over the kernel's cap of {cap} bytes for one variable "
+                            "(MAX_ARG_STRLEN)", "pass a value that large as a file (--secret-file, "
+                            "a mounted file) and its path in the variable", reason=REASON_USAGE)
+    for i, word in enumerate(bargv):
+        if len(word) >= cap:
+            raise ShimError("exec", name, f"argument {i} is {len(word) + 1} bytes, over the "
+                            f"kernel's cap of {cap} bytes for one argument (MAX_ARG_STRLEN)",
+                            "pass it in a file", reason=REASON_USAGE)
 
 
 def exec_error(errno_value, name, benv=None):
@@ -91,13 +117,15 @@ def exec_error(errno_value, name, benv=None):
     if errno_value == errno.ENOENT:
         return ShimError("exec", name, "no such file (or its #! interpreter is missing)",
                          "check the path and the #! line", reason=REASON_NOT_FOUND)
-    if errno_value == errno.E2BIG:
+    if errno_value == errno.E2BIG:  # bad input (one string is checked before: encode_command)
         size = sum(len(e) + 1 for e in benv) if benv is not None else None
-        what = f"the environment is too large ({size} bytes)" if size else \
-            "the arguments and environment are too large"
-        return ShimError("exec", name, what + " for the kernel (E2BIG)",
-                         "pass big values as files (--secret-file, --env-file into a file) "
-                         "instead of variables", reason=REASON_NOT_EXECUTABLE)
+        limit = os.sysconf("SC_ARG_MAX")  # a quarter of the stack limit (ulimit -s)
+        what = f"the arguments and environment ({size} bytes and more) are" if size else \
+            "the arguments and environment are"
+        what += f" over the kernel's limit of {limit} bytes (E2BIG)"
+        return ShimError("exec", name, what,
+                         "pass big values as files (--secret-file, a mounted file) instead of "
+                         "variables, or raise the stack limit (ulimit -s)", reason=REASON_USAGE)
     cause = os.strerror(errno_value).lower() if errno_value else "exec failed"
     return ShimError("exec", name, cause,
                      "check that it is a program for this architecture and is executable",

@@ -111,10 +111,10 @@ class Vault:
             path = f"{mount}data/{rest}"
             if ref.query.get("version"):
                 path += "?version=" + quote(ref.query["version"])
-            body = self.json_or_fail(self.call("GET", _q(path)), "read")
+            body = self.json_or_fail(self.call("GET", _q(path)), f"read {path.split('?')[0]}")
             data = (body.get("data") or {}).get("data")
         else:
-            body = self.json_or_fail(self.call("GET", _q(ref.path)), "read")
+            body = self.json_or_fail(self.call("GET", _q(ref.path)), f"read {ref.path}")
             data = body.get("data")
         if data is None:
             raise SourceError("Vault returned no data (deleted or destroyed version?)",
@@ -137,7 +137,7 @@ class Vault:
         if resp.status == 404:
             mount, version = path.split("/")[0] + "/", "1"
         else:
-            data = self.json_or_fail(resp, "look up the mount of").get("data") or {}
+            data = self.json_or_fail(resp, f"look up the mount of {path}").get("data") or {}
             mount = data.get("path") or path.split("/")[0] + "/"
             options = data.get("options") or {}
             version = str(options.get("version", "1")) if data.get("type") in ("kv", "generic") \

@@ -133,14 +133,24 @@ def test_waiting_does_not_busy_loop(tmp_path, where):
 
 
 def test_huge_environment_message_names_the_environment(tmp_path):
-    # 23: E2BIG is the environment's size, not "a program for this architecture".
-    env_file = tmp_path / "big.env"
-    env_file.write_text("BIG=" + "a" * 3_000_000 + "\n")
+    # 23: E2BIG is the environment's size, not "a program for this architecture"; issue 16:
+    # bad input is 125 (not 126 not-executable), and one variable over MAX_ARG_STRLEN is named
+    # with the cap, however small the rest of the environment is.
+    import os
+    cap = 32 * os.sysconf("SC_PAGE_SIZE")
+    one, many = tmp_path / "one.env", tmp_path / "many.env"
+    one.write_text("BIG=" + "a" * cap + "\n")
+    many.write_text("".join(f"V{i}=" + "b" * 100_000 + "\n" for i in range(30)))
     for mode in ("--exec", "--supervise"):
-        r = run([mode, "--env-file", str(env_file), "--", "true"])
-        assert r.returncode == 126, mode
+        r = run([mode, "--env-file", str(one), "--", "true"])
         msg = r.stderr.decode()
-        assert "environment is too large" in msg and "bytes" in msg, msg
+        assert r.returncode == 125, (mode, msg)
+        assert f"variable BIG is {cap + 5} bytes" in msg and f"cap of {cap} bytes" in msg, msg
+        assert "MAX_ARG_STRLEN" in msg and msg.count("\n") == 1
+        r = run([mode, "--env-file", str(many), "--", "true"])
+        msg = r.stderr.decode()
+        assert r.returncode == 125, (mode, msg)
+        assert f"limit of {os.sysconf('SC_ARG_MAX')} bytes (E2BIG)" in msg, msg
         assert "architecture" not in msg
 
 

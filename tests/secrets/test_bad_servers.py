@@ -31,7 +31,7 @@ def test_vault_garbage_and_wrong_shapes(stub):
                                             "options": {"version": "1"}}}).encode())
     stub.answers["/v1/sys/internal/ui/mounts/kv/a"] = mounts
     stub.answers["/v1/kv/a"] = (200, {}, b"\x00garbage<html>")
-    with pytest.raises(ShimError, match="read: Vault returned a body that is not JSON"):
+    with pytest.raises(ShimError, match="read kv/a: Vault returned a body that is not JSON"):
         fetch(["ref+vault://kv/a"], vault_env(stub))
     stub.answers["/v1/kv/a"] = (200, {}, b"[1, 2]")
     with pytest.raises(ShimError, match="Vault returned JSON that is not an object"):
@@ -39,6 +39,19 @@ def test_vault_garbage_and_wrong_shapes(stub):
     stub.answers["/v1/kv/a"] = (200, {}, b'{"data": null}')
     with pytest.raises(ShimError, match="Vault returned no data"):
         fetch(["ref+vault://kv/a"], vault_env(stub))
+
+
+def test_vault_errors_name_what_was_asked(stub):
+    # Was "look up the mount of: HTTP 403" (the object left empty).
+    stub.answers["/v1/sys/internal/ui/mounts/kv/a"] = (403, {}, b'{"errors": ["permission denied"]}')
+    with pytest.raises(ShimError) as info:
+        fetch(["ref+vault://kv/a#/k"], vault_env(stub))
+    assert "look up the mount of kv/a: HTTP 403: permission denied" in info.value.message()
+    stub.answers["/v1/sys/internal/ui/mounts/kv/a"] = (404, {}, b"")
+    stub.answers["/v1/kv/a"] = (403, {}, b'{"errors": ["permission denied"]}')
+    with pytest.raises(ShimError) as info:
+        fetch(["ref+vault://kv/a#/k"], vault_env(stub))
+    assert "read kv/a: HTTP 403: permission denied" in info.value.message()
 
 
 def test_vault_namespace_header(stub):
