@@ -37,6 +37,9 @@ def parse_addr(text, flag):
         if host is None or port is None or parts.path not in ("", "/"):
             raise usage_error(f"option {flag}", f"{scheme}:// needs {'' if host == '' else 'a host and '}"
                               "a port", FIX)
+        if port == 0:  # the kernel would pick a port no peer can know (or connect to)
+            raise usage_error(f"option {flag}", f"{scheme}:// needs a port other than 0",
+                              "give the fixed port the peer uses")
         return ("listen" if scheme == "tcp-listen" else "connect"), "tcp", (host, port)
     if scheme in ("unix", "unix-listen"):
         if not parts.path or parts.netloc:

@@ -9,9 +9,9 @@ by POST.
 
 import os
 
-from shim.errors import REASON_SETUP, ShimError
+from shim.errors import REASON_SETUP, ShimError, usage_error
 from shim.service import Service
-from shim.util.text import oserror
+from shim.util.text import oserror, show
 
 REPORT_VERSION = 1
 
@@ -20,6 +20,13 @@ class Report(Service):
     """A run service whose only hook is `finished`: the outcome is known by then."""
 
     def __init__(self, target, log=None):
+        """Refuses (usage error, before anything runs) a URL that is neither http(s) nor file."""
+        scheme, sep, rest = target.partition("://")
+        if sep and scheme.lower() == "file":  # file:///PATH (file://localhost/PATH) is a path
+            target = rest if rest.startswith("/") else "/" + rest.partition("/")[2]
+        elif sep and scheme.lower() not in ("http", "https"):
+            raise usage_error("option --report", f"unsupported URL scheme {show(scheme + '://')}",
+                              "give a file PATH, file:///PATH or an http(s):// URL")
         self.target = target
         self.log = log or (lambda level, message: None)
 

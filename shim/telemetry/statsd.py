@@ -56,8 +56,10 @@ class Tagger:
 
     def rewrite(self, line):
         """The line to forward, or None when it is not StatsD."""
-        if line.startswith((b"_e{", b"_sc|")):  # DogStatsD events and service checks
-            return self._dog(line) if b"|" in line else None
+        if line.startswith(b"_e{"):  # DogStatsD events and service checks
+            return self._event(line)
+        if line.startswith(b"_sc|"):
+            return self._service_check(line)
         name, colon, rest = line.partition(b":")
         if not colon or not name or b" " in name or b"|" in name:
             return None
@@ -85,6 +87,49 @@ class Tagger:
                 return b"|".join(fields)
         return line + b"|#" + self.dog
 
+    def _event(self, line):
+        """`_e{T,X}:title|text|d:..|h:..|p:..|t:..|#tags`: title and text are counted in
+        bytes (they may hold '|'), so tags go only into the fields after them."""
+        head, colon, rest = line.partition(b"}:")
+        lengths = head[3:].split(b",")
+        if not colon or len(lengths) != 2 or not all(n.isdigit() for n in lengths):
+            return None
+        title_len, text_len = int(lengths[0]), int(lengths[1])
+        end = title_len + 1 + text_len
+        if title_len == 0 or len(rest) < end or rest[title_len:title_len + 1] != b"|":
+            return None
+        fields = rest[end:]
+        if fields and fields[:1] != b"|":
+            return None
+        if not self.dog:
+            return line  # nothing to add: forwarded byte for byte
+        tagged = self._tag_fields(fields[1:].split(b"|") if fields else [], None)
+        return line[:len(head) + 2 + end] + b"".join(b"|" + f for f in tagged)
+
+    def _service_check(self, line):
+        """`_sc|name|status|d:..|h:..|#tags|m:message`: the message comes last and may hold
+        '|', so tags go before it."""
+        fields = line.split(b"|")
+        if len(fields) < 3 or not fields[1] or fields[2] not in (b"0", b"1", b"2", b"3"):
+            return None
+        if not self.dog:
+            return line
+        rest = fields[3:]
+        message = next((i for i, f in enumerate(rest) if f[:2] == b"m:"), None)
+        if message is not None:
+            rest = rest[:message] + [b"|".join(rest[message:])]
+        return b"|".join(fields[:3] + self._tag_fields(rest, message))
+
+    def _tag_fields(self, fields, before):
+        """`fields` with the configured tags added to its `#` field, or as a new one (at
+        index `before`, else last)."""
+        for i, field in enumerate(fields):
+            if field[:1] == b"#" and (before is None or i < before):
+                fields[i] = field + b"," + self.dog if len(field) > 1 else b"#" + self.dog
+                return fields
+        at = len(fields) if before is None else before
+        return fields[:at] + [b"#" + self.dog] + fields[at:]
+
 
 def _number(text):
     try:
@@ -110,6 +155,8 @@ class StatsdRelay(Service):
 
     def __init__(self, listen, gateway, tags=(), style="dogstatsd", mtu=1432,
                  flush_interval=0.1, log=None):
+        if "://" not in listen and ":" not in listen.strip("[]"):
+            listen += ":8125"  # a host alone listens on the StatsD port
         self.listen = parse_gateway(listen, "--statsd-listen")
         if self.listen[0] != "udp":
             raise usage_error("option --statsd-listen", "the relay listens on UDP only",
@@ -152,6 +199,9 @@ class StatsdRelay(Service):
         self.sock.setblocking(False)
         self.loop.add_reader(self.sock.fileno(), self._readable)
         host, port = self.sock.getsockname()[:2]
+        # A wildcard is where to listen, not an address to send to: the delegate gets the
+        # loopback address of the same family, which the wildcard also covers.
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         run.env.update(STATSD_HOST=host, STATSD_PORT=str(port), DD_AGENT_HOST=host,
                        DD_DOGSTATSD_PORT=str(port))
 

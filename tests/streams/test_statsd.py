@@ -100,3 +100,46 @@ def test_tcp_gateway_gets_newline_separated_lines(tmp_path):
     lines = bytes(got).split(b"\n")
     assert lines[0] == b"a:1|c" and lines[-1] == b""
     assert any(x.startswith(b"shim.exit_code:0|g") for x in lines)
+
+
+EVENTS = r"""
+import os, socket
+assert os.environ["STATSD_HOST"] == "127.0.0.1"  # --statsd-listen 0.0.0.0: a connectable address
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for line in (b"_e{5,4}:hello|text", b"_sc|svc.up|0|#t:1", b"_e{5,6}:he|lo|te|t|x|p:low",
+             b"_sc|svc|2|m:down|really", b"_sc|svc|7", b"_e{5,9}:hello|text"):
+    s.sendto(line, (os.environ["STATSD_HOST"], int(os.environ["STATSD_PORT"])))
+"""
+
+
+def _relay(tags):
+    gw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    gw.bind(("127.0.0.1", 0))
+    gw.settimeout(5)
+    args = ["--statsd-gateway", f"127.0.0.1:{gw.getsockname()[1]}",
+            "--statsd-listen", f"0.0.0.0:{free_port()}", "--statsd-flush", "10ms"]
+    for tag in tags:
+        args += ["--statsd-tag", tag]
+    r = subprocess.run(shim_command() + args + ["--", sys.executable, "-c", EVENTS],
+                       env=base_env(), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = []
+    try:
+        while True:
+            lines += gw.recv(65535).split(b"\n")
+    except TimeoutError:
+        pass
+    gw.close()
+    return [x for x in lines if not x.startswith(b"shim.")]
+
+
+def test_events_and_service_checks_pass_unchanged_without_tags():
+    assert _relay([]) == [b"_e{5,4}:hello|text", b"_sc|svc.up|0|#t:1",
+                          b"_e{5,6}:he|lo|te|t|x|p:low", b"_sc|svc|2|m:down|really"]
+
+
+def test_events_and_service_checks_get_tags_where_dogstatsd_reads_them():
+    assert _relay(["env:prod"]) == [
+        b"_e{5,4}:hello|text|#env:prod", b"_sc|svc.up|0|#t:1,env:prod",
+        b"_e{5,6}:he|lo|te|t|x|p:low|#env:prod",  # '|' inside the counted title and text
+        b"_sc|svc|2|#env:prod|m:down|really"]  # the message stays last

@@ -43,8 +43,8 @@ def parse(url, **common):
             raise usage_error(where, "max_bytes and backups must be whole numbers", FIX) from None
         return FileSink(url, parts.path, max_bytes, backups, **common)
     if scheme in ("tcp", "udp"):
-        if not parts.hostname or port is None or parts.path not in ("", "/"):
-            raise usage_error(where, f"a {scheme} URL needs a host and a port", FIX)
+        if not parts.hostname or not port or parts.path not in ("", "/"):
+            raise usage_error(where, f"a {scheme} URL needs a host and a port (not 0)", FIX)
         _only(query, (), where)
         from shim.streams.sinks.socket import DatagramSink, StreamSink
 
