@@ -11,6 +11,7 @@ one; nothing below it calls `sys.exit`.  Subcommands come before any `--`:
     shim k8s … / shim dockerfile …          platform tooling (shimtools: pip package, tools image)
     shim exec-env [OPTIONS] -- COMMAND      run COMMAND with the delegate's resolved env
     shim explain [OPTIONS] -- COMMAND       what a run would do, and where each setting came from
+    shim doctor [--format json]             what in this machine or image would break a run
 """
 
 import os
@@ -28,6 +29,7 @@ SUBCOMMANDS = {
     "detect": "shim.commands.detect",
     "exec-env": "shim.commands.exec_env",
     "explain": "shim.commands.explain",
+    "doctor": "shim.commands.doctor",
     "__selftest": "shim.commands.selftest",  # hidden: checks of a built binary (docs/freeze.md)
 }
 # Platform tooling lives in the separate `shimtools` package (pip install, tools image),

@@ -69,10 +69,10 @@ def unwritable(path):
         probe = parent
     if not os.path.isdir(probe):
         return f"is not a directory ({probe} is a file)"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return "is not writable" if probe == path else f"cannot be created ({probe} is not writable)"
     if _read_only(probe):
         return "is on a read-only file system"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return "is not writable" if probe == path else f"cannot be created ({probe} is not writable)"
     return None
 
 
