@@ -11,7 +11,6 @@ Hygiene (shim's own credentials never reach the delegate) is shim.run.hygiene, r
 This module is imported only when a run has something to fetch.
 """
 
-import json
 import os
 import re
 
@@ -97,6 +96,9 @@ def _target(kind, dest, text, where, optional=False, default=None, mode=DEFAULT_
     if kind == "env_prefix" and not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", dest):
         raise usage_error(where, f"invalid variable prefix {show(dest[:40])}",
                           "use letters, digits and _, not starting with a digit")
+    if kind == "file" and (dest.endswith(("/", "/.")) or os.path.basename(dest) in ("", ".", "..")):
+        raise usage_error(where, f"{show(dest)} names a directory, not a file",
+                          "write the file's name (PATH/NAME), or use --secret-dir for every key")
     label = f"{kind} {dest}".strip() if kind != "env_from" else "env_from"
     spans = []
     if not text.startswith(("arn:", "gcp:")):
@@ -157,11 +159,17 @@ def _item(raw, where):
 
 
 def _mode(raw, where):
+    mode = None
     if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 0o7777:
-        return raw
-    if isinstance(raw, str) and re.fullmatch(r"0?[0-7]{3,4}", raw):
-        return int(raw, 8)
-    raise usage_error(where, "expected an octal mode", 'write "0440"')
+        mode = raw
+    elif isinstance(raw, str) and re.fullmatch(r"0?[0-7]{3,4}", raw):
+        mode = int(raw, 8)
+    if mode is None:
+        raise usage_error(where, "expected an octal mode", 'write "0440"')
+    if mode & 0o7000:  # as Kubernetes' defaultMode: permission bits only
+        raise usage_error(where, f"mode {mode:04o} sets setuid, setgid or sticky bits, which a "
+                          "secret file must not have", 'use permission bits only: "0440"')
+    return mode
 
 
 def _owner(raw, where):
@@ -275,14 +283,14 @@ def env_name(key):
 
 
 def _text(value, item):
+    from shim.sources.base import json_text
+    value = json_text(value)
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
         except UnicodeDecodeError:
             raise _bad(item, "the value is binary (not UTF-8) and cannot be an environment "
                              "variable; write it to a file with --secret-file") from None
-    if not isinstance(value, str):
-        value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if "\0" in value:
         raise _bad(item, "the value contains a NUL byte and cannot be an environment variable")
     return value
@@ -300,9 +308,10 @@ def _mapping(value, item, dotenv=False, env=None):
         except UnicodeDecodeError:
             raise _bad(item, "expected a JSON object, got binary data") from None
     if isinstance(text, str):
+        from shim.sources.base import json_loads
         if text.lstrip().startswith("{"):
             try:
-                doc = json.loads(text)
+                doc = json_loads(text)  # numbers keep their JSON text
             except ValueError as err:
                 raise _bad(item, f"malformed JSON object ({err})") from None
             if isinstance(doc, dict):
@@ -325,19 +334,46 @@ def _bad(item, cause):
 
 # -- values into files ------------------------------------------------------------------
 def file_bytes(value):
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """A value as a file holds it: bytes as they are, everything else as its text
+    (shim.sources.base.json_text: numbers as written, null empty, objects compact JSON)."""
+    from shim.sources.base import json_text
+    value = json_text(value)
+    return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def dir_payload(target, value, log=None):
+    """{file name: bytes} of a dir target.  A key with '/' (an SSM path below the one asked
+    for) is written with '_' instead, and a warning says so; a key that cannot be a file
+    name, or two keys that become one name, are refused naming the keys as fetched."""
+    from shim.sources.targets import key_problem
+    payload, origin, renamed = {}, {}, []
+    for key, v in _mapping(value, target.item).items():
+        name = key.replace("/", "_")
+        problem = key_problem(name)
+        if problem:
+            raise _bad(target.item, f"key {show(key[:80])} cannot be a file name in "
+                                    f"{target.dest} ({problem}); rename it at the source or "
+                                    "select the keys you need with --secret-file")
+        if name in origin:
+            raise _bad(target.item, f"keys {show(origin[name][:80])} and {show(key[:80])} "
+                                    f"are both written as {show(name[:80])}; rename one at the source")
+        if name != key:
+            renamed.append(f"{show(key[:80])} as {show(name[:80])}")
+        payload[name], origin[name] = file_bytes(v), key
+    if renamed and log is not None:
+        log("warn", f"write secret dir {target.dest}: key(s) with '/' written with '_': "
+                    + ", ".join(renamed[:5]) + (" ..." if len(renamed) > 5 else ""))
+    return payload
 
 
 def write_targets(pairs, log=None, first=False):
-    """Write file and dir targets; True when anything changed.  Optional misses are skipped."""
+    """Write file and dir targets all-or-nothing: every one is staged (temp files, a new
+    generation) before any is published, so a failure leaves none of them behind.
+    True when anything changed.  Optional misses are skipped."""
     from shim.sources import targets as writers
     if first:
         _preflight(pairs)
-    changed = False
+    writes = []
     for target, result in pairs:
         if target.kind not in FILE_KINDS or result.value is None:
             continue
@@ -346,16 +382,14 @@ def write_targets(pairs, log=None, first=False):
                         "filesystem; mount a tmpfs (emptyDir medium Memory) there")
         if target.kind == "file":
             data = file_bytes(result.value)
-            if _same_file(target.dest, data):
-                continue
-            writers.write_file(target.dest, data, target.mode, target.uid, target.gid)
-            changed = True
+            if not _same_file(target.dest, data):
+                writes.append((writers.stage_file, (target.dest, data, target.mode, target.uid,
+                                                    target.gid)))
         else:
-            payload = {k.replace("/", "_"): file_bytes(v)
-                       for k, v in _mapping(result.value, target.item).items()}
-            changed = writers.write_dir(target.dest, payload, target.mode, target.uid,
-                                        target.gid) or changed
-    return changed
+            payload = dir_payload(target, result.value, log if first else None)
+            writes.append((writers.stage_dir, (target.dest, payload, target.mode, target.uid,
+                                               target.gid)))
+    return writers.write_all_or_nothing(writes) > 0
 
 
 def _preflight(pairs):
@@ -404,15 +438,19 @@ def run_step(config, env, cancelled=None, log=None, files=True, sources_env=None
         if err.reason == REASON_INTERRUPTED:
             raise Interrupted() from None
         raise
+    register(pairs)  # masked from here on, also in the messages of a failure below
     updates = variables(pairs, env)  # every check before anything is written
     pairs += _env_from_refs(pairs, updates, config, sources_env or env, cancelled, warn)
+    register(pairs, updates)
+    _build_mask(cancelled, log)
     if files:
         write_targets(pairs, log, first=True)
     for target, result in pairs:  # an optional reference that is missing: the variable is unset
         if target.kind == "env" and result.value is None and target.dest not in updates:
             env.pop(target.dest, None)
     env.update(updates)
-    return pairs, mask_values(pairs)
+    # What the output masking registers: every value as delivered (binary ones too).
+    return pairs, mask_values(pairs) + binary_values(pairs)
 
 
 def _env_from_refs(pairs, updates, config, env, cancelled, warn):
@@ -438,6 +476,73 @@ def _env_from_refs(pairs, updates, config, env, cancelled, warn):
         else:
             updates[target.dest] = _text(result.value, target.item)
     return more
+
+
+def register(pairs, updates=None):
+    """Every value of this run into the mask registry, as it is delivered: the fetched
+    values (each value of a JSON object or an SSM path, binary ones as bytes), each
+    variable set (one per --env-from key, numbers and booleans in their text form), each
+    file and directory key's content.  A composed text (a reference inside a longer text)
+    is registered by its references' values, whole only for secretref+."""
+    from shim.sources.base import register as put
+    from shim.streams.mask import REGISTRY
+    composed = set()
+    for target, result in pairs:
+        parts = getattr(result, "parts", None)
+        if parts is not None:
+            composed.add(target.dest)
+        for part in (parts or []) + ([result] if parts is None or result.secret else []):
+            _walk(part.value, put)
+        if target.kind in FILE_KINDS and result.value is not None:
+            try:
+                values = ([result.value] if target.kind == "file" else
+                          list(_mapping(result.value, target.item).values()))
+            except ShimError:
+                values = []  # reported where it is written
+            put(*(file_bytes(v) for v in values))
+    for name, value in (updates or {}).items():
+        if name not in composed:
+            put(value)
+    return REGISTRY
+
+
+def binary_values(pairs):
+    """Fetched values that are not UTF-8 (mask_values leaves them out), as bytes."""
+    out = []
+    for _, result in pairs:
+        for value in (result.value.values() if isinstance(result.value, dict)
+                      else [result.value]):
+            if isinstance(value, bytes):
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    out.append(value)
+    return out
+
+
+def _walk(value, put):
+    if isinstance(value, dict):
+        for v in value.values():
+            _walk(v, put)
+    elif isinstance(value, list):
+        for v in value:
+            _walk(v, put)
+    elif value is not None and value != "":
+        from shim.sources.base import json_text
+        put(json_text(value))
+
+
+def _build_mask(cancelled, log):
+    """Build the automaton now, where a stop signal is honoured (it is asked as the
+    automaton grows); warn about what cannot be masked."""
+    from shim.streams.mask import REGISTRY, Interrupted as Stopped
+    try:
+        REGISTRY.build(cancelled)
+    except Stopped:
+        raise Interrupted() from None
+    if log is not None:
+        for message in REGISTRY.warnings():
+            log("warn", message)
 
 
 class Interrupted(Exception):
@@ -482,6 +587,8 @@ class Refresher:
         # renames), so the loop only decides whether to signal.
         pairs = fetch(self.targets, self.config, self.env, lambda: self.stopped, None,
                       self.store)
+        # New values are masked before any reader can see them in a file.
+        register(pairs).build(lambda: self.stopped)
         return write_targets(pairs)
 
     def done(self, changed, error):

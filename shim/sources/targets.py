@@ -38,6 +38,7 @@ FIXES = {
     errno.EPERM: "run shim as a user that may write there (changing the owner needs root or CAP_CHOWN)",
     errno.ENOSPC: "free space on that filesystem or choose another path",
     errno.ENOTDIR: "a parent of the path is a file; choose another path",
+    errno.EISDIR: "a directory is in the way; remove it or choose another path",
 }
 
 
@@ -100,6 +101,8 @@ def stage_file(path, data, mode=0o400, uid=None, gid=None):
     path = os.path.abspath(path)
     directory, name = os.path.split(path)
     _check_name(given, path, name)
+    if os.path.isdir(path) and not os.path.islink(path):  # the rename would fail late
+        raise _error("write", f"file {path}", OSError(errno.EISDIR, "is a directory"))
     created = _makedirs(directory, path)
     tmp = os.path.join(directory, f".{name}.shim-{os.getpid()}-{random.getrandbits(32)}")
     try:
