@@ -64,7 +64,23 @@ def parse(url, schemes=("http", "https")):
     return Target(scheme, host, port, path, userinfo if at else None)
 
 
-def _host_port(hostport):
+def split(text):
+    """(urllib.parse.urlsplit(text), port or None) for URLs of any scheme (sinks, relay and
+    heartbeat addresses); URLError with a cause fit for a message where urlsplit's own texts
+    ("Port could not be cast to integer value as 'x'", "Invalid IPv6 URL") are Python's.
+    The host may be empty (`tcp-listen://:9000`) and the port 0: the caller decides."""
+    hostport = text.partition("://")[2] if "://" in text else ""
+    for stop in "/?#":
+        hostport = hostport.partition(stop)[0]
+    hostport = hostport.rpartition("@")[2]
+    port = _host_port(hostport, empty_host=True, zero=True)[1] if hostport else None
+    try:
+        return urlsplit(text), port
+    except ValueError:  # pragma: no cover (_host_port checked what urlsplit checks)
+        raise URLError("malformed URL") from None
+
+
+def _host_port(hostport, empty_host=False, zero=False):
     """(host, port or None) from `host`, `host:port`, `[v6]`, `[v6]:port`."""
     if hostport.startswith("["):
         close = hostport.find("]")
@@ -84,14 +100,14 @@ def _host_port(hostport):
         host, colon, port_text = hostport.rpartition(":")
         if not colon:
             host, port_text = hostport, ""
-    if not host:
+    if not host and not empty_host:
         raise URLError("missing host")
     if port_text == "":
         return host, None  # `host:` is the default port (RFC 3986, section 3.2.3)
     if not (port_text.isascii() and port_text.isdigit()):
         raise URLError(f"port {show(port_text)} is not a number; use 1 to 65535")
     port = int(port_text)
-    if not 1 <= port <= 65535:
+    if not (0 if zero else 1) <= port <= 65535:
         raise URLError(f"port {port} is out of range; use 1 to 65535")
     return host, port
 

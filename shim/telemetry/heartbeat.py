@@ -20,11 +20,11 @@ PROBE_TIMEOUT = 5.0
 
 
 def check_url(url, flag, schemes):
+    from shim.net.url import URLError, split
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as err:
-        raise usage_error(f"option {flag}", f"cannot read URL ({err})",
+        parts, port = split(url)
+    except URLError as err:
+        raise usage_error(f"option {flag}", f"cannot read URL: {err}",
                           "write http(s)://HOST/PATH or tcp://HOST:PORT") from None
     if parts.scheme not in schemes or not parts.hostname or (parts.scheme == "tcp" and not port):
         raise usage_error(f"option {flag}", "unsupported URL scheme or missing host/port",

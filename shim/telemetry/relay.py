@@ -13,7 +13,6 @@ a peer that never comes is exit 115 (reason relay-failed), the delegate not star
 import errno
 import os
 import socket
-from urllib.parse import urlsplit
 
 from shim.errors import REASON_RELAY_FAILED, ShimError, usage_error
 from shim.service import Service
@@ -26,11 +25,11 @@ FLAGS = {0: "--stdin-from", 1: "--stdout-to", 2: "--stderr-to"}
 
 def parse_addr(text, flag):
     """(kind, family, address) where kind is 'connect' or 'listen'; usage error if unreadable."""
+    from shim.net.url import URLError, split
     try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as err:
-        raise usage_error(f"option {flag}", f"cannot read address ({err})", FIX) from None
+        parts, port = split(text)
+    except URLError as err:
+        raise usage_error(f"option {flag}", f"cannot read address: {err}", FIX) from None
     scheme = parts.scheme.lower()
     if scheme in ("tcp", "tcp-listen"):
         host = parts.hostname or ("" if scheme == "tcp-listen" else None)

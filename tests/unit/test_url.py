@@ -53,3 +53,29 @@ def test_the_client_never_connects_for_a_malformed_url(monkeypatch):
     for bad in ("http://127.0.0.1:0/x", "http://127.0.0.1:99999/x", "https://[::1/x"):
         with pytest.raises(HttpError, match="^cannot request .*(out of range|no closing)"):
             Client(env={}).request("GET", bad)
+
+
+@pytest.mark.parametrize("parse_one", [
+    lambda u: __import__("shim.streams.sinks", fromlist=["parse"]).parse(u),
+    lambda u: __import__("shim.telemetry.relay", fromlist=["x"]).parse_addr(u, "--stdin-from"),
+    lambda u: __import__("shim.telemetry.heartbeat", fromlist=["x"]).check_url(
+        u, "--heartbeat", ("http", "https", "tcp")),
+])
+@pytest.mark.parametrize("text, cause", [
+    ("tcp://h:x", 'port "x" is not a number'),  # was "Port could not be cast to integer value as 'x'"
+    ("tcp://h:99999", "port 99999 is out of range"),
+    ("tcp://[::1", "no closing ']'"),  # was "Invalid IPv6 URL"
+])
+def test_address_parsers_say_what_is_wrong_in_words(parse_one, text, cause):
+    from shim.errors import ShimError
+    with pytest.raises(ShimError) as info:
+        parse_one(text)
+    message = info.value.message()
+    assert cause in message and "cast" not in message and "Invalid IPv6" not in message
+
+
+def test_split_keeps_what_callers_decide():
+    assert url.split("tcp-listen://:9000")[1] == 9000
+    assert url.split("tcp-listen://:0")[1] == 0  # the relay refuses 0 itself, in its words
+    assert url.split("unix:///run/x.sock")[0].path == "/run/x.sock"
+    assert url.split("tcp://h")[1] is None

@@ -22,13 +22,17 @@ FIX = ("use file:///PATH[?max_bytes=&backups=], tcp://HOST:PORT, unix:///PATH, "
 def parse(url, **common):
     """A sink for `url` (not started).  Raises a usage ShimError naming the URL's scheme only."""
     where = "option --log-sink"
+    from shim.net.url import URLError, split
     try:
-        parts = urlsplit(url)
+        parts, port = split(url)
+    except URLError as err:
+        raise usage_error(where, f"cannot read URL: {err}", FIX) from None
+    try:
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True,
                                                 strict_parsing=bool(parts.query)).items()}
-        port = parts.port
-    except ValueError as err:
-        raise usage_error(where, f"cannot read URL ({err})", FIX) from None
+    except ValueError:  # its text quotes the query, which may hold a token
+        raise usage_error(where, "cannot read the URL's query: write ?KEY=VALUE&KEY=VALUE",
+                          FIX) from None
     scheme = parts.scheme.lower()
     if scheme == "file":
         from shim.streams.sinks.file import FileSink
