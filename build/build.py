@@ -92,16 +92,14 @@ def provenance(inputs, arch):
     return {"build": "drifted" if drift else "locked", "drift": drift}
 
 
-def sbom_beside(binary, data):
+def sbom_beside(data):
     """dist/shim-linux-ARCH.cdx.json: the binary's embedded SBOM plus its own sha256."""
-    import io
-    import zipfile
-
     from shim.util import sbom as runtime_sbom
 
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        doc = json.loads(zf.read(f"shim/{sbom.EMBEDDED}"))
-    return sbom.encode(runtime_sbom.with_binary(doc, hashlib.sha256(data).hexdigest()))
+    doc = runtime_sbom.from_binary(data)
+    if doc is None:
+        raise RuntimeError("write the SBOM beside the binary: the binary has no shim/_sbom.cdx.json")
+    return doc
 
 
 def build_other(freezer, arch, root, work, epoch):
@@ -175,7 +173,7 @@ def main(argv=None):
         out = dist / f"shim-linux-{arch}"
         write_atomic(out, data, 0o755)
         if args.freezer == "static":
-            write_atomic(dist / f"shim-linux-{arch}.cdx.json", sbom_beside(out, data))
+            write_atomic(dist / f"shim-linux-{arch}.cdx.json", sbom_beside(data))
         log(f"{out} {len(data) / 1e6:.1f} MB sha256 {hashlib.sha256(data).hexdigest()[:16]}")
     write_atomic(dist / "SHA256SUMS", sha256sums(dist))
     if args.save_inputs:

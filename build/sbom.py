@@ -17,7 +17,6 @@ binary as dist/shim-linux-ARCH.cdx.json, with that hash.
 """
 
 import hashlib
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -25,7 +24,7 @@ from urllib.parse import quote
 
 import lock
 
-from shim.util.sbom import serial_number  # build.py puts the repo on sys.path
+from shim.util import sbom as runtime  # build.py puts the repo on sys.path
 
 SPEC = "1.5"
 EMBEDDED = "_sbom.cdx.json"  # in the shim package (shim.util.sbom reads it)
@@ -201,12 +200,12 @@ def document(info, arch, inputs, ca_pem, libgcc):
                          *({"ref": c["bom-ref"], "dependsOn": []} for c in components)],
     }
     # Reproducible: the serial number is derived from the content (same build, same SBOM).
-    doc["serialNumber"] = serial_number(doc)
+    doc["serialNumber"] = runtime.serial_number(doc)
     return doc
 
 
 def encode(doc):
-    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    return runtime.encode(doc)
 
 
 def libgcc_facts(path):

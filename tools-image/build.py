@@ -9,6 +9,9 @@ image is FROM scratch with one layer:
 
     /shim                   this platform's binary (ENTRYPOINT ["/shim", "install"])
     /shim-linux-<other>     every other platform's binary, for `shim install --arch all`
+    /shim-linux-<arch>.cdx.json   each binary's CycloneDX SBOM (embedded at build time + its sha256);
+                            the platform's own is also in its manifest's annotations
+                            (dev.shim.sbom*) and its config's labels (dev.shim.sbom, .digest)
 
 It is written by hand with the stdlib, not with umoci or buildah, because those
 stamp the current time into configs and tar headers and are hard to make
@@ -95,11 +98,37 @@ def gzip_bytes(data):
     return out.getvalue()
 
 
-def layer_files(arch, binaries):
-    """The files of `arch`'s image: its binary as /shim, the others by platform name."""
+def layer_files(arch, binaries, sboms=None):
+    """The files of `arch`'s image: its binary as /shim, the others by platform name, and every
+    binary's SBOM as /shim-linux-ARCH.cdx.json (the one of /shim too)."""
     files = [("shim", binaries[arch], 0o755)]
     files += [(f"shim-linux-{other}", binaries[other], 0o755) for other in ARCHES if other != arch]
+    files += [(f"shim-linux-{a}.cdx.json", doc, 0o644) for a, doc in sorted((sboms or {}).items())]
     return files
+
+
+SBOM_MEDIA_TYPE = "application/vnd.cyclonedx+json"
+
+
+def sbom_annotations(arch, sboms):
+    """Where the platform's SBOM is, its digest, and the document itself (compact), for
+    `skopeo inspect --raw` and registries that show manifest annotations."""
+    if arch not in sboms:
+        return {}
+    doc = json.loads(sboms[arch])
+    return {
+        "dev.shim.sbom": f"/shim-linux-{arch}.cdx.json",
+        "dev.shim.sbom.digest": sha256(sboms[arch]),
+        "dev.shim.sbom.mediaType": SBOM_MEDIA_TYPE,
+        "dev.shim.sbom.cyclonedx": json.dumps(doc, sort_keys=True, separators=(",", ":")),
+    }
+
+
+def sbom_labels(arch, sboms):
+    """The same pointer as image labels (plain `skopeo inspect` shows labels)."""
+    if arch not in sboms:
+        return {}
+    return {"dev.shim.sbom": f"/shim-linux-{arch}.cdx.json", "dev.shim.sbom.digest": sha256(sboms[arch])}
 
 
 def labels(meta):
@@ -114,7 +143,7 @@ def labels(meta):
     }
 
 
-def image_config(arch, diff_id, meta):
+def image_config(arch, diff_id, meta, sboms=None):
     return {
         "architecture": arch,
         "os": "linux",
@@ -122,33 +151,34 @@ def image_config(arch, diff_id, meta):
         "config": {
             "Entrypoint": ENTRYPOINT,
             "User": USER,
-            "Labels": labels(meta),
+            "Labels": {**labels(meta), **sbom_labels(arch, sboms or {})},
         },
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": meta["created"], "created_by": "tools-image/build.py"}],
     }
 
 
-def platform_image(arch, binaries, meta):
+def platform_image(arch, binaries, meta, sboms=None):
     """(blobs, manifest bytes) for one platform."""
-    layer_tar = tar_bytes(layer_files(arch, binaries), meta["epoch"])
+    sboms = sboms or {}
+    layer_tar = tar_bytes(layer_files(arch, binaries, sboms), meta["epoch"])
     layer = gzip_bytes(layer_tar)
-    config = canonical_json(image_config(arch, sha256(layer_tar), meta))
+    config = canonical_json(image_config(arch, sha256(layer_tar), meta, sboms))
     manifest = canonical_json({
         "schemaVersion": 2,
         "mediaType": MT_MANIFEST,
         "config": descriptor(MT_CONFIG, config),
         "layers": [descriptor(MT_LAYER, layer)],
-        "annotations": {"org.opencontainers.image.created": meta["created"]},
+        "annotations": {"org.opencontainers.image.created": meta["created"], **sbom_annotations(arch, sboms)},
     })
     return {sha256(layer): layer, sha256(config): config, sha256(manifest): manifest}, manifest
 
 
-def image_index(binaries, meta):
+def image_index(binaries, meta, sboms=None):
     """(blobs, index bytes): every platform's image under one image index."""
     blobs, manifests = {}, []
     for arch in ARCHES:
-        more, manifest = platform_image(arch, binaries, meta)
+        more, manifest = platform_image(arch, binaries, meta, sboms)
         blobs.update(more)
         manifests.append(descriptor(MT_MANIFEST, manifest, platform={"architecture": arch, "os": "linux"}))
     index = canonical_json({
@@ -218,9 +248,24 @@ def read_binaries(dist):
 # -- the one edge that writes -------------------------------------------------------
 
 
+def read_sboms(binaries):
+    """{arch: SBOM file bytes}: each binary's embedded CycloneDX document plus its sha256 (the same
+    bytes scripts/build writes to dist/shim-linux-ARCH.cdx.json).  A binary without one (another
+    freezer's) has none."""
+    from shim.util import sbom
+
+    found = {arch: sbom.from_binary(data) for arch, data in binaries.items()}
+    for arch, doc in found.items():
+        if doc is None:
+            sys.stderr.write(f"tools-image: shim-linux-{arch} embeds no SBOM (not a static build): "
+                             "the image carries none for it\n")
+    return {arch: doc for arch, doc in found.items() if doc is not None}
+
+
 def build(dist, out, tag, env):
     meta = metadata(env)
-    blobs, index = image_index(read_binaries(dist), meta)
+    binaries = read_binaries(dist)
+    blobs, index = image_index(binaries, meta, read_sboms(binaries))
     data = oci_archive(blobs, index, tag or meta["version"], meta["epoch"])
     fsutil.write_atomically(str(out), lambda fd: fsutil.write_all(fd, data))
     return sha256(index)

@@ -36,6 +36,24 @@ def with_binary(doc, sha256):
     return doc
 
 
+def encode(doc):
+    """The document as the files beside the binaries hold it (indented, keys sorted, one newline)."""
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def from_binary(data):
+    """The SBOM file of a static binary's bytes: its embedded document plus its sha256 (None: none embedded)."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            doc = json.loads(zf.read(f"shim/{EMBEDDED}"))
+    except (zipfile.BadZipFile, KeyError, ValueError):
+        return None
+    return encode(with_binary(doc, hashlib.sha256(data).hexdigest()))
+
+
 def file_sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

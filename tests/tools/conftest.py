@@ -46,6 +46,9 @@ def dist(tmp_path_factory):
     for path in paths.values():
         assert path.is_file(), f"scripts/build --arch all did not produce {path}"
         shutil.copy2(path, snapshot / path.name)
+        sbom = path.with_name(path.name + ".cdx.json")  # its SBOM, for Dockerfile.tools
+        if sbom.is_file():
+            shutil.copy2(sbom, snapshot / sbom.name)
     return {arch: snapshot / path.name for arch, path in paths.items()}
 
 
