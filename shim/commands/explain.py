@@ -215,31 +215,25 @@ def _shown_value(opt, value):
 def environment(config, environ, errors):
     """(delegate env, {name: [steps]}, the sources' env, secret targets) without side effects."""
     from shim.run import envlayer, hygiene
+    from shim.run.provenance import Trace
 
-    steps = {}
-
-    def mark(name, step):
-        steps.setdefault(name, []).append(step)
-
+    trace = Trace()
     base = envlayer.inherited(environ)
     platform = {"SHIM_RUNTIME": config.detection.runtime}
-    for name in platform:
-        mark(name, f"runtime ({config.detection.source})")
+    trace.platform(config, platform)
     p = config.platform
     if p.sagemaker_layout or p.hyperparameters_env is not None or p.hyperparameters_file or \
             p.hyperparameters_dir:
-        mark("*", "SageMaker contract (its variables are known only when the layout is written)")
+        trace.mark("*", "SageMaker contract (its names are known when the layout is written)")
     try:
         env = envlayer.build(dict(base, **platform), config, stop=lambda: None)
     except ShimError as err:
         errors.append(err)
         env = dict(base, **platform)
-    _env_steps(config, dict(base, **platform), mark)
+    trace.configured(config, dict(base, **platform))
     sources_env = dict(env)
-    before = set(env)
     hygiene.scrub(env, config)
-    for name in before - set(env):
-        mark(name, "hygiene (shim's own credentials, --scrub-credentials, --scrub-env)")
+    trace.scrubbed(sources_env, env)
     targets = []
     from shim.run.pipeline import wants_secrets
 
@@ -249,54 +243,18 @@ def environment(config, environ, errors):
         plan_errors = []
         targets = secrets.plan(config, env, plan_errors)
         errors += plan_errors
-        for t in targets:
-            if t.kind == "env":
-                mark(t.dest, f"reference ({t.where})")
-            elif t.kind == "env_prefix":
-                mark(t.dest + "*", f"reference ({t.where})")
-            elif t.kind == "env_from":
-                mark("*", f"reference ({t.where}): every key of the fetched document")
-    return env, steps, sources_env, targets
-
-
-def _env_steps(config, env, mark):
-    """Which configured step touches which name, in envlayer.build's order (names only)."""
-    from shim.run import envlayer
-
-    names = set(env)
-    for path in config.env.files:
-        try:
-            text = envlayer._read_env_file(path)
-            pairs = envlayer.parse_dotenv(text, path, dict.fromkeys(names, ""))
-        except ShimError:
-            continue  # build() reported it
-        for name, _ in pairs:
-            names.add(name)
-            mark(name, f"env file {path}")
-    for option, verb in (("env", "set"), ("default_env", "default"), ("prepend_env", "prepend"),
-                         ("append_env", "append")):
-        for name in config.value(option):
-            if option == "default_env" and name in names:
-                continue
-            names.add(name)
-            mark(name, f"{config.source_of(option)} {name} ({verb})")
-    for name in config.env.unset:
-        names.discard(name)
-        mark(name, f"{config.source_of('unset_env')} {name} (unset)")
+        trace.references(targets)
+    return env, trace.steps, sources_env, targets
 
 
 def env_diff(inherited, env, steps):
-    """Names added, removed and changed against what shim inherited, each with its steps."""
-    def row(name):
-        return {"name": name, "steps": steps.get(name, ["inherited"])}
+    """The diff of shim.run.provenance, plus the names references will set at run time."""
+    from shim.run.provenance import diff
 
-    added = [row(n) for n in sorted(set(env) - set(inherited))]
-    removed = [row(n) for n in sorted(set(inherited) - set(env))]
-    changed = [row(n) for n in sorted(set(env) & set(inherited)) if env[n] != inherited[n]
-               or n in steps]
-    pending = [{"name": n, "steps": s} for n, s in sorted(steps.items())
-               if any(step.startswith("reference") for step in s) or n == "*"]
-    return {"added": added, "removed": removed, "changed": changed, "resolved_at_run": pending}
+    found = diff(inherited, env, steps)
+    found["resolved_at_run"] = [{"name": n, "steps": s} for n, s in sorted(steps.items())
+                                if any(step.startswith("reference") for step in s)]
+    return found
 
 
 def reference(target):

@@ -26,7 +26,7 @@ from shim.errors import (
     ShimError,
     usage_error,
 )
-from shim.log import Log
+from shim.log import LEVELS, Log
 from shim.proc.signals import Signals
 from shim.run import delegate, envlayer, hygiene, identity as account, runtime
 
@@ -195,6 +195,8 @@ class Run:
         self.identity = None  # --user and friends (shim/proc/identity.py), once resolved
         signals.ignore(sig for sig, to in config.supervise.rewrite.items() if to == 0)
         self.conditions = []  # --wait-for, parsed before anything runs
+        self.secret_targets = []  # what the fetch step resolved (for the env's provenance)
+        self.provenance = None  # names added/removed/changed and the step of each (debug, report)
 
     # -- the pipeline ------------------------------------------------------------
     def execute(self):
@@ -231,6 +233,8 @@ class Run:
         account.environment(self.identity, self.env, self.config)  # HOME, USER: gosu's rule
         if wants_secrets(self.config, sources_env):
             self.timed("fetch", lambda: self.fetch_secrets(sources_env))  # fail closed
+        if self.log.threshold >= LEVELS["debug"] or self.config.report.target:
+            self.trace_environment(platform, sources_env)  # which step set each name
         if self.config.templates:  # config files with the secrets inside, before the hooks
             self.timed("templates", lambda: self.render_templates(sources_env))
         masking = bool(self.secret_values) and self.config.logs.mask_secrets
@@ -316,6 +320,15 @@ class Run:
             self.services += services.build(self.config, self.env or {}, secret_values, self.log,
                                             finishing)
 
+    def trace_environment(self, platform, sources_env):
+        from shim.run import provenance
+
+        self.provenance = provenance.run_trace(self.config, envlayer.inherited(self.environ),
+                                               platform, sources_env, self.env,
+                                               self.secret_targets)
+        for line in provenance.lines(self.provenance):
+            self.log("debug", line)
+
     def become_resident(self):
         """Start the loop when anything will wait, and adopt orphans before any child runs."""
         c = self.config
@@ -341,6 +354,7 @@ class Run:
             pairs, self.secret_values = secrets.run_step(
                 self.config, self.env, lambda: self.signals.pending_stop() is not None, self.log,
                 sources_env=sources_env)
+            self.secret_targets = [target for target, _ in pairs]
         except secrets.Interrupted:
             self.check_interrupted()
             raise

@@ -84,6 +84,8 @@ def build(run):
         "signal": outcome.signal_name if outcome else None,
         "reason": outcome.reason if outcome else None,
         "counters": run.counters,
+        # names only: which step added, removed or changed each variable (shim.run.provenance)
+        "environment": getattr(run, "provenance", None),
     }
 
 

@@ -154,3 +154,23 @@ def test_bad_explain_flags():
     r = explain(["--format", "yaml", "--", "true"])
     assert r.returncode == EXIT_USAGE
     assert len(r.stderr.decode().splitlines()) == 1 and b"--format" in r.stderr
+
+
+def test_a_real_run_logs_the_provenance_at_debug_and_reports_it(tmp_path):
+    from support import run
+
+    report = tmp_path / "report.json"
+    env = base_env(OLD="x", SHIM_VAULT_TOKEN="tok-Zz9")
+    r = run(["--log-level", "debug", "--report", str(report), "--env", "GREETING=hello-Zz8",
+             "--unset-env", "OLD", "--", "true"], env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.decode().splitlines()
+    assert "shim: env GREETING added by --env GREETING (set)" in lines
+    assert "shim: env OLD removed by --unset-env OLD (unset)" in lines
+    assert any(line.startswith("shim: env SHIM_VAULT_TOKEN removed by hygiene") for line in lines)
+    found = json.loads(report.read_text())["environment"]
+    assert {"name": "GREETING", "steps": ["--env GREETING (set)"]} in found["added"]
+    text = report.read_text().encode() + r.stderr
+    assert b"hello-Zz8" not in text and b"tok-Zz9" not in text
+    quiet = run(["--env", "GREETING=hello", "--", "true"])
+    assert b"env GREETING" not in quiet.stderr  # warn level: no provenance lines
