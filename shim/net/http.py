@@ -210,8 +210,12 @@ class Client:
             _https_class()  # fails clearly where there is no TLS
             ctx = tls or self.tls
             if ctx is None:
+                from shim.errors import ShimError
                 from shim.net.tls import client_context
-                ctx = self.tls = client_context()
+                try:
+                    ctx = self.tls = client_context()
+                except ShimError as err:  # a bad SSL_CERT_FILE: this request's failure, in words
+                    raise HttpError(f"{err.operation} {err.obj}: {err.cause}") from None
         key = (scheme, host, port, via.host if via else None, via.port if via else None, id(ctx))
         hdrs = {"Host": _host_header(host, port, scheme), "User-Agent": "shim",
                 "Accept-Encoding": "identity"}
@@ -441,7 +445,8 @@ def _transport_error(err, host, port, timeout, ctx=None):
         return HttpError(f"TLS certificate of {where} not trusted: {err.verify_message}" +
                          (f" (trust store: {store})" if store else ""))
     if ssl is not None and isinstance(err, ssl.SSLError):
-        return HttpError(f"TLS handshake with {where} failed: {err.reason or err}")
+        from shim.net.tls import ssl_cause
+        return HttpError(f"TLS handshake with {where} failed: {ssl_cause(err)}")
     if isinstance(err, (socket.timeout, TimeoutError)):
         return HttpError(f"timed out after {timeout:g}s talking to {where}", retryable=True)
     if isinstance(err, socket.gaierror):

@@ -76,12 +76,44 @@ def client_context(cafile=None, capath=None, cadata=None, environ=None):
         try:
             ctx.load_verify_locations(**where)
         except (OSError, ssl.SSLError, ValueError) as err:
-            cause = getattr(err, "strerror", None) or str(err) or type(err).__name__
-            raise ShimError("load trust store", source, cause,
+            raise ShimError("load trust store", source, ssl_cause(err),
                             "point it at a readable PEM bundle (or directory of hashed certificates)",
                             reason=REASON_SETUP) from None
     ctx.shim_trust_source = source
     return ctx
+
+
+# OpenSSL's reason codes in words (str(SSLError) is "[X509] PEM lib (_ssl.c:4123)").
+REASONS = {
+    "NO_CERTIFICATE_OR_CRL_FOUND": "no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)",
+    "PEM_LIB": "a PEM block in it cannot be read (truncated, or not base64)",
+    "KEY_VALUES_MISMATCH": "the private key does not belong to the certificate",
+    "WRONG_VERSION_NUMBER": "the server did not answer in TLS (is it plain http?)",
+    "UNSUPPORTED_PROTOCOL": "the server offers only TLS versions older than 1.2",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the server does not accept TLS 1.2 or later",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "no TLS version or cipher in common with the server",
+    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate",
+    "CERTIFICATE_VERIFY_FAILED": "certificate verify failed",
+}
+
+
+def ssl_cause(err):
+    """An exception from ssl (or the file system under it) as a cause in words: no
+    "(_ssl.c:NNNN)", no "[X509: ...]" tag, no Python class name."""
+    import re
+
+    reason = getattr(err, "reason", None)
+    text = str(err)
+    if reason is None and "PEM lib" in text:
+        reason = "PEM_LIB"
+    if reason in REASONS:
+        return REASONS[reason]
+    if reason:
+        return reason.lower().replace("_", " ")
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror.lower()
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", re.sub(r"^\[[^\]]*\]\s*", "", text)).strip()
+    return text or type(err).__name__
 
 
 def verify_failed(err, source):

@@ -224,8 +224,9 @@ def tls_context(cafile=None, capath=None, what="CA"):
     from shim.net.tls import client_context
     try:
         return client_context(cafile=cafile or None, capath=capath or None)
-    except ShimError as err:
-        raise SourceError(err.cause) from None
+    except ShimError as err:  # shim.net.tls says what is wrong in words; name the file here
+        shown = f"{what} {cafile or capath}" if cafile or capath else f"trust store {err.obj}"
+        raise SourceError(f"load {shown}: {err.cause}") from None
     except (OSError, ssl.SSLError) as err:
         cause = getattr(err, "strerror", None) or getattr(err, "reason", None) or str(err)
         raise SourceError(f"load {what} {cafile or capath}: {str(cause).lower()}") from None
