@@ -398,6 +398,8 @@ def _copy(value):
 USAGE = ("usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n"
          "       shim version | check [--config PATH] | install DIR | detect [--runtime NAME]\n"
          "       shim exec-env [OPTIONS] -- COMMAND [ARGS...]\n"
+         "       shim explain [--format json] [--fetch] [OPTIONS] -- COMMAND [ARGS...]\n"
+         "       shim doctor [--format json] [OPTIONS]\n"
          "       shim k8s inject|webhook|lint ... | shim dockerfile wrap ...   "
          "(platform tooling: `shim k8s --help`)")
 
