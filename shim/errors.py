@@ -58,7 +58,7 @@ REASON_CODES = {
 }
 
 
-# The registry of sensitive values (shim.streams.mask.REGISTRY) installs itself here when it
+# The registry of sensitive values (shim.util.mask.REGISTRY) installs itself here when it
 # is first imported; every message and record text passes through `redact` where it is
 # written (ShimError.message, shim.log.Log), so no error text can carry a secret.
 _redactor = None

@@ -16,7 +16,7 @@ class Log:
     def __call__(self, level, message):
         if LEVELS[level] > self.threshold:
             return
-        message = redact(message)  # no secret in any message (shim.streams.mask.REGISTRY)
+        message = redact(message)  # no secret in any message (shim.util.mask.REGISTRY)
         if self.stream is None:  # fd 2 itself: works when sys.stderr is None (2>&-)
             write_stderr(f"shim: {message}\n")
             return

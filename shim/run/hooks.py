@@ -51,7 +51,7 @@ def output_masker(config, env, secret_values):
     names = config.logs.mask_env
     if not names and not (secret_values and config.logs.mask_secrets):
         return None
-    from shim.streams.mask import REGISTRY, Masker
+    from shim.util.mask import REGISTRY, Masker
     masker = REGISTRY if secret_values and config.logs.mask_secrets else Masker()
     for name in names:
         if name in env:

@@ -485,7 +485,7 @@ def register(pairs, updates=None):
     file and directory key's content.  A composed text (a reference inside a longer text)
     is registered by its references' values, whole only for secretref+."""
     from shim.sources.base import register as put
-    from shim.streams.mask import REGISTRY
+    from shim.util.mask import REGISTRY
     composed = set()
     for target, result in pairs:
         parts = getattr(result, "parts", None)
@@ -535,7 +535,7 @@ def _walk(value, put):
 def _build_mask(cancelled, log):
     """Build the automaton now, where a stop signal is honoured (it is asked as the
     automaton grows); warn about what cannot be masked."""
-    from shim.streams.mask import REGISTRY, Interrupted as Stopped
+    from shim.util.mask import REGISTRY, Interrupted as Stopped
     try:
         REGISTRY.build(cancelled)
     except Stopped:

@@ -63,11 +63,11 @@ def _reporters(config, log):
 
 
 def _masker(names, env, secret_values, log):
-    """The registry the secrets step filled (shim.streams.mask.REGISTRY: fetched values and
+    """The registry the secrets step filled (shim.util.mask.REGISTRY: fetched values and
     credentials; it warned about what it cannot mask), plus the --mask-env values."""
     if not names and not secret_values:
         return None
-    from shim.streams.mask import REGISTRY, Masker
+    from shim.util.mask import REGISTRY, Masker
 
     masker = REGISTRY if secret_values else Masker()
     for value in secret_values:  # already there when the secrets step registered them

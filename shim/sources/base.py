@@ -32,8 +32,8 @@ CREDENTIAL_HEADERS = ("x-vault-token", "x-amz-security-token", "x-aws-ec2-metada
 
 
 def register(*values):
-    """Register sensitive values for masking (shim.streams.mask.REGISTRY)."""
-    from shim.streams.mask import REGISTRY
+    """Register sensitive values for masking (shim.util.mask.REGISTRY)."""
+    from shim.util.mask import REGISTRY
     for value in values:
         if value:
             REGISTRY.add_secret(value)

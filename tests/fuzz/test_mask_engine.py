@@ -7,7 +7,7 @@ import os
 
 from hypothesis import given, settings, strategies as st
 
-from shim.streams.mask import MASK, Masker
+from shim.util.mask import MASK, Masker
 
 SCALE = int(os.environ.get("SHIM_FUZZ_SCALE", "1"))
 

@@ -1,4 +1,4 @@
-"""The mask registry and its automaton (shim.streams.mask), the credential registration of
+"""The mask registry and its automaton (shim.util.mask), the credential registration of
 the sources (shim.sources.base) and the redaction of messages (shim.errors.redact).
 In-process, no sleeping."""
 
@@ -11,8 +11,8 @@ from shim import errors
 from shim.errors import ShimError
 from shim.log import Log
 from shim.sources import base
-from shim.streams import mask
-from shim.streams.mask import MASK, Masker, pieces
+from shim.util import mask
+from shim.util.mask import MASK, Masker, pieces
 
 
 def masker(*values, budget=mask.BUDGET):
