@@ -190,6 +190,7 @@ class Run:
         self.stdio = (INHERIT, INHERIT, INHERIT)
         self.secret_values = []  # every fetched value, for the log masking to register
         self.templates = None  # (templates, rendered) when the run has templates
+        self.secret_pairs = []  # (target, result) of the secrets step, for --refresh
         self.counters = {}  # services' counters, for the result record and the report
         self.argv0 = None
         self.identity = None  # --user and friends (shim/proc/identity.py), once resolved
@@ -237,6 +238,8 @@ class Run:
             self.trace_environment(platform, sources_env)  # which step set each name
         if self.config.templates:  # config files with the secrets inside, before the hooks
             self.timed("templates", lambda: self.render_templates(sources_env))
+        if self.config.secrets.refresh and (self.secret_pairs or self.templates):
+            self.watch_changes(sources_env)  # --refresh: re-fetch, then --on-change
         masking = bool(self.secret_values) and self.config.logs.mask_secrets
         self.mode = choose_mode(self.config, self.is_pid1, masking)  # bad combinations fail fast
         self.build_services()  # streams and telemetry: bad URLs fail before anything runs
@@ -358,13 +361,7 @@ class Run:
         except secrets.Interrupted:
             self.check_interrupted()
             raise
-        c = self.config.secrets
-        if c.refresh and any(t.kind in secrets.FILE_KINDS for t, _ in pairs):
-            from shim.config.kinds import parse_signal
-
-            signo = parse_signal(c.refresh_signal, self.config.source_of("refresh_signal"))
-            self.services.append(secrets.Refresher(self.config, sources_env, pairs, signo,
-                                                   self.log))
+        self.secret_pairs = pairs
 
     def render_templates(self, sources_env):
         from shim.run import templates
@@ -378,6 +375,19 @@ class Run:
                 self.check_interrupted()
             raise
         self.secret_values = self.secret_values + self.templates[1].values
+
+    def restarts(self):
+        """Restarts when a --refresh change may restart the delegate (else None)."""
+        from shim.run import refresh
+
+        refresher = refresh.restarter(self.services)
+        return refresh.Restarts(refresher, self.stdio) if refresher is not None else None
+
+    def watch_changes(self, sources_env):
+        from shim.run.refresh import Refresher
+
+        self.services.append(Refresher(self.config, sources_env, self.secret_pairs,
+                                       self.templates[0] if self.templates else (), self.log))
 
     def pre_hooks(self):
         if self.config.hooks.pre:
@@ -455,6 +465,7 @@ class Run:
         foreground = isatty(0) and self.stdio[0] < 0
         new_group = c.signal_group or foreground
         stdin, stdout, stderr = self.stdio
+        restarts = self.restarts()  # --on-change restart may start the delegate again
         pid = spawn(path, argv, self.env, self.signals, new_group=new_group, foreground=foreground,
                     stdin=stdin, stdout=stdout, stderr=stderr, cwd=self.start_dir,
                     identity=self.identity)
@@ -466,6 +477,18 @@ class Run:
             service.delegate_started(pid, supervisor)
         try:
             result = self.resident.supervise(pid, supervisor)
+            if restarts is not None:
+                def start(env, fds):
+                    return spawn(path, argv, env, self.signals, new_group=new_group,
+                                 foreground=foreground, stdin=fds[0], stdout=fds[1],
+                                 stderr=fds[2], cwd=self.start_dir, identity=self.identity)
+
+                def again():
+                    s = self.supervisor(timeout=c.timeout, cancel_file=self.config.steps.cancel_file,
+                                        group=c.signal_group, stop_delay=c.stop_delay)
+                    s.job_control = self.job_control(foreground)
+                    return s
+                result, supervisor = restarts.run(self, result, supervisor, start, again)
         finally:
             if foreground:
                 take_terminal_back()

@@ -67,9 +67,17 @@ OPTIONS = (
            "remove NAME from the delegate's environment after fetching; repeatable",
            metavar="NAME"),
     Option("refresh", ["--refresh"], "secrets.refresh", DURATION, None,
-           "re-fetch file and directory targets this often while the delegate runs (at least 1s)",
+           "re-fetch every target (variables, files, directories, templates) this often while "
+           "the delegate runs (at least 1s); --on-change says what a change does",
            minimum=1.0),
     Option("refresh_signal", ["--refresh-signal"], "secrets.refresh_signal", STR, "HUP",
            "signal the delegate gets when a refresh changed a file or directory",
            metavar="SIGNAL"),
+    Option("on_change", ["--on-change"], "secrets.on_change", STR, None,
+           "what a --refresh that changed a value does: signal[:SIG] (default for files and "
+           "templates: the --refresh-signal), restart (stop the delegate, start it again with "
+           "the new values: how changed variables take effect), exec:CMD (run CMD as a hook), "
+           "none", metavar="ACTION",
+           schema={"type": "string",
+                   "pattern": "^(none|restart|signal(:[A-Za-z0-9+-]+)?|exec:.+)$"}),
 )

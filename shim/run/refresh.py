@@ -1,0 +1,324 @@
+"""Service `refresh` (--refresh DURATION): re-fetch every target and act on what changed.
+
+Every interval, on a worker thread: fetch every reference of the run again (variables,
+files, directories, and the references inside templates), register the new values for
+masking, rewrite the files and directories that changed (atomically, as at start) and
+re-render the templates whose output changed.  Then, on the loop, the change actions:
+
+    signal[:SIG]  send SIG (default --refresh-signal, HUP) to the delegate   files, templates
+    restart       stop the delegate (its stop signal, --grace, KILL) and start it again
+                  with the new environment: shim stays (PID 1), same stdio and sinks
+    exec:CMD      run CMD (split like --entrypoint, never a shell) as a hook: own process
+                  group, stdin /dev/null, stdout to stderr, --hook-timeout  (Vault Agent's
+                  agent-inject-command)
+    none          only rewrite
+
+--on-change sets the action for every target; a template's own `on_change` wins for it.
+Without --on-change files and templates get `signal`, and changed variables get nothing:
+a running process's environment cannot change, so only `restart` applies them (shim says
+so once).  A fetch failure keeps every old value and file, is reported, counted
+(`refresh.failures`), and never touches the delegate.  Restarts are counted in the result
+record and the report (`counters.restarts`).
+"""
+
+import os
+
+from shim.errors import ShimError, usage_error
+
+RESTART = "restart"  # the Supervisor's end reason for a restart (never a run's outcome)
+
+
+class Action:
+    """One change action: kind signal|restart|exec|none, its signal or argv, and where set."""
+
+    __slots__ = ("kind", "signo", "argv", "text")
+
+    def __init__(self, kind, signo=None, argv=None, text=""):
+        self.kind, self.signo, self.argv, self.text = kind, signo, argv, text
+
+    def __eq__(self, other):
+        return isinstance(other, Action) and (self.kind, self.signo, self.argv) == (
+            other.kind, other.signo, other.argv)
+
+    def __hash__(self):
+        return hash((self.kind, self.signo, tuple(self.argv or ())))
+
+
+def parse_action(text, where, default_signal):
+    """'signal[:SIG]' | 'restart' | 'exec:CMD' | 'none' -> Action; usage ShimError."""
+    from shim.config.kinds import parse_signal
+    kind, _, arg = text.partition(":")
+    if kind == "signal":
+        return Action("signal", parse_signal(arg, where) if arg else default_signal, text=text)
+    if kind in ("restart", "none") and not arg:
+        return Action(kind, text=text)
+    if kind == "exec" and arg.strip():
+        from shim.run.delegate import split_words
+        return Action("exec", argv=split_words(arg, where), text=text)
+    raise usage_error(where, f"invalid change action {text[:60]!s}",
+                      "use signal[:SIG], restart, exec:CMD or none")
+
+
+class Changes:
+    """What one refresh round changed."""
+
+    __slots__ = ("files", "env", "templates")
+
+    def __init__(self, files=False, env=None, templates=()):
+        self.files, self.env, self.templates = files, env or {}, list(templates)
+
+
+class Refresher:
+    """The service.  `pairs` are the secrets step's (target, result); `templates` the
+    templates step's Template list; `sources_env` what the sources read."""
+
+    def __init__(self, config, sources_env, pairs, templates, log, store=None):
+        from shim.config.kinds import parse_signal
+        from shim.run import secrets
+        self.config = config
+        self.sources_env = dict(sources_env)
+        self.targets = [t for t, _ in pairs]
+        self.env_now = secrets.variables(pairs) if pairs else {}
+        self.env_names = {t.dest for t in self.targets if t.kind == "env"}
+        self.templates = list(templates or ())
+        self.interval = config.secrets.refresh
+        self.log = log
+        self.store = {} if store is None else store
+        signo = parse_signal(config.secrets.refresh_signal, config.source_of("refresh_signal"))
+        chosen = config.secrets.on_change
+        where = config.source_of("on_change")
+        self.action = parse_action(chosen, where, signo) if chosen else None
+        default = self.action or Action("signal", signo, text="signal")
+        self.file_action = default
+        self.template_actions = {
+            t.dest: parse_action(t.on_change, f"{t.where} on_change", signo) if t.on_change
+            else default for t in self.templates}
+        self.group = config.supervise.signal_group
+        self.run = None
+        self.loop = None
+        self.pid = None
+        self.supervisor = None
+        self.timer = None
+        self.busy = False
+        self.stopped = False
+        self.warned_env = False
+        self.refreshes = 0  # completed rounds
+        self.failures = 0  # rounds that kept the old values
+        self.restarts = 0
+        self.pending_env = None  # the environment the next start gets
+
+    # -- the service contract ----------------------------------------------------------------
+    def start(self, run):
+        self.run = run
+        self.loop = run.resident.loop
+
+    def delegate_started(self, pid, supervisor):
+        self.pid, self.supervisor = pid, supervisor
+        self.timer = self.loop.call_later(self.interval, self.tick)
+
+    def delegate_restarted(self, pid, supervisor):
+        """The pipeline started the delegate again (after `restart`): same timer."""
+        self.pid, self.supervisor = pid, supervisor
+
+    def delegate_exited(self, result):
+        self.stopped = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def stop(self, run):
+        self.delegate_exited(None)
+        run.counters["restarts"] = self.restarts
+        run.counters["refresh"] = {"rounds": self.refreshes, "failures": self.failures}
+
+    def can_restart(self):
+        return any(a.kind == RESTART for a in [self.file_action, *self.template_actions.values()])
+
+    def restart_env(self):
+        """For the pipeline: the environment of the delegate's next start (None: no restart)."""
+        env, self.pending_env = self.pending_env, None
+        return env
+
+    # -- one round ------------------------------------------------------------------------
+    def tick(self):
+        if self.stopped or self.busy:
+            return
+        self.busy = True
+        self.loop.run_in_thread(self.refetch, self.done)
+
+    def refetch(self):
+        """On the worker thread: fetch, mask, write files, render templates."""
+        from shim.run import secrets
+        cancelled = lambda: self.stopped  # noqa: E731
+        changes = Changes()
+        env = dict(self.run.env)
+        if self.targets:
+            pairs = secrets.fetch(self.targets, self.config, self.sources_env, cancelled, None,
+                                  self.store)
+            # New values are masked before any reader can see them in a file or the output.
+            secrets.register(pairs).build(cancelled)
+            new_env = secrets.variables(pairs, env)
+            changes.files = secrets.write_targets(pairs)
+            changes.env = self._env_changes(pairs, new_env)
+            env.update({k: v for k, v in changes.env.items() if v is not None})
+        if self.templates:
+            changes.templates = self._render(env, cancelled)
+        return changes
+
+    def _env_changes(self, pairs, new_env):
+        """{NAME: new value, or None when an optional reference went missing}."""
+        out = {k: v for k, v in new_env.items() if self.env_now.get(k) != v}
+        for target, result in pairs:
+            if target.kind == "env" and result.value is None and target.dest in self.env_now:
+                out[target.dest] = None
+        return out
+
+    def _render(self, env, cancelled):
+        from shim.run import templates
+        from shim.streams.mask import REGISTRY
+        fetch = templates.fetcher(self.config, self.sources_env, cancelled, None, self.store)
+        rendered = templates.render_all(self.templates, env, fetch)
+        for value in rendered.values:
+            REGISTRY.add_secret(value)
+        REGISTRY.build(cancelled)
+        return rendered.write(only_changed=True)
+
+    def done(self, changes, error):
+        """On the loop: report a failure, or run the actions of what changed."""
+        self.busy = False
+        self.refreshes += 1
+        if error is not None:
+            self.failures += 1
+            message = error.message() if isinstance(error, ShimError) else \
+                f"{type(error).__name__}: {error}"
+            self.log("warn", f"refresh secrets: {message}; keeping the previous values")
+        elif not self.stopped:
+            self.act(changes)
+        if not self.stopped:
+            self.timer = self.loop.call_later(self.interval, self.tick)
+
+    def act(self, changes):
+        actions = []
+        if changes.files:
+            actions.append(self.file_action)
+        for template in changes.templates:
+            actions.append(self.template_actions[template.dest])
+        if changes.env:
+            self.env_now.update({k: v for k, v in changes.env.items() if v is not None})
+            for name in [k for k, v in changes.env.items() if v is None]:
+                self.env_now.pop(name, None)
+            if self.action is not None and self.action.kind == RESTART:
+                actions.append(self.action)
+            elif not self.warned_env:
+                self.warned_env = True
+                self.log("warn", "refresh secrets: variables changed ("
+                         + ", ".join(sorted(changes.env)) + "); a running process keeps its "
+                         "environment: --on-change restart applies them")
+        seen = []
+        for action in actions:
+            if action not in seen:
+                seen.append(action)
+        for action in seen:
+            if action.kind == "exec":
+                self.run_command(action)
+        if any(a.kind == RESTART for a in seen):
+            self.restart(changes.env)
+            return
+        for action in seen:
+            if action.kind == "signal":
+                self.send(action.signo)
+
+    def send(self, signo):
+        if self.pid is None:
+            return
+        from shim.proc.supervise import send_signal
+        send_signal(self.pid, signo, self.group)
+
+    def restart(self, env_changes):
+        """Stop the delegate (stop signal, --grace, KILL); the pipeline starts it again."""
+        if self.supervisor is None or self.supervisor.state != "running":
+            return
+        env = dict(self.run.env)
+        for name, value in env_changes.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        self.pending_env = env
+        self.restarts += 1
+        self.log("info", "refresh secrets: values changed; restarting the delegate")
+        self.supervisor.end(RESTART)
+
+    def run_command(self, action):
+        """exec:CMD as a hook, without blocking the loop: its exit is reported when reaped."""
+        from shim.proc.spawn import spawn
+        from shim.run.delegate import find_executable
+        what = f"on-change command {action.argv[0]}"
+        try:
+            path = find_executable(action.argv[0], self.run.env)
+            devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                pid = spawn(path, action.argv, dict(self.run.env), self.run.signals,
+                            new_group=True, stdin=devnull, stdout=2)
+            finally:
+                os.close(devnull)
+        except ShimError as err:
+            self.log("warn", f"refresh secrets: {err.message()}")
+            return
+        timeout = self.config.hooks.timeout
+        timer = None
+        if timeout:
+            import signal
+
+            from shim.proc.supervise import send_signal
+            timer = self.loop.call_later(timeout, lambda: send_signal(pid, signal.SIGKILL, True))
+
+        def finished(result):
+            if timer is not None:
+                timer.cancel()
+            code = getattr(result, "code", None)
+            if code:
+                self.log("warn", f"refresh secrets: {what} exited with {code}")
+        self.run.resident.reaper.watch(pid, finished)
+
+
+# -- restarts: the pipeline's supervise step asks these ---------------------------------------
+def restarter(services):
+    """The Refresher of `services` when a change can restart the delegate, else None."""
+    for service in services:
+        if isinstance(service, Refresher) and service.can_restart():
+            return service
+    return None
+
+
+class Restarts:
+    """Starting the delegate again after `restart`: the same stdio (kept open here, because
+    log capture closes its write ends once the first delegate holds them), a new Supervisor."""
+
+    def __init__(self, refresher, stdio):
+        self.refresher = refresher
+        # Duplicates are close-on-exec: no delegate sees them; closed when restarts end.
+        self.stdio = tuple(os.dup(fd) if fd >= 0 else fd for fd in stdio)
+
+    def run(self, run, result, supervisor, start, make_supervisor):
+        """While the last delegate ended for a restart: start it again.  Returns the last
+        (result, supervisor).  A stop signal during a restart ends the run instead."""
+        from shim.errors import REASON_EXITED, REASON_SIGNALED
+        try:
+            while result.reason == RESTART:
+                env = self.refresher.restart_env()
+                if env is None or run.signals.stop_signal is not None:
+                    result.reason = REASON_SIGNALED if result.signal else REASON_EXITED
+                    break
+                run.env = env
+                pid = start(env, self.stdio)
+                supervisor = make_supervisor()
+                for service in run.services:
+                    if hasattr(service, "delegate_restarted"):
+                        service.delegate_restarted(pid, supervisor)
+                result = run.resident.supervise(pid, supervisor)
+        finally:
+            for fd in self.stdio:
+                if fd >= 0:
+                    os.close(fd)
+        return result, supervisor
