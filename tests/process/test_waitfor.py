@@ -296,3 +296,47 @@ def test_dns_name_that_never_resolves_times_out(tmp_path):
     assert r.returncode == EXIT_WAIT_TIMEOUT, r.stderr
     assert b"does not resolve" in r.stderr
     assert "A nxdomain" in queries
+
+
+# -- https: verified as for the secret sources ----------------------------------------------
+def _tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a certificate from a CA the test makes (openssl)."""
+    import ssl
+
+    require_tool("openssl")
+    ca_key, ca_crt = tmp_path / "ca.key", tmp_path / "ca.crt"
+    key, csr, crt = tmp_path / "srv.key", tmp_path / "srv.csr", tmp_path / "srv.crt"
+    ext = tmp_path / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def ossl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out",
+         str(ca_crt), "-days", "2", "-subj", "/CN=shim test CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+         "-subj", "/CN=127.0.0.1")
+    ossl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile", str(ext))
+    server, handler = _http_server([200])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(crt), str(key))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    return server, handler, ca_crt
+
+
+def test_https_is_verified_against_the_configured_ca(tmp_path):
+    server, handler, ca = _tls_server(tmp_path)
+    url = f"https://127.0.0.1:{server.server_port}/ready"
+    try:
+        trusted = base_env(SHIM_HTTP_CACERT=str(ca))
+        r = run(["--wait-for", url, "--wait-timeout", "20s", "--", "true"], env=trusted)
+        assert r.returncode == 0, r.stderr
+        assert [path for _, _, path in handler.served] == ["/ready"]
+        # the same server, but its CA is not trusted: never ready, and the log says why
+        untrusted = base_env(SSL_CERT_FILE=str(tmp_path / "srv.crt"))  # a leaf is no CA
+        r = run(["--wait-for", url, "--wait-timeout", "1s", "--", "true"], env=untrusted)
+        assert r.returncode == EXIT_WAIT_TIMEOUT
+        assert b"not trusted" in r.stderr, r.stderr
+    finally:
+        server.shutdown()
