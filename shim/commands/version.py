@@ -1,53 +1,14 @@
 """`shim version`: what this binary is, as JSON (`--short`: one line)."""
 
-import os
 import platform
 import sys
 
-from shim import __version__
 from shim.config.argv import parse_or_usage
 from shim.config.option import BOOL, Option
-from shim.util.platforms import arch_of
+from shim.util.buildinfo import build_info, identity
 from shim.util.stdio import write_stdout
 
 OPTIONAL_DEPS = ("orjson", "uvloop", "setproctitle")
-
-
-def build_info():
-    """The JSON the freezer baked in (shim/_buildinfo.json), or None from source."""
-    from shim.util.resources import get_data
-
-    data = get_data("shim", "_buildinfo.json")
-    if not data:
-        return None
-    from shim.util import jsonio
-
-    try:
-        return jsonio.loads(data)
-    except ValueError:
-        return None
-
-
-def _source_commit():
-    """HEAD of the git checkout the source runs from (no git binary needed)."""
-    git = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".git")
-    try:
-        with open(os.path.join(git, "HEAD")) as f:
-            head = f.read().strip()
-        if head.startswith("ref: "):
-            ref = head[5:]
-            path = os.path.join(git, ref)
-            if os.path.exists(path):
-                with open(path) as f:
-                    return f.read().strip()
-            with open(os.path.join(git, "packed-refs")) as f:
-                for line in f:
-                    if line.rstrip().endswith(" " + ref):
-                        return line.split()[0]
-            return None
-        return head
-    except OSError:
-        return None
 
 
 def _dep_version(name, built):
@@ -62,13 +23,8 @@ def _dep_version(name, built):
 
 def report():
     info = build_info() or {}
-    arch = arch_of(platform.machine())
     return {
-        "version": info.get("version", __version__),
-        "commit": info.get("commit") or _source_commit(),
-        "build_date": info.get("build_date"),
-        "arch": info.get("arch", arch),
-        "freezer": info.get("freezer", "source"),
+        **identity(info),
         "python": platform.python_version(),
         "python_implementation": sys.implementation.name,
         "deps": {name: _dep_version(name, info.get("deps", {})) for name in OPTIONAL_DEPS},

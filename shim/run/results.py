@@ -8,19 +8,15 @@ a larger record is written in full next to it and the message points there.
 """
 
 import os
-import time
 
 from shim.errors import ShimError
 from shim.util import jsonio
 from shim.util.fsutil import atomic_write
+from shim.util.text import iso  # noqa: F401  (records and the report share it)
 
 TERMINATION_LIMIT = 4096
 RESULT_LIMIT = 1 << 20  # one result file is read up to 1 MiB
 RECORD_VERSION = 1
-
-
-def iso(ts):
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
 
 
 def read_results(directory):

@@ -61,13 +61,13 @@ class Report(Service):
 
 def build(run):
     """The report as a dict (everything from the run; nothing secret)."""
-    from shim.commands import version
-    from shim.run.results import iso
+    from shim.util.buildinfo import identity
+    from shim.util.text import iso
 
     outcome = run.outcome
     finished = run.wall()
     argv0 = getattr(run, "argv0", None)
-    info = version.report()
+    info = identity()
     return {
         "report_version": REPORT_VERSION,
         "shim": {k: info.get(k) for k in ("version", "commit", "build_date", "arch", "freezer")},

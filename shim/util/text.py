@@ -37,3 +37,10 @@ def jsontype(value):
 def oserror(err):
     """An OSError's cause as a message part ("no such file or directory")."""
     return (err.strerror or str(err)).lower() if isinstance(err, OSError) else str(err)
+
+
+def iso(ts):
+    """A Unix time as UTC ISO 8601 with milliseconds (records, reports)."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
