@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from support import IN_CI, REPO, missing, require_tool, shim_command  # noqa: F401
+from support import IN_CI, METADATA_ENV, REPO, missing, require_tool, shim_command  # noqa: F401
+
+for _name, _value in METADATA_ENV.items():  # processes started with os.environ inherit it
+    os.environ.setdefault(_name, _value)
 
 # Property tests (hypothesis), one profile per kind of run:
 # - ci: CI=true.  Derandomized (examples drawn from a seed fixed by each test's source)

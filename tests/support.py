@@ -45,9 +45,17 @@ def shim_command():
 
 
 
+# No test may reach a cloud metadata endpoint by accident: with no AWS credentials configured,
+# a credential chain (shim's, botocore's) asks 169.254.169.254.  Tests point it at a closed
+# loopback port instead (conftest.py sets it in os.environ too); a test of the IMDS provider
+# passes its own stub's address.
+METADATA_ENV = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9/"}
+
+
 def base_env(**extra):
     """A small, exact environment so tests can compare the delegate's env exactly."""
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/root",
+           **METADATA_ENV}
     if not os.environ.get("SHIM_BIN"):
         env["PYTHONPATH"] = str(REPO)
     env.update(extra)

@@ -9,7 +9,12 @@
    AWS_CONTAINER_CREDENTIALS_FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE) (EKS Pod
    Identity); FULL_URI must be https, loopback or one of the documented link-local hosts
 4. IMDSv2: PUT /latest/api/token, then the role's credentials; AWS_EC2_METADATA_DISABLED
-   turns it off, AWS_EC2_METADATA_SERVICE_ENDPOINT moves it (as botocore allows)
+   turns it off, AWS_EC2_METADATA_SERVICE_ENDPOINT moves it (as botocore allows).  It is
+   asked only when nothing above is configured, and briefly, as botocore does: 1 s per
+   request and 1 attempt (AWS_METADATA_SERVICE_TIMEOUT, AWS_METADATA_SERVICE_NUM_ATTEMPTS),
+   so a machine without one loses a second, not a retry ladder.  A half-configured provider
+   (an access key without its secret, a token file without a role) is an error, not a
+   reason to go on to the metadata service.
 
 The profile-file, SSO and process providers are not implemented: containers get their
 credentials from the platform, not from ~/.aws.  SHIM_AWS_CONTAINER_CREDENTIALS_HOST moves
@@ -28,7 +33,9 @@ ECS_HOST = "http://169.254.170.2"
 IMDS_ENDPOINT = "http://169.254.169.254/"
 FULL_URI_HOSTS = {"169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost"}
 REFRESH_MARGIN = 300.0  # re-resolve credentials that expire within 5 minutes
-METADATA_TIMEOUT = 2.0
+METADATA_TIMEOUT = 2.0  # the container endpoint (botocore's ContainerMetadataFetcher: 2 s)
+IMDS_TIMEOUT = 1.0  # botocore's DEFAULT_METADATA_SERVICE_TIMEOUT
+IMDS_ATTEMPTS = 1  # botocore's metadata_service_num_attempts default
 
 
 class Credentials:
@@ -78,15 +85,22 @@ def resolve(ctx):
         creds = provider(ctx)
         if creds is not None:
             return creds
+    imds = ("the instance metadata service is disabled (AWS_EC2_METADATA_DISABLED)"
+            if _imds_disabled(ctx.env) else "the instance metadata service had none")
     raise SourceError("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                       "AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, or "
-                      "AWS_CONTAINER_CREDENTIALS_*; IMDS had none")
+                      f"AWS_CONTAINER_CREDENTIALS_*; {imds}")
 
 
 def from_env(ctx):
     env = ctx.env
     access, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-    if not access or not secret:
+    if bool(access) != bool(secret):  # botocore's PartialCredentialsError
+        have, lack = (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if access else
+                      ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"))
+        raise SourceError(f"partial AWS credentials: {have} is set but {lack} is not; set "
+                          "both, or neither to use a role")
+    if not access:
         return None
     token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN")
     expiry = env.get("AWS_CREDENTIAL_EXPIRATION")
@@ -96,6 +110,9 @@ def from_env(ctx):
 def from_web_identity(ctx):
     env = ctx.env
     role, token_file = env.get("AWS_ROLE_ARN"), env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+    if token_file and not role:  # botocore: "configured to assume role with web identity but
+        raise SourceError("AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not; set "
+                          "the role to assume with the token")  # has no role ARN configured"
     if not role or not token_file:
         return None
     token = read_secret_file(token_file, "web identity token file")
@@ -170,16 +187,23 @@ def from_container(ctx):
 
 def from_imds(ctx):
     env = ctx.env
-    if env.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
+    if _imds_disabled(env):
         return None
     base = (env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or IMDS_ENDPOINT).rstrip("/")
-    from shim.net.http import NO_RETRY, HttpError
-    try:
-        resp = ctx.http.request("PUT", base + "/latest/api/token",
-                                headers={"x-aws-ec2-metadata-token-ttl-seconds": "21600"},
-                                timeout=1.0, retry=NO_RETRY, deadline=ctx.deadline)
-    except HttpError:
-        return None  # no metadata service here: the chain simply ends
+    timeout, attempts = _imds_limits(env)
+    from shim.net.http import HttpError, Retry
+    retry = Retry(attempts=attempts, base=0.1, cap=1.0)
+
+    def ask(method, url, headers):
+        try:
+            return ctx.http.request(method, url, headers=headers, timeout=timeout, retry=retry,
+                                    deadline=ctx.deadline)
+        except HttpError:
+            return None  # no metadata service here (or it stopped answering): the chain ends
+
+    resp = ask("PUT", base + "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "21600"})
+    if resp is None:
+        return None
     headers = {}
     if resp.ok:
         headers["x-aws-ec2-metadata-token"] = resp.text().strip()
@@ -189,16 +213,38 @@ def from_imds(ctx):
     else:
         return None
     path = base + "/latest/meta-data/iam/security-credentials/"
-    roles = ctx.request("GET", path, headers=headers, timeout=METADATA_TIMEOUT)
-    if not roles.ok:
+    roles = ask("GET", path, headers)
+    if roles is None or not roles.ok:
         return None
     role = roles.text().strip().splitlines()[0] if roles.text().strip() else ""
     if not role:
         return None
-    resp = ctx.request("GET", path + role, headers=headers, timeout=METADATA_TIMEOUT)
+    resp = ask("GET", path + role, headers)
+    if resp is None:
+        return None
     if not resp.ok:
         raise http_failure(resp, f"from IMDS for role {role}")
     return _from_json(json_object(resp.body, "IMDS"), "imds")
+
+
+def _imds_disabled(env):
+    return env.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true"
+
+
+def _imds_limits(env):
+    """(timeout seconds, attempts) per request, botocore's way: 1 and 1 unless
+    AWS_METADATA_SERVICE_TIMEOUT / AWS_METADATA_SERVICE_NUM_ATTEMPTS say otherwise."""
+    out = []
+    for name, default in (("AWS_METADATA_SERVICE_TIMEOUT", IMDS_TIMEOUT),
+                          ("AWS_METADATA_SERVICE_NUM_ATTEMPTS", IMDS_ATTEMPTS)):
+        text = env.get(name, "").strip()
+        if not text:
+            out.append(default)
+        elif text.isascii() and text.isdigit() and int(text) > 0:
+            out.append(type(default)(int(text)))
+        else:
+            raise SourceError(f"{name} must be a whole number above 0, got {show(text)}")
+    return out[0], out[1]
 
 
 # -- helpers -----------------------------------------------------------------------
