@@ -42,7 +42,7 @@ class Timer:
 
 
 class Loop:
-    """epoll-based loop.  `clock` is injectable; `poll` is the epoll object's stand-in in tests."""
+    """epoll-based loop.  `clock` is injectable (tests/unit/test_loop.py drives it with a fake clock)."""
 
     def __init__(self, clock=time.monotonic):
         self.clock = clock

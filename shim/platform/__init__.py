@@ -1,1 +1,1 @@
-"""Runtime detection and the SageMaker container contract (issue 10)."""
+"""Runtime detection and the SageMaker container contract."""

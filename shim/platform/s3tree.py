@@ -49,7 +49,7 @@ def tree(ref_text, environ):
         from shim.sources.base import Context, SourceError
     except ImportError:
         raise ShimError("fetch", ref_text, "this build has no S3 source",
-                        "use a ref+file:// channel, or a shim with the secret sources (issue 10)",
+                        "use a ref+file:// channel, or a shim build that has the secret sources",
                         reason=REASON_SETUP) from None
     bucket, prefix, region = _parse(ref_text)
     ctx = Context(environ, Client(env=environ))

@@ -141,7 +141,7 @@ def _remote_fetch(ref_text, environ):
         from shim.sources.refs import RefError, parse
     except ImportError:
         raise ShimError("fetch", ref_text, "this build reads only ref+file:// and absolute paths here",
-                        "use a file reference, or a shim with the secret sources (issue 10)",
+                        "use a file reference, or a shim build that has the secret sources",
                         reason=REASON_SETUP) from None
     try:
         ref = parse(ref_text)
