@@ -354,7 +354,12 @@ class Capture(Service):
             st.bytes += len(data)
             if st.mask is not None:
                 data = st.mask.feed(data)
-                if st.mask.carry and st.mask_timer is None:
+                # Each feed takes the old carry in and leaves a new one: its own full delay
+                # (an older timer would flush a carry that has only just begun).
+                if st.mask_timer is not None:
+                    st.mask_timer.cancel()
+                    st.mask_timer = None
+                if st.mask.carry:
                     st.mask_timer = self.loop.call_later(self.mask_delay,
                                                          lambda st=st: self._flush_mask(st))
             self._emit(st, data)

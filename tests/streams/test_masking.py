@@ -95,3 +95,22 @@ def test_fetched_secrets_keep_shim_resident_to_mask_them(tmp_path):
     r = subprocess.run(shim_command() + ["--no-mask-secrets"] + cmd, env=base_env(),
                        capture_output=True, timeout=60)
     assert r.stdout == b"pw=hunter2-very-secret\n"
+
+
+# A carry that resolves, then a new one: the new one gets its own --mask-delay, not what
+# was left of the old one's (that timer flushed the start of the secret in clear).
+RECARRY = r"""
+import os, time
+s = os.environ["SECRET"].encode()
+os.write(1, b"a " + s[:1]); time.sleep(1.5)   # carry: the first byte of the secret
+os.write(1, b"x token=" + s[:5]); time.sleep(1.5)  # resolved ("sx" is no secret); new carry
+os.write(1, s[5:] + b" end\n")
+"""
+
+
+def test_each_carry_is_held_its_own_mask_delay():
+    r = subprocess.run(shim_command() + ["--mask-env", "SECRET", "--mask-delay", "2500ms", "--",
+                                         sys.executable, "-c", RECARRY],
+                       env=base_env(SECRET=SECRET), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"a " + SECRET[:1].encode() + b"x token=*** end\n"
