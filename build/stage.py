@@ -89,7 +89,7 @@ def package_version(repo):
 
 
 def buildinfo(repo, arch, freezer, epoch, deps, extra=None):
-    """The JSON baked into the binary as shim/_buildinfo.json (read by shim/version.py).
+    """The JSON baked into the binary as shim/_buildinfo.json (read by shim/util/buildinfo.py).
 
     extra: more top-level keys (the static build's `build`: locked/drifted and `drift`)."""
     date = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
