@@ -14,108 +14,66 @@ The final stage gets `COPY --from=TOOLS /shim /shim` and
   rule), so an inherited CMD is written out again when the stage has none;
 * CMD stays as it is.  Running twice changes nothing.
 
-Parsing covers what the final stage's ENTRYPOINT/CMD/FROM need: parser
-directives (escape), line continuations, comments, heredocs, global ARG
-defaults in FROM.
+Parsing is BuildKit's own (shimtools.buildkit: the `dockerfile` package, which
+wraps BuildKit's parser, or a port of it checked against the package): heredocs,
+parser directives, continuations and comments mean what they mean to
+`docker build`.  Only the lines of the final stage's ENTRYPOINT change; every
+other byte stays, CRLF line endings included.
 """
 
 import json
 import re
 import sys
-from dataclasses import dataclass
 
 from shim.errors import ShimError
 
-from . import yamlio
+from . import buildkit, yamlio
 
 MARK = "# shim dockerfile wrap"
-_HEREDOC = re.compile(r"<<-?[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?")
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}?")
+_PLAIN = re.compile(r"^[^\s\x00-\x1f\x7f]+$")  # one word with no blank or control character
+FLAGS_WITH_VALUE = ("--platform",)  # FROM --platform linux/arm64 IMAGE: the flag takes the next word
 
 
-@dataclass
-class Instruction:
-    first: int  # index of its first line
-    last: int  # index of its last line (inclusive)
-    keyword: str
-    value: str
+def _where(name, command):
+    return f"{name}:{command.start_line}"
 
 
-def _escape_char(lines):
-    for line in lines:
-        m = re.match(r"^#\s*escape\s*=\s*(\S)\s*$", line, re.I)
-        if m:
-            return m.group(1)
-        if not re.match(r"^#\s*\w+\s*=", line):
-            break
-    return "\\"
-
-
-def parse(text):
-    """The Dockerfile's instructions, with the line range each one spans."""
-    lines = text.splitlines()
-    esc = _escape_char(lines)
-    out, i = [], 0
-    while i < len(lines):
-        stripped = lines[i].strip()
-        if not stripped or stripped.startswith("#"):
-            i += 1
-            continue
-        first, parts = i, []
-        while True:
-            line = lines[i]
-            if line.rstrip().endswith(esc):
-                parts.append(line.rstrip()[:-1])
-                i += 1
-                while i < len(lines) and lines[i].strip().startswith("#"):
-                    i += 1  # comments inside a continuation are dropped by Docker too
-                if i >= len(lines):
-                    break
-                continue
-            parts.append(line)
-            break
-        joined = " ".join(p.strip() for p in parts)
-        keyword, _, value = joined.partition(" ")
-        heredoc = _HEREDOC.search(value) if keyword.upper() in ("RUN", "COPY", "ADD") else None
-        if heredoc:  # skip the here-document's body
-            while i + 1 < len(lines) and lines[i + 1].strip() != heredoc.group(1):
-                i += 1
-            i += 1
-        out.append(Instruction(first, i, keyword.upper(), value.strip()))
-        i += 1
-    return out
-
-
-def _words(value, shell, what):
-    """(argv, exec form?) of a CMD/ENTRYPOINT value, as Docker runs it."""
-    if value.startswith("["):
-        try:
-            words = json.loads(value)
-            if isinstance(words, list) and all(isinstance(w, str) for w in words):
-                return words, True
-        except ValueError:
-            pass  # Docker treats an invalid JSON array as shell form
-    return [*shell, value], False
+def _words(command, shell, name):
+    """(argv, exec form?) of a CMD/ENTRYPOINT as Docker runs it: JSON words, or SHELL + the line."""
+    if command.json:
+        return list(command.value), True
+    return ([*shell, command.value[0]] if command.value else []), False
 
 
 class Stage:
-    def __init__(self, instructions, global_args):
-        self.instructions = instructions
-        head = instructions[0].value.split()
-        words = [w for w in head if not w.startswith("--")]
-        self.base = _substitute(words[0], global_args) if words else ""
+    def __init__(self, commands, global_args, name):
+        self.commands, self.file = commands, name
+        head = commands[0]
+        words, flags = list(head.value), list(head.flags)
+        for flag in flags:  # newer BuildKit reads `--platform VALUE`; the package leaves VALUE among the words
+            if flag in FLAGS_WITH_VALUE and words:
+                words.pop(0)
+        if not words:
+            raise ShimError("wrap", _where(name, head), "FROM names no image", "write FROM IMAGE [AS NAME]")
+        self.base = _substitute(words[0], global_args, head, name)
         self.name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else ""
 
     def last(self, keyword):
-        found = [ins for ins in self.instructions if ins.keyword == keyword]
+        found = [c for c in self.commands if c.cmd.upper() == keyword]
         return found[-1] if found else None
 
     def shell(self):
-        ins = self.last("SHELL")
-        return json.loads(ins.value) if ins else ["/bin/sh", "-c"]
+        command = self.last("SHELL")
+        if command is None:
+            return ["/bin/sh", "-c"]
+        if not command.json or not command.value:
+            raise ShimError("wrap", _where(self.file, command), "SHELL must be a non-empty JSON array of strings "
+                            "(docker build refuses other forms)", 'write e.g. SHELL ["/bin/bash", "-c"]')
+        return list(command.value)
 
 
-def _substitute(text, args):
+def _substitute(text, args, command, name):
     def repl(m):
         value = args.get(m.group(1))
         if value is None:
@@ -127,20 +85,34 @@ def _substitute(text, args):
     return _VAR.sub(repl, text)
 
 
-def stages(instructions):
+def _arg_default(word):
+    name, eq, default = word.partition("=")
+    if not eq:
+        return name, None
+    try:
+        default = "".join(buildkit._split_words(default, raw=False))
+    except buildkit.ParseError:
+        pass
+    return name, default
+
+
+def stages(commands, name="Dockerfile"):
     global_args, result, current = {}, [], None
-    for ins in instructions:
-        if ins.keyword == "FROM":
-            current = [ins]
+    for command in commands:
+        keyword = command.cmd.upper()
+        if keyword == "FROM":
+            current = [command]
             result.append(current)
         elif current is not None:
-            current.append(ins)
-        elif ins.keyword == "ARG":
-            name, _, default = ins.value.partition("=")
-            global_args[name.strip()] = default.strip().strip("\"'") if default else None
+            current.append(command)
+        elif keyword == "ARG":
+            for word in command.value:
+                arg, default = _arg_default(word)
+                global_args[arg] = default
     if not result:
-        raise ShimError("wrap", "Dockerfile", "no FROM instruction", "give a Dockerfile")
-    return [Stage(s, {k: v for k, v in global_args.items() if v is not None}) for s in result]
+        raise ShimError("wrap", name, "no FROM instruction", "give a Dockerfile")
+    defaults = {k: v for k, v in global_args.items() if v is not None}
+    return [Stage(s, defaults, name) for s in result]
 
 
 def inherited(stage_list, index, lookup):
@@ -168,31 +140,47 @@ def effective(stage_list, index, lookup):
     if entry_ins is None:
         entry, base_cmd = inherited(stage_list, index, lookup)
     else:
-        entry, base_cmd = _words(entry_ins.value, stage.shell(), "ENTRYPOINT")[0], []  # resets inherited CMD
-    cmd = _words(cmd_ins.value, stage.shell(), "CMD")[0] if cmd_ins is not None else base_cmd
+        entry, base_cmd = _words(entry_ins, stage.shell(), stage.file)[0], []  # resets inherited CMD
+    cmd = _words(cmd_ins, stage.shell(), stage.file)[0] if cmd_ins is not None else base_cmd
     return entry, cmd
 
 
 def _exec(words):
-    return json.dumps(words)
+    return json.dumps(words, ensure_ascii=False)
 
 
-def wrap(text, tools_image, shim_path="/shim", shim_args=(), lookup=None):
+def _lines(text):
+    """Lines as BuildKit counts them (split after each \\n only), endings kept."""
+    return buildkit._lines(text)
+
+
+def _wrapped(final, shim_path):
+    entry = final.last("ENTRYPOINT")
+    return bool(entry and entry.json and entry.value and entry.value[0] == shim_path and any(
+        c.cmd.upper() == "COPY" and any(f.startswith("--from=") for f in c.flags) and c.value
+        and c.value[-1] == shim_path for c in final.commands))
+
+
+def _check_word(flag, value):
+    if not _PLAIN.match(value):
+        raise ShimError("parse", flag, f"{json.dumps(value)} must be one word without blanks or control "
+                        "characters (it is written into a COPY line)", "pass the image reference or path as is")
+
+
+def wrap(text, tools_image, shim_path="/shim", shim_args=(), lookup=None, name="Dockerfile"):
     """(new text, changed?) with the final stage's ENTRYPOINT behind shim."""
     if not tools_image:
         raise ShimError("parse", "--tools-image", "missing", "name the tools image (REGISTRY/shim-tools@sha256:…)")
-    lines = text.splitlines()
-    instructions = parse(text)
-    stage_list = stages(instructions)
+    _check_word("--tools-image", tools_image)
+    _check_word("--shim-path", shim_path)
+    commands = buildkit.parse(text, name)
+    stage_list = stages(commands, name)
     final = stage_list[-1]
+    if _wrapped(final, shim_path):
+        return text, False
     entry_ins, cmd_ins = final.last("ENTRYPOINT"), final.last("CMD")
     if entry_ins is not None:
-        words, exec_form = _words(entry_ins.value, final.shell(), "ENTRYPOINT")
-        if exec_form and words and words[0] == shim_path and any(
-                i.keyword == "COPY" and "--from=" in i.value and i.value.split()[-1] == shim_path
-                for i in final.instructions):
-            return text, False
-        original, extra_cmd = words, None
+        original, extra_cmd = _words(entry_ins, final.shell(), name)[0], None
     else:
         original, base_cmd = inherited(stage_list, len(stage_list) - 1, lookup)
         extra_cmd = base_cmd if cmd_ins is None and base_cmd else None
@@ -201,11 +189,16 @@ def wrap(text, tools_image, shim_path="/shim", shim_args=(), lookup=None):
              f"ENTRYPOINT {_exec([shim_path, *shim_args, '--', *original])}"]
     if extra_cmd:
         block += ["# the base image's CMD: a new ENTRYPOINT resets an inherited one", f"CMD {_exec(extra_cmd)}"]
+    lines = _lines(text)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"  # a CRLF file stays CRLF
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += newline
+    block = [line + newline for line in block]
     if entry_ins is not None:
-        lines[entry_ins.first:entry_ins.last + 1] = block
+        lines[entry_ins.start_line - 1:entry_ins.end_line] = block
     else:
         lines += block
-    return "\n".join(lines) + "\n", True
+    return "".join(lines), True
 
 
 def wrap_command(args, lookup):
@@ -214,12 +207,7 @@ def wrap_command(args, lookup):
     if args.in_place and path == yamlio.STDIN:
         raise ShimError("parse", "--in-place", "cannot rewrite stdin", "name the file with -f FILE")
     text = yamlio.read_text(path)
-    try:
-        new, changed = wrap(text, args.tools_image, args.shim_path, tuple(args.shim_arg), lookup)
-    except ShimError as err:
-        if err.obj == "Dockerfile":
-            err.obj = name
-        raise
+    new, changed = wrap(text, args.tools_image, args.shim_path, tuple(args.shim_arg), lookup, name)
     if args.in_place:
         if changed:
             yamlio.write_atomic(path, new)

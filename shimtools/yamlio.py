@@ -29,16 +29,18 @@ def _yaml():
 
 
 def read_text(path):
-    if path == STDIN:
-        return sys.stdin.read()
+    """The file's text with its line endings as they are (a CRLF Dockerfile stays CRLF)."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        if path == STDIN:
+            return sys.stdin.buffer.read().decode("utf-8")
+        with open(path, encoding="utf-8", newline="") as fh:
             return fh.read()
     except OSError as err:
-        raise ShimError("read", path, (err.strerror or str(err)).lower(),
+        raise ShimError("read", "<stdin>" if path == STDIN else path, (err.strerror or str(err)).lower(),
                         "check the path and its permissions") from None
     except UnicodeDecodeError as err:
-        raise ShimError("read", path, f"not UTF-8 text ({err.reason})", "give a YAML or JSON file") from None
+        raise ShimError("read", "<stdin>" if path == STDIN else path, f"not UTF-8 text ({err.reason})",
+                        "save it as UTF-8") from None
 
 
 def load_all(text, name):

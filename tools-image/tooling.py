@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Stage the tooling variant of the tools image: shim + shimtools + ruamel.yaml as one Python lib dir.
+"""Stage the tooling variant of the tools image: shim + shimtools + ruamel.yaml (+ BuildKit's Dockerfile
+parser) as one Python lib dir.
 
     tools-image/tooling.py [--out dist/tooling]      # then:
     podman build --isolation=chroot -f Dockerfile.tooling --build-arg BASE=… -t shim-tools:0.1.0-tooling .
@@ -10,8 +11,11 @@ never carries the tooling (shimtools is not part of the frozen runtime).  The
 from source on a Python 3.11+ base: this script copies the sources and the pure-
 Python ruamel.yaml (its optional C extension is left out) into OUT/lib, so the
 Containerfile needs no pip, no network and no RUN step (a base without a shell
-works too).  Files are copied with fixed mtimes, sorted, so the layer's content
-depends on the inputs only.  Stdlib only.
+works too).  The `dockerfile` package (BuildKit's parser, an x86_64 extension:
+PyPI has no other wheel) is copied with its licence when installed; where it
+cannot load (arm64) `shim dockerfile wrap` uses shimtools.buildkit's port of
+the same parser.  Files are copied with fixed mtimes, sorted, so the layer's
+content depends on the inputs only.  Stdlib only.
 """
 
 import argparse
@@ -34,6 +38,15 @@ def ruamel_dir():
     return Path(next(iter(spec.submodule_search_locations))).parent
 
 
+def dockerfile_files():
+    """The `dockerfile` package's extension module and dist-info (licence), or () when not installed."""
+    spec = importlib.util.find_spec("dockerfile")
+    if spec is None or not spec.origin:
+        return ()
+    module = Path(spec.origin)
+    return (module, *sorted(module.parent.glob("dockerfile-*.dist-info")))
+
+
 def stage(out, epoch):
     lib = Path(out) / "lib"
     if lib.exists():
@@ -42,6 +55,16 @@ def stage(out, epoch):
     for name in PACKAGES:
         shutil.copytree(REPO / name, lib / name, ignore=IGNORE)
     shutil.copytree(ruamel_dir(), lib / "ruamel", ignore=IGNORE)
+    parser = dockerfile_files()
+    if not parser:
+        print("shim: stage tooling: note: the dockerfile package is not installed; `shim dockerfile wrap` in the "
+              "image will use shimtools.buildkit's port of BuildKit's parser (pip install 'shim[tools]' on x86_64 "
+              "to include it)", file=sys.stderr)
+    for path in parser:
+        if path.is_dir():
+            shutil.copytree(path, lib / path.name, ignore=IGNORE)
+        else:
+            shutil.copy2(path, lib / path.name)
     for path in sorted(lib.rglob("*")):
         os.utime(path, (epoch, epoch), follow_symlinks=False)
     return lib

@@ -1,6 +1,7 @@
 """`shim dockerfile wrap`: exec and shell form, SHELL, inherited ENTRYPOINT/CMD, base lookup, idempotence."""
 
 import os
+import sys
 
 import pytest
 
@@ -88,3 +89,87 @@ def test_bad_dockerfiles_are_one_line_errors(text, cause):
 def test_unknown_base_image_names_the_image():
     proc = wrap("FROM localhost/nope-not-here:1\n")
     assert proc.returncode == 125 and "localhost/nope-not-here:1" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+# -- BuildKit's reading of heredocs, line endings and forms (issue 16 C14, D17) ---------------
+
+HEREDOCS = {
+    # `<<EOF` inside a quoted string opens no heredoc: the rest of the file is still read.
+    "quoted": ('FROM debian\nRUN echo "<<EOF in a string"\nENTRYPOINT ["/app"]\n', 2),
+    # ENTRYPOINT lines inside heredoc bodies are file content, not instructions.
+    "bodies": ('FROM debian\nCOPY <<A <<B /etc/\nENTRYPOINT ["fake"]\nA\nENTRYPOINT ["fake2"]\nB\n'
+               'ENTRYPOINT ["/app"]\n', 6),
+    "chomp-and-fd": ('FROM debian\nRUN cat <<-E 2<<"F G"\n\tENTRYPOINT ["no"]\n\tE\nx\nF G\nENTRYPOINT ["/app"]\n', 6),
+    "single-quoted": ("FROM debian\nRUN echo '<<E' <<G\nG\nENTRYPOINT [\"/app\"]\n", 3),
+    "exec-form-run": ('FROM debian\nRUN ["echo", "<<E"]\nENTRYPOINT ["/app"]\n', 2),
+}
+
+
+def test_an_entrypoint_in_a_second_heredoc_body_is_not_the_stages():
+    text = 'FROM debian\nENTRYPOINT ["/app"]\nCOPY <<A <<B /etc/\na\nA\nENTRYPOINT ["fake"]\nB\n'
+    proc = wrap(text)
+    assert proc.returncode == 0, proc.stderr
+    lines = text.splitlines()
+    assert proc.stdout.splitlines() == [lines[0], "# shim dockerfile wrap", f"COPY --from={TOOLS} /shim /shim",
+                                        'ENTRYPOINT ["/shim", "--", "/app"]', *lines[2:]]
+
+
+@pytest.mark.parametrize("case", sorted(HEREDOCS))
+def test_heredocs_are_read_as_buildkit_reads_them(case):
+    text, kept = HEREDOCS[case]
+    proc = wrap(text)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == text.splitlines()[:kept] + [
+        "# shim dockerfile wrap", f"COPY --from={TOOLS} /shim /shim", 'ENTRYPOINT ["/shim", "--", "/app"]']
+
+
+def test_crlf_files_keep_crlf(tmp_path):
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(b'FROM debian\r\nENTRYPOINT ["/app", \\\r\n  "x"]\r\nCMD ["serve"]\r\n')
+    proc = shim_tools("dockerfile", "wrap", "-f", path, "--tools-image", TOOLS, "--in-place")
+    assert proc.returncode == 0, proc.stderr
+    assert path.read_bytes() == (b"FROM debian\r\n# shim dockerfile wrap\r\n" + f"COPY --from={TOOLS} /shim /shim\r\n"
+                                 .encode() + b'ENTRYPOINT ["/shim", "--", "/app", "x"]\r\nCMD ["serve"]\r\n')
+
+
+@pytest.mark.parametrize("text, cause", [
+    ("FROM debian\nSHELL /bin/bash -c\nENTRYPOINT app\n", "<stdin>:2: SHELL must be a non-empty JSON array"),
+    ("FROM debian\nSHELL []\nENTRYPOINT app\n", "SHELL must be a non-empty JSON array"),
+    ('FROM debian\nENTRYPOINT [1, true]\n', "arrays must be comprised of strings only"),
+    ('FROM debian\nCMD [{"a": 1}]\n', "arrays must be comprised of strings only"),
+    ("FROM debian\nRUN <<EOF\necho\n", "unterminated heredoc"),
+    ("", "no instructions"),
+    ("# escape=x\nFROM debian\n", "invalid escape token"),
+    ("FROM --platform=linux/amd64\n", "FROM names no image"),
+])
+def test_what_buildkit_refuses_is_a_one_line_error(text, cause):
+    proc = wrap(text)
+    assert proc.returncode == 125 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("shim: ") and cause in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["--tools-image", "--shim-path"])
+def test_words_written_into_the_copy_line_are_one_word(flag):
+    extra = [flag, "x\nRUN evil"] if flag == "--shim-path" else []
+    proc = shim_tools("dockerfile", "wrap", "-f", "-", "--tools-image", "x\nRUN evil" if flag == "--tools-image"
+                      else TOOLS, *extra, input='FROM debian\nENTRYPOINT ["/app"]\n')
+    assert proc.returncode == 125 and proc.stdout == "" and flag in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_from_platform_with_a_separate_value(tmp_path):
+    write_layout(tmp_path / "base", {"arm64": {"Entrypoint": ["/entry"]}}, single=True)
+    out = wrap("FROM --platform linux/arm64 reg.example/base:1\n", "--image-source",
+               f"reg.example/base:1=oci:{tmp_path / 'base'}")
+    assert out.returncode == 0, out.stderr
+    assert tail(out.stdout, 1) == ['ENTRYPOINT ["/shim", "--", "/entry"]']
+
+
+@pytest.mark.parametrize("case", sorted(HEREDOCS))
+def test_the_port_of_buildkits_parser_wraps_the_same(case, monkeypatch):
+    """Where the dockerfile package cannot load (arm64), shimtools.buildkit's port gives the same result."""
+    from shimtools.dockerfile import wrap as wrap_text
+
+    text = HEREDOCS[case][0]
+    with_package = wrap_text(text, TOOLS)
+    monkeypatch.setitem(sys.modules, "dockerfile", None)  # `import dockerfile` now raises ImportError
+    assert wrap_text(text, TOOLS) == with_package
