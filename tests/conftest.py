@@ -87,3 +87,13 @@ def _loopback_only(event, args):
 import sys  # noqa: E402
 
 sys.addaudithook(_loopback_only)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mask_registry():
+    """In-process tests run many fetches in one process: each starts with an empty registry
+    of sensitive values (shim.util.mask.REGISTRY), as a run of shim does."""
+    yield
+    mask = sys.modules.get("shim.util.mask")
+    if mask is not None:
+        mask.REGISTRY.clear()

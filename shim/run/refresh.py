@@ -175,7 +175,7 @@ class Refresher:
 
     def _render(self, env, cancelled):
         from shim.run import templates
-        from shim.streams.mask import REGISTRY
+        from shim.util.mask import REGISTRY
         fetch = templates.fetcher(self.config, self.sources_env, cancelled, None, self.store)
         rendered = templates.render_all(self.templates, env, fetch)
         for value in rendered.values:

@@ -166,6 +166,12 @@ class Masker:
                 self._dirty = True
         return True
 
+    def clear(self):
+        """Forget every value (one process runs one pipeline; in-process tests run many)."""
+        with self._build_lock, self._lock:
+            self._pieces, self._size, self.short, self.left_out = {}, 0, 0, 0
+            self._dirty, self._automaton = False, None
+
     def __bool__(self):
         return bool(self._pieces)
 
