@@ -108,6 +108,7 @@ def explain(argv, environ, fetch=False):
     report["mode"], report["mode_reasons"] = mode(config, targets, errors)
     report["delegate"] = delegate(config, env, bool(options.parse_argv(argv)[1]), errors)
     report["files"] = files(config, targets)
+    report["identity"] = identity(config)
     report["hooks"] = hooks(config)
     report["wait"] = waits(config)
     report["sinks"] = sinks(config)
@@ -334,6 +335,14 @@ def files(config, targets):
         for name in ("paused", "failed"):
             out.append({"path": os.path.join(d.dir, name), "what": "breakpoint", "mode": "0644",
                         "owner": _owner(None, None)})
+    for item in getattr(config, "templates", None) or ():
+        from shim.run.waitfor import shown
+
+        source = item.get("source", "")
+        out.append({"path": item.get("destination"),
+                    "what": "template from " + (shown(source) if "://" in source else source),
+                    "mode": item.get("mode") or "0400 if it holds a secret, else 0644",
+                    "owner": item.get("owner") or _owner(None, None)})
     if config.platform.sagemaker_layout:
         out.append({"path": config.platform.sagemaker_root, "what": "SageMaker layout",
                     "mode": None, "owner": _owner(None, None)})
@@ -342,6 +351,15 @@ def files(config, targets):
 
 def _owner(uid, gid):
     return f"{os.getuid() if uid is None else uid}:{os.getgid() if gid is None else gid}"
+
+
+def identity(config):
+    """Who the delegate runs as: the identity options that are set, else shim's own user."""
+    found = {"uid": os.getuid(), "gid": os.getgid()}
+    for opt in options.OPTIONS:
+        if opt.section == "identity" and config.sources.get(opt.name) != "default":
+            found[opt.flags[0]] = config.value(opt.name)
+    return found
 
 
 def hooks(config):
@@ -493,6 +511,8 @@ def render_text(report):
         add("files written:")
         for f in report["files"]:
             add(f"  {f['path']}  {f['what']}, mode {f['mode']}, owner {f['owner']}")
+    ident = report.get("identity") or {}
+    add("identity: " + ", ".join(f"{k} {_text(v)}" for k, v in ident.items()))
     for phase, found in (report.get("hooks") or {}).items():
         add(f"{phase}-hooks: {_text(found)}")
     w = report.get("wait") or {}

@@ -174,3 +174,15 @@ def test_a_real_run_logs_the_provenance_at_debug_and_reports_it(tmp_path):
     assert b"hello-Zz8" not in text and b"tok-Zz9" not in text
     quiet = run(["--env", "GREETING=hello", "--", "true"])
     assert b"env GREETING" not in quiet.stderr  # warn level: no provenance lines
+
+
+def test_templates_and_identity(tmp_path):
+    src = tmp_path / "app.conf.tmpl"
+    src.write_text("x=${X}\n")
+    r, report = as_json(["--template", f"{src}={tmp_path / 'app.conf'}", "--umask", "027",
+                         "--", "true"])
+    assert r.returncode == 0, r.stderr
+    files = {f["path"]: f for f in report["files"]}
+    assert files[str(tmp_path / "app.conf")]["what"] == f"template from {src}"
+    assert not (tmp_path / "app.conf").exists()
+    assert report["identity"]["--umask"] == "027"
