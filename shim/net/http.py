@@ -76,8 +76,11 @@ class Response:
         return json.loads(self.body)
 
     def error_text(self, limit=300):
-        """The server's own error text, one line, short: for messages (never a 2xx body)."""
-        text = " ".join(self.body[: limit * 4].decode("utf-8", "replace").split())
+        """The server's own error text, one line, short: for messages (never a 2xx body).
+        Sensitive values are replaced before the text is cut or its spaces collapsed: a
+        server that reflects the request must not show half a token past the cut."""
+        from shim.errors import redact
+        text = " ".join(redact(self.body[:65536].decode("utf-8", "replace")).split())
         return text[:limit] + ("..." if len(text) > limit else "")
 
 

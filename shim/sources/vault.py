@@ -29,6 +29,7 @@ import os
 import threading
 from urllib.parse import quote
 
+from shim.errors import redact
 from shim.sources.base import SourceError, json_object, read_secret_file
 from shim.util.text import show
 
@@ -267,7 +268,7 @@ def vault_error(resp, what):
         text = "; ".join(str(e) for e in errors)
     except (ValueError, AttributeError):
         text = resp.error_text()
-    text = " ".join(text.split())[:300]
+    text = " ".join(redact(text).split())[:300]  # redacted before the cut (see error_text)
     return SourceError(f"{what}: HTTP {resp.status}" + (f": {text}" if text else ""),
                        missing=resp.status == 404)
 

@@ -194,3 +194,24 @@ def test_well_framed_bodies_are_read_exactly(reply):
     finally:
         server.close()
     assert got[f"ref+{server.url}"] == b"hunter2"
+
+
+def test_a_reflected_token_past_the_cut_is_not_shown_in_part(stub, tmp_path):
+    # The server's error text is cut at 300 characters; the token starts just before the cut.
+    # Redacting after the cut would leave "bearer-tok" in clear: the text is redacted first.
+    token = "bearer-token-SECRET-" + "4" * 40
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+
+    def reflect(req):
+        return 500, {}, ("x" * 270 + " auth was " + req.headers["Authorization"]).encode()
+    stub.answers.clear()
+    server = servers.Stub(reflect)
+    try:
+        with pytest.raises(ShimError) as info:
+            fetch([f"ref+http://127.0.0.1:{server.port}/doc"],
+                  {"SHIM_HTTP_TOKEN_FILE": str(token_file)}, deadline=5)
+    finally:
+        server.stop()
+    message = info.value.message()
+    assert "HTTP 500" in message and "bearer-tok" not in message and "SECRET" not in message
