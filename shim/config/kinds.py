@@ -202,7 +202,7 @@ def _pairs(opt, raw, where):
     if isinstance(raw, str):
         raw = [raw]
     if isinstance(raw, list):
-        pairs = {}
+        pairs: dict = {}
         for item in raw:
             if not isinstance(item, str) or opt.sep not in item:
                 raise usage_error(where, f"expected {opt.metavar}, got {show(item)}",

@@ -101,4 +101,10 @@ def _statsd(config, env, found):
     StatsdRelay(m.listen, m.gateway, m.tags, m.tag_style, m.mtu, m.flush_interval)  # binds nothing
 
 
-CHECKS = (_secrets, _mode, _refresh_signal, _log_sinks, _relay, _heartbeat, _statsd)
+def _report(config, env, found):
+    if config.report.target:
+        from shim.telemetry.report import Report
+        Report(config.report.target)  # reads the target; writes at the end of a run only
+
+
+CHECKS = (_secrets, _mode, _refresh_signal, _log_sinks, _relay, _heartbeat, _statsd, _report)

@@ -24,6 +24,8 @@ REFUSED = [
     ({"SHIM_REFRESH": "10s", "SHIM_SECRET_FILE": "/t/x=ref+env://A", "SHIM_REFRESH_SIGNAL": "NOPE"},
      "NOPE"),
     ({"SHIM_ENV": "A=${"}, "unterminated ${"),
+    ({"SHIM_REPORT": "ftp://x/y"}, 'unsupported URL scheme "ftp://"'),
+    ({"SHIM_LOG_SINK": "tcp://h:x"}, 'cannot read URL: port "x" is not a number'),
 ]
 
 
