@@ -407,7 +407,8 @@ class Run:
         # --wait-timeout bounds the whole wait: the files in order, then --wait-for together.
         deadline = self.resident.loop.time() + s.wait_timeout if s.wait_timeout else None
         try:
-            Waiter(self.resident, s.wait_timeout, s.poll_interval).wait_all(s.wait_files, deadline)
+            Waiter(self.resident, s.wait_timeout, s.poll_interval,
+                   log=self.log).wait_all(s.wait_files, deadline)
             if self.conditions:
                 from shim.run import waitfor
 

@@ -48,8 +48,9 @@ def nearest_directory(path):
 class Waiter:
     """Waits for every path, in order, on `resident`'s loop.  `make_inotify` is replaceable."""
 
-    def __init__(self, resident, timeout=None, poll_interval=0.1, make_inotify=None):
+    def __init__(self, resident, timeout=None, poll_interval=0.1, make_inotify=None, log=None):
         self.resident = resident
+        self.log = log or (lambda level, message: None)
         self.loop = resident.loop
         self.timeout = timeout or None  # zero means no timeout, as for --timeout
         self.poll_interval = max(poll_interval or 0.0, MIN_POLL)
@@ -83,6 +84,7 @@ class Waiter:
         self._changed = True
 
     def _wait_one(self, path, deadline, notifier):
+        said = False
         while True:
             watching = notifier is not None and notifier.watch(nearest_directory(path))
             found = state(path)
@@ -91,6 +93,10 @@ class Waiter:
             if found == "failed":
                 raise Skip(path)
             self._check_stop()
+            if not said:  # progress, as --wait-for says it: which file is still pending
+                self.log("info", f"wait for file {path}" + ("" if watching else
+                                                             f" (polling every {self.poll_interval:g}s)"))
+                said = True
             now = self.loop.time()
             if deadline is not None and now >= deadline:
                 raise ShimError("wait for", path, f"not there after {self.timeout:g}s",

@@ -2,12 +2,13 @@
 
 import json
 import os
+import selectors
 import subprocess
 import time
 
 from shim.errors import EXIT_CANCELLED, EXIT_HOOK_FAILED, EXIT_SKIPPED, EXIT_TIMEOUT, EXIT_WAIT_TIMEOUT
 from shim.util.platforms import running_arch
-from support import base_env, run, shim_command
+from support import base_env, run, shim_command, wait_for
 
 
 def _start(args, **kw):
@@ -15,11 +16,32 @@ def _start(args, **kw):
                             stderr=subprocess.PIPE, **kw)
 
 
+def _await_stderr(proc, text, timeout=20):
+    """Read proc's stderr until it contains `text` (an event shim reports), not a sleep."""
+    fd, seen = proc.stderr.fileno(), b""
+    end = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while text.encode() not in seen:
+            if time.monotonic() >= end or not sel.select(end - time.monotonic()):
+                raise AssertionError(f"no {text!r} on shim's stderr in {timeout}s; saw {seen!r}")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise AssertionError(f"shim's stderr ended without {text!r}; saw {seen!r}")
+            seen += chunk
+    return seen
+
+
+def _await_file(path, timeout=20):
+    assert wait_for(path.exists, timeout), f"{path} never appeared"
+
+
 def test_wait_file_hand_off_is_fast(tmp_path):
     """The delegate starts within milliseconds of the wait file appearing (inotify)."""
     wait, out = tmp_path / "go", tmp_path / "started"
-    proc = _start(["--wait-file", str(wait), "--", "sh", "-c", f"date +%s.%N > {out}"])
-    time.sleep(0.3)
+    proc = _start(["--log-level", "info", "--wait-file", str(wait), "--", "sh", "-c",
+                   f"date +%s.%N > {out}"])
+    _await_stderr(proc, f"wait for file {wait}")  # shim is watching
     assert not out.exists()  # still waiting
     t0 = time.time()
     wait.write_text("")
@@ -30,9 +52,9 @@ def test_wait_file_hand_off_is_fast(tmp_path):
 
 def test_several_wait_files_in_order(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    proc = _start(["--wait-file", str(a), "--wait-file", str(b), "--", "true"])
+    proc = _start(["--log-level", "info", "--wait-file", str(a), "--wait-file", str(b), "--", "true"])
     a.write_text("")
-    time.sleep(0.2)
+    _await_stderr(proc, f"wait for file {b}")  # a is done; b is what it waits for now
     assert proc.poll() is None
     b.write_text("")
     assert proc.wait(timeout=20) == 0
@@ -78,9 +100,10 @@ def test_chain_of_steps(tmp_path):
 
 def test_cancel_file(tmp_path):
     cancel, res = tmp_path / "cancel", tmp_path / "r.json"
+    started = tmp_path / "started"
     proc = _start(["--cancel-file", str(cancel), "--result-file", str(res), "--grace", "2s",
-                   "--", "sleep", "30"])
-    time.sleep(0.3)
+                   "--", "sh", "-c", f"touch {started}; exec sleep 30"])
+    _await_file(started)  # the delegate runs: the cancel file now cancels it
     cancel.write_text("")
     assert proc.wait(timeout=20) == EXIT_CANCELLED
     record = json.loads(res.read_text())
@@ -180,8 +203,9 @@ def test_hook_timeout(tmp_path):
 
 
 def test_sigterm_while_waiting_stops_promptly(tmp_path):
-    proc = _start(["--wait-file", str(tmp_path / "never"), "--", "true"])
-    time.sleep(0.3)
+    never = tmp_path / "never"
+    proc = _start(["--log-level", "info", "--wait-file", str(never), "--", "true"])
+    _await_stderr(proc, f"wait for file {never}")  # in the wait, not before it
     proc.terminate()
     assert proc.wait(timeout=5) == 143
 
