@@ -234,6 +234,7 @@ class Identity:
         self.own = list(own)
         self.user_spec = spec  # as the user wrote it, for messages
         self.current_caps = None  # shim's permitted set (None: every capability)
+        self.already = False  # a non-root shim already is that user: nothing to change
 
     @property
     def changes_user(self):
@@ -253,7 +254,7 @@ class Identity:
     def spec(self):
         """The dict build/static/shim_native.c's spawn takes (parse_identity)."""
         spec = {}
-        if self.uid is not None:
+        if self.uid is not None and not self.already:
             spec.update(uid=self.uid, gid=self.gid, groups=list(self.groups or ()))
         if self.umask is not None:
             spec["umask"] = self.umask
@@ -412,7 +413,9 @@ def _check_allowed(ident, euid, current_caps):
     """A non-root shim can become nobody else and cannot raise a hard limit."""
     if euid == 0:
         return
-    if ident.uid is not None and (ident.uid != euid or ident.gid != os.getegid()):
+    if ident.uid is not None and ident.uid == euid and ident.gid == os.getegid():
+        ident.already = True  # "running already as the requested user is not an error"
+    elif ident.uid is not None:
         raise usage_error("--user", f"shim runs as uid {euid}, not root: it cannot become "
                           f"{ident.user_spec}",
                           "start the container as root (shim drops to the user) or drop --user")
