@@ -97,6 +97,8 @@ def write_file(path, data, mode=0o400, uid=None, gid=None):
 
 def stage_file(path, data, mode=0o400, uid=None, gid=None):
     """Write `data` to a temp file beside `path` (owner, mode, fsync); Staged."""
+    if uid is None and gid is None:
+        uid, gid = _default_owner  # --user: the delegate's (set_default_owner)
     given = path
     path = os.path.abspath(path)
     directory, name = os.path.split(path)
@@ -143,6 +145,8 @@ def write_dir(directory, payload, mode=0o400, uid=None, gid=None):
 def stage_dir(directory, payload, mode=0o400, uid=None, gid=None):
     """Write a new generation and the links to it, but not the `..data` swap; Staged, or
     None when the directory already holds exactly `payload`."""
+    if uid is None and gid is None:
+        uid, gid = _default_owner  # --user: the delegate's (set_default_owner)
     directory = os.path.abspath(directory)
     for key in payload:
         _check_key(directory, key)
