@@ -2,14 +2,16 @@
 
 A run stops at its first mistake (exit 125); `shim check` must find the same mistakes, all
 of them, without running, fetching or writing anything.  So each check here calls the very
-function the run calls for that part (the env-file reader, the secrets plan, the sink,
-relay, heartbeat and StatsD parsers, the mode decision) and collects what it raises:
+function the run calls for that part (identity, lifecycle and wait conditions, the env-file
+reader, the secrets plan, template parsing, the mode decision, the sink, relay, heartbeat,
+StatsD and report parsers) and collects what it raises:
 
     for err in problems(config, environ):
         print(err.message())
 
-Not checked (they need the network or write files): fetching the references, the platform
-step (SageMaker layout), connecting to sinks and relay peers.
+Not checked (they need the network or write files): fetching the references (a template's
+references stand for empty text), the platform step (SageMaker layout), connecting to sinks
+and relay peers.
 """
 
 from shim.errors import ShimError
@@ -20,10 +22,10 @@ PLACEHOLDER_COMMAND = ["true"]
 
 def problems(config, environ):
     """[ShimError] for everything a run with `config` under `environ` would refuse."""
-    found = []
+    found: list = []
     env = _guard(found, _environment, config, environ) or {}
     for check in CHECKS:
-        _guard(found, check, config, env)
+        _guard(found, check, config, environ, env)
     return found
 
 
@@ -35,13 +37,31 @@ def _guard(found, check, *args):
         return None
 
 
+def _noop_log(level, message):
+    pass
+
+
+def _identity(config, environ, env, found):
+    """--user, --groups, capabilities, limits: resolved as the run does first."""
+    from shim.run import identity
+    identity.prepare(config, _noop_log)
+
+
+def _lifecycle(config, environ, env, found):
+    """--wait-for URLs, stop delay, debug options (shim.run.lifecycle lists them all)."""
+    from shim.run.pipeline import lifecycle_options
+    if lifecycle_options(config):
+        from shim.run import lifecycle
+        found.extend(lifecycle.problems(config, environ))
+
+
 def _environment(config, environ, found):
     """The delegate's environment as the run builds it (env files read, ${VAR} expanded)."""
     from shim.run import envlayer
     return envlayer.build(envlayer.inherited(environ), config, stop=lambda: None)
 
 
-def _secrets(config, env, found):
+def _secrets(config, environ, env, found):
     """Every reference and target, parsed as the run's secrets step plans them."""
     from shim.run.pipeline import wants_secrets
     if wants_secrets(config, env):
@@ -49,19 +69,19 @@ def _secrets(config, env, found):
         secrets.plan(config, env, errors=found)
 
 
-def _mode(config, env, found):
+def _mode(config, environ, env, found):
     """--exec against what needs a resident shim (masking counts only when secrets exist)."""
     from shim.run.pipeline import choose_mode, wants_secrets
     choose_mode(config, False, wants_secrets(config, env) and config.logs.mask_secrets)
 
 
-def _refresh_signal(config, env, found):
+def _refresh_signal(config, environ, env, found):
     if config.secrets.refresh:
         from shim.config.kinds import parse_signal
         parse_signal(config.secrets.refresh_signal, config.source_of("refresh_signal"))
 
 
-def _log_sinks(config, env, found):
+def _log_sinks(config, environ, env, found):
     lo = config.logs
     if not lo.sinks:
         return
@@ -74,7 +94,7 @@ def _log_sinks(config, env, found):
     records.check_labels(labels)
 
 
-def _relay(config, env, found):
+def _relay(config, environ, env, found):
     from shim.telemetry.relay import FLAGS, parse_addr
     r = config.relay
     for fd, text in ((0, r.stdin_from), (1, r.stdout_to), (2, r.stderr_to)):
@@ -82,7 +102,7 @@ def _relay(config, env, found):
             _guard(found, lambda _found, text=text, fd=fd: parse_addr(text, FLAGS[fd]))
 
 
-def _heartbeat(config, env, found):
+def _heartbeat(config, environ, env, found):
     h = config.heartbeat
     if not (h.url or h.status_url):
         return
@@ -93,7 +113,7 @@ def _heartbeat(config, env, found):
         _guard(found, lambda _found: check_url(h.status_url, "--status-url", ("http", "https")))
 
 
-def _statsd(config, env, found):
+def _statsd(config, environ, env, found):
     m = config.metrics
     if not m.gateway:
         return
@@ -101,10 +121,22 @@ def _statsd(config, env, found):
     StatsdRelay(m.listen, m.gateway, m.tags, m.tag_style, m.mtu, m.flush_interval)  # binds nothing
 
 
-def _report(config, env, found):
+def _report(config, environ, env, found):
     if config.report.target:
         from shim.telemetry.report import Report
         Report(config.report.target)  # reads the target; writes at the end of a run only
 
 
-CHECKS = (_secrets, _mode, _refresh_signal, _log_sinks, _relay, _heartbeat, _statsd, _report)
+def _templates(config, environ, env, found):
+    """Every template planned, read and parsed as the run renders it; a reference inside
+    stands for an empty text (a check fetches nothing)."""
+    if not config.templates:
+        return
+    from shim.run import templates
+    from shim.sources.fetch import Result
+    templates.render_all(templates.plan(config), env,
+                         lambda items: [Result(item, "") for item in items])
+
+
+CHECKS = (_identity, _lifecycle, _secrets, _templates, _mode, _refresh_signal, _log_sinks,
+          _relay, _heartbeat, _statsd, _report)

@@ -72,11 +72,11 @@ def parse(url, where, environ=None):
     bad = f"option {where}"
     if not isinstance(url, str) or "://" not in url:
         raise usage_error(bad, f"{show(url)} is not a URL", SCHEMES_HELP)
+    from shim.net.url import URLError, split
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as err:
-        raise usage_error(bad, f"cannot read {shown(url)} ({err})", SCHEMES_HELP) from None
+        parts, port = split(url)
+    except URLError as err:  # urlsplit's own texts are Python's ("Port could not be cast...")
+        raise usage_error(bad, f"cannot read {shown(url)}: {err}", SCHEMES_HELP) from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise usage_error(bad, f"unknown URL scheme {show(parts.scheme)} in {shown(url)}",

@@ -25,6 +25,12 @@ REFUSED = [
      "NOPE"),
     ({"SHIM_ENV": "A=${"}, "unterminated ${"),
     ({"SHIM_REPORT": "ftp://x/y"}, 'unsupported URL scheme "ftp://"'),
+    ({"SHIM_USER": "no-such-user-16"}, 'no user "no-such-user-16"'),
+    ({"SHIM_CAP_KEEP": "CAP_BOGUS"}, 'unknown capability "CAP_BOGUS"'),
+    ({"SHIM_WAIT_FOR": "ftp://x"}, 'unknown URL scheme "ftp"'),
+    ({"SHIM_WAIT_FOR": "tcp://h:x"}, 'port "x" is not a number'),  # not "could not be cast"
+    ({"SHIM_TEMPLATE": "/nonexistent/t.tmpl=/tmp/out"}, "read template /nonexistent/t.tmpl"),
+    ({"SHIM_TEMPLATE": "ref+foo://x=/tmp/out"}, "malformed source reference"),
     ({"SHIM_LOG_SINK": "tcp://h:x"}, 'cannot read URL: port "x" is not a number'),
 ]
 
@@ -59,3 +65,12 @@ def test_a_good_configuration_is_ok(tmp_path, capfd):
     assert check.main([], environ) == 0
     out = capfd.readouterr()
     assert out.out == "environment: ok\n" and out.err == ""
+
+
+def test_a_template_with_bad_syntax_is_found_without_writing(tmp_path, capfd):
+    src, dest = tmp_path / "app.tmpl", tmp_path / "app.conf"
+    src.write_text("password=ref+vault://kv/a#/pw+\nname=${NAME:-x\n")
+    assert check.main([], {"SHIM_TEMPLATE": f"{src}={dest}"}) == EXIT_USAGE
+    err = capfd.readouterr().err
+    assert f"render template {src}: line " in err and "unterminated ${" in err
+    assert not dest.exists()
