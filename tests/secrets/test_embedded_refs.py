@@ -51,8 +51,9 @@ def test_secret_items_env_from_and_secretref_masked(bao, ca, hosts, tmp_path, pl
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out/conf").read_text() == "user=app key=kay-val-3Rm"
     out = r.stdout.decode()
-    # Masked by default: the password inside the DSN, and the whole secretref+ text.
-    assert "DSN=pg://app:***@db" in out and "TOKEN=***" in out and "PLAIN=1" in out
+    # Masked by default: the password inside the DSN (and "app", a fetched value too), and
+    # the whole secretref+ text.
+    assert "DSN=pg://***:***@db" in out and "TOKEN=***" in out and "PLAIN=1" in out
     assert PW not in out and "kay-val-3Rm" not in out
 
 

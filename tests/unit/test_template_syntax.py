@@ -68,7 +68,7 @@ def test_render_all_names_source_line_column_and_writes_nothing(tmp_path):
     with pytest.raises(ShimError) as info:
         templates.render_all(ts, {"A": "1"}, lambda items: [])
     msg = info.value.message()
-    assert f"template {bad}" in msg and "line 2 column 8" in msg and info.value.code == 125
+    assert "bad.tmpl: line 2 column 8: variable NOPE" in msg and info.value.code == 125
     assert not (tmp_path / "out1").exists()
 
 
