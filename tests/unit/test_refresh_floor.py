@@ -27,3 +27,16 @@ def test_the_floor_itself_and_above_are_accepted():
 
 def test_the_floor_is_in_the_help():
     assert "at least 1s" in options.BY_NAME["refresh"].help
+
+
+@pytest.mark.parametrize("flag, value, floor", [
+    ("--fetch-deadline", "0", "100ms"),  # was: every fetch "not finished within the 0s deadline"
+    ("--fetch-deadline", "50ms", "100ms"),
+    ("--poll-interval", "0", "10ms"),  # was: a busy loop
+])
+def test_other_intervals_have_floors(flag, value, floor):
+    with pytest.raises(ShimError) as info:
+        options.resolve([flag, value, "--", "true"], {})
+    assert f"below the floor of {floor}" in info.value.message()
+    name = flag[2:].replace("-", "_")
+    assert f"at least {floor}" in options.BY_NAME[name].help

@@ -56,7 +56,7 @@ OPTIONS = (
            "bare AWS secret/parameter ARNs, as secrets-init does) or off",
            choices=("ref", "all", "off"), flag_value={"--no-env-refs": "off"}),
     Option("fetch_deadline", ["--fetch-deadline"], "secrets.deadline", DURATION, 60.0,
-           "give up fetching after this long (exit 117)"),
+           "give up fetching after this long (exit 117; at least 100ms)", minimum=0.1),
     Option("vault_token_file", ["--vault-token-file"], "secrets.vault_token_file", PATH, None,
            "read the Vault token from PATH (shim's own: never passed to the delegate)",
            metavar="PATH"),
