@@ -82,4 +82,10 @@ def main(argv, environ=None):
     if problems:
         return EXIT_USAGE
     write_stdout(f"{label}: ok\n")
+    from shim.run import identity  # the delegate's user, groups, capabilities, limits
+
+    if identity.asked(config.identity):
+        from shim.util import jsonio
+
+        write_stdout("identity: " + jsonio.dumps(identity.show_effective(config)).decode() + "\n")
     return 0

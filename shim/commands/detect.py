@@ -38,7 +38,13 @@ def main(argv, environ=None):
         check_runtime(override, "--runtime" if args.get("runtime") else "SHIM_RUNTIME")
     decision = detect.decide(override, environ, detect.HostFiles(args.get("root", "/")),
                              args.get("first_word"))
-    write_stdout(jsonio.dumps(decision.as_dict(), indent=True) + b"\n")
+    shown = decision.as_dict()
+    from shim.run import identity  # the delegate's user, groups, capabilities, limits
+
+    effective = identity.effective_for(environ, decision.runtime)
+    if effective is not None:
+        shown["identity"] = effective
+    write_stdout(jsonio.dumps(shown, indent=True) + b"\n")
     return 0
 
 

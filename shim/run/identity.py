@@ -13,7 +13,7 @@ from shim.errors import ShimError
 def prepare(config, log):
     """The run's Identity (or None); bad input raises a usage error before anything runs."""
     settings = config.identity
-    if not _asked(settings):
+    if not asked(settings):
         return None  # `shim -- true` imports nothing more
     from shim.proc import identity as ident_mod
 
@@ -28,7 +28,8 @@ def prepare(config, log):
     return ident
 
 
-def _asked(s):
+def asked(s):
+    """Whether the identity section asks for anything (cheap: no imports)."""
     return bool(s.user or s.groups or s.own or s.umask or s.no_new_privileges or s.cap_keep or
                 s.cap_drop or s.rlimit)
 
@@ -90,6 +91,23 @@ def become(ident):
     except OSError as err:
         step = err.filename if isinstance(err.filename, str) else "setup"
         raise setup_error(step, err.errno, "delegate", None, ident) from None
+
+
+def effective_for(environ, runtime=None):
+    """`shim detect`: the identity the configuration (file and SHIM_* variables, with the
+    profile of the decided runtime) gives the delegate; None when it asks for none or the
+    configuration does not resolve (`shim check` reports that)."""
+    from shim.config import options
+
+    if runtime is not None:
+        environ = dict(environ, SHIM_RUNTIME=runtime)
+    try:
+        config = options.resolve(["--", "true"], environ)
+    except (ShimError, options.HelpRequested):
+        return None
+    if not asked(config.identity):
+        return None
+    return show_effective(config)
 
 
 def show_effective(config, euid=None):

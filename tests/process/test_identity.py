@@ -261,3 +261,37 @@ def test_unknown_user_names_the_file_searched(tmp_path):
     assert r.returncode == 125
     err = r.stderr.decode()
     assert err.count("\n") == 1 and "/etc/passwd" in err and "ghost" in err
+
+
+PROFILES = {"profiles": {"kubernetes": {"identity": {"user": "4321:4321", "rlimit": ["nofile=512"]}},
+                         "sagemaker-training": {"identity": {"umask": "022"}}}}
+
+
+@pytest.mark.parametrize("runtime,uid,nofile", [("kubernetes", "4321", "512"),
+                                                ("sagemaker-training", "0", None)])
+def test_a_runtime_profile_sets_the_identity(tmp_path, runtime, uid, nofile):
+    import json
+
+    cfg = tmp_path / "shim.json"
+    cfg.write_text(json.dumps(PROFILES))
+    env = base_env(SHIM_CONFIG=str(cfg), SHIM_RUNTIME=runtime)
+    r = run(["--", "sh", "-c", "id -u; ulimit -n"], env=env)
+    assert r.returncode == 0, r.stderr
+    got_uid, got_nofile = r.stdout.decode().split()
+    assert got_uid == uid and (nofile is None or got_nofile == nofile)
+    shown = json.loads(run(["detect"], env=env).stdout)
+    if uid == "0":
+        assert "identity" in shown and shown["identity"]["uid"] == 0  # umask only
+    else:
+        assert shown["identity"]["uid"] == 4321 and shown["identity"]["rlimits"]["nofile"][0] == 512
+    checked = run(["check"], env=env)
+    assert checked.returncode == 0, checked.stderr
+    line = [x for x in checked.stdout.decode().splitlines() if x.startswith("identity: ")][0]
+    assert json.loads(line.split(": ", 1)[1])["uid"] == int(uid)
+
+
+def test_check_reports_an_unknown_user_without_running(tmp_path):
+    r = in_image(tmp_path, ["check"], env=base_env(SHIM_USER="ghost"))
+    assert r.returncode == 125
+    err = r.stderr.decode()
+    assert "ghost" in err and "/etc/passwd" in err
