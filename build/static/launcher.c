@@ -82,15 +82,14 @@ set_string(PyConfig *config, wchar_t **field, const wchar_t *value)
 /* Block every catchable signal before anything else: as PID 1 a signal that
  * arrives while CPython starts (~9 ms) would otherwise be dropped by the kernel
  * (PID 1 has no default actions).  The runtime collects it with sigtimedwait
- * and restores shim_initial_mask (shim_native.c) in every child, as tini does. */
+ * and restores shim_initial_mask (shim_native.c) in every child, as tini does.
+ * The fault signals too (a `kill -SEGV` is forwarded, as dumb-init does): a real
+ * fault is still fatal, the kernel unblocks a synchronous one to deliver it. */
 static void
 block_signals(void)
 {
-    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
     sigset_t all;
     sigfillset(&all);
-    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
-        sigdelset(&all, faults[i]);
     if (sigprocmask(SIG_BLOCK, &all, &shim_initial_mask) == 0)
         shim_initial_mask_known = 1;
 }
