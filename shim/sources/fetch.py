@@ -91,8 +91,10 @@ def pick(raw, pointer):
     try:
         node = _refs.select(doc, pointer)
         return "" if node is None else node  # null is an empty value, in every target
-    except KeyError as err:
-        raise SourceError(f"fragment #{err.args[0]} selects nothing", missing=True) from None
+    except KeyError as err:  # the whole fragment as written, and where it stopped matching
+        whole, at = _refs.format_pointer(pointer), err.args[0]
+        raise SourceError(f"fragment #{whole} selects nothing" + ("" if at == whole else
+                          f" (there is no #{at})"), missing=True) from None
 
 
 def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settings=None,

@@ -157,3 +157,18 @@ def test_pointer_round_trip(tokens):
         assert text == "" and parse("ref+vault://kv/a").pointer is None
         return
     assert refs.parse_pointer(text) == tokens
+
+
+def test_a_fragment_that_selects_nothing_is_shown_whole():
+    from shim.sources.base import SourceError
+    from shim.sources.fetch import pick
+    doc = b'{"password": {"a": 1}, "list": [1]}'
+    for fragment, cause in [
+        ("/nope", "fragment #/nope selects nothing"),
+        ("/password/x/y", "fragment #/password/x/y selects nothing (there is no #/password/x)"),
+        ("/list/3", "fragment #/list/3 selects nothing"),
+        ("/a~1b/c", "fragment #/a~1b/c selects nothing (there is no #/a~1b)"),
+    ]:
+        with pytest.raises(SourceError) as info:
+            pick(doc, refs.parse_pointer(fragment))
+        assert info.value.cause == cause
