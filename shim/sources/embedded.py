@@ -76,8 +76,7 @@ def scan(text, base=0):
         body = text[body_start:end]
         if "://" not in body:
             raise EmbeddedError(base + start, "expected ref+SCHEME://PATH"
-                                + ("" if body else " after 'ref+'")
-                                + " (end it with '+'; write a literal '+' inside it as %2B)")
+                                + ("" if body else " after 'ref+'"))
         try:
             ref = parse(PREFIX + body)
         except RefError as err:
