@@ -295,3 +295,37 @@ def test_check_reports_an_unknown_user_without_running(tmp_path):
     assert r.returncode == 125
     err = r.stderr.decode()
     assert "ghost" in err and "/etc/passwd" in err
+
+
+@pytest.fixture
+def no_native(tmp_path):
+    """The C module hidden (the Nuitka/PyInstaller comparison builds have none)."""
+    from support import REPO
+
+    (tmp_path / "sitecustomize.py").write_text('import sys\nsys.modules["_shim_native"] = None\n')
+    env = base_env()
+    env["PYTHONPATH"] = f"{tmp_path}:{REPO}"
+    return env
+
+
+@pytest.mark.parametrize("mode", ["--exec", "--supervise"])
+def test_without_the_c_module_user_limits_umask_still_apply(no_native, mode):
+    # Always the source tree (the frozen binary has the C module built in).
+    r = subprocess.run([sys.executable, "-m", "shim", mode, "--user", "4321", "--rlimit",
+                        "nofile=300:400", "--umask", "077", "--", "sh", "-c",
+                        "id -u; id -G; ulimit -n; ulimit -Hn; umask"], env=no_native,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split() == ["4321", "4321", "300", "400", "0077"]
+
+
+@pytest.mark.parametrize("flag", [["--cap-keep", "NET_BIND_SERVICE"], ["--no-new-privileges"]])
+def test_without_the_c_module_capabilities_are_a_clear_error(no_native, flag, world):
+    # Always the source tree (the frozen binary has the C module built in).
+    marker = world / "ran"
+    r = subprocess.run([sys.executable, "-m", "shim", "--supervise", "--user", "4321"] + flag +
+                       ["--", "touch", str(marker)], env=no_native, capture_output=True,
+                       timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 118 and "_shim_native" in err and err.count("\n") == 1, err
+    assert not marker.exists()
