@@ -2,7 +2,8 @@
 
     scripts/build [--arch amd64|arm64|all] [--freezer static|nuitka|pyinstaller] [--dist DIR] [--work DIR]
     scripts/build [--locked | --inputs FILE] [--save-inputs FILE]
-    scripts/build --update-lock
+    scripts/build --update-lock            re-pin build/inputs.lock; prints `name: old → new`
+    scripts/build --check-lock             warn when the mirror has newer versions than the lock
 
 Steps per arch: fetch the locked inputs and verify their hashes
 (build/inputs.lock), unpack them (cached) → stage shim/ with its build info →
@@ -126,6 +127,8 @@ def main(argv=None):
     ap.add_argument("--work", default=str(REPO / ".work" / "build"), help="work directory (default: .work/build/)")
     ap.add_argument("--update-lock", action="store_true",
                     help="re-pin build/inputs.lock to what the mirror and pip serve today, then stop")
+    ap.add_argument("--check-lock", action="store_true",
+                    help="warn (exit 0) when the mirror has newer versions than build/inputs.lock, then stop")
     ap.add_argument("--locked", action="store_true",
                     help="use exactly the locked inputs; fail when the mirror no longer serves one "
                          "(default: follow the mirror and report each drifted input)")
@@ -145,13 +148,19 @@ def main(argv=None):
         # .pyc bytes depend on set ordering: re-run with a fixed hash seed.
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable, "-I", __file__, *sys.argv[1:]])
+    if args.check_lock:
+        return check_lock()
     cache = Path(os.environ.get("SHIM_CACHE", "/var/cache/shim"))
     if not args.inputs:
         for arch in ARCHES:
             sysroot.ensure_foreign_arch(arch, HOST_ARCH)
     if args.update_lock:
+        old = lock.load() if lock.LOCK.exists() else []
         text = lock.update(cache, log)
         write_atomic(lock.LOCK, text.encode())
+        # The changelog of the update, on stdout: what a reviewer reads before committing.
+        lines = lock.changes(old, lock.parse(text))
+        sys.stdout.write("".join(f"{line}\n" for line in lines) or "no changes: the lock names today's versions\n")
         log(f"wrote {lock.LOCK}: review the diff and commit it")
         return 0
     epoch = stage.source_date_epoch(REPO)
@@ -188,6 +197,18 @@ def main(argv=None):
         # The main job's second product: the multi-arch FROM-scratch tools image (issue #4).
         subprocess.run([sys.executable, "-I", str(REPO / "tools-image" / "build.py"), "--dist", str(dist)],
                        env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}, check=True)
+    return 0
+
+
+def check_lock():
+    """The scripts/test check: one warning line per locked package the mirror has a newer version of
+    (from apt's index as it is: no download).  Never fails: a stale lock still builds (it drifts)."""
+    stale = lock.newer_on_mirror(lock.load())
+    for name, old, new in stale:
+        sys.stderr.write(f"warning: build/inputs.lock: {name} {old} is older than the mirror's {new}\n")
+    if stale:
+        sys.stderr.write("warning: build/inputs.lock misses updates (security fixes reach the binary only when "
+                         "it is rebuilt): run scripts/build --update-lock, review the changes, commit\n")
     return 0
 
 

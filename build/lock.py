@@ -261,6 +261,49 @@ def update(cache, log):
     return render(entries)
 
 
+def changes(old, new):
+    """Changelog-level lines `name: old → new` between two locks (one line per package when
+    every arch moves alike, else per NAME:ARCH; added and removed inputs too)."""
+    def versions(entries):
+        out = {}
+        for e in entries:
+            out.setdefault((e.kind, e.name), {})[e.arch] = e.version
+        return out
+
+    before, after = versions(old), versions(new)
+    lines = []
+    for key in sorted(set(before) | set(after), key=lambda k: (k[1], k[0])):
+        was, now = before.get(key, {}), after.get(key, {})
+        if was == now:
+            continue
+        name = key[1] + (" (source)" if key[0] == "src" else "")
+        if len(set(was.values())) <= 1 and len(set(now.values())) <= 1 and (not was or not now or set(was) == set(now)):
+            lines.append(f"{name}: {next(iter(was.values()), '(new)')} → {next(iter(now.values()), '(removed)')}")
+            continue
+        for arch in sorted(set(was) | set(now)):
+            if was.get(arch) != now.get(arch):
+                lines.append(f"{name}:{arch}: {was.get(arch, '(new)')} → {now.get(arch, '(removed)')}")
+    return lines
+
+
+def newer_on_mirror(entries):
+    """[(name, locked, candidate)] for the debs whose apt candidate (today's index, no download)
+    is newer than the lock: the security updates a build from the lock would miss."""
+    out, seen = [], set()
+    for e in entries:
+        if e.kind != "deb" or e.name in seen or e.arch not in ("amd64", "all"):
+            continue
+        seen.add(e.name)
+        try:
+            version = candidate(e.name, "amd64")[0]
+        except LockError:
+            continue
+        newer = subprocess.run(["dpkg", "--compare-versions", version, "gt", e.version]).returncode == 0
+        if newer:
+            out.append((e.name, e.version, version))
+    return out
+
+
 def _locked(entry, cache, log):
     tmp = Path(tempfile.mkdtemp(prefix=".lock-", dir=_mkdir(Path(cache) / "inputs")))
     try:
