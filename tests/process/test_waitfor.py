@@ -190,17 +190,19 @@ def test_timeout_is_wait_timeout(tmp_path):
 
 
 def test_wait_timeout_bounds_wait_files_and_conditions_together(tmp_path):
-    """The wait file comes after 0.3 of a 1 s timeout: the TCP wait gets what is left."""
+    """The wait file comes 1 s into a 2 s timeout: the TCP wait gets only the second left
+    (a fresh timeout would end the run 3 s in)."""
     sock, port = _bound_port()
     go = tmp_path / "go"
     proc = _start(["--wait-file", str(go), "--wait-for", f"tcp://127.0.0.1:{port}",
-                   "--wait-timeout", "1s", "--", "true"])
+                   "--wait-timeout", "2s", "--", "true"])
     try:
-        assert _Lines(proc.stdout).quiet_for(0.5)
-        t0 = time.monotonic()
+        _Lines(proc.stderr).until(f"wait for file {go}")
+        t0 = time.monotonic()  # the deadline started a little before this line
+        time.sleep(1.0)  # the stimulus: part of the timeout passes in the file wait
         go.write_text("")
         assert proc.wait(timeout=20) == EXIT_WAIT_TIMEOUT
-        assert time.monotonic() - t0 < 0.95  # not a fresh second after the file
+        assert time.monotonic() - t0 < 2.6
     finally:
         proc.kill()
         proc.wait()
