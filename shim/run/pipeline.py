@@ -232,6 +232,10 @@ class Run:
         sources_env = dict(self.env)  # what the sources read: shim's own credentials included
         hygiene.scrub(self.env, self.config)  # ...which hooks and the delegate never see
         account.environment(self.identity, self.env, self.config)  # HOME, USER: gosu's rule
+        if self.config.secrets.refresh:  # a bad --on-change fails before any fetch
+            from shim.run import refresh
+
+            refresh.check(self.config)
         if wants_secrets(self.config, sources_env):
             self.timed("fetch", lambda: self.fetch_secrets(sources_env))  # fail closed
         if self.log.threshold >= LEVELS["debug"] or self.config.report.target:

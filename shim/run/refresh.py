@@ -24,6 +24,7 @@ record and the report (`counters.restarts`).
 import os
 
 from shim.errors import ShimError, usage_error
+from shim.util.text import show
 
 RESTART = "restart"  # the Supervisor's end reason for a restart (never a run's outcome)
 
@@ -55,7 +56,7 @@ def parse_action(text, where, default_signal):
     if kind == "exec" and arg.strip():
         from shim.run.delegate import split_words
         return Action("exec", argv=split_words(arg, where), text=text)
-    raise usage_error(where, f"invalid change action {text[:60]!s}",
+    raise usage_error(where, f"invalid change action {show(text)}",
                       "use signal[:SIG], restart, exec:CMD or none")
 
 
@@ -322,3 +323,15 @@ class Restarts:
                 if fd >= 0:
                     os.close(fd)
         return result, supervisor
+
+
+def check(config):
+    """Every change action parsed (--on-change, templates' on_change): a usage ShimError
+    before anything is fetched or written, and for `shim check`."""
+    from shim.config.kinds import parse_signal
+    signo = parse_signal(config.secrets.refresh_signal, config.source_of("refresh_signal"))
+    if config.secrets.on_change:
+        parse_action(config.secrets.on_change, config.source_of("on_change"), signo)
+    for i, raw in enumerate(config.templates):
+        if raw.get("on_change"):
+            parse_action(raw["on_change"], f"{config.source_of('template')}[{i}] on_change", signo)

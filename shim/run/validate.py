@@ -76,9 +76,10 @@ def _mode(config, environ, env, found):
 
 
 def _refresh_signal(config, environ, env, found):
+    """--refresh-signal and every change action (--on-change, templates' on_change)."""
     if config.secrets.refresh:
-        from shim.config.kinds import parse_signal
-        parse_signal(config.secrets.refresh_signal, config.source_of("refresh_signal"))
+        from shim.run import refresh
+        refresh.check(config)
 
 
 def _log_sinks(config, environ, env, found):
