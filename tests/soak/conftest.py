@@ -1,0 +1,1 @@
+"""Soak tier: long runs of real processes; only through `scripts/test soak`."""
