@@ -24,11 +24,11 @@ class Shim:
     """shim under `unshare` with vault.shim.test -> 127.0.0.1 (as test_run.run_shim), started
     in the background; `line()` waits for the delegate's next stdout line."""
 
-    def __init__(self, args, env, hosts):  # noqa: F811
+    def __init__(self, args, env, hosts, mask=False):  # noqa: F811
         require_tool("unshare")
         script = 'mount --bind "$0" /etc/hosts && exec "$@"'
         cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-               str(hosts)] + shim_command() + ["--no-mask-secrets", *args]
+               str(hosts)] + shim_command() + ([] if mask else ["--no-mask-secrets"]) + list(args)
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.buf = b""
         self.err = b""
@@ -94,6 +94,23 @@ def test_restart_on_env_change_keeps_shim_pid_and_counts(bao, ca, hosts, rotatin
     counters = json.loads(record.read_text())["counters"]
     assert counters["restarts"] == 1
     assert json.loads(report.read_text())["counters"]["restarts"] == 1
+
+
+def test_restart_keeps_the_masked_output_flowing(bao, ca, hosts, rotating, tmp_path):  # noqa: F811
+    """With masking (the default) output goes through shim's capture pipes: the restarted
+    delegate writes into the same ones, and its new value is masked too."""
+    shim = Shim(["--secret", f"DB=ref+vault://kv1/{rotating}#/pw", "--refresh", "1s",
+                 "--on-change", "restart", "--", "sh", "-c", 'echo "DB=$DB PID=$$"; exec sleep 60'],
+                vault_env(bao, ca), hosts, mask=True)
+    try:
+        first = dict(kv.split("=", 1) for kv in shim.line().split())
+        assert first["DB"] == "***"
+        bao.api("POST", f"kv1/{rotating}", {"pw": "second-value-2"})
+        second = dict(kv.split("=", 1) for kv in shim.line(60).split())
+        assert second["DB"] == "***" and second["PID"] != first["PID"]
+    finally:
+        assert shim.stop() == 143
+    assert b"second-value-2" not in shim.err
 
 
 def test_exec_command_after_a_file_change(bao, ca, hosts, rotating, tmp_path):  # noqa: F811
