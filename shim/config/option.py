@@ -14,7 +14,11 @@ REPEATABLE = (LIST, TEMPLATE_LIST) + MAP_KINDS
 
 
 class HelpRequested(Exception):
-    """-h/--help was given: the caller prints its help or usage and exits 0."""
+    """-h/--help (or --help-all: `full`) was given: the caller prints its help and exits 0."""
+
+    def __init__(self, full=False):
+        super().__init__()
+        self.full = full
 
 
 class Option:

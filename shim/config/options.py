@@ -112,8 +112,8 @@ def parse_argv(argv):
         arg = argv[i]
         if arg == "--":
             return values, list(argv[i + 1:])
-        if arg in ("-h", "--help"):
-            raise HelpRequested()
+        if arg in ("-h", "--help", "--help-all"):
+            raise HelpRequested(full=arg == "--help-all")
         if not arg.startswith("-") or arg == "-":
             return values, list(argv[i:])
         flag, eq, inline = arg.partition("=")
@@ -404,21 +404,53 @@ USAGE = ("usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n"
          "(platform tooling: `shim k8s --help`)")
 
 
-def render_help():
-    lines = [USAGE, "", "options (flag / environment variable / config key):"]
-    for opt in OPTIONS:
-        flags = ", ".join(opt.flags + list(opt.flag_value or {}))
-        if opt.kind != BOOL:
-            flags += f" {opt.metavar}"
-        lines.append(f"  {flags}")
-        lines.append(f"      {opt.help}")
-        lines.append(f"      env {opt.env}" + (f", key {opt.key}" if opt.key else "") +
-                     (f", default {_fmt_default(opt)}" if opt.default not in (None, [], {}) else ""))
-    lines.append("")
-    lines.append("exit codes: the delegate's own; 128+n if killed by signal n; 127 not found;")
-    lines.append("126 not executable; 125 usage; 124 timeout; 123 wait timeout; 122 hook failed;")
-    lines.append("121 skipped; 120 cancelled; 119 internal error; 118 setup error; 117 fetch failed.")
+def render_help(full=False):
+    """--help: the most used options, then the capabilities by name; --help-all: every
+    option, grouped by capability (shim.config.capabilities, the one registry)."""
+    from shim.config.capabilities import CAPABILITIES, MOST_USED
+
+    lines = [USAGE, ""]
+    if not full:
+        lines.append("most used options (flag / environment variable / config key):")
+        lines += [line for name in MOST_USED for line in _help_lines(BY_NAME[name])]
+        lines += ["", "capabilities (every option of each: shim --help-all):"]
+        width = max(len(cap.name) for cap in CAPABILITIES)
+        lines += [f"  {cap.name:<{width}}  {cap.summary}" for cap in CAPABILITIES]
+    else:
+        lines.append("options by capability (flag / environment variable / config key):")
+        for cap in CAPABILITIES:
+            lines += ["", f"{cap.name}: {cap.summary}"]
+            lines += [line for name in cap.options for line in _help_lines(BY_NAME[name])]
+    lines += ["", "Every option is also a SHIM_* variable and a config-file key; "
+              "precedence: flag > variable > file > default.", ""]
+    lines += _exit_code_lines()
     return "\n".join(lines) + "\n"
+
+
+def _help_lines(opt):
+    flags = ", ".join(opt.flags + list(opt.flag_value or {}))
+    if opt.kind != BOOL:
+        flags += f" {opt.metavar}"
+    return [f"  {flags}", f"      {opt.help}",
+            f"      env {opt.env}" + (f", key {opt.key}" if opt.key else "") +
+            (f", default {_fmt_default(opt)}" if opt.default not in (None, [], {}) else "")]
+
+
+def _exit_code_lines():
+    """Every shim exit code, from shim.errors (the one list; the README's table matches)."""
+    from shim import errors
+
+    codes = sorted(((code, reason) for reason, code in errors.REASON_CODES.items()), reverse=True)
+    text = ("exit codes: the delegate's own; 128+n if killed by signal n; " +
+            "; ".join(f"{code} {what}" for code, what in codes) + ".")
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > 96:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return lines + [line]
 
 
 def _fmt_default(opt):

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from shim.config import options
+from shim.config import capabilities, options
 from shim.errors import (
     REASON_CODES,
     REASON_EXITED,
@@ -30,14 +30,9 @@ from shim.log import LEVELS, Log
 from shim.proc.signals import Signals
 from shim.run import delegate, envlayer, hygiene, identity as account, runtime
 
-# Features that need shim to stay resident; any of them rules out exec mode.
-RESIDENT_FEATURES = ("timeout", "post_file", "result_file", "termination_path", "cancel_file",
-                     "post_hooks", "exit_remap", "rewrite", "signal_group", "refresh",
-                     # streams and telemetry (shim/run/services.py)
-                     "stdout_path", "stderr_path", "log_sink", "mask_env", "statsd_gateway",
-                     "heartbeat", "status_url", "stdin_from", "stdout_to", "stderr_to", "report",
-                     # lifecycle (issue 20): only a resident shim can delay the stop or pause
-                     "stop_delay", "breakpoint_on_failure")
+# Options that need shim to stay resident; any of them rules out exec mode.  From the
+# capability registry (shim.config.capabilities), like --help's groups and the README's list.
+RESIDENT_FEATURES = capabilities.resident_options()
 # Delegate outcomes that --on-error continue turns into success.
 CONTINUABLE = (REASON_EXITED, REASON_SIGNALED, REASON_TIMEOUT)
 
@@ -47,8 +42,8 @@ def main(argv, environ):
     started = time.time()
     try:
         config = options.resolve(argv, environ)
-    except options.HelpRequested:
-        sys.stdout.write(options.render_help())
+    except options.HelpRequested as asked:
+        sys.stdout.write(options.render_help(full=asked.full))
         return 0
     return Run(config, environ, signals, started).execute()
 

@@ -11,11 +11,10 @@ from shim.service import Service  # noqa: F401  (the contract, re-exported)
 
 
 def wanted(config):
-    """True if any service is configured (cheap: no imports)."""
-    lo, m, h, r = config.logs, config.metrics, config.heartbeat, config.relay
-    return bool(lo.sinks or lo.stdout_path or lo.stderr_path or lo.mask_env or m.gateway or
-                h.url or h.status_url or r.stdin_from or r.stdout_to or r.stderr_to or
-                config.report.target)
+    """True if any service is configured (cheap: no imports; the registry's service options)."""
+    from shim.config.capabilities import service_options
+
+    return any(config.value(name) for name in service_options())
 
 
 def build(config, env, secret_values, log, finishing=False):

@@ -144,6 +144,6 @@ def test_config_command_and_unsupported_sections():
 
 
 def test_help(capsys):
-    text = options.render_help()
+    text = options.render_help(full=True)  # --help-all; --help: tests/unit/test_capabilities.py
     for opt in options.OPTIONS:
         assert opt.flags[0] in text and opt.env in text
