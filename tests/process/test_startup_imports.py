@@ -38,6 +38,9 @@ EXEC_PATH = {
     "shim.config.table.logs", "shim.config.table.metrics", "shim.config.table.heartbeat",
     "shim.config.table.relay", "shim.config.table.report", "shim.run.services",
     "shim.config.table.debug",  # issue 20: breakpoint options (their code loads only when set)
+    # issue 18: the identity option table and step (os only); the account files, capability
+    # and limit parsers (shim.proc.identity) load only when an identity option is set
+    "shim.config.table.identity", "shim.run.identity",
 }
 # ...plus, when shim stays resident: the loop, the reaper, the supervisor.
 SUPERVISE_PATH = EXEC_PATH | {
