@@ -92,7 +92,8 @@ class Supervisor:
         """A signal shim received while the child runs: forward it (rewritten).
 
         With --stop-delay the first stop signal is held for the delay (the load balancer's
-        deregistration window) and forwarded after it; a second one forwards at once.
+        deregistration window) and forwarded after it; a second one forwards at once.  Then
+        the usual end: still running after --grace, the delegate gets KILL.
         """
         if self.state not in (RUNNING, TERMINATING):
             return
@@ -117,6 +118,12 @@ class Supervisor:
         self.delay["skipped"] += int(skipped)
         self.delay["held_s"] = round(self.loop.time() - since, 3)
         self._forward(signo if signo is not None else held)
+        self._timers.append(self.loop.call_later(self.grace, self._kill_after_stop))
+
+    def _kill_after_stop(self):
+        if self.state == RUNNING:
+            self.delay["killed"] = 1
+            self.send(self.pid, signal.SIGKILL, self.group)
 
     def _forward(self, signo):
         if signo == signal.SIGCONT and self.job_control is not None:
