@@ -75,12 +75,15 @@ class Refresher:
 
     def __init__(self, config, sources_env, pairs, templates, log, store=None):
         from shim.config.kinds import parse_signal
-        from shim.run import secrets
+        from shim.run import hygiene, secrets
         self.config = config
         self.sources_env = dict(sources_env)
-        self.targets = [t for t, _ in pairs]
-        self.env_now = secrets.variables(pairs) if pairs else {}
-        self.env_names = {t.dest for t in self.targets if t.kind == "env"}
+        # The targets as the secrets step planned them (the pairs also hold the second round
+        # of references inside --env-from contents, which a round re-derives itself).
+        planned = dict(sources_env)
+        hygiene.scrub(planned, config)
+        self.targets = secrets.plan(config, planned) if pairs else []
+        self.env_now = {}  # the delegate's environment as started (set in start)
         self.templates = list(templates or ())
         self.interval = config.secrets.refresh
         self.log = log
@@ -112,6 +115,7 @@ class Refresher:
     def start(self, run):
         self.run = run
         self.loop = run.resident.loop
+        self.env_now = dict(run.env)
 
     def delegate_started(self, pid, supervisor):
         self.pid, self.supervisor = pid, supervisor
@@ -159,6 +163,11 @@ class Refresher:
             # New values are masked before any reader can see them in a file or the output.
             secrets.register(pairs).build(cancelled)
             new_env = secrets.variables(pairs, env)
+            more = secrets._env_from_refs(pairs, new_env, self.config, self.sources_env,
+                                          cancelled, None)
+            if more:
+                secrets.register(more).build(cancelled)
+                pairs = pairs + more
             changes.files = secrets.write_targets(pairs)
             changes.env = self._env_changes(pairs, new_env)
             env.update({k: v for k, v in changes.env.items() if v is not None})

@@ -218,3 +218,19 @@ def test_refresh_during_an_outage_keeps_the_delegate(bao, ca, hosts, rotating, t
     counters = json.loads(record.read_text())["counters"]
     assert counters["restarts"] == 0 and counters["refresh"]["failures"] >= 1
     assert b"first-value-1" not in shim.err
+
+
+def test_restart_with_references_inside_env_from(bao, ca, hosts, rotating, tmp_path):  # noqa: F811
+    """The second round (references inside --env-from contents) is refreshed too."""
+    dotenv = tmp_path / "app.env"
+    dotenv.write_text(f"DSN=pg://u:ref+vault://kv1/{rotating}#/pw+@h\nPLAIN=1\n")
+    shim = Shim(["--env-from", f"ref+file://{dotenv}", "--refresh", "1s", "--on-change",
+                 "restart", "--", "sh", "-c", 'echo "DSN=$DSN PLAIN=$PLAIN"; exec sleep 60'],
+                vault_env(bao, ca), hosts)
+    try:
+        assert shim.line() == "DSN=pg://u:first-value-1@h PLAIN=1"
+        bao.api("POST", f"kv1/{rotating}", {"pw": "second-value-2"})
+        assert shim.line(60) == "DSN=pg://u:second-value-2@h PLAIN=1"
+    finally:
+        assert shim.stop() == 143
+    assert b"restarting" not in shim.err or shim.err.count(b"restarting") <= 1
