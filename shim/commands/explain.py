@@ -132,7 +132,7 @@ def config_errors(argv, environ):
             options.convert(opt, raw, opt.flags[0])
         except ShimError as err:
             errors.append(err)
-    env_errors = []
+    env_errors: list = []
     for name, raw in options.parse_environ(environ, env_errors).items():
         opt = options.BY_NAME[name]
         try:
@@ -142,7 +142,7 @@ def config_errors(argv, environ):
     errors += [err for _, err in env_errors]
     path = flag_raw.get("config") or environ.get("SHIM_CONFIG")
     if path:
-        file_errors = []
+        file_errors: list = []
         try:
             doc = options.load_config_file(path)
         except ShimError as err:
@@ -241,7 +241,7 @@ def environment(config, environ, errors):
     if wants_secrets(config, sources_env):
         from shim.run import secrets
 
-        plan_errors = []
+        plan_errors: list = []
         targets = secrets.plan(config, env, plan_errors)
         errors += plan_errors
         trace.references(targets)
@@ -285,7 +285,7 @@ def mode(config, targets, errors):
 def delegate(config, env, from_args, errors):
     from shim.run import delegate as d
 
-    info = {"argv": None, "found_by": None, "path": None}
+    info: dict = {"argv": None, "found_by": None, "path": None}
     try:
         argv = d.command_from(config)
     except ShimError as err:
@@ -420,7 +420,7 @@ def fetch_all(config, targets, env, errors):
         settings["vault_token_file"] = config.secrets.vault_token_file
     http = Client(env=env)
     ctx = Context(env, http, time.monotonic() + config.secrets.deadline, settings)
-    items = {}
+    items: dict = {}
     for t in targets:
         for item in t.items:
             items.setdefault(item.ref, item)
@@ -479,7 +479,7 @@ def _sha256(data):
 
 # -- text ----------------------------------------------------------------------------------------
 def render_text(report):
-    lines = []
+    lines: list[str] = []
     add = lines.append
     if report.get("command") is None:
         add("configuration: invalid (errors on stderr)")

@@ -12,14 +12,12 @@ from shim.errors import ShimError, usage_error
 
 def plan(config, environ):
     """The wait conditions; raises the first problem of any lifecycle option."""
-    found = []
-    conditions = _check(config, environ, found, first=True)
-    return conditions
+    return _check(config, environ, [], first=True)
 
 
 def problems(config, environ):
     """Every problem of the lifecycle options, as ShimErrors (empty: all good)."""
-    found = []
+    found: list[ShimError] = []
     _check(config, environ, found, first=False)
     return found
 

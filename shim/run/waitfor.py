@@ -22,6 +22,7 @@ wait-timeout).  Progress goes to the log at info level.
 import os
 import random as _random
 import threading
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from shim.errors import REASON_INTERRUPTED, REASON_SETUP, REASON_WAIT_TIMEOUT, ShimError, usage_error
@@ -113,7 +114,7 @@ def _accepted_statuses(query, bad, url):
     rest = urlencode([(k, v) for k, v in pairs if k != "status"])
     if not codes:
         return (lambda status: 200 <= status < 300), rest
-    allowed = set()
+    allowed: set[int] = set()
     for word in ",".join(codes).split(","):
         word = word.strip().lower()
         if len(word) == 3 and word[0] in "12345" and word[1:] == "xx":
@@ -181,8 +182,8 @@ class HttpProbe:
 
     def __init__(self, url, accept, environ):
         self.url, self.accept, self.environ = url, accept, environ
-        self.client = None
-        self.tls = None
+        self.client: Any = None
+        self.tls: Any = None
 
     def prepare(self):
         """Made on the loop's thread before the first attempt: a bad trust store is a setup error."""
