@@ -201,6 +201,8 @@ def _parse_query(qs, allowed, scheme):
             not (query["version"].isascii() and query["version"].isdigit()):
         raise RefError(f"?version= must be a whole number (a KV v2 version), got "
                        f"{show(query['version'])}")
+    if query.get("recursive", "true") not in ("true", "false"):
+        raise RefError(f"?recursive= takes true or false, got {show(query['recursive'])}")
     return query
 
 

@@ -91,6 +91,7 @@ def test_ssm_arn():
     ("ref+vault://kv/a?address=ftp://v", "malformed ?address=: unsupported URL scheme"),
     ("ref+vault://kv/a?version=abc", '?version= must be a whole number (a KV v2 version), got "abc"'),
     ("ref+vault://kv/a?version=-1", "?version= must be a whole number"),
+    ("ref+awsssm:///app/?recursive=yes", '?recursive= takes true or false, got "yes"'),
     ("ref+vault://secret/app#/password#/x", "a second '#' in the fragment #/password#/x"),
     ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:db#/a#b", "a second '#'"),
 ])
