@@ -29,17 +29,28 @@ class ParseError(ValueError):
 
 def parse(text, name="Dockerfile"):
     """BuildKit's instructions of `text`; a ShimError naming `name` for what BuildKit refuses."""
+    if "\x00" in text:  # the package hands the text over as a C string: it would read up to the NUL only
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ShimError("parse", f"{name}:{line}", "a NUL byte in the Dockerfile", "save it as plain text")
     try:
         import dockerfile
     except ImportError:
         dockerfile = None
     try:
         if dockerfile is not None:
-            return dockerfile.parse_string(text)
+            return from_package(dockerfile.parse_string(text))
         return port(text)
     except (ParseError, ValueError) as err:  # dockerfile.GoParseError is a ValueError
         raise ShimError("parse", name, " ".join(str(err).split()) or "not a Dockerfile",
                         "fix the Dockerfile (BuildKit refuses it too)") from None
+
+
+def from_package(commands):
+    """The package's commands as Command tuples (it gives None for an empty keyword or line)."""
+    return tuple(Command(c.cmd or "", c.sub_cmd, c.json, c.original or "", c.start_line, c.end_line,
+                         tuple(c.flags), tuple("" if v is None else v for v in c.value),
+                         tuple(Heredoc(h.name, h.file_descriptor, h.content) for h in c.heredocs))
+                 for c in commands)
 
 
 # -- the port ------------------------------------------------------------------------------
@@ -53,7 +64,9 @@ JSON_LIST_COMMANDS = ("add", "copy", "volume")  # parseMaybeJSONToList
 STRING_COMMANDS = ("maintainer", "stopsignal", "user", "workdir")  # parseString
 KNOWN_COMMANDS = (*JSON_COMMANDS, *JSON_LIST_COMMANDS, *STRING_COMMANDS, "arg", "env", "expose", "from",
                   "healthcheck", "label", "onbuild")
-_SPACE = " \t\n\v\f\r\x85\xa0"  # Go's unicode.IsSpace for the characters a Dockerfile line can hold
+# Go's unicode.IsSpace (Unicode White_Space; Python's isspace() also takes \x1c-\x1f, Go does not).
+_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+    "\u2028\u2029\u202f\u205f\u3000"
 
 
 def _lines(text):
@@ -218,8 +231,17 @@ def _no_constant(name):
     raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; Go does not
 
 
-def _builder_flags(line):
-    """extractBuilderFlags: leading `--flag` words (quotes and escapes undone); (rest of line, flags)."""
+def _builder_flags(text):
+    """extractBuilderFlags: leading `--flag` words (quotes and escapes undone); (rest of line, flags).
+
+    Go's loop reads bytes as runes (`rune(line[pos])`): so does this one, over the UTF-8 bytes
+    as Latin-1 characters, and the rest of the line is cut at the same byte.
+    """
+    line = text.encode("utf-8", "surrogatepass").decode("latin-1")
+
+    def rest(pos):
+        return line[pos:].encode("latin-1").decode("utf-8", "surrogatepass")
+
     words, word, phase, quote, blank_ok, pos = [], "", "spaces", "", False, 0
     while pos <= len(line):
         ch = line[pos] if pos < len(line) else ""
@@ -230,7 +252,7 @@ def _builder_flags(line):
                 pos += 1
                 continue
             if ch != "-" or pos + 1 == len(line) or line[pos + 1] != "-":
-                return line[pos:], words
+                return rest(pos), words
             phase = "word"
         if pos == len(line):
             if word != "--" and (blank_ok or word):
@@ -240,7 +262,7 @@ def _builder_flags(line):
             if ch in _SPACE:
                 phase = "spaces"
                 if word == "--":
-                    return line[pos:], words
+                    return rest(pos), words
                 if blank_ok or word:
                     words.append(word)
                 word, blank_ok = "", False

@@ -60,6 +60,11 @@ def load_all(text, name):
     except YAMLError as err:
         raise ShimError("parse", name, f"invalid YAML: {' '.join(str(err).split())}",
                         "fix the document") from None
+    except (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError):
+        # ruamel's constructors raise these for valid syntax that makes no value: a mapping or list
+        # as a mapping key (`? [a]`), an impossible date (2026-13-45), a huge float exponent.
+        raise ShimError("parse", name, "invalid YAML: a node that makes no value (a list or mapping used as "
+                        "a key, an impossible date or number)", "fix the document") from None
 
 
 def dump_all(docs, name="the output"):
