@@ -84,3 +84,12 @@ def test_the_suite_keeps_the_metadata_service_on_loopback():
             continue
         host = urlsplit(env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "")).hostname
         assert host in ("127.0.0.1", "::1", "localhost"), host
+
+
+@pytest.mark.parametrize("name", ["AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"])
+def test_a_profile_setting_is_not_a_reason_to_ask_imds(name):
+    err, http = resolve({name: "prod"})
+    assert isinstance(err, SourceError) and f"{name} is set, but shim does not read" in err.cause
+    assert http.seen == []
+    got, _ = resolve({name: "prod", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"})
+    assert got.provider == "env"  # a provider before it still wins

@@ -17,8 +17,10 @@
    reason to go on to the metadata service.
 
 The profile-file, SSO and process providers are not implemented: containers get their
-credentials from the platform, not from ~/.aws.  SHIM_AWS_CONTAINER_CREDENTIALS_HOST moves
-the ECS relative-URI host (169.254.170.2) for tests, like AWS_EC2_METADATA_SERVICE_ENDPOINT.
+credentials from the platform, not from ~/.aws.  AWS_PROFILE (or a shared-file variable) set
+with nothing above configured is an error, not a fall-through to the metadata service.
+SHIM_AWS_CONTAINER_CREDENTIALS_HOST moves the ECS relative-URI host (169.254.170.2) for
+tests, like AWS_EC2_METADATA_SERVICE_ENDPOINT.
 """
 
 import calendar
@@ -79,9 +81,15 @@ def _cached(ctx, key, factory):
     return creds
 
 
+# What selects a provider shim does not implement (botocore's shared-file, SSO and process
+# providers): set, it means "not the metadata service", so the chain stops with an error.
+PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
+                     "AWS_CONFIG_FILE")
+
+
 def resolve(ctx):
     """Walk the chain; SourceError naming what was tried when nothing supplies credentials."""
-    for provider in (from_env, from_web_identity, from_container, from_imds):
+    for provider in (from_env, from_web_identity, from_container, _no_profiles, from_imds):
         creds = provider(ctx)
         if creds is not None:
             return creds
@@ -183,6 +191,16 @@ def from_container(ctx):
         raise http_failure(resp, "from the container credentials endpoint")
     data = json_object(resp.body, "container credentials endpoint")
     return _from_json(data, "container")
+
+
+def _no_profiles(ctx):
+    """A profile setting the chain cannot honour is an error, not a silent IMDS probe."""
+    named = [name for name in PROFILE_VARIABLES if ctx.env.get(name)]
+    if named:
+        raise SourceError(f"{named[0]} is set, but shim does not read AWS profile files; give "
+                          "the credentials as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, web "
+                          f"identity or container credentials (or unset {named[0]})")
+    return None
 
 
 def from_imds(ctx):
