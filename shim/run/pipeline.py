@@ -377,6 +377,8 @@ class Run:
 
     def restarts(self):
         """Restarts when a --refresh change may restart the delegate (else None)."""
+        if not self.config.secrets.refresh:
+            return None
         from shim.run import refresh
 
         refresher = refresh.restarter(self.services)

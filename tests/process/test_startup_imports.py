@@ -33,6 +33,7 @@ EXEC_PATH = {
     # issue 10: the secrets option table and the always-on credential hygiene (str ops only);
     # the sources and the HTTP client load only when a reference is configured
     "shim.config.table.secrets", "shim.run.hygiene",
+    "shim.config.table.templates",  # issue 19: --template's option (rendering loads when set)
     "shim.util", "shim.util.stdio",  # output on fds 1 and 2 (closed/full stdout, 2>&-)
     # the option table of streams and telemetry (their code loads only when configured)
     "shim.config.table.logs", "shim.config.table.metrics", "shim.config.table.heartbeat",

@@ -4,11 +4,7 @@ a reference, split at the last '='); in a file a list of
 `{"source", "destination", "mode", "owner", "on_change"}` (strings "SRC=DST" allowed too).
 Rendering is shim.run.templates."""
 
-import re
-
 from shim.config.option import TEMPLATE_LIST, Option
-from shim.errors import usage_error
-from shim.util.text import jsontype, show
 
 SECTION = ""
 
@@ -43,7 +39,10 @@ OPTIONS = (
 
 
 def convert(opt, raw, where):
-    """Flags/variables give "SRC=DST" strings, a file objects too -> [dict of KEYS]."""
+    """Flags/variables give "SRC=DST" strings, a file objects too -> [dict of KEYS].
+    (Called only when templates are configured: its imports stay off the plain start.)"""
+    from shim.errors import usage_error
+    from shim.util.text import jsontype
     if isinstance(raw, (str, dict)):
         raw = [raw]
     if not isinstance(raw, list):
@@ -53,6 +52,10 @@ def convert(opt, raw, where):
 
 
 def _one(item, where):
+    import re
+
+    from shim.errors import usage_error
+    from shim.util.text import jsontype, show
     if isinstance(item, str):
         source, eq, dest = item.rpartition("=")
         if not eq or not source or not dest:
