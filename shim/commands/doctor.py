@@ -169,6 +169,17 @@ def writable_paths(config, environ):
             wanted.append((what, os.path.dirname(os.path.abspath(path))))
     for path in list(config.secrets.files) + list(config.secrets.dirs):
         wanted.append(("secret target " + path, os.path.dirname(os.path.abspath(path))))
+    for item in getattr(config, "templates", None) or ():
+        if item.get("destination"):
+            wanted.append(("template " + item["destination"],
+                           os.path.dirname(os.path.abspath(item["destination"]))))
+    for sink in config.logs.sinks:
+        if sink.startswith("file://"):
+            path = sink[len("file://"):].split("?", 1)[0]
+            wanted.append(("--log-sink " + path, os.path.dirname(os.path.abspath(path))))
+    report = config.report.target
+    if report and "://" not in report:
+        wanted.append(("--report", os.path.dirname(os.path.abspath(report))))
     if config.debug.dir:
         wanted.append(("--debug-dir", config.debug.dir))
     tmp = environ.get("TMPDIR") or "/tmp"

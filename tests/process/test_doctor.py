@@ -103,3 +103,20 @@ def test_bad_format_is_a_usage_error():
     r = doctor(["--format", "yaml"])
     assert r.returncode == 125
     assert len(r.stderr.decode().splitlines()) == 1 and b"--format" in r.stderr
+
+
+def test_every_configured_file_is_checked(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    src = tmp_path / "t.tmpl"
+    src.write_text("x\n")
+    r = in_mount_ns(f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro} && "
+                    f"SHIM doctor --format json --report {ro}/report.json "
+                    f"--log-sink file://{ro}/log.jsonl --template {src}={ro}/app.conf "
+                    f"--secret-file {tmp_path}/ok.txt=ref+file://{src}")
+    assert r.returncode == EXIT_SETUP, r.stderr
+    checks = _checks(r.stdout)
+    for name in ("writable --report", f"writable --log-sink {ro}/log.jsonl",
+                 f"writable template {ro}/app.conf"):
+        assert checks[name]["status"] == "fail", (name, checks)
+    assert checks[f"writable secret target {tmp_path}/ok.txt"]["status"] == "ok"
