@@ -438,11 +438,11 @@ def run_step(config, env, cancelled=None, log=None, files=True, sources_env=None
         if err.reason == REASON_INTERRUPTED:
             raise Interrupted() from None
         raise
-    register(pairs)  # masked from here on, also in the messages of a failure below
     updates = variables(pairs, env)  # every check before anything is written
     pairs += _env_from_refs(pairs, updates, config, sources_env or env, cancelled, warn)
     register(pairs, updates)
-    _build_mask(cancelled, log)
+    if config.logs.mask_secrets:  # otherwise built when a message first needs it
+        _build_mask(cancelled, log)
     if files:
         write_targets(pairs, log, first=True)
     for target, result in pairs:  # an optional reference that is missing: the variable is unset
@@ -486,13 +486,10 @@ def register(pairs, updates=None):
     is registered by its references' values, whole only for secretref+."""
     from shim.sources.base import register as put
     from shim.util.mask import REGISTRY
-    composed = set()
+    # What is delivered first: when the masking budget is short, these are what counts.
+    composed = {t.dest for t, r in pairs if getattr(r, "parts", None) is not None}
+    put(*(value for name, value in (updates or {}).items() if name not in composed))
     for target, result in pairs:
-        parts = getattr(result, "parts", None)
-        if parts is not None:
-            composed.add(target.dest)
-        for part in (parts or []) + ([result] if parts is None or result.secret else []):
-            _walk(part.value, put)
         if target.kind in FILE_KINDS and result.value is not None:
             try:
                 values = ([result.value] if target.kind == "file" else
@@ -500,9 +497,12 @@ def register(pairs, updates=None):
             except ShimError:
                 values = []  # reported where it is written
             put(*(file_bytes(v) for v in values))
-    for name, value in (updates or {}).items():
-        if name not in composed:
-            put(value)
+    for target, result in pairs:  # then what was fetched (references inside composed texts)
+        parts = getattr(result, "parts", None)
+        if parts is None and target.kind in ("env_from", "env_prefix", "dir"):
+            continue  # its values were registered one by one, as delivered, above
+        for part in (parts or []) + ([result] if parts is None or result.secret else []):
+            _walk(part.value, put)
     return REGISTRY
 
 

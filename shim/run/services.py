@@ -68,9 +68,8 @@ def _masker(names, env, secret_values, log):
         return None
     from shim.util.mask import REGISTRY, Masker
 
+    # The secrets step registered every value as delivered (shim.run.secrets.register).
     masker = REGISTRY if secret_values else Masker()
-    for value in secret_values:  # already there when the secrets step registered them
-        masker.add_secret(value)
     for name in names:
         if name not in env:
             log("warn", f"mask variable {name}: not set in the delegate's environment; "

@@ -42,7 +42,7 @@ MASK = b"***"
 MIN_LENGTH = 2  # a one-character value would mask every occurrence of that character
 LINE_MIN = 8  # lines of a multi-line value shorter than this are masked only with it
 MAX_PIECE = 4096  # longer values are masked as pieces of this size
-BUDGET = 4 << 20  # bytes of pieces in one automaton (bounds its memory and build time)
+BUDGET = 1 << 20  # bytes of pieces in one automaton (bounds its memory and build time)
 FAST_VALUES = 16  # up to this many pieces, large chunks are pre-checked with bytes.find
 STOP_EVERY = 1 << 15  # nodes between two stop checks while building
 
@@ -63,18 +63,22 @@ def to_bytes(value):
 
 def pieces(raw):
     """The byte strings that mask one value (see the module docstring); [] if too short."""
+    return list(iter_pieces(raw))
+
+
+def iter_pieces(raw):
+    """pieces(), lazily: the whole value first, so a full budget stops the work early."""
     value = raw.rstrip(b"\r\n")
     if len(value) < MIN_LENGTH:
-        return []
-    out = _cut(value)
+        return
+    yield from _cut(value)
     if b"\n" in value:
         for line in value.split(b"\n"):
             line = line.strip()
             if len(line) >= LINE_MIN and line != value:
-                out += _cut(line)
+                yield from _cut(line)
     if value[:1] == b"{":
-        out += _json_leaves(value)
-    return out
+        yield from _json_leaves(value)
 
 
 def _cut(value):
@@ -128,6 +132,7 @@ class Masker:
         self._size = 0
         self.short = 0  # fetched values too short to mask
         self.left_out = 0  # bytes beyond the budget
+        self._left_out_seen = set()
         self._dirty = False
         self._automaton = None
         self._lock = threading.Lock()
@@ -150,26 +155,48 @@ class Masker:
         Returns False when it is too short to be masked (counted in `short`)."""
         if value is None or value == "" or value == b"":
             return True  # nothing to mask
-        found = pieces(to_bytes(value))
-        with self._lock:
-            if not found:
+        raw = to_bytes(value)
+        if self._size >= self.budget - MIN_LENGTH:  # full: count it once, cut nothing
+            self._leave_out(raw, len(raw))
+            return True
+        if len(raw.rstrip(b"\r\n")) < MIN_LENGTH:
+            with self._lock:
                 self.short += 1
-                return False
-            for piece in found:
+            return False
+        added = dropped = 0
+        with self._lock:
+            for piece in iter_pieces(raw):
                 if piece in self._pieces:
                     continue
                 if self._size + len(piece) > self.budget:
-                    self.left_out += len(piece)
+                    dropped += len(piece)
+                    if self._size >= self.budget - MIN_LENGTH:
+                        dropped = max(len(raw) - added, dropped)  # full: the rest too
+                        break
                     continue
                 self._pieces[piece] = None
                 self._size += len(piece)
+                added += len(piece)
                 self._dirty = True
+        if dropped:
+            self._leave_out(raw, dropped)
         return True
+
+    def _leave_out(self, raw, size):
+        """Count bytes beyond the budget once per value (a value is registered by every
+        target it reaches)."""
+        import hashlib
+        key = hashlib.blake2b(raw, digest_size=16).digest()
+        with self._lock:
+            if key not in self._left_out_seen:
+                self._left_out_seen.add(key)
+                self.left_out += size
 
     def clear(self):
         """Forget every value (one process runs one pipeline; in-process tests run many)."""
         with self._build_lock, self._lock:
             self._pieces, self._size, self.short, self.left_out = {}, 0, 0, 0
+            self._left_out_seen = set()
             self._dirty, self._automaton = False, None
 
     def __bool__(self):
@@ -249,41 +276,50 @@ class Automaton:
         self.values = values if len(values) <= FAST_VALUES else None
         for value in values:
             self._insert(value, stop)
-        self.fail = array("i", bytes(4 * len(self.chain)))
-        self._link(stop)
         root = self.branch.get(0, {})
         if self.chain[0] >= 0:
             root = {self.chain[0]: 1}
         self.root = [root.get(c, 0) for c in range(256)]
+        self.fail = array("i", bytes(4 * len(self.chain)))
+        self._link(stop)
         # bytes.translate table: 1 for a byte that starts some value, else 0.
         self.starts = bytes(1 if self.root[c] else 0 for c in range(256))
 
     def _insert(self, value, stop):
         chain, branch, node = self.chain, self.branch, 0
-        for c in value:
+        for i, c in enumerate(value):
             kids = branch.get(node)
             if kids is not None:
                 nxt = kids.get(c)
             else:
                 nxt = node + 1 if chain[node] == c else None
-            if nxt is None:
-                nxt = len(chain)
-                if kids is not None:
-                    kids[c] = nxt
-                elif chain[node] >= 0:  # a second child: the node becomes a branch
-                    branch[node] = {chain[node]: node + 1, c: nxt}
-                    chain[node] = -1
-                elif nxt == node + 1:
-                    chain[node] = c
-                else:
-                    branch[node] = {c: nxt}
-                chain.append(-1)
-                self.depth.append(self.depth[node] + 1)
-                self.out.append(0)
-                if stop is not None and nxt % STOP_EVERY == 0 and stop():
-                    raise Interrupted()
+            if nxt is None:  # the rest of the value is a fresh chain: appended in bulk
+                self._grow(node, value, i, kids, stop)
+                return
             node = nxt
         self.out[node] = len(value)
+
+    def _grow(self, node, value, i, kids, stop):
+        """Nodes for value[i:] below `node`: node n's only child is n + 1."""
+        chain, first, rest = self.chain, len(self.chain), len(value) - i
+        c = value[i]
+        if kids is not None:
+            kids[c] = first
+        elif chain[node] >= 0:  # a second child: the node becomes a branch
+            self.branch[node] = {chain[node]: node + 1, c: first}
+            chain[node] = -1
+        elif first == node + 1:
+            chain[node] = c
+        else:
+            self.branch[node] = {c: first}
+        chain.extend(value[i + 1:])
+        chain.append(-1)
+        depth = self.depth[node]
+        self.depth.extend(range(depth + 1, depth + 1 + rest))
+        self.out.extend(bytes(rest))  # rest zeros
+        self.out[-1] = len(value)
+        if stop is not None and first // STOP_EVERY != len(chain) // STOP_EVERY and stop():
+            raise Interrupted()
 
     def _children(self, node):
         kids = self.branch.get(node)
@@ -299,8 +335,9 @@ class Automaton:
         return node + 1 if self.chain[node] == c else None
 
     def _link(self, stop):
-        """Failure links breadth first (each node's link is shallower, so already set)."""
-        fail, out, goto = self.fail, self.out, self.goto
+        """Failure links breadth first (each node's link is shallower, so already set).
+        The child lookups are written out: this loop runs once per node."""
+        fail, out, chain, branch, root = self.fail, self.out, self.chain, self.branch, self.root
         queue = [child for _, child in self._children(0)]
         i = 0
         while i < len(queue):
@@ -308,10 +345,25 @@ class Automaton:
             i += 1
             if stop is not None and i % STOP_EVERY == 0 and stop():
                 raise Interrupted()
-            for c, child in self._children(node):
+            kids = branch.get(node)
+            if kids is None:
+                c = chain[node]
+                if c < 0:
+                    continue
+                kids = ((c, node + 1),)
+            else:
+                kids = kids.items()
+            for c, child in kids:
                 f = fail[node]
                 while True:
-                    nxt = goto(f, c)
+                    if f == 0:
+                        nxt = root[c] or None
+                    else:
+                        fk = branch.get(f)
+                        if fk is not None:
+                            nxt = fk.get(c)
+                        else:
+                            nxt = f + 1 if chain[f] == c else None
                     if nxt is not None:
                         fail[child] = nxt
                         break
