@@ -48,7 +48,7 @@ class Supervisor:
 
     def __init__(self, loop, rewrite=None, group=False, grace=10.0, timeout=None,
                  cancel_file=None, poll_interval=0.1, send=send_signal, exists=os.path.exists,
-                 stop_delay=None, job_control=None):
+                 stop_delay=None, job_control=None, log=None):
         self.loop = loop
         self.rewrite = rewrite or {}
         self.group = group
@@ -68,6 +68,7 @@ class Supervisor:
         self.stop_delay = stop_delay  # --stop-delay: hold the first stop signal this long
         self.delay = {"delayed": 0, "skipped": 0, "held_s": 0.0}  # for the report
         self._held = None  # (signo, since, timer) while a stop signal is held
+        self.log = log or (lambda level, message: None)
 
     @property
     def done(self):
@@ -105,6 +106,8 @@ class Supervisor:
                 timer = self.loop.call_later(self.stop_delay, lambda: self._release(False))
                 self._held = (signo, self.loop.time(), timer)
                 self._timers.append(timer)
+                self.log("info", f"stop signal {signo} held for {self.stop_delay:g}s "
+                                 "(--stop-delay); a second one forwards it at once")
                 return
             if self._held is not None:  # the second stop signal: no more waiting
                 self._release(True, signo)

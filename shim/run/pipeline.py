@@ -537,7 +537,8 @@ class Run:
         c = self.config.supervise
         return Supervisor(self.resident.loop, rewrite=c.rewrite, group=group, grace=c.grace,
                           timeout=timeout, cancel_file=cancel_file,
-                          poll_interval=self.config.steps.poll_interval, stop_delay=stop_delay)
+                          poll_interval=self.config.steps.poll_interval, stop_delay=stop_delay,
+                          log=self.log)
 
     def run_child(self, path, argv, env, output=2):
         """Run a hook: own process group, stdin from /dev/null (the delegate's input is
