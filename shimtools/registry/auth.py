@@ -7,6 +7,11 @@ ${DOCKER_CONFIG:-~/.docker}/config.json.  Within a file the most specific key
 wins (`host/namespace` before `host`), as in containers-auth.json(5).
 `credHelpers` / `credsStore` run `docker-credential-NAME get`.  Secrets are never
 put into messages.
+
+Hand-written on purpose: docker-py's docker.auth reads config.json and runs
+credential helpers, but knows neither containers-auth.json's per-namespace keys,
+nor REGISTRY_AUTH_FILE, nor Kubernetes pull Secrets (.dockercfg or
+.dockerconfigjson, as YAML), and brings requests and urllib3 into the tools image.
 """
 
 import base64

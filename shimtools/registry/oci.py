@@ -86,9 +86,19 @@ def _platform_key(p):
     return key
 
 
-def _entry(config):
+def _entry(config, image="", where="the image"):
     conf = config.get("config") or {}
-    return {"Entrypoint": conf.get("Entrypoint") or None, "Cmd": conf.get("Cmd") or None}
+    if not isinstance(conf, dict):
+        raise ShimError(OP, image, f"{where} has an image config whose `config` is not an object",
+                        "rebuild the image (its config is malformed)")
+    entry = {}
+    for key in ("Entrypoint", "Cmd"):
+        words = conf.get(key) or None
+        if words is not None and (not isinstance(words, list) or not all(isinstance(w, str) for w in words)):
+            raise ShimError(OP, image, f"{where} has an image config whose {key} is not a list of strings",
+                            "rebuild the image (its config is malformed)")
+        entry[key] = words
+    return entry
 
 
 def _json(data, what, image, where):
@@ -108,7 +118,13 @@ def walk(store, data, image, where):
     doc = _json(data, "manifest", image, where)
     if doc.get("mediaType") in INDEX_TYPES or "manifests" in doc:
         platforms = {}
-        for desc in doc.get("manifests") or []:
+        descriptors = doc.get("manifests") or []
+        if not isinstance(descriptors, list) or not all(
+                isinstance(d, dict) and isinstance(d.get("digest"), str) and isinstance(d.get("platform") or {}, dict)
+                and isinstance(d.get("annotations") or {}, dict) for d in descriptors):
+            raise ShimError(OP, image, f"{where} sent an image index whose manifests are not descriptors",
+                            "check that the address is a registry (or the file an OCI image)")
+        for desc in descriptors:
             plat = desc.get("platform") or {}
             annotations = desc.get("annotations") or {}
             if plat.get("os") in (None, "unknown") or "vnd.docker.reference.type" in annotations:
@@ -121,11 +137,11 @@ def walk(store, data, image, where):
                             "push the image for linux/amd64 or linux/arm64")
         return platforms
     config_desc = doc.get("config")
-    if not isinstance(config_desc, dict) or "digest" not in config_desc:
+    if not isinstance(config_desc, dict) or not isinstance(config_desc.get("digest"), str):
         raise ShimError(OP, image, f"{where} sent a manifest without a config",
                         "push an OCI or Docker v2 schema 2 image (schema 1 is not supported)")
     config = _json(store.blob(config_desc["digest"]), "config", image, where)
-    return {_platform_key(config) if config.get("architecture") else "?": _entry(config)}
+    return {_platform_key(config) if config.get("architecture") else "?": _entry(config, image, where)}
 
 
 # -- stores: where manifests and blobs come from --------------------------------------------
@@ -466,4 +482,5 @@ class Lookup:
             raise ShimError(OP, image, f"not in local containers-storage ({last})",
                             "pull or build it (podman images lists them), or give --image-source IMAGE=LOCATION")
         config = _json(proc.stdout.encode(), "config", image, "containers-storage")
-        return ImageInfo(image, {_platform_key(config): _entry(config)}, "", f"containers-storage:{name}")
+        where = f"containers-storage:{name}"
+        return ImageInfo(image, {_platform_key(config): _entry(config, image, where)}, "", where)

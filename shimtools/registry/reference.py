@@ -3,6 +3,11 @@
 Only what the lookup needs: the registry host, the repository path, the tag and
 the digest, and the rule that a first component with a `.` or `:` (or exactly
 `localhost`) is a registry host.
+
+Hand-written on purpose: the grammar is distribution/reference's (these few
+regular expressions); the Python packages that parse references (docker-py's
+parse_repository_tag) do not normalise to docker.io/library or check the
+grammar, and a whole registry library would be a dependency for three fields.
 """
 
 import re
@@ -12,9 +17,11 @@ from shim.errors import ShimError
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
-_REPO = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}\Z")
+_REPO = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\Z")
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+                   r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z", re.ASCII)
+_TAG = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)  # Go's \w: ASCII letters, digits, _
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,9 @@ def parse(text):
         host, repository = first, rest
     else:
         host, repository = DOCKER_HUB, text
+    if not _HOST.match(host):
+        raise ShimError("parse", f"image {original}", f"bad registry host {host!r}",
+                        "write HOST[:PORT]/REPOSITORY[:TAG]")
     if host == DOCKER_HUB and "/" not in repository:
         repository = f"library/{repository}"
     if not _REPO.match(repository):

@@ -59,3 +59,60 @@ def test_without_shimtools_the_runtime_says_where_the_tools_are():
     assert proc.returncode == 125
     assert proc.stderr == ("shim: k8s: not part of the runtime binary; the tooling ships in the Python package "
                            "(pip install 'shim[tools]') and in the tools image's -tooling variant\n")
+
+
+def _module_name(path):
+    rel = path.relative_to(REPO).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _resolve(importer, is_package, module, level):
+    if not level:
+        return module
+    base = importer.split(".")
+    base = base if is_package else base[:-1]
+    base = base[:len(base) - (level - 1)]
+    return ".".join([*base, module] if module else base)
+
+
+def test_shimtools_has_no_import_cycle():
+    """Layers only look down (issue 17): no cycle among shimtools' modules, function-level imports
+    included; the CLI edge (shimtools.cli) wires flags into objects and nothing below imports it."""
+    graph = {}
+    paths = sorted((REPO / "shimtools").rglob("*.py"))
+    names = {_module_name(p) for p in paths}
+    for path in paths:
+        name = _module_name(path)
+        tree = ast.parse(path.read_text(), str(path))
+        edges = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mod = _resolve(name, path.name == "__init__.py", node.module or "", node.level)
+                targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            else:
+                continue
+            edges |= {t for t in targets if t in names and t != name}
+        graph[name] = edges
+    # Importing a.b.c also runs a/__init__ and a/b/__init__: package inits are edges too.
+    for name in list(graph):
+        parts = name.split(".")
+        graph[name] |= {".".join(parts[:i]) for i in range(1, len(parts))} & names - {name}
+
+    def cycle_from(start):
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    return path + [start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, path + [nxt]))
+        return None
+
+    cycles = [c for c in map(cycle_from, sorted(graph)) if c]
+    assert cycles == []
+    assert not [n for n, edges in graph.items() if "shimtools.cli" in edges and n != "shimtools.__main__"]

@@ -245,3 +245,33 @@ def test_a_redirect_to_another_host_does_not_carry_the_token(stub):
         assert (f"/v2/app/blobs/{cdigest}", "Basic " + _b64("robot:pw")) in stub.seen
     finally:
         other.shutdown()
+
+
+@pytest.mark.parametrize("ref, cause", [
+    ("x:é", "bad tag"),
+    ("a b.example/x:1", "bad registry host"),
+    ("é.example/x:1", "bad registry host"),
+])
+def test_references_outside_the_grammar(ref, cause):
+    with pytest.raises(ShimError, match=cause) as err:
+        parse(ref)
+    assert "\n" not in err.value.message()
+
+
+@pytest.mark.parametrize("config", [{"Entrypoint": "/entry run"}, {"Cmd": [1, True]}, {"Entrypoint": {"a": "b"}}])
+def test_image_configs_of_the_wrong_shape_are_one_line(tmp_path, config):
+    write_layout(tmp_path / "bad", {"amd64": config})
+    lookup = Lookup(sources={"reg.example/bad:1": f"oci:{tmp_path / 'bad'}"}, cache_dir="")
+    with pytest.raises(ShimError, match="is not a list of strings") as err:
+        lookup.lookup("reg.example/bad:1")
+    assert "\n" not in err.value.message() and "reg.example/bad:1" in err.value.message()
+
+
+def test_index_whose_manifests_are_not_descriptors(tmp_path):
+    write_layout(tmp_path / "l", {"amd64": IMG})
+    index = json.loads((tmp_path / "l" / "index.json").read_text())
+    top = index["manifests"][0]["digest"].split(":")[1]
+    (tmp_path / "l" / "blobs" / "sha256" / top).write_text(json.dumps({"schemaVersion": 2, "manifests": [5]}))
+    lookup = Lookup(sources={"reg.example/l:1": f"oci:{tmp_path / 'l'}"}, cache_dir="")
+    with pytest.raises(ShimError, match="not descriptors"):
+        lookup.lookup("reg.example/l:1")
