@@ -187,9 +187,7 @@ class Refresher:
         from shim.run import templates
         from shim.util.mask import REGISTRY
         fetch = templates.fetcher(self.config, self.sources_env, cancelled, None, self.store)
-        rendered = templates.render_all(self.templates, env, fetch)
-        for value in rendered.values:
-            REGISTRY.add_secret(value)
+        rendered = templates.render_all(self.templates, env, fetch)  # registers the values
         REGISTRY.build(cancelled)
         return rendered.write(only_changed=True)
 

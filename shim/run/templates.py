@@ -282,8 +282,10 @@ def render_all(templates, env, fetch, log=None):
     for span, result in zip(owners, results, strict=True):
         values[id(span)] = result.value
     out = Rendered()
+    from shim.sources.base import register
     from shim.sources.fetch import secret_values
     out.values = secret_values(results)
+    register(*out.values)  # masked from here on, in messages too
     for t, text, nodes, spans in parsed:
         missing = [s for s in spans if values[id(s)] is None]
         if missing:  # an optional reference is missing: the file is not written
@@ -335,8 +337,20 @@ def run_step(config, env, sources_env, cancelled=None, log=None):
     templates = plan(config)
     fetch = fetcher(config, sources_env, cancelled, log)
     rendered = render_all(templates, env, fetch, log)
+    _build_mask(cancelled)
     rendered.write()
     return templates, rendered
+
+
+def _build_mask(cancelled):
+    """The new values effective in the mask before any file shows them."""
+    from shim.util.mask import REGISTRY, Interrupted
+    try:
+        REGISTRY.build(cancelled)
+    except Interrupted:
+        from shim.errors import EXIT_FETCH, REASON_INTERRUPTED
+        raise ShimError("render", "templates", "interrupted by a signal",
+                        reason=REASON_INTERRUPTED, code=EXIT_FETCH) from None
 
 
 def fetcher(config, sources_env, cancelled=None, log=None, store=None):

@@ -102,3 +102,12 @@ def test_a_fetch_failure_writes_no_template(bao, ca, hosts, tmp_path):  # noqa: 
     r = run_shim(["--template", f"{src}={tmp_path}/out", "--", "true"], vault_env(bao, ca), hosts)
     assert r.returncode == 117 and not (tmp_path / "out").exists()
     assert b"ref+vault://secret/nope#/k" in r.stderr
+
+
+def test_template_values_are_masked_in_the_output(bao, ca, hosts, tmp_path):  # noqa: F811
+    src, dst = tmp_path / "t.tmpl", tmp_path / "out.conf"
+    src.write_text("pw=ref+vault://secret/app#/password+ user=${WHO}\n")
+    r = run_shim(["--template", f"{src}={dst}", "--", "cat", str(dst)],
+                 vault_env(bao, ca, WHO="me"), hosts, mask=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"pw=*** user=me\n" and dst.read_text() == f"pw={PW} user=me\n"
