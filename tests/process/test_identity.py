@@ -329,3 +329,16 @@ def test_without_the_c_module_capabilities_are_a_clear_error(no_native, flag, wo
     err = r.stderr.decode()
     assert r.returncode == 118 and "_shim_native" in err and err.count("\n") == 1, err
     assert not marker.exists()
+
+
+def test_tee_files_and_secret_dirs_belong_to_the_user(world):
+    src = world / "src.json"
+    src.write_text('{"a": "1", "b": "2"}')
+    tee, secrets = world / "out.log", world / "secrets"
+    r = run(["--user", "4321:4321", "--stdout-path", str(tee), "--no-mask-secrets",
+             "--secret-dir", f"{secrets}=ref+file://{src}", "--", "sh", "-c",
+             f"cat {secrets}/a {secrets}/b"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"12" and tee.read_bytes() == b"12"
+    assert (os.stat(tee).st_uid, os.stat(tee).st_gid) == (4321, 4321)
+    assert os.stat(secrets / "a").st_uid == 4321  # through the ..data link
