@@ -140,8 +140,14 @@ def _managed_identity(ctx, client):
         query["api-version"] = "2018-02-01"
         what = "IMDS"
     sep = "&" if "?" in url else "?"
-    resp = ctx.request("GET", url + sep + urlencode(query), headers=headers,
-                       timeout=METADATA_TIMEOUT)
+    from shim.net.http import NO_RETRY
+    try:  # one quick try: without a managed identity nothing answers there
+        resp = ctx.request("GET", url + sep + urlencode(query), headers=headers,
+                           timeout=METADATA_TIMEOUT, retry=NO_RETRY)
+    except SourceError as err:
+        raise SourceError(f"no Azure credentials: no AZURE_CLIENT_SECRET or "
+                          f"AZURE_FEDERATED_TOKEN_FILE, and {what} did not answer "
+                          f"({err.cause})") from None
     if not resp.ok:
         raise SourceError(f"token from {what}: {_oauth_error(resp)}")
     return _token_of(ctx, json_object(resp.body, what))

@@ -193,9 +193,16 @@ def _metadata_host(ctx):
 
 
 def _from_metadata(ctx):
-    url = f"http://{_metadata_host(ctx)}{TOKEN_PATH}"
-    resp = ctx.request("GET", url, headers={"Metadata-Flavor": "Google"},
-                       timeout=METADATA_TIMEOUT)
+    from shim.net.http import NO_RETRY
+    host = _metadata_host(ctx)
+    url = f"http://{host}{TOKEN_PATH}"
+    try:  # one quick try, as google-auth probes it: off Google Cloud nothing answers
+        resp = ctx.request("GET", url, headers={"Metadata-Flavor": "Google"},
+                           timeout=METADATA_TIMEOUT, retry=NO_RETRY)
+    except SourceError as err:
+        raise SourceError(f"no Google credentials: GOOGLE_APPLICATION_CREDENTIALS is not set "
+                          f"and the metadata server {host} did not answer ({err.cause})") \
+            from None
     if not resp.ok:
         raise http_failure(resp, "from the GCE metadata server")
     if resp.headers.get("metadata-flavor") != "Google":
