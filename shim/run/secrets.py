@@ -117,8 +117,8 @@ def _target(kind, dest, text, where, optional=False, default=None, mode=DEFAULT_
             items = [Item(span.ref, label, optional, default) for span in spans]
             return Target(kind, dest, items[0], where, mode, uid, gid,
                           embedded.Composite(text, spans), items)
-    try:
-        ref = parse(text)
+    try:  # one whole reference (a trailing '+' ends it, as inside a text)
+        ref = spans[0].ref if spans else parse(text)
     except RefError as err:
         raise usage_error(where, f"malformed reference {show(text[:80])}: {err}",
                           "write ref+SCHEME://PATH[?PARAMS][#/json/pointer]") from None

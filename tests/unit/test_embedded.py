@@ -137,3 +137,8 @@ def test_optional_missing_piece_leaves_the_target_out():
     assert t.items[0].ref.optional
     result = secrets._composed(t, [Result(t.item, None)])
     assert result.value is None and secrets.variables([(t, result)]) == {}
+
+
+def test_whole_reference_with_a_trailing_plus_is_the_reference():
+    (t,) = secrets.plan(cfg(["--secret-env-prefix", "APP_=ref+vault://secret/db#/cfg+"]), {})
+    assert t.compose is None and t.item.ref.pointer == ("cfg",)
