@@ -303,8 +303,11 @@ class Restarts:
     """Starting the delegate again after `restart`: the same stdio (kept open here, because
     log capture closes its write ends once the first delegate holds them), a new Supervisor."""
 
-    def __init__(self, refresher, stdio):
+    def __init__(self, refresher, stdio, clock=None):
+        import time
         self.refresher = refresher
+        self.clock = clock or time.monotonic
+        self.started = self.clock()  # --timeout covers every start together, not each
         # Duplicates are close-on-exec: no delegate sees them; closed when restarts end.
         self.stdio = tuple(os.dup(fd) if fd >= 0 else fd for fd in stdio)
 
@@ -321,6 +324,9 @@ class Restarts:
                 run.env = env
                 pid = start(env, self.stdio)
                 supervisor = make_supervisor()
+                if supervisor.timeout:
+                    spent = self.clock() - self.started
+                    supervisor.timeout = max(0.001, supervisor.timeout - spent)
                 for service in run.services:
                     if hasattr(service, "delegate_restarted"):
                         service.delegate_restarted(pid, supervisor)
