@@ -6,7 +6,7 @@ import os
 import shlex
 
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 
 from shim.commands import check, install
 from shim.config import argv as subargv, kinds, options
@@ -104,6 +104,10 @@ def test_dotenv_and_expansion(text):
     _ok_or_shim_error(envlayer.expand, text, {"A": "1", "E": ""}, "fuzz")
 
 
+@example('A="\\')  # an unterminated quoted value ending in a backslash
+@example("A='")
+@example('A="x\nB=y')  # a quote left open runs into the next line
+@example("A=${A")
 @examples(400)
 @given(st.lists(st.sampled_from(["A", "=", "'", '"', "\\", "\n", " ", "#", "${A}", "x"]),
                 max_size=20).map("".join))
@@ -115,6 +119,17 @@ def test_dotenv_never_reads_past_its_input(text):
         assert set(value) <= set(text) | set("1\n\t\r$")
 
 
+# The grammar's hard cases, pinned so every run in every hypothesis profile checks them; a
+# falsifying example that `scripts/test explore` finds is added here too (issue 21).
+@example('a\\')  # a backslash at the end escapes nothing
+@example('"a\\"')  # an escaped quote leaves the word open
+@example('"\\\\"')
+@example('x"\\\\\\""y')
+@example('"\\$x"')  # in double quotes a backslash escapes only \\ and "
+@example('a\\\nb')  # outside quotes it escapes a newline too
+@example("'a b'\"c\"\\ d")
+@example('\\\'"\'"')
+@example(' \t\r\n ')
 @examples(400)
 @given(hostile_text)
 def test_shell_words_match_shlex(text):

@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from shim.sources import refs
 from shim.sources.refs import RefError, parse
@@ -148,6 +148,10 @@ def test_fuzz_scheme_prefixes(prefix, tail):
         pass
 
 
+@example(["a/b", "~"])  # RFC 6901 escapes: / as ~1, ~ as ~0
+@example(["~1", "~0/"])
+@example(["", ""])
+@example([])
 @given(st.lists(st.text(max_size=10), max_size=5))
 def test_pointer_round_trip(tokens):
     tokens = tuple(tokens)
