@@ -144,3 +144,53 @@ def test_can_restart_and_check():
     config = options.resolve(["--refresh", "1s", "--on-change", "exec:", "--", "true"], {})
     with pytest.raises(ShimError, match="invalid change action"):
         refresh.check(config)
+
+
+class Ended:
+    def __init__(self, reason, sig=None):
+        self.reason, self.signal, self.code = reason, sig, 0
+
+
+class LoopRun:
+    """A run whose delegate ends for a restart once, then exits."""
+
+    def __init__(self, stop_signal=None):
+        self.env = {"A": "old"}
+        self.services = []
+        self.signals = type("S", (), {"stop_signal": stop_signal})()
+        self.started = []
+        outer = self
+
+        class Resident:
+            def supervise(self, pid, supervisor):
+                outer.started.append((pid, supervisor.timeout))
+                return Ended("exited")
+        self.resident = Resident()
+
+
+class Sup:
+    def __init__(self, timeout):
+        self.timeout = timeout
+
+
+def test_restarts_start_again_with_the_new_env_and_the_rest_of_the_timeout():
+    r, _, _ = make(["--on-change", "restart"])
+    r.pending_env = {"A": "new"}
+    clock = iter([100.0, 104.0]).__next__
+    restarts = refresh.Restarts(r, (-1, -1, -1), clock=clock)
+    run = LoopRun()
+    envs = []
+    result, sup = restarts.run(run, Ended(refresh.RESTART), Sup(10.0),
+                               lambda env, fds: envs.append(env) or 77, lambda: Sup(10.0))
+    assert envs == [{"A": "new"}] and run.env == {"A": "new"}
+    assert run.started == [(77, 6.0)] and result.reason == "exited"
+
+
+def test_a_stop_signal_during_a_restart_ends_the_run():
+    r, _, _ = make(["--on-change", "restart"])
+    r.pending_env = {"A": "new"}
+    run = LoopRun(stop_signal=signal.SIGTERM)
+    result, _ = refresh.Restarts(r, (-1, -1, -1)).run(
+        run, Ended(refresh.RESTART, signal.SIGTERM), Sup(None), lambda env, fds: 1 / 0,
+        lambda: Sup(None))
+    assert result.reason == "signaled" and not run.started
