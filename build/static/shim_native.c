@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -278,6 +279,7 @@ struct identity {
     int set_caps;               /* capset(effective, permitted, inheritable) when 1 */
     uint64_t cap_eff, cap_prm, cap_inh;
     int nambient;               /* raised into the ambient set after the uid change */
+    int ctty;                   /* >= 0: setsid() and make this (child) fd the controlling tty */
     int ambient[MAX_CAPS];
 };
 
@@ -373,6 +375,12 @@ child_exec(const char *path, char **argv, char **envp, const sigset_t *mask,
         }
     }
     /* The start directory is passed explicitly: the resident shim itself moves to "/". */
+    /* Capture on a pseudo-terminal (shim/streams/tty.py): the delegate leads a new session
+     * whose controlling terminal is the pty slave (already dup'ed to 0-2), so the kernel
+     * sends it SIGWINCH on a resize and Ctrl-C/Ctrl-Z as a real terminal would; the pty's
+     * foreground group is the delegate's.  Not with new_group: setsid() needs a non-leader. */
+    if (id->ctty >= 0 && (setsid() < 0 || ioctl(id->ctty, TIOCSCTTY, 0) != 0))
+        goto fail;
     step = STEP_CWD;
     if (cwd != NULL && chdir(cwd) != 0)
         goto fail;
@@ -444,6 +452,7 @@ parse_identity(PyObject *spec, struct identity *id)
     id->uid = id->gid = -1;
     id->ngroups = -1;
     id->umask_value = -1;
+    id->ctty = -1;
     if (spec == NULL || spec == Py_None)
         return 0;
     if (!PyDict_Check(spec)) {
@@ -459,6 +468,8 @@ parse_identity(PyObject *spec, struct identity *id)
         goto range;
     if (GET("no_new_privs"))
         id->no_new_privs = PyObject_IsTrue(v);
+    if (GET("ctty") && ((id->ctty = (int)PyLong_AsLong(v)) < 0 || id->ctty > 2))
+        goto range;
     if (GET("groups")) {
         PyObject *fast = PySequence_Fast(v, "groups");
         if (fast == NULL)

@@ -99,7 +99,7 @@ def become(identity):
 
 
 # What the Python fallback can do itself; capabilities and no_new_privs need prctl/capset.
-_PYTHON_IDENTITY = frozenset({"uid", "gid", "groups", "umask", "rlimits"})
+_PYTHON_IDENTITY = frozenset({"uid", "gid", "groups", "umask", "rlimits", "ctty"})
 
 
 def _check_python_identity(identity):
@@ -133,6 +133,9 @@ def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=No
     import _signal as signal
 
     _check_python_identity(identity)
+    import fcntl  # before the fork: the child imports nothing
+    import termios
+
     environ = dict(item.split(b"=", 1) for item in env)
     rfd, wfd = os.pipe()  # both close-on-exec
     pid = os.fork()
@@ -150,6 +153,9 @@ def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=No
             for i, fd in enumerate(fds):
                 if fd >= 0 and fd != i:
                     os.dup2(fd, i)
+            if identity and identity.get("ctty") is not None:  # as the C: a pty session
+                os.setsid()
+                fcntl.ioctl(identity["ctty"], termios.TIOCSCTTY, 0)
             step = "cwd"
             if cwd is not None:
                 os.chdir(cwd)

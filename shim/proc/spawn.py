@@ -24,7 +24,7 @@ INHERIT = -1  # a stdio slot left as shim's own descriptor
 
 
 def spawn(path, argv, env, signals, new_group=False, foreground=False,
-          stdin=INHERIT, stdout=INHERIT, stderr=INHERIT, cwd=None, identity=None):
+          stdin=INHERIT, stdout=INHERIT, stderr=INHERIT, cwd=None, identity=None, ctty=None):
     """Start `path` with `argv`/`env` (a dict); returns the pid.  Raises ShimError.
 
     foreground: when the child's stdin is shim's terminal, make the child's new
@@ -32,10 +32,14 @@ def spawn(path, argv, env, signals, new_group=False, foreground=False,
     Ctrl-C reaches it exactly once.
     cwd: the child's working directory (the resident shim itself moves to "/").
     identity: a shim.proc.identity.Identity the child takes on before exec, or None.
+    ctty: 0-2, when that stdio slot is a pseudo-terminal's slave (capture on a pty): the
+    child leads a new session with it as controlling terminal (not with new_group).
     """
     bargv, benv = encode_command(argv, env)
     tty = 0 if new_group and foreground and stdin == INHERIT and isatty(0) else -1
     spec = identity.spec() if identity is not None else None
+    if ctty is not None:
+        spec = dict(spec or {}, ctty=ctty)
     try:
         return native.spawn(os.fsencode(path), bargv, benv, sorted(signals.inherited_mask),
                             signals.child_ignored(), new_group, tty, (stdin, stdout, stderr),

@@ -183,6 +183,7 @@ class Run:
         self.services = []
         self.services_built = False
         self.stdio = (INHERIT, INHERIT, INHERIT)
+        self.ctty = None  # the stdio slot holding a pty the delegate's session owns (capture)
         self.secret_values = []  # every fetched value, for the log masking to register
         self.templates = None  # (templates, rendered) when the run has templates
         self.secret_pairs = []  # (target, result) of the secrets step, for --refresh
@@ -464,13 +465,14 @@ class Run:
         c = self.config.supervise
         # Like tini: under a terminal the delegate gets its own foreground group, so the
         # terminal's Ctrl-C reaches it once, not again through shim.
-        foreground = isatty(0) and self.stdio[0] < 0
-        new_group = c.signal_group or foreground
+        # On capture's pty the delegate leads its own session there instead (its own group).
+        foreground = isatty(0) and self.stdio[0] < 0 and self.ctty is None
+        new_group = (c.signal_group or foreground) and self.ctty is None
         stdin, stdout, stderr = self.stdio
         restarts = self.restarts()  # --on-change restart may start the delegate again
         pid = spawn(path, argv, self.env, self.signals, new_group=new_group, foreground=foreground,
                     stdin=stdin, stdout=stdout, stderr=stderr, cwd=self.start_dir,
-                    identity=self.identity)
+                    identity=self.identity, ctty=self.ctty)
         self.leave_start_dir()  # the delegate has it now (dumb-init does the same)
         supervisor = self.supervisor(timeout=c.timeout, cancel_file=self.config.steps.cancel_file,
                                      group=c.signal_group, stop_delay=c.stop_delay)

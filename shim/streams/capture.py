@@ -16,6 +16,9 @@ Nothing here blocks the loop (signals, reaping and timers keep running):
   waiting on the loop, so a stop signal ends the wait (exit 128+n, not started).
 * A full sink that is healthy holds both streams the same way, for at most
   `--log-block-limit` per congestion episode; see shim.streams.sinks.base.
+When shim's stdout/stderr is a terminal, the delegate gets a pseudo-terminal instead of
+pipes (shim.streams.terminal): what it sees stays a terminal, and its output still passes
+through here.
 After the delegate ends, `stop` drains the pipes and flushes every output and sink
 within `--flush-timeout`.
 """
@@ -167,6 +170,9 @@ class Capture(Service):
         self.held_since = None  # when sinks started holding the output (for held_ms)
         self.hold_timer = None
         self.lost = {}  # output name -> bytes it could not take by the flush deadline
+        self.tty = None  # the delegate's controlling pseudo-terminal (shim's output is one)
+        self.ttys = []  # every pty given to the delegate (one per stream on a terminal)
+        self.tty_input = None  # _Out writing shim's stdin to the pty (raw terminal relay)
         # Checked now, while nothing of shim's own (epoll, signalfd) can sit on 1 or 2.
         self.closed = {fd for fd, _ in STREAMS if not _is_open(fd)}
 
@@ -175,25 +181,28 @@ class Capture(Service):
         self.loop = run.resident.loop
         tees = self._open_tees(run)
         stdio = list(run.stdio)
+        self._use_terminal(run, stdio)
         for st in self.streams:
             if st.name in tees:
                 st.tee = _Out(tees[st.name], f"tee file of {st.name}", True, self.loop,
                               lambda out, error, st=st: self._drained(st, out, error))
             if self.masker is not None:
                 st.mask = self.masker.stream()
-            console = stdio[st.fd] if stdio[st.fd] >= 0 else st.fd
-            if stdio[st.fd] >= 0:  # already redirected (a stdio relay): that is the console now
+            given = run.stdio[st.fd]  # as the run had it, before pipes or the pty
+            console = given if given >= 0 else st.fd
+            if given >= 0:  # already redirected (a stdio relay): that is the console now
                 st.own_console = True
-            if stdio[st.fd] >= 0 or st.fd not in self.closed:  # else: no console to copy to
+            if given >= 0 or st.fd not in self.closed:  # else: no console to copy to
                 st.console = _Out(console, f"console {st.name}", False, self.loop,
                                   lambda out, error, st=st: self._drained(st, out, error))
-            st.read_fd, st.write_fd = (_above_stdio(fd) for fd in os.pipe2(os.O_CLOEXEC))
-            try:
-                fcntl.fcntl(st.read_fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-            except OSError:
-                pass  # above the system's pipe-max-size: the default size works too
+            if st.read_fd is None:  # a pipe (the pty's stream already reads its master)
+                st.read_fd, st.write_fd = (_above_stdio(fd) for fd in os.pipe2(os.O_CLOEXEC))
+                try:
+                    fcntl.fcntl(st.read_fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+                except OSError:
+                    pass  # above the system's pipe-max-size: the default size works too
+                stdio[st.fd] = st.write_fd
             os.set_blocking(st.read_fd, False)
-            stdio[st.fd] = st.write_fd
             self._resume(st)
         run.stdio = tuple(stdio)
         if self.sinks:
@@ -201,6 +210,55 @@ class Capture(Service):
         for sink in self.sinks:
             sink.on_change = lambda: self.loop.call_soon_threadsafe(self._check_hold)
             sink.start()
+
+    def _use_terminal(self, run, stdio):
+        """Shim's stdout/stderr is a terminal: give the delegate a pty for each (stdout's is
+        its session's controlling terminal; stdin is relayed to it when stdin is the same
+        terminal in the foreground).  One pty per stream keeps stdout and stderr apart."""
+        from shim.streams import terminal
+
+        fds = terminal.wanted([st.fd for st in self.streams], stdio)
+        if not fds:
+            return
+        self.ttys = []
+        for st in self.streams:
+            if st.fd in fds:
+                tty = terminal.Terminal(like=st.fd)
+                self.ttys.append(tty)
+                st.read_fd = fcntl.fcntl(tty.master, fcntl.F_DUPFD_CLOEXEC, 3)  # ours to close
+                stdio[st.fd] = tty.slave
+        self.tty = self.ttys[0]
+        run.ctty = fds[0]
+        if stdio[0] < 0 and self.tty.take_stdin():
+            stdio[0] = self.tty.slave
+            run.ctty = 0
+            self.tty_input = _Out(os.dup(self.tty.master), "terminal input", True, self.loop,
+                                  lambda out, error: self._stdin_drained(error))
+            self.loop.add_reader(0, self._stdin_readable)
+
+    def _stdin_readable(self):
+        try:
+            data = os.read(0, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data or self.tty_input is None:
+            self.loop.remove_reader(0)  # shim's terminal hung up: nothing more to relay
+            return
+        error = self.tty_input.write(data)
+        if error is not None:
+            self._stdin_drained(error)
+        elif self.tty_input.pending:
+            self.loop.remove_reader(0)  # the delegate reads slower than the keys come
+
+    def _stdin_drained(self, error):
+        if error is not None:  # the pty is gone (the delegate ended)
+            self.loop.remove_reader(0)
+            self.tty_input.close()
+            self.tty_input = None
+            return
+        self.loop.add_reader(0, self._stdin_readable)
 
     def _open_tees(self, run):
         """{stream: fd} of the tee files.  A FIFO without a reader is waited for on the loop."""
@@ -246,6 +304,10 @@ class Capture(Service):
             if st.write_fd is not None:
                 os.close(st.write_fd)
                 st.write_fd = None
+        for tty in self.ttys:
+            tty.release_slave()
+        if self.ttys and supervisor is not None:
+            _resize_on_winch(supervisor, self.ttys)
 
     def stop(self, run):
         """Drain the pipes, then flush every output and sink, all within --flush-timeout."""
@@ -263,6 +325,12 @@ class Capture(Service):
         if self.hold_timer is not None:
             self.hold_timer.cancel()
         self._account_held()
+        if self.tty_input is not None:
+            self.loop.remove_reader(0)
+            self.tty_input.close()
+            self.tty_input = None
+        for tty in self.ttys:  # shim's terminal back to its own mode
+            tty.close()
         for sink in self.sinks:
             sink.close(deadline)
         run.counters["logs"] = self.counters()
@@ -458,6 +526,23 @@ class Capture(Service):
                     _shutdown_write(st.console)
             st.console.close()
             st.console = None
+
+
+def _resize_on_winch(supervisor, ttys):
+    """SIGWINCH to shim resizes the ptys instead of being forwarded: the kernel then sends
+    SIGWINCH to the controlling pty's foreground group, after the new size is there to read."""
+    import signal
+
+    forward = supervisor.on_signal
+
+    def on_signal(signo):
+        if signo == signal.SIGWINCH:
+            for tty in reversed(ttys):  # the controlling one (which signals) last
+                tty.resize()
+        else:
+            forward(signo)
+
+    supervisor.on_signal = on_signal
 
 
 def _is_open(fd):
