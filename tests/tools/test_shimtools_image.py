@@ -78,6 +78,23 @@ def test_inject_runs_in_the_tooling_image(tooling_image):
     assert config["User"] == "65534:65534" and config["Entrypoint"] == ["python3", "-m", "shimtools"]
 
 
+def test_dockerfile_wrap_uses_buildkits_parser_in_the_tooling_image(tooling_image):
+    """The staged `dockerfile` package (BuildKit's parser) loads in the image and reads heredocs as BuildKit."""
+    text = 'FROM debian\r\nENTRYPOINT ["/app"]\r\nCOPY <<A <<B /etc/\r\na\r\nA\r\nENTRYPOINT ["no"]\r\nB\r\n'
+    proc = subprocess.run(["podman", "run", "--rm", "-i", "--read-only", tooling_image, "dockerfile", "wrap",
+                           "-f", "-", "--tools-image", "reg.example/shim-tools:0.1.0"], input=text.encode(),
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = text.split("\r\n")
+    assert proc.stdout.decode().split("\r\n") == [lines[0], "# shim dockerfile wrap",
+                                                  "COPY --from=reg.example/shim-tools:0.1.0 /shim /shim",
+                                                  'ENTRYPOINT ["/shim", "--", "/app"]', *lines[2:]]
+    probe = subprocess.run(["podman", "run", "--rm", "--entrypoint", "python3", tooling_image, "-c",
+                            "import dockerfile; print(dockerfile.parse_string('FROM a')[0].cmd)"],
+                           capture_output=True, text=True, timeout=120)
+    assert probe.stdout == "FROM\n", probe.stderr
+
+
 def test_webhook_serves_https_from_the_tooling_image_and_stops_on_term(tooling_image, tmp_path):
     tls, ctx = tls_for_65534(tmp_path, "webhook")
     port = free_port()
