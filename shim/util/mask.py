@@ -32,8 +32,7 @@ tail that could still grow into a value; the caller may release it after --mask-
 after that is still masked.
 """
 
-import json
-import threading
+import _thread  # a lock without importing threading (start-up cost)
 from array import array
 
 from shim.errors import ShimError, set_redactor
@@ -58,6 +57,8 @@ def to_bytes(value):
         return bytes(value)
     if isinstance(value, str):
         return value.encode("utf-8", "surrogateescape")
+    import json
+
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
@@ -82,12 +83,15 @@ def iter_pieces(raw):
 
 
 def _cut(value):
+    """The value, or its MAX_PIECE-byte pieces (lazily: a full budget stops the cutting)."""
     if len(value) <= MAX_PIECE:
-        return [value]
-    cuts = list(range(0, len(value), MAX_PIECE))
-    if len(value) - cuts[-1] < MIN_LENGTH:  # a too short last piece joins the one before
-        cuts.pop()
-    return [value[a:b] for a, b in zip(cuts, cuts[1:] + [len(value)], strict=True)]
+        yield value
+        return
+    end = len(value)
+    if end % MAX_PIECE and end % MAX_PIECE < MIN_LENGTH:  # a too short last piece joins
+        end -= end % MAX_PIECE                            # the one before
+    for a in range(0, end, MAX_PIECE):
+        yield value[a:a + MAX_PIECE] if a + MAX_PIECE < end else value[a:]
 
 
 def _json_leaves(value):
@@ -95,6 +99,8 @@ def _json_leaves(value):
     secret-shaped: masking `true` everywhere would only hide output)."""
     if len(value) > BUDGET:
         return []
+    import json
+
     try:
         doc = json.loads(value, parse_float=_Number, parse_int=_Number)
     except (ValueError, RecursionError):
@@ -135,8 +141,8 @@ class Masker:
         self._left_out_seen = set()
         self._dirty = False
         self._automaton = None
-        self._lock = threading.Lock()
-        self._build_lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
+        self._build_lock = _thread.allocate_lock()
 
     def add(self, value, what="mask value"):
         """Register `value`; ShimError (exit 125) for a value shorter than MIN_LENGTH bytes.
@@ -185,8 +191,7 @@ class Masker:
     def _leave_out(self, raw, size):
         """Count bytes beyond the budget once per value (a value is registered by every
         target it reaches)."""
-        import hashlib
-        key = hashlib.blake2b(raw, digest_size=16).digest()
+        key = (len(raw), raw[:64], raw[-64:])  # cheap: the value may be 64 MiB
         with self._lock:
             if key not in self._left_out_seen:
                 self._left_out_seen.add(key)
@@ -251,10 +256,36 @@ class Masker:
         if isinstance(data, str):
             raw = data.encode("utf-8", "surrogateescape")
             return self.scrub(raw).decode("utf-8", "surrogateescape")
-        if self._dirty:
-            self.build()
+        if self._dirty or self._automaton is None:
+            # Not built yet (or being rebuilt): a message never waits for a build, which
+            # could take a second and must not delay the error that a stop signal ends with.
+            return scrub_plain(data, list(self._pieces))
         s = self.stream()
         return s.feed(data) + s.flush()
+
+
+def scrub_plain(data, values):
+    """The same result as the automaton, by plain search (bytes.find per value): for short
+    texts such as messages, O(len(values) * len(data)) at C speed and no build."""
+    spans = []
+    for v in values:
+        i = data.find(v)
+        while i >= 0:
+            spans.append((i, i + len(v) - 1))
+            i = data.find(v, i + 1)
+    if not spans:
+        return data
+    out, cursor, group = bytearray(), 0, None
+    for start, end in sorted(spans):
+        if group is not None and start <= group[1]:
+            group[1] = max(group[1], end)
+            continue
+        if group is not None:
+            out += data[cursor:group[0]] + MASK
+            cursor = group[1] + 1
+        group = [start, end]
+    out += data[cursor:group[0]] + MASK
+    return bytes(out + data[group[1] + 1:])
 
 
 class Automaton:
