@@ -237,3 +237,28 @@ def test_result_record_and_report_never_carry_a_value(tmp_path):
     assert "record-secret" not in record.read_text()
     json.loads(record.read_text())
     time.sleep(0)  # nothing to wait for: the record is written before shim exits
+
+
+def test_sigterm_while_a_64_mib_secret_is_registered_stops_before_the_delegate(tmp_path):
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        f.write(os.urandom(64 << 20))
+    started, out = tmp_path / "started", tmp_path / "out"
+    proc = subprocess.Popen(shim_command() + [
+        "--secret-file", f"{out}=ref+file://{big}", "--", "sh", "-c", f"touch {started}"],
+        env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while not _blocks_term(proc.pid):  # shim blocks every signal first: from then on none is lost
+        assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert b"not started" in err and not started.exists() and not out.exists()
+
+
+def _blocks_term(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(line for line in f if line.startswith("SigBlk:")).split()[1]
+    except (OSError, StopIteration):
+        return False
+    return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
