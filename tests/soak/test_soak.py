@@ -21,6 +21,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 from support import base_env, shim_command
 
 SECONDS = float(os.environ.get("SHIM_SOAK_SECONDS", "600"))
@@ -141,6 +143,7 @@ def _epoch(ts):
         float("0." + ts[20:26])
 
 
+@pytest.mark.timeout(SECONDS + 300)  # the run itself, then the checks
 def test_soak(tmp_path):
     ThreadingHTTPServer.allow_reuse_address = True
     collector = Collector()
