@@ -71,6 +71,7 @@ class Relay(Service):
                     self.endpoints[text] = _Endpoint(text, *parse_addr(text, FLAGS[fd]))
                 self.fds[fd] = text
         self.loop = None
+        self.closed = False
 
     def start(self, run):
         self.loop = run.resident.loop
@@ -127,16 +128,27 @@ class Relay(Service):
         ep.listener = None
 
     def _connect(self, ep):
+        if self.closed:  # a retry timer after the relay gave up or handed over
+            return
         if ep.family == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            target = ep.address
-        else:
-            try:
-                family, _, _, _, target = socket.getaddrinfo(*ep.address, type=socket.SOCK_STREAM)[0]
-            except OSError:  # a name that does not resolve yet (a pod starting): retry
-                self._retry(ep)
-                return
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            self._connect_to(ep, socket.AF_UNIX, ep.address)
+            return
+        # Name resolution can wait for a DNS server for seconds: on a worker thread, so
+        # the loop (signals, other endpoints, the deadline) keeps running meanwhile.
+        self.loop.run_in_thread(lambda: socket.getaddrinfo(*ep.address, type=socket.SOCK_STREAM),
+                                lambda infos, error: self._resolved(ep, infos, error))
+
+    def _resolved(self, ep, infos, error):
+        if ep.sock is not None or self.closed:  # connected meanwhile, or the relay is over
+            return
+        if error is not None or not infos:  # a name that does not resolve yet (a pod starting)
+            self._retry(ep)
+            return
+        family, _, _, _, target = infos[0]
+        self._connect_to(ep, family, target)
+
+    def _connect_to(self, ep, family, target):
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         err = sock.connect_ex(target)
         if err == 0:
@@ -166,6 +178,7 @@ class Relay(Service):
         self.loop.call_later(delay, lambda: None if ep.sock else self._connect(ep))
 
     def _close_all(self):
+        self.closed = True
         for ep in self.endpoints.values():
             for sock in (ep.sock, ep.listener, ep.pending):
                 if sock is not None:

@@ -114,3 +114,45 @@ def _wait_until_full(path):
             select.select([], [], [], 0.01)
     finally:
         os.close(fd)
+
+
+# Run inside a new net+mount namespace whose resolv.conf names a DNS server that never
+# answers (a UDP socket that only reads): a lookup waits out the resolver's timeouts.
+SILENT_DNS_DRIVER = r"""
+import json, os, signal, socket, subprocess, sys, time
+dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+dns.bind(("127.0.0.77", 53))
+proc = subprocess.Popen(json.loads(sys.argv[1]), stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+dns.settimeout(20)
+dns.recvfrom(512)  # the event: shim asked for the name
+t = time.monotonic()
+proc.send_signal(signal.SIGTERM)
+code = proc.wait(60)
+print(json.dumps({"code": code, "took": time.monotonic() - t}))
+"""
+
+
+def test_a_relay_peer_name_that_does_not_resolve_yet_leaves_sigterm_honoured(tmp_path):
+    """The name is looked up on a worker thread: SIGTERM during a lookup that would take
+    15 s ends the run at once (it used to wait in getaddrinfo on the loop)."""
+    import json
+    import shlex
+
+    from support import require_tool
+
+    require_tool("unshare")
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.77\noptions timeout:5 attempts:3\n")
+    shim = shim_command() + ["--stdout-to", "tcp://peer.example.invalid:9",
+                             "--relay-timeout", "60s", "--", "echo", "x"]
+    script = (f"ip link set lo up && ip addr add 127.0.0.77/8 dev lo 2>/dev/null; "
+              f"mount --bind {shlex.quote(str(resolv))} /etc/resolv.conf && "
+              f"exec {shlex.quote(sys.executable)} -c {shlex.quote(SILENT_DNS_DRIVER)} "
+              f"{shlex.quote(json.dumps(shim))}")
+    r = subprocess.run(["unshare", "--net", "--mount", "--fork", "sh", "-c", script],
+                       env=base_env(), capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["code"] == TERM_EXIT
+    assert out["took"] < 5, out  # one resolver timeout; the lookup alone would take 15 s
