@@ -7,7 +7,7 @@
 
 Nothing is written and no variable is set unless every non-optional reference resolved.
 Hygiene (shim's own credentials never reach the delegate) is shim.run.hygiene, run always.
-`Refresher` re-runs the file and directory part on the resident loop (`--refresh`).
+`--refresh` and its change actions are shim.run.refresh (a service on the resident loop).
 This module is imported only when a run has something to fetch.
 """
 
@@ -548,67 +548,3 @@ def _build_mask(cancelled, log):
 class Interrupted(Exception):
     """A stop signal arrived while fetching: the pipeline reports it as it does for hooks."""
 
-
-class Refresher:
-    """A pipeline service: re-fetch file and dir targets every `interval` on a worker thread,
-    rewrite what changed, then signal the delegate.  A failure keeps the old values."""
-
-    def __init__(self, config, env, pairs, signo, log, store=None):
-        self.config = config
-        self.env = dict(env)
-        self.targets = [t for t, _ in pairs if t.kind in FILE_KINDS]
-        self.interval = config.secrets.refresh
-        self.signo = signo
-        self.log = log
-        self.store = {} if store is None else store
-        self.loop = None
-        self.pid = None
-        self.group = config.supervise.signal_group
-        self.timer = None
-        self.busy = False
-        self.stopped = False
-        self.refreshes = 0  # completed refresh rounds (for tests and the report)
-
-    def start(self, run):
-        self.loop = run.resident.loop
-
-    def delegate_started(self, pid, supervisor):
-        self.pid = pid
-        self.timer = self.loop.call_later(self.interval, self.tick)
-
-    def tick(self):
-        if self.stopped or self.busy:
-            return
-        self.busy = True
-        self.loop.run_in_thread(self.refetch, self.done)
-
-    def refetch(self):
-        # Values are fetched on the worker thread; files are written there too (atomic
-        # renames), so the loop only decides whether to signal.
-        pairs = fetch(self.targets, self.config, self.env, lambda: self.stopped, None,
-                      self.store)
-        # New values are masked before any reader can see them in a file.
-        register(pairs).build(lambda: self.stopped)
-        return write_targets(pairs)
-
-    def done(self, changed, error):
-        self.busy = False
-        self.refreshes += 1
-        if error is not None:
-            message = error.message() if isinstance(error, ShimError) else repr(error)
-            self.log("warn", f"refresh secrets: {message}; keeping the previous values")
-        elif changed and self.pid is not None and not self.stopped:
-            try:
-                os.kill(-self.pid if self.group else self.pid, self.signo)
-            except ProcessLookupError:
-                pass
-        if not self.stopped:
-            self.timer = self.loop.call_later(self.interval, self.tick)
-
-    def delegate_exited(self, result):
-        self.stopped = True
-        if self.timer is not None:
-            self.timer.cancel()
-
-    def stop(self, run):
-        self.delegate_exited(None)
