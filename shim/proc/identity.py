@@ -410,7 +410,14 @@ def _gid(group, accounts, where):
 
 
 def _check_allowed(ident, euid, current_caps):
-    """A non-root shim can become nobody else and cannot raise a hard limit."""
+    """A non-root shim can become nobody else and cannot raise a hard limit; nobody can
+    keep a capability shim does not hold (a container started without it)."""
+    if ident.keep_caps and current_caps is not None and set(ident.keep_caps) - set(current_caps):
+        missing = sorted(set(ident.keep_caps) - set(current_caps))
+        raise usage_error("--cap-keep", "shim does not hold " +
+                          ", ".join(CAPABILITIES[c] for c in missing),
+                          "grant it to the container (--cap-add, securityContext.capabilities."
+                          "add) or drop it from --cap-keep")
     if euid == 0:
         return
     if ident.uid is not None and ident.uid == euid and ident.gid == os.getegid():
@@ -419,11 +426,6 @@ def _check_allowed(ident, euid, current_caps):
         raise usage_error("--user", f"shim runs as uid {euid}, not root: it cannot become "
                           f"{ident.user_spec}",
                           "start the container as root (shim drops to the user) or drop --user")
-    if ident.keep_caps and current_caps is not None and set(ident.keep_caps) - set(current_caps):
-        missing = sorted(set(ident.keep_caps) - set(current_caps))
-        raise usage_error("--cap-keep", "shim does not hold " +
-                          ", ".join(CAPABILITIES[c] for c in missing),
-                          "run shim as root or with those capabilities")
     import resource
 
     for name, res, soft, hard in ident.rlimits:

@@ -297,3 +297,10 @@ def test_config_keys_and_variables_reach_the_same_settings():
     conf = options.parse_config({"identity": {"user": "app", "own": ["/data"], "umask": "027",
                                               "hooks_as_user": True}})
     assert conf["user"] == "app" and conf["own"] == ["/data"] and conf["hooks_as_user"] is True
+
+
+def test_keeping_a_capability_shim_does_not_hold_is_refused(image):
+    with pytest.raises(ShimError) as info:
+        resolve(image, "--user", "app", "--cap-keep", "NET_ADMIN,CHOWN", caps=[0, 10])
+    assert "does not hold NET_ADMIN" in info.value.message() and info.value.code == USAGE
+    assert resolve(image, "--user", "app", "--cap-keep", "CHOWN", caps=[0, 10]).spec()["ambient"] == [0]
