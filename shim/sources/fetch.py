@@ -3,7 +3,8 @@
     results = fetch_all([Item(parse("ref+vault://secret/app#/password"), "env DB_PASSWORD")],
                         env=os.environ, deadline=60, cancelled=stop.is_set)
 
-Every item is fetched on a small pool of daemon threads (threads are safe here: the
+References that are local reads (ref+env, ref+file) are resolved inline, in order, with no
+HTTP client and no thread.  Otherwise every item is fetched on a small pool of daemon threads (threads are safe here: the
 spawn runs no Python between fork and exec, and a thread blocked in a socket must not
 keep the process alive after a SIGTERM).  A reference named by several items is fetched
 once.  The phase ends when all are done, when the deadline passes, or as soon as
@@ -17,8 +18,6 @@ leaves nothing half-written, and registers `secret_values(results)` for masking.
 """
 
 import os
-import queue
-import threading
 import time
 
 from shim.errors import EXIT_FETCH, REASON_FETCH_FAILED, REASON_INTERRUPTED, ShimError
@@ -37,6 +36,10 @@ SOURCE_MODULES = {
     "file": "file", "env": "env",
     "gcpsecrets": "gcp", "azurekeyvault": "azure",
 }
+
+# Schemes answered by a local read (no network client, no thread): a start whose references
+# are all local resolves them inline and imports neither (issue 17's cold-start budget).
+LOCAL_SCHEMES = frozenset({"env", "file"})
 
 _MISSING = object()
 
@@ -103,6 +106,12 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
     env = os.environ if env is None else env
     cancelled = cancelled or (lambda: False)
     end = clock() + deadline
+    unique = list(dict.fromkeys(item.ref for item in items))
+    if http is None and all(ref.scheme in LOCAL_SCHEMES for ref in unique):
+        return _fetch_local(items, unique, env, end, deadline, cancelled, settings, store, clock, log)
+    import queue
+    import threading
+
     stop = threading.Event()
 
     def is_cancelled():
@@ -112,8 +121,6 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
         from shim.net.http import Client
         http = Client(env=env, cancelled=is_cancelled, sleep=stop.wait, clock=clock)
     ctx = Context(env, http, end, settings, clock=clock, store=store)
-
-    unique = list(dict.fromkeys(item.ref for item in items))
     ctx.refs = tuple(unique)
     outcomes = {}
     todo = queue.Queue()
@@ -127,12 +134,7 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
                 ref = todo.get_nowait()
             except queue.Empty:
                 return
-            try:
-                outcome = (True, fetch_one(ref, ctx))
-            except SourceError as err:
-                outcome = (False, err.cause, err.missing)
-            except Exception as err:  # a bug or an unexpected reply: still one line
-                outcome = (False, f"{type(err).__name__}: {err}", False)
+            outcome = _attempt(ref, ctx)
             with done:
                 outcomes[ref] = outcome
                 done.notify()
@@ -157,6 +159,32 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
     http_close = getattr(http, "close", None)
     if http_close and not stop.is_set():
         http_close()
+    return _results(items, outcomes, log)
+
+
+def _attempt(ref, ctx):
+    """(True, value) or (False, cause, missing) for one reference."""
+    try:
+        return (True, fetch_one(ref, ctx))
+    except SourceError as err:
+        return (False, err.cause, err.missing)
+    except Exception as err:  # a bug or an unexpected reply: still one line
+        return (False, f"{type(err).__name__}: {err}", False)
+
+
+def _fetch_local(items, unique, env, end, deadline, cancelled, settings, store, clock, log):
+    """Every reference is a local read: in order, on this thread, no HTTP client."""
+    ctx = Context(env, None, end, settings, clock=clock, store=store)
+    ctx.refs = tuple(unique)
+    outcomes = {}
+    for ref in unique:
+        if cancelled():
+            raise ShimError("fetch", "secrets", "interrupted by a signal",
+                            reason=REASON_INTERRUPTED, code=EXIT_FETCH)
+        if clock() >= end:
+            outcomes[ref] = (False, f"not finished within the {deadline:g}s fetch deadline", False)
+            continue
+        outcomes[ref] = _attempt(ref, ctx)
     return _results(items, outcomes, log)
 
 
