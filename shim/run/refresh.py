@@ -152,11 +152,13 @@ class Refresher:
         self.loop.run_in_thread(self.refetch, self.done)
 
     def refetch(self):
-        """On the worker thread: fetch, mask, write files, render templates."""
+        """On the worker thread: fetch, mask, render templates in memory, then write files
+        and templates (so a failure anywhere leaves every file as it was)."""
         from shim.run import secrets
         cancelled = lambda: self.stopped  # noqa: E731
         changes = Changes()
         env = dict(self.run.env)
+        pairs = []
         if self.targets:
             pairs = secrets.fetch(self.targets, self.config, self.sources_env, cancelled, None,
                                   self.store)
@@ -168,11 +170,13 @@ class Refresher:
             if more:
                 secrets.register(more).build(cancelled)
                 pairs = pairs + more
-            changes.files = secrets.write_targets(pairs)
             changes.env = self._env_changes(pairs, new_env)
             env.update({k: v for k, v in changes.env.items() if v is not None})
-        if self.templates:
-            changes.templates = self._render(env, cancelled)
+        rendered = self._render(env, cancelled) if self.templates else None
+        if pairs:
+            changes.files = secrets.write_targets(pairs)
+        if rendered is not None:
+            changes.templates = rendered.write(only_changed=True)
         return changes
 
     def _env_changes(self, pairs, new_env):
@@ -189,7 +193,7 @@ class Refresher:
         fetch = templates.fetcher(self.config, self.sources_env, cancelled, None, self.store)
         rendered = templates.render_all(self.templates, env, fetch)  # registers the values
         REGISTRY.build(cancelled)
-        return rendered.write(only_changed=True)
+        return rendered
 
     def done(self, changes, error):
         """On the loop: report a failure, or run the actions of what changed."""
