@@ -198,7 +198,14 @@ def wrap(text, tools_image, shim_path="/shim", shim_args=(), lookup=None, name="
         lines[entry_ins.start_line - 1:entry_ins.end_line] = block
     else:
         lines += block
-    return "".join(lines), True
+    new = "".join(lines)
+    # Read back as BuildKit will: a file ending inside a continuation (`RUN x \`) would swallow the block.
+    if not _wrapped(stages(buildkit.parse(new, name), name)[-1], shim_path):
+        last = commands[-1]
+        raise ShimError("wrap", f"{name}:{last.start_line}", "the last instruction runs on to the end of the file "
+                        "(a line continuation with nothing after it), so lines added after it would join it",
+                        "end that instruction, then wrap again")
+    return new, True
 
 
 def wrap_command(args, lookup):

@@ -277,6 +277,7 @@ def test_the_port_reads_dockerfiles_as_buildkit_does(text):
 
 @examples(400)
 @given(dockerfiles)
+@example("FROM debian\n0\\")  # ends inside a continuation: the block would join the last instruction
 def test_wrap_is_one_line_error_or_idempotent(text):
     try:
         new, changed = wrap(text, TOOLS, lookup=FakeLookup())

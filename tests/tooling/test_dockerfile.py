@@ -141,6 +141,7 @@ def test_crlf_files_keep_crlf(tmp_path):
     ("", "no instructions"),
     ("# escape=x\nFROM debian\n", "invalid escape token"),
     ("FROM --platform=linux/amd64\n", "FROM names no image"),
+    ("FROM scratch\nRUN make \\\n", "<stdin>:2: the last instruction runs on to the end of the file"),
 ])
 def test_what_buildkit_refuses_is_a_one_line_error(text, cause):
     proc = wrap(text)
