@@ -175,6 +175,9 @@ class StatsdRelay(Service):
         self.counters = {"received": 0, "forwarded": 0, "garbage": 0, "datagrams": 0,
                          "dropped": 0}
         self._tcp_buffer = bytearray()
+        self.target = None  # (family, address) of the gateway once resolved
+        self._resolving = False
+        self._held, self._held_bytes = [], 0  # batches waiting for the resolution
         self._tcp_connecting = False
         self._warned = False
 
@@ -198,6 +201,7 @@ class StatsdRelay(Service):
                             "pick another --statsd-listen", reason=REASON_SETUP) from None
         self.sock.setblocking(False)
         self.loop.add_reader(self.sock.fileno(), self._readable)
+        self._resolve()  # now, so the first metrics find the gateway's address ready
         host, port = self.sock.getsockname()[:2]
         # A wildcard is where to listen, not an address to send to: the delegate gets the
         # loopback address of the same family, which the wildcard also covers.
@@ -220,6 +224,8 @@ class StatsdRelay(Service):
             tagged = self.tagger.rewrite(line)
             self._add(tagged if tagged is not None else line)
         self.flush()
+        if self._held and self.loop is not None:  # the lookup is still out: a short wait
+            self.loop.run_until(lambda: not self._resolving, self.loop.time() + 2.0)
         if self._tcp_buffer and self.out is not None:  # last chance for a TCP gateway
             try:
                 self.out.setblocking(True)
@@ -269,12 +275,52 @@ class StatsdRelay(Service):
         payload = b"\n".join(self.batch)
         n = len(self.batch)
         self.batch, self.batch_size = [], 0
+        if self.target is None:  # the gateway's name is being resolved: hold (bounded)
+            self._held.append((payload, n))
+            self._held_bytes += len(payload)
+            while self._held_bytes > TCP_BUFFER:
+                old, old_n = self._held.pop(0)
+                self._held_bytes -= len(old)
+                self.counters["dropped"] += old_n
+            self._resolve()
+            return
+        self._send(payload, n)
+
+    def _resolve(self):
+        """Look the gateway up on a worker thread: a slow DNS server must not hold the loop."""
+        if self._resolving or self.loop is None:
+            return
+        self._resolving = True
         proto, host, port = self.gateway
+        kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+        self.loop.run_in_thread(lambda: socket.getaddrinfo(host, port, type=kind)[0],
+                                self._resolved)
+
+    def _resolved(self, info, error):
+        self._resolving = False
+        held, self._held, self._held_bytes = self._held, [], 0
+        if error is not None:  # tried again with the next metrics
+            self._failed(sum(n for _, n in held), error)
+            return
+        self.target = (info[0], info[4])
+        for payload, n in held:
+            self._send(payload, n)
+
+    def _failed(self, n, err):
+        self.counters["dropped"] += n
+        if not self._warned:
+            proto, host, port = self.gateway
+            self._warned = True
+            self.log("warn", f"statsd gateway {proto}://{host}:{port}: "
+                             f"{oserror(err)}; metrics are dropped "
+                             "(counted) until it answers")
+
+    def _send(self, payload, n):
+        proto = self.gateway[0]
         try:
             if proto == "udp":
                 if self.out is None:
-                    family, _, _, _, target = socket.getaddrinfo(host, port,
-                                                                 type=socket.SOCK_DGRAM)[0]
+                    family, target = self.target
                     self.out = socket.socket(family, socket.SOCK_DGRAM)
                     self.out.setblocking(False)
                     self.out.connect(target)
@@ -283,12 +329,7 @@ class StatsdRelay(Service):
             else:
                 self._tcp_send(payload + b"\n", n)
         except OSError as err:
-            self.counters["dropped"] += n
-            if not self._warned:
-                self._warned = True
-                self.log("warn", f"statsd gateway {proto}://{host}:{port}: "
-                                 f"{oserror(err)}; metrics are dropped "
-                                 "(counted) until it answers")
+            self._failed(n, err)
 
     # -- TCP gateway: a bounded buffer written when the socket is writable -----------------
     def _tcp_send(self, data, n):
@@ -296,8 +337,7 @@ class StatsdRelay(Service):
             raise OSError("the gateway connection is backed up")
         self._tcp_buffer += data
         if self.out is None and not self._tcp_connecting:
-            _, host, port = self.gateway
-            family, _, _, _, target = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            family, target = self.target
             self.out = socket.socket(family, socket.SOCK_STREAM)
             self.out.setblocking(False)
             self.out.connect_ex(target)

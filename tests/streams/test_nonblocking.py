@@ -136,6 +136,18 @@ print(json.dumps({"code": code, "took": time.monotonic() - t}))
 def test_a_relay_peer_name_that_does_not_resolve_yet_leaves_sigterm_honoured(tmp_path):
     """The name is looked up on a worker thread: SIGTERM during a lookup that would take
     15 s ends the run at once (it used to wait in getaddrinfo on the loop)."""
+    _term_during_a_silent_lookup(tmp_path, ["--stdout-to", "tcp://peer.example.invalid:9",
+                                            "--relay-timeout", "60s", "--", "echo", "x"])
+
+
+def test_a_statsd_gateway_name_that_does_not_resolve_yet_leaves_sigterm_honoured(tmp_path):
+    send = ("import os, socket, time; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto("
+            "b'a:1|c', ('127.0.0.1', int(os.environ['STATSD_PORT']))); time.sleep(60)")
+    _term_during_a_silent_lookup(tmp_path, ["--statsd-gateway", "gw.example.invalid:8125",
+                                            "--", sys.executable, "-c", send])
+
+
+def _term_during_a_silent_lookup(tmp_path, args):
     import json
     import shlex
 
@@ -144,8 +156,7 @@ def test_a_relay_peer_name_that_does_not_resolve_yet_leaves_sigterm_honoured(tmp
     require_tool("unshare")
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.77\noptions timeout:5 attempts:3\n")
-    shim = shim_command() + ["--stdout-to", "tcp://peer.example.invalid:9",
-                             "--relay-timeout", "60s", "--", "echo", "x"]
+    shim = shim_command() + args
     script = (f"ip link set lo up && ip addr add 127.0.0.77/8 dev lo 2>/dev/null; "
               f"mount --bind {shlex.quote(str(resolv))} /etc/resolv.conf && "
               f"exec {shlex.quote(sys.executable)} -c {shlex.quote(SILENT_DNS_DRIVER)} "
