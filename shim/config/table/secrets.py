@@ -52,8 +52,9 @@ OPTIONS = (
            "\"file\"|\"dir\"|\"env_from\", \"mode\", \"owner\", \"optional\", \"default\"}]",
            metavar="JSON", schema={"type": "array", "items": ITEM_SCHEMA}),
     Option("env_refs", ["--env-refs"], "secrets.env_refs", ENUM, "ref",
-           "resolve variables whose value is a reference in place: ref (ref+ URIs), all (also "
-           "bare AWS secret/parameter ARNs, as secrets-init does) or off",
+           "resolve variables whose value is or holds a reference in place: ref (ref+ URIs, "
+           "also inside a longer value), all (also bare AWS secret/parameter ARNs and "
+           "gcp:secretmanager: names, as secrets-init does) or off",
            choices=("ref", "all", "off"), flag_value={"--no-env-refs": "off"}),
     Option("fetch_deadline", ["--fetch-deadline"], "secrets.deadline", DURATION, 60.0,
            "give up fetching after this long (exit 117; at least 100ms)", minimum=0.1),
