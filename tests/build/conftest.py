@@ -8,6 +8,7 @@ instead.  Images come from scripts/images (cached under SHIM_CACHE).
 
 import os
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,23 @@ def run_build_fixture():
     """run_build(*args, cwd=REPO, env=None): scripts/build, failing the test on error."""
     require_tool("gcc")
     return run_build
+
+
+@pytest.fixture(scope="session")
+def saved_build(tmp_path_factory):
+    """One clone of HEAD built with `--arch all --save-inputs` (shared by the inputs-archive and SBOM
+    tests): a namespace with clone, dist (clone/dist), archive and inputs (the archive unpacked:
+    .../shim-inputs)."""
+    require_tool("gcc")
+    top = tmp_path_factory.mktemp("saved")
+    clone = top / "repo"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True, timeout=300)
+    archive = top / "inputs.tar"
+    run_build("--arch", "all", "--save-inputs", str(archive), cwd=clone)
+    unpacked = top / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(["tar", "-xf", str(archive), "-C", str(unpacked)], check=True)
+    return types.SimpleNamespace(clone=clone, dist=clone / "dist", archive=archive, inputs=unpacked / "shim-inputs")
 
 
 @pytest.fixture(scope="session")

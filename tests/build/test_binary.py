@@ -50,11 +50,22 @@ def test_version_reports_the_build(binary, arch):
     assert info["native"] is True  # _shim_native is built in
     built = info["build_deps"]
     entries = lock.load(REPO / "build/inputs.lock")
-    # Every locked input of this arch (and the arch-independent ones) is listed with its hash.
-    assert built["lock"] == {e.label: e.sha256 for e in lock.for_arch(entries, arch)}
-    assert info["ca_bundle"] == lock.find(entries, "deb", "ca-certificates").version
-    assert info["deps"]["setproctitle"] == lock.find(entries, "sdist", "setproctitle").version
-    assert built["glibc"] == lock.find(entries, "deb", "libc6-dev").version
+    # A drifted build (the mirror no longer served a locked .deb: build/resolve.py) used today's
+    # version instead, and says so; everything else is exactly the lock.
+    assert info["build"] == ("drifted" if info["drift"] else "locked")
+    used = []
+    for e in lock.for_arch(entries, arch):
+        drift = info["drift"].get(f"{e.name}:{e.arch}")
+        if drift:
+            assert (drift["locked"], drift["locked_sha256"]) == (e.version, e.sha256)
+            e = lock.Entry(e.kind, e.name, e.arch, drift["used"], drift["used_sha256"], e.file)
+        used.append(e)
+    # Every input of this arch (and the arch-independent ones) is listed with its hash.
+    assert built["lock"] == {e.label: e.sha256 for e in used}
+    assert info["ca_bundle"] == lock.find(used, "deb", "ca-certificates").version
+    assert info["deps"]["setproctitle"] == lock.find(used, "sdist", "setproctitle").version
+    assert built["glibc"] == lock.find(used, "deb", "libc6-dev").version
+    assert info["components"]["glibc"] == built["glibc"]
 
 
 @pytest.mark.parametrize("arch", ARCHES)

@@ -13,12 +13,13 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 
 import pytest
 
-from support import REPO, require_tool
+from support import require_tool
 
 TIMEOUT = 900
 ARCHES = ("amd64", "arm64")
@@ -30,15 +31,11 @@ def _build(clone, *args, env=None, prefix=()):
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    require_tool("gcc")
+def saved(saved_build, tmp_path_factory):
+    """(clone, archive, top): top/dist1 is a copy of the saving build's dist/ (tests/build/conftest.py)."""
     top = tmp_path_factory.mktemp("inputs")
-    clone = top / "repo"
-    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True, timeout=300)
-    archive = top / "inputs.tar"
-    proc = _build(clone, "--arch", "all", "--dist", str(top / "dist1"), "--save-inputs", str(archive))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return clone, archive, top
+    shutil.copytree(saved_build.dist, top / "dist1")
+    return saved_build.clone, saved_build.archive, top
 
 
 @pytest.fixture()

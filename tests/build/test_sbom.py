@@ -38,19 +38,9 @@ def _validate(text):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    require_tool("gcc")
-    top = tmp_path_factory.mktemp("sbom")
-    clone = top / "repo"
-    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True, timeout=300)
-    archive = top / "inputs.tar"
-    proc = subprocess.run([str(clone / "scripts/build"), "--arch", "all", "--save-inputs", str(archive)], cwd=clone,
-                          capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    unpacked = top / "inputs"
-    unpacked.mkdir()
-    subprocess.run(["tar", "-xf", str(archive), "-C", str(unpacked)], check=True)
-    return clone / "dist", unpacked / "shim-inputs"
+def built(saved_build):
+    """(dist, inputs): a clone's dist/ and the files its build used (tests/build/conftest.py)."""
+    return saved_build.dist, saved_build.inputs
 
 
 def _control(deb):
