@@ -66,7 +66,9 @@ def _secrets(config, environ, env, found):
     from shim.run.pipeline import wants_secrets
     if wants_secrets(config, env):
         from shim.run import secrets
-        secrets.plan(config, env, errors=found)
+        from shim.sources import settings
+        targets = secrets.plan(config, env, errors=found)
+        found.extend(settings.problems([item.ref for t in targets for item in t.items], env))
 
 
 def _mode(config, environ, env, found):

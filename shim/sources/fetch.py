@@ -106,6 +106,8 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
     env = os.environ if env is None else env
     cancelled = cancelled or (lambda: False)
     end = clock() + deadline
+    from shim.sources import settings as source_settings
+    source_settings.check([item.ref for item in items], env)  # malformed VAULT_ADDR...: 125
     unique = list(dict.fromkeys(item.ref for item in items))
     if http is None and all(ref.scheme in LOCAL_SCHEMES for ref in unique):
         return _fetch_local(items, unique, env, end, deadline, cancelled, settings, store, clock, log)
