@@ -57,6 +57,20 @@ def test_http_sink_ndjson_gzip_bearer_and_retry(tmp_path):
     assert got["calls"] >= 2  # the 503 was retried
 
 
+def test_an_http_sink_says_once_that_it_is_down_and_once_that_it_is_back():
+    """Four refused batches (retried with backoff, 0.1+0.2+0.4+0.8 s) are one outage: two
+    lines, not two per retry."""
+    server, got = _collector(fail_first=4)
+    url = f"http://127.0.0.1:{server.server_address[1]}/ingest"
+    r = subprocess.run(shim_command() + ["--log-sink", url, "--", "echo", "line"],
+                       env=base_env(), capture_output=True, timeout=60)
+    server.shutdown()
+    assert r.returncode == 0, r.stderr
+    assert got["calls"] == 5 and len(got["bodies"]) == 1
+    assert r.stderr.count(b"\n") == 2, r.stderr
+    assert b"answered 503" in r.stderr and b"delivering again" in r.stderr
+
+
 def test_udp_sink_one_record_per_datagram(tmp_path):
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
