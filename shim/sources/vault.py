@@ -112,7 +112,7 @@ class Vault:
             path = f"{mount}data/{rest}"
             if ref.query.get("version"):
                 path += "?version=" + quote(ref.query["version"])
-            body = self.json_or_fail(self.call("GET", _q(path)), f"read {path.split('?')[0]}")
+            body = self.json_or_fail(self.call("GET", _q(path)), f"read {ref.path}")
             data = (body.get("data") or {}).get("data")
         else:
             body = self.json_or_fail(self.call("GET", _q(ref.path)), f"read {ref.path}")
