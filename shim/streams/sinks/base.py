@@ -106,6 +106,7 @@ class Sink:
 
     def close(self, deadline):
         """Deliver what is queued until `deadline` (monotonic); then give up and count it dropped."""
+        self.on_change = None  # nobody waits for room any more (the loop may close before us)
         with self._cond:
             self._closing = True
             self._cond.notify_all()
@@ -134,7 +135,10 @@ class Sink:
     def _notify(self):
         callback = self.on_change
         if callback is not None:
-            callback()
+            try:
+                callback()
+            except (RuntimeError, OSError):
+                pass  # the loop closed while this thread finished a last delivery
 
     def _set_down(self, down):
         if down != self.down:
