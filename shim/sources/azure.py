@@ -36,6 +36,7 @@ AUTHORITY = "https://login.microsoftonline.com/"
 IMDS = "http://169.254.169.254"
 IMDS_PATH = "/metadata/identity/oauth2/token"
 EXPIRY_MARGIN = 60.0
+UNKNOWN_LIFETIME = 300.0
 METADATA_TIMEOUT = 3.0
 
 
@@ -158,14 +159,14 @@ def _token_of(ctx, data):
     if not isinstance(token, str) or not token:
         raise SourceError("the token response has no access_token")
     expires = None
-    try:
-        if data.get("expires_on") is not None:
-            expires = float(data["expires_on"])  # managed identity: epoch seconds
-        elif data.get("expires_in") is not None:
-            expires = ctx.now() + float(data["expires_in"])
-    except (TypeError, ValueError):
-        expires = None
-    return token, expires
+    for key, base in (("expires_in", ctx.now()), ("expires_on", 0.0)):
+        try:  # expires_on is epoch seconds (or, from old MSI endpoints, a date: unknown)
+            expires = base + float(data[key])
+            break
+        except (KeyError, TypeError, ValueError):
+            continue
+    # An unknown lifetime: asked again after a short while rather than trusted forever.
+    return token, expires if expires is not None else ctx.now() + UNKNOWN_LIFETIME
 
 
 def _oauth_error(resp):

@@ -39,6 +39,7 @@ TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 OAUTH_TOKEN_URL = "https://oauth2.googleapis.com/token"
 EXPIRY_MARGIN = 60.0
+UNKNOWN_LIFETIME = 300.0
 METADATA_TIMEOUT = 3.0
 
 
@@ -216,10 +217,11 @@ def _from_metadata(ctx):
 
 # -- small helpers ------------------------------------------------------------------------
 def _expiry(ctx, expires_in):
+    """Absolute expiry; an unknown lifetime is asked again after a short while."""
     try:
         return ctx.now() + float(expires_in)
     except (TypeError, ValueError):
-        return None
+        return ctx.now() + UNKNOWN_LIFETIME
 
 
 def _rfc3339(ctx, text):
@@ -228,7 +230,7 @@ def _rfc3339(ctx, text):
         stamp = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
         return stamp.timestamp()
     except ValueError:
-        return None
+        return ctx.now() + UNKNOWN_LIFETIME
 
 
 def _oauth_error(resp):
