@@ -93,3 +93,11 @@ def test_a_profile_setting_is_not_a_reason_to_ask_imds(name):
     assert http.seen == []
     got, _ = resolve({name: "prod", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"})
     assert got.provider == "env"  # a provider before it still wins
+
+
+def test_the_container_endpoint_is_asked_as_botocore_does():
+    http = Recorder()
+    env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": IMDS + "/creds"}
+    with pytest.raises(SourceError):
+        chain.resolve(Context(env, http))
+    assert http.seen == [("GET", "/creds", 2.0, 3)]  # 2 s, 3 attempts; then no IMDS probe

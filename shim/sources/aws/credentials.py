@@ -35,7 +35,8 @@ ECS_HOST = "http://169.254.170.2"
 IMDS_ENDPOINT = "http://169.254.169.254/"
 FULL_URI_HOSTS = {"169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost"}
 REFRESH_MARGIN = 300.0  # re-resolve credentials that expire within 5 minutes
-METADATA_TIMEOUT = 2.0  # the container endpoint (botocore's ContainerMetadataFetcher: 2 s)
+METADATA_TIMEOUT = 2.0  # the container endpoint (botocore's ContainerMetadataFetcher: 2 s,
+CONTAINER_ATTEMPTS = 3  # 3 attempts)
 IMDS_TIMEOUT = 1.0  # botocore's DEFAULT_METADATA_SERVICE_TIMEOUT
 IMDS_ATTEMPTS = 1  # botocore's metadata_service_num_attempts default
 
@@ -186,7 +187,9 @@ def from_container(ctx):
             headers["Authorization"] = token
     else:
         return None
-    resp = ctx.request("GET", url, headers=headers, timeout=METADATA_TIMEOUT)
+    from shim.net.http import Retry
+    resp = ctx.request("GET", url, headers=headers, timeout=METADATA_TIMEOUT,
+                       retry=Retry(attempts=CONTAINER_ATTEMPTS, base=0.5, cap=1.0))
     if not resp.ok:
         raise http_failure(resp, "from the container credentials endpoint")
     data = json_object(resp.body, "container credentials endpoint")
