@@ -215,3 +215,43 @@ def test_a_reflected_token_past_the_cut_is_not_shown_in_part(stub, tmp_path):
         server.stop()
     message = info.value.message()
     assert "HTTP 500" in message and "bearer-tok" not in message and "SECRET" not in message
+
+
+def test_a_silent_metadata_service_is_asked_once(tmp_path):
+    # No credentials configured: the chain ends at the instance metadata service, asked once
+    # with botocore's short timeout.  A loopback stub that accepts and never answers stands in
+    # for a black-holed 169.254.169.254 (no real IMDS emulator does that on purpose).
+    import socket
+    import threading
+
+    from support import run
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)  # held open, never answered
+    threading.Thread(target=accept, daemon=True).start()
+    env = {"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1",
+           "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}",
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    import os
+    if not os.environ.get("SHIM_BIN"):
+        from support import REPO
+        env["PYTHONPATH"] = str(REPO)
+    try:
+        r = run(["--secret", "X=ref+awsssm://app/key", "--", "true"], env=env, timeout=60)
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    err = r.stderr.decode()
+    assert r.returncode == 117 and "no AWS credentials" in err
+    assert "the instance metadata service had none" in err
+    assert len(accepted) == 1  # one attempt (botocore's default), not a retry ladder
