@@ -4,11 +4,12 @@
                         env=os.environ, deadline=60, cancelled=stop.is_set)
 
 References that are local reads (ref+env, ref+file) are resolved inline, in order, with no
-HTTP client and no thread.  Otherwise every item is fetched on a small pool of daemon threads (threads are safe here: the
-spawn runs no Python between fork and exec, and a thread blocked in a socket must not
-keep the process alive after a SIGTERM).  A reference named by several items is fetched
-once.  The phase ends when all are done, when the deadline passes, or as soon as
-`cancelled()` turns true (checked every 50 ms); a retry's backoff sleep also wakes on it.
+HTTP client and no thread.  Otherwise every item is fetched on a small pool of daemon
+threads (threads are safe here: the spawn runs no Python between fork and exec, and a
+thread blocked in a socket must not keep the process alive after a SIGTERM).  A reference
+named by several items is fetched once.  The phase ends when all are done, when the
+deadline passes, or as soon as `cancelled()` turns true (checked every 50 ms); a retry's
+backoff sleep also wakes on it.
 
 Fail closed: if any non-optional item failed, `fetch_all` raises ONE ShimError (exit 117,
 reason fetch-failed) naming the first failing reference in item order, its source and the
