@@ -199,13 +199,22 @@ def _pyc(source_path, arcname):
 # PID-1 path (supervise), and a run that drops to a user (issue 18: its modules from the
 # archive through zipimport cost ~20 ms; frozen, well under 1 ms).
 STARTUP_RUNS = (["--", "/bin/true"], ["--supervise", "--", "/bin/true"],
-                ["--user", "0", "--rlimit", "nofile=1024", "--cap-keep", "CHOWN", "--", "/bin/true"])
+                ["--user", "0", "--rlimit", "nofile=1024", "--cap-keep", "CHOWN", "--", "/bin/true"],
+                # local references (issue 17's cold-start budget): masked (the default) and not
+                ["--secret", "X=ref+env://PATH", "--secret-file", "/dev/null/x=ref+env://PATH", "--", "/bin/true"],
+                ["--no-mask-secrets", "--secret", "X=ref+file:///dev/null", "--", "/bin/true"],
+                # a Vault read over TLS: the client, ssl and socket (nothing listens on loopback
+                # port 1: refused at once; the run fails after its imports, which is all we need)
+                (["--no-mask-secrets", "--fetch-deadline", "1s", "--secret",
+                  "X=ref+vault://secret/app?address=https%3A%2F%2F127.0.0.1%3A1#/p", "--", "/bin/true"],
+                 {"VAULT_TOKEN": "build-probe"}))
 # What CPython imports while it initialises (UTF-8 mode: stdio and file names are utf-8).
 INIT_ENCODINGS = ("encodings", "encodings.aliases", "encodings.utf_8")
 
 
 def startup_modules(stage, modules):
-    """Names (of `modules`) that `shim -- /bin/true` and the supervise path import.
+    """Names (of `modules`) that the start-up paths of STARTUP_RUNS import (exec, supervise,
+    identity, local references, a Vault read over TLS).
 
     Found by running the staged tree once per path with the build's python3.11
     and -X importtime, in an empty environment (no SHIM_* settings), plus the
@@ -214,9 +223,10 @@ def startup_modules(stage, modules):
     names = {n for n in INIT_ENCODINGS if n in modules}
     code = ("import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'shim'; "
             "from shim.cli import main; sys.exit(main())")
-    for args in STARTUP_RUNS:
+    for run in STARTUP_RUNS:
+        args, extra = run if isinstance(run, tuple) else (run, {})
         proc = subprocess.run([sys.executable, "-S", "-X", "importtime", "-c", code, str(stage), *args],
-                              env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", **extra}, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=60)
         # From source the supervise path may stop early (it needs _shim_native, which only the
         # binary has): what it imported until then still counts.

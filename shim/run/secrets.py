@@ -12,11 +12,11 @@ This module is imported only when a run has something to fetch.
 """
 
 import os
-import re
 
 from shim.errors import REASON_INTERRUPTED, REASON_SETUP, ShimError, usage_error
 from shim.sources.fetch import Result
 from shim.util.text import show
+from shim.util.urlcode import is_name
 
 DEFAULT_MODE = 0o400
 TARGET_KEYS = ("env", "env_prefix", "file", "dir", "env_from")
@@ -90,10 +90,10 @@ def _target(kind, dest, text, where, optional=False, default=None, mode=DEFAULT_
     from shim.sources import embedded
     from shim.sources.fetch import Item
     from shim.sources.refs import RefError, parse
-    if kind == "env" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dest):
+    if kind == "env" and not is_name(dest):
         raise usage_error(where, f"invalid variable name {show(dest[:40])}",
                           "use letters, digits and _, not starting with a digit")
-    if kind == "env_prefix" and not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", dest):
+    if kind == "env_prefix" and dest and not is_name(dest):
         raise usage_error(where, f"invalid variable prefix {show(dest[:40])}",
                           "use letters, digits and _, not starting with a digit")
     if kind == "file" and (dest.endswith(("/", "/.")) or os.path.basename(dest) in ("", ".", "..")):
@@ -162,7 +162,7 @@ def _mode(raw, where):
     mode = None
     if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 0o7777:
         mode = raw
-    elif isinstance(raw, str) and re.fullmatch(r"0?[0-7]{3,4}", raw):
+    elif isinstance(raw, str) and _octal(raw):
         mode = int(raw, 8)
     if mode is None:
         raise usage_error(where, "expected an octal mode", 'write "0440"')
@@ -172,10 +172,22 @@ def _mode(raw, where):
     return mode
 
 
+def _octal(text):
+    """0?[0-7]{3,4}: a permission mode as written in a config ("0440", "440", "00440")."""
+    return text.isascii() and all(c in "01234567" for c in text) and \
+        (3 <= len(text) <= 4 or (len(text) == 5 and text[0] == "0"))
+
+
+def _numeric_owner(text):
+    """UID or UID:GID, ASCII digits only."""
+    uid, sep, gid = text.partition(":")
+    return all(part.isascii() and part.isdigit() for part in ((uid, gid) if sep else (uid,)))
+
+
 def _owner(raw, where):
     if raw is None:
         return None, None
-    if isinstance(raw, str) and re.fullmatch(r"[0-9]+(:[0-9]+)?", raw):
+    if isinstance(raw, str) and _numeric_owner(raw):
         uid, _, gid = raw.partition(":")
         return int(uid), int(gid) if gid else None
     raise usage_error(where, "expected UID or UID:GID (numbers)", 'write "1000:1000"')
@@ -271,7 +283,7 @@ def variables(pairs, env_for_dotenv=None):
                            env=env_for_dotenv)
         for key, value in mapping.items():
             name = target.dest + env_name(key) if target.kind == "env_prefix" else key
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            if not is_name(name):
                 raise _bad(item, f"key {show(key[:40])} does not make a valid variable name")
             put(name, _text(value, item), f"{target.where} key {key}")
     return out
@@ -279,7 +291,7 @@ def variables(pairs, env_for_dotenv=None):
 
 def env_name(key):
     """chamber-style: upper-case, every character that is not a letter or digit becomes _."""
-    return re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in key).upper()
 
 
 def _text(value, item):

@@ -14,8 +14,11 @@ put a token into shim's messages or the result record (shim.errors.redact applie
 registry where they are written).
 """
 
-import threading
+import _thread  # the lock primitive alone: `threading` is for the concurrent fetch only
 import time
+
+# The largest value a source returns (64 MiB; shim.net.http.MAX_BODY is the same cap).
+MAX_VALUE = 64 << 20
 
 # Variables that carry a credential a source may send (their values are registered).
 CREDENTIAL_VARIABLES = (
@@ -101,7 +104,7 @@ class Context:
         self._phase = {}  # values of this phase only (batched reads), never kept
         self.refs = ()  # every reference of the phase, for sources that batch them
         self._locks = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def setting(self, name, *env_names):
         """An option value, else the first of `env_names` that is set (SHIM_ forms first)."""
@@ -120,7 +123,7 @@ class Context:
         with self._lock:
             if key in table:
                 return table[key]
-            lock = self._locks.setdefault(key, threading.Lock())
+            lock = self._locks.setdefault(key, _thread.allocate_lock())
         with lock:
             with self._lock:
                 if key in table:
@@ -176,13 +179,14 @@ def json_text(value):
     """The text a JSON value is delivered as (variables, files, masking): strings as they
     are, numbers as their JSON text, true/false, null as the empty string (as External
     Secrets does), objects and arrays as compact JSON.  bytes pass through."""
-    import json
     if isinstance(value, (str, bytes)):
-        return value
+        return value  # the common case: no `json` import (start-up cost)
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    import json
+
     if isinstance(value, (int, float)):
         return json.dumps(value)
     return _compact(value)

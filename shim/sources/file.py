@@ -1,7 +1,6 @@
 """ref+file://PATH: the file's bytes (relative paths from the working directory), capped."""
 
-from shim.net.http import MAX_BODY
-from shim.sources.base import SourceError
+from shim.sources.base import MAX_VALUE as MAX_BODY, SourceError
 
 
 def fetch(ref, ctx):

@@ -26,10 +26,8 @@ left out, or gets TEXT.  They are taken out of the query before the scheme sees 
 Parsing is pure: nothing here touches the network.
 """
 
-import re
-from urllib.parse import parse_qsl, unquote
-
 from shim.util.text import show
+from shim.util.urlcode import is_name, parse_qsl, unquote
 
 PREFIX = "ref+"
 
@@ -51,12 +49,23 @@ SCHEMES = {
 MISSING_PARAMS = ("optional", "default")
 GCP_PREFIX = "gcp:secretmanager:"
 
-_SM_ARN = re.compile(r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:([^:#]+)"
-                     r"(?::([^:#]*))?(?::([^:#]*))?(?::([^:#]*))?(?:#(.*))?$")
-_SSM_ARN = re.compile(r"^arn:(aws[a-z-]*):ssm:([a-z0-9-]+):(\d{12}):parameter(/?[^:#]+)"
-                      r"(?::(\d+))?(?:#(.*))?$")
-_GCP_NAME = re.compile(r"^projects/([^/#?]+)/secrets/([^/#?]+)(?:/versions/([^/#?]+))?(?:#(.*))?$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The ARN and GCP name grammars: compiled on first use, so that a start without such a
+# reference never imports `re` (several ms in the static binary; see shim/util/urlcode.py).
+_PATTERNS = {
+    "sm_arn": r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:([^:#]+)"
+              r"(?::([^:#]*))?(?::([^:#]*))?(?::([^:#]*))?(?:#(.*))?$",
+    "ssm_arn": r"^arn:(aws[a-z-]*):ssm:([a-z0-9-]+):(\d{12}):parameter(/?[^:#]+)(?::(\d+))?(?:#(.*))?$",
+    "gcp_name": r"^projects/([^/#?]+)/secrets/([^/#?]+)(?:/versions/([^/#?]+))?(?:#(.*))?$",
+}
+_COMPILED = {}
+
+
+def _pattern(name):
+    if name not in _COMPILED:
+        import re
+
+        _COMPILED[name] = re.compile(_PATTERNS[name])
+    return _COMPILED[name]
 
 
 class RefError(ValueError):
@@ -188,7 +197,7 @@ def _take_missing_params(qs):
 def _parse_query(qs, allowed, scheme):
     query = {}
     allowed = set(allowed) | set(MISSING_PARAMS)
-    for key, value in parse_qsl(qs, keep_blank_values=True):
+    for key, value in parse_qsl(qs):  # blank values kept, as urllib.parse.parse_qsl(keep_blank_values=True)
         if key in MISSING_PARAMS:  # pragma: no cover (taken out before)
             continue
         if key not in allowed:
@@ -250,7 +259,7 @@ def _normalise_path(scheme, path):
             raise RefError("missing file path")
         return path
     if scheme == "env":
-        if not _ENV_NAME.match(path):
+        if not is_name(path):
             raise RefError("expected ref+env://NAME with NAME a variable name")
         return path
     if scheme == "gcpsecrets":
@@ -262,15 +271,19 @@ def _normalise_path(scheme, path):
         parts = path.strip("/").split("/")
         if len(parts) not in (2, 3) or not all(parts):
             raise RefError("expected ref+azurekeyvault://VAULT-NAME/SECRET[/VERSION]")
-        if not re.fullmatch(r"[A-Za-z0-9-]{1,127}", parts[0]) or \
-                not re.fullmatch(r"[A-Za-z0-9-]{1,127}", parts[1]):
+        if not _vault_name(parts[0]) or not _vault_name(parts[1]):
             raise RefError("Key Vault and secret names are letters, digits and '-'")
         return "/".join(parts)
     raise RefError(f"unknown scheme {show(scheme)}")  # pragma: no cover (SCHEMES guards)
 
 
+def _vault_name(text):
+    """Azure Key Vault and secret names: [A-Za-z0-9-]{1,127}."""
+    return 1 <= len(text) <= 127 and text.isascii() and text.replace("-", "a").isalnum()
+
+
 def _parse_arn(text):
-    match = _SM_ARN.match(text)
+    match = _pattern("sm_arn").match(text)
     if match:
         _, region, _, name, json_key, stage, version_id, fragment = match.groups()
         arn_end = text.index(":secret:") + len(":secret:") + len(name)
@@ -283,7 +296,7 @@ def _parse_arn(text):
         if pointer is None and json_key:  # the ECS form: ARN:json-key:version-stage:version-id
             pointer = (json_key,)
         return Ref("awssecrets", text[:arn_end], query, pointer, text)
-    match = _SSM_ARN.match(text)
+    match = _pattern("ssm_arn").match(text)
     if match:
         _, region, _, _, version, fragment = match.groups()
         name = text.partition("#")[0]  # SSM accepts the ARN (and `:version`) as a name
@@ -295,7 +308,7 @@ def _parse_arn(text):
 
 def _parse_gcp_name(text):
     """secrets-init's gcp:secretmanager:projects/P/secrets/S[/versions/V] (`latest` default)."""
-    match = _GCP_NAME.match(text[len(GCP_PREFIX):])
+    match = _pattern("gcp_name").match(text[len(GCP_PREFIX):])
     if not match:
         raise RefError("expected gcp:secretmanager:projects/PROJECT/secrets/SECRET"
                        "[/versions/VERSION]")
@@ -314,7 +327,7 @@ def parse_pointer(fragment):
         fragment = "/" + fragment
     tokens = []
     for token in fragment[1:].split("/"):
-        if re.search(r"~(?![01])", token):
+        if any(part[:1] not in ("0", "1") for part in token.split("~")[1:]):  # '~' not before 0 or 1
             raise RefError("bad JSON pointer escape: '~' must be followed by 0 or 1")
         tokens.append(token.replace("~1", "/").replace("~0", "~"))
     return tuple(tokens)
@@ -328,13 +341,18 @@ def format_pointer(tokens):
 _MISSING = object()
 
 
+def _array_index(token):
+    """RFC 6901 array index: 0 or digits without a leading zero (ASCII only)."""
+    return token.isascii() and token.isdigit() and (token == "0" or token[0] != "0")
+
+
 def select(document, pointer):
     """Apply a pointer to a parsed JSON document; KeyError(naming the token) when absent."""
     node = document
     for depth, token in enumerate(pointer):
         if isinstance(node, dict):
             node = node.get(token, _MISSING)
-        elif isinstance(node, list) and re.fullmatch(r"0|[1-9][0-9]*", token):
+        elif isinstance(node, list) and _array_index(token):
             index = int(token)
             node = node[index] if index < len(node) else _MISSING
         else:

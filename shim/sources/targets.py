@@ -16,13 +16,22 @@ one-line ShimErrors (read-only mount, permission) and nothing partial stays behi
 
 import errno
 import os
-import random
-import shutil
 import time
 
 from shim.errors import REASON_SETUP, ShimError
 from shim.util.fsutil import fsync_dir
 from shim.util.text import show
+
+
+def _random_bits():
+    """A random suffix for temporary names (os.urandom: importing `random` costs start-up time)."""
+    return int.from_bytes(os.urandom(4), "big")
+
+
+def _rmtree(path, ignore_errors=False):
+    import shutil  # only directory targets remove trees: not paid by env or file targets
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 DATA = "..data"
 DATA_TMP = "..data_tmp"
@@ -106,7 +115,7 @@ def stage_file(path, data, mode=0o400, uid=None, gid=None):
     if os.path.isdir(path) and not os.path.islink(path):  # the rename would fail late
         raise _error("write", f"file {path}", OSError(errno.EISDIR, "is a directory"))
     created = _makedirs(directory, path)
-    tmp = os.path.join(directory, f".{name}.shim-{os.getpid()}-{random.getrandbits(32)}")
+    tmp = os.path.join(directory, f".{name}.shim-{os.getpid()}-{_random_bits()}")
     try:
         _write_new(tmp, data, mode, uid, gid)  # owner first: chown clears set-id bits
     except OSError as err:
@@ -183,7 +192,7 @@ def stage_dir(directory, payload, mode=0o400, uid=None, gid=None):
         _fsync_dir(directory)
 
     def abort():
-        shutil.rmtree(os.path.join(directory, generation), ignore_errors=True)
+        _rmtree(os.path.join(directory, generation), ignore_errors=True)
         for link in links:
             _remove(link)
         _rmdirs(created)
@@ -228,7 +237,7 @@ def _write_generation(directory, payload, mode, uid, gid):
             _write_new(os.path.join(directory, generation, key), data, mode, uid, gid)
         _fsync_dir(os.path.join(directory, generation))
     except OSError:
-        shutil.rmtree(os.path.join(directory, generation), ignore_errors=True)
+        _rmtree(os.path.join(directory, generation), ignore_errors=True)
         raise
     return generation
 
@@ -249,7 +258,7 @@ def _new_generation_dir(directory):
     """Create `..YYYY_MM_DD_HH_MM_SS.<random>` (Go's os.MkdirTemp naming), mode 0755."""
     stamp = time.strftime(TS_FORMAT, time.gmtime())
     for _ in range(100):
-        name = stamp + str(random.getrandbits(32))
+        name = stamp + str(_random_bits())
         try:
             os.mkdir(os.path.join(directory, name), 0o700)
         except FileExistsError:
@@ -325,7 +334,7 @@ def _remove_old_generations(directory):
     current = os.readlink(os.path.join(directory, DATA))
     for name in _listdir(directory):
         if name.startswith("..") and name not in (DATA, DATA_TMP, current) and name[2:3].isdigit():
-            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+            _rmtree(os.path.join(directory, name), ignore_errors=True)
 
 
 # -- small helpers -----------------------------------------------------------------------
