@@ -42,6 +42,9 @@ EXEC_PATH = {
     # issue 18: the identity option table and step (os only); the account files, capability
     # and limit parsers (shim.proc.identity) load only when an identity option is set
     "shim.config.table.identity", "shim.run.identity",
+    # issue 17: the capability registry (pure data: resident options, services, --help),
+    # the bottom layer's message helpers, and the Service contract run/services re-exports
+    "shim.config.capabilities", "shim.util.text", "shim.service",
 }
 # ...plus, when shim stays resident: the loop, the reaper, the supervisor.
 SUPERVISE_PATH = EXEC_PATH | {
@@ -75,3 +78,25 @@ def test_supervise_path_imports_only_the_allow_list():
     assert "shim.loop" in names
     extra = names - INTERPRETER - SUPERVISE_PATH
     assert not extra, sorted(extra)
+
+
+# ...plus, with only local references (ref+env, ref+file): the secrets plan, the local
+# sources and the mask registry.  No network client, no thread, no re/json/urllib
+# (issue 17: a local reference costs at most a few ms over a bare start).
+LOCAL_SECRETS_PATH = EXEC_PATH | {
+    "shim.run.secrets", "shim.sources", "shim.sources.base", "shim.sources.embedded",
+    "shim.sources.fetch", "shim.sources.refs", "shim.sources.settings", "shim.sources.targets",
+    "shim.sources.env", "shim.sources.file", "shim.util.fsutil", "shim.util.mask", "shim.util.urlcode",
+    "array", "collections.abc",
+}
+
+
+def test_local_references_import_only_the_allow_list(tmp_path):
+    secret = tmp_path / "s"
+    secret.write_text("value")
+    for ref in ("ref+env://HOME", f"ref+file://{secret}"):
+        r, names = _imported(["--no-mask-secrets", "--secret", f"X={ref}", "--", "true"])
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "shim.sources.fetch" in names
+        extra = names - INTERPRETER - LOCAL_SECRETS_PATH
+        assert not extra, (ref, sorted(extra))
