@@ -14,6 +14,7 @@ import sys
 from shim.errors import ShimError
 
 from . import yamlio
+from .messages import show
 
 EXIT_FOUND = 1
 USAGE = """usage: shim k8s inject [-f FILE]... [--tools-image REF] [--mode emptydir|pvc] [--in-place] [--remove] ...
@@ -66,7 +67,7 @@ def make_lookup(args):
     for item in args.image_source:
         image, sep, location = item.partition("=")
         if not sep or not image or not location:
-            raise ShimError("parse", "--image-source", f"{item!r} is not IMAGE=LOCATION",
+            raise ShimError("parse", "--image-source", f"{show(item)} is not IMAGE=LOCATION",
                             "write e.g. app:1=oci-archive:/tmp/app.tar")
         sources[image] = location
     return Lookup(sources=sources, auth_files=[*args.pull_secret, *args.auth_file], ca_file=args.ca_file,

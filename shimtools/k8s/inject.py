@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from shim.errors import ShimError
 
+from ..messages import show
 from .manifests import describe, pod_templates
 from .schema import check_template
 
@@ -65,14 +66,14 @@ class Settings:
 
     def check(self):
         if self.mode not in ("emptydir", "pvc"):
-            raise ShimError("parse", "--mode", f"unknown mode {self.mode!r}", "use emptydir or pvc")
+            raise ShimError("parse", "--mode", f"unknown mode {show(self.mode)}", "use emptydir or pvc")
         if self.mode == "emptydir" and not self.tools_image:
             raise ShimError("parse", "--tools-image", "missing", "name the tools image (REGISTRY/shim-tools@sha256:…)")
         if self.mode == "pvc" and not self.version:
             raise ShimError("parse", "--version", "missing for --mode pvc",
                             "give the version directory the populator Job printed (e.g. 0.1.0-0123456789ab)")
         if self.lookup not in ("registry", "in-pod", "off"):
-            raise ShimError("parse", "--lookup", f"unknown value {self.lookup!r}", "use registry, in-pod or off")
+            raise ShimError("parse", "--lookup", f"unknown value {show(self.lookup)}", "use registry, in-pod or off")
         return self
 
 
@@ -103,7 +104,7 @@ class Record:
                 containers[name] = (spec[0], int(spec[1:].rstrip("d")), spec.endswith("d"))
             return cls(int(head[1:]), added, containers)
         except (ValueError, IndexError):
-            raise ShimError("read", f"annotation {ANNOTATION}", f"cannot parse {text!r}",
+            raise ShimError("read", f"annotation {ANNOTATION}", f"cannot parse {show(text)}",
                             "it was edited by hand; delete it and restore the containers yourself") from None
 
     def format(self):

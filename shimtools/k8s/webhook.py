@@ -44,6 +44,7 @@ import time
 
 from shim.errors import ShimError
 
+from ..messages import show
 from .inject import ANNOTATION, Injector, Record
 from .manifests import describe
 
@@ -149,19 +150,12 @@ def parse_review(body):
     if not isinstance(review, dict) or review.get("kind") != "AdmissionReview":
         raise BadReview("not an AdmissionReview (kind must be AdmissionReview)")
     if review.get("apiVersion") != API_VERSION:
-        raise BadReview(f"apiVersion {_show(review.get('apiVersion'))} is not {API_VERSION}; list only v1 in "
+        raise BadReview(f"apiVersion {show(review.get('apiVersion'))} is not {API_VERSION}; list only v1 in "
                         "admissionReviewVersions")
     request = review.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("uid"), str) or not request["uid"]:
         raise BadReview("AdmissionReview has no request.uid (a non-empty string)")
     return request, too_deep
-
-
-def _show(value):
-    try:
-        return json.dumps(value)[:100]
-    except (TypeError, ValueError, RecursionError):
-        return type(value).__name__
 
 
 class Mutator:
@@ -418,7 +412,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def parse_listen(text):
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
-        raise ShimError("parse", "--listen", f"{text!r} is not HOST:PORT", "write e.g. :8443 or 127.0.0.1:8443")
+        raise ShimError("parse", "--listen", f"{show(text)} is not HOST:PORT", "write e.g. :8443 or 127.0.0.1:8443")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 from shim.errors import ShimError
 
+from ..messages import show
 from . import auth
 from .reference import parse
 
@@ -442,7 +443,7 @@ class Lookup:
             return self._from_storage(image, rest)
         if transport == "docker":
             return self._from_registry(image, rest.lstrip("/"), deadline)
-        raise ShimError(OP, image, f"unknown location {location!r}",
+        raise ShimError(OP, image, f"unknown location {show(location)}",
                         "use oci:DIR, oci-archive:FILE, containers-storage:REF or docker://REF")
 
     def _cached(self, digest, compute):

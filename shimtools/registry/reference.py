@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from shim.errors import ShimError
 
+from ..messages import show
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}\Z")
@@ -69,7 +71,7 @@ def parse(text):
     if "@" in text:
         text, digest = text.split("@", 1)
         if not _DIGEST.match(digest):
-            raise ShimError("parse", f"image {original}", f"bad digest {digest!r}",
+            raise ShimError("parse", f"image {original}", f"bad digest {show(digest)}",
                             "write IMAGE@sha256:<64 hex digits>")
     tag = ""
     slash = text.rfind("/")
@@ -77,19 +79,20 @@ def parse(text):
     if colon > slash:
         text, tag = text[:colon], text[colon + 1:]
         if not _TAG.match(tag):
-            raise ShimError("parse", f"image {original}", f"bad tag {tag!r}", "use letters, digits, '.', '_' and '-'")
+            raise ShimError("parse", f"image {original}", f"bad tag {show(tag)}",
+                            "use letters, digits, '.', '_' and '-'")
     first, _, rest = text.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         host, repository = first, rest
     else:
         host, repository = DOCKER_HUB, text
     if not _HOST.match(host):
-        raise ShimError("parse", f"image {original}", f"bad registry host {host!r}",
+        raise ShimError("parse", f"image {original}", f"bad registry host {show(host)}",
                         "write HOST[:PORT]/REPOSITORY[:TAG]")
     if host == DOCKER_HUB and "/" not in repository:
         repository = f"library/{repository}"
     if not _REPO.match(repository):
-        raise ShimError("parse", f"image {original}", f"bad repository name {repository!r}",
+        raise ShimError("parse", f"image {original}", f"bad repository name {show(repository)}",
                         "use lower-case letters, digits and separators")
     if not tag and not digest:
         tag = "latest"
