@@ -292,6 +292,12 @@ def test_env_from_dotenv_expands_like_env_file(tmp_path):
     {"SHIM_STDIN_FROM": "http://x"},
     {"SHIM_HEARTBEAT": "ftp://x"},
     {"SHIM_MODE": "exec", "SHIM_TIMEOUT": "5"},
+    {"SHIM_USER": "no-such-user-16"},
+    {"SHIM_WAIT_FOR": "tcp://h:x"},
+    {"SHIM_TEMPLATE": "/nonexistent/t.tmpl=/tmp/never-written"},
+    {"SHIM_SECRET": "X=ref+vault://kv/a", "VAULT_ADDR": "http://127.0.0.1:0", "VAULT_TOKEN": "t"},
+    {"SHIM_REPORT": "ftp://x/y"},
+    {"SHIM_REFRESH": "1ms"},
 ])
 def test_check_refuses_what_a_run_refuses(extra):
     # Parity, with real processes: the run says 125 (nothing started), so must `shim check`.
