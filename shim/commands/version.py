@@ -34,7 +34,7 @@ def report():
         # the build took today's versions of some inputs (listed in "drift").
         "build": info.get("build", "source"),
         "drift": info.get("drift", {}),
-        "components": _components(info.get("deps", {})),
+        "components": _components(info),
         "native": _has_native(),
     }
 
@@ -43,10 +43,14 @@ def report():
 NOT_COMPONENTS = ("lock", "cc", "native")
 
 
-def _components(deps):
-    """{component: version} of what the binary has inside (empty from source)."""
-    return {name: value for name, value in sorted(deps.items())
-            if name not in NOT_COMPONENTS and isinstance(value, str)}
+def _components(info):
+    """{component: version} of what the binary has inside (empty from source); the full list,
+    with licences and hashes, is `shim version --sbom`."""
+    deps = info.get("deps", {})
+    out = {name: value for name, value in deps.items() if name not in NOT_COMPONENTS and isinstance(value, str)}
+    if out and info.get("python"):
+        out["python"] = info["python"]
+    return dict(sorted(out.items()))
 
 
 def _has_native():
