@@ -262,21 +262,35 @@ class Refresher:
         self.supervisor.end(RESTART)
 
     def run_command(self, action):
-        """exec:CMD as a hook, without blocking the loop: its exit is reported when reaped."""
+        """exec:CMD as a hook, without blocking the loop: as the pre- and post-hooks run
+        (own process group, stdin /dev/null, output masked onto shim's stderr, the hooks'
+        identity); its exit is reported when reaped."""
         from shim.proc.spawn import spawn
+        from shim.run import hooks, identity
         from shim.run.delegate import find_executable
         what = f"on-change command {action.argv[0]}"
+        run = self.run
+        masker = hooks.output_masker(self.config, run.env, getattr(run, "secret_values", None))
+        output = hooks.MaskedOutput(masker) if masker is not None else None
+        out_fd = output.write_fd if output is not None else 2
         try:
-            path = find_executable(action.argv[0], self.run.env)
+            path = find_executable(action.argv[0], run.env)
             devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                pid = spawn(path, action.argv, dict(self.run.env), self.run.signals,
-                            new_group=True, stdin=devnull, stdout=2)
+                pid = spawn(path, action.argv, dict(run.env), run.signals, new_group=True,
+                            stdin=devnull, stdout=out_fd, stderr=out_fd if out_fd != 2 else -1,
+                            cwd=getattr(run, "start_dir", None),
+                            identity=identity.for_hooks(getattr(run, "identity", None),
+                                                        self.config))
             finally:
                 os.close(devnull)
         except ShimError as err:
             self.log("warn", f"refresh secrets: {err.message()}")
             return
+        finally:
+            if output is not None:  # the command holds it now: EOF ends the masking thread
+                os.close(output.write_fd)
+                output.write_fd = -1
         timeout = self.config.hooks.timeout
         timer = None
         if timeout:

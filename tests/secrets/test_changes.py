@@ -115,10 +115,10 @@ def test_restart_keeps_the_masked_output_flowing(bao, ca, hosts, rotating, tmp_p
 
 def test_exec_command_after_a_file_change(bao, ca, hosts, rotating, tmp_path):  # noqa: F811
     out, copy = tmp_path / "s/pw", tmp_path / "copy"
-    cmd = f"exec:sh -c 'cp {out} {copy}; echo copied >&2'"
+    cmd = f"exec:sh -c 'cp {out} {copy}; echo \"new: $(cat {out})\"; echo copied >&2'"
     shim = Shim(["--secret-file", f"{out}=ref+vault://kv1/{rotating}#/pw", "--refresh", "1s",
                  "--on-change", cmd, "--", "sh", "-c", "echo started; exec sleep 60"],
-                vault_env(bao, ca), hosts)
+                vault_env(bao, ca), hosts, mask=True)
     try:
         assert shim.line() == "started"
         assert out.read_text() == "first-value-1" and not copy.exists()
@@ -127,6 +127,7 @@ def test_exec_command_after_a_file_change(bao, ca, hosts, rotating, tmp_path):  
         assert copy.read_text() == "second-value-2" == out.read_text()
     finally:
         assert shim.stop() == 143
+    assert b"new: ***" in shim.err and b"second-value-2" not in shim.err  # masked as hooks
 
 
 def test_template_rerendered_and_signalled(bao, ca, hosts, rotating, tmp_path):  # noqa: F811
