@@ -171,7 +171,7 @@ class Accounts:
                             "make it readable or give numeric ids") from None
         rows = []
         for line in data.decode("utf-8", "replace").splitlines():
-            if not line or line.startswith(("#", "+", "-")):
+            if not line or line[0] in "#+-":
                 continue  # comments and NIS compat lines
             rows.append(line.split(":"))
         return rows
