@@ -418,6 +418,13 @@ def _check_allowed(ident, euid, current_caps):
                           ", ".join(CAPABILITIES[c] for c in missing),
                           "grant it to the container (--cap-add, securityContext.capabilities."
                           "add) or drop it from --cap-keep")
+    setpcap = CAP_NUMBER["SETPCAP"]
+    if (ident.keep_caps is not None or ident.drop_caps) and current_caps is not None and \
+            setpcap not in current_caps:
+        raise usage_error("--cap-keep" if ident.keep_caps is not None else "--cap-drop",
+                          "shim cannot change the bounding set without CAP_SETPCAP",
+                          "run shim as root with CAP_SETPCAP, or use --no-new-privileges "
+                          "(setuid binaries and file capabilities then grant nothing)")
     if euid == 0:
         return
     if ident.uid is not None and ident.uid == euid and ident.gid == os.getegid():

@@ -304,3 +304,9 @@ def test_keeping_a_capability_shim_does_not_hold_is_refused(image):
         resolve(image, "--user", "app", "--cap-keep", "NET_ADMIN,CHOWN", caps=[0, 10])
     assert "does not hold NET_ADMIN" in info.value.message() and info.value.code == USAGE
     assert resolve(image, "--user", "app", "--cap-keep", "CHOWN", caps=[0, 10]).spec()["ambient"] == [0]
+
+
+def test_capabilities_without_setpcap_are_refused_before_anything_runs(image):
+    with pytest.raises(ShimError) as info:
+        resolve(image, "--cap-drop", "all", euid=1000, caps=[])
+    assert "CAP_SETPCAP" in info.value.message() and "--no-new-privileges" in info.value.message()
