@@ -22,6 +22,7 @@ webhook) and on ruamel round-trip maps (the CLI, comments kept).
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from shim.errors import ShimError
@@ -84,7 +85,8 @@ class Record:
     `s1;iv;app:c2,side:i3d` = 1 shim option before `--`; added the installer
     (i), the volume (v) and/or the node selector (n); container app had a
     2-word command; side had no command and 3 words came from its image, and
-    its image got a digest (d).  Kinds: c<N> command of N words (the rest of
+    its image got a digest (d); k: the container already mounted something at
+    /shim, so its mounts were kept as they were.  Kinds: c<N> command of N words (the rest of
     args after `--` were its args), i<N> N image words (the rest were its args),
     p<0|1> in-pod map (1: the container had args, which are each entry's Cmd).
     Every word is still in `args`; only the boundaries are recorded, because
@@ -92,24 +94,29 @@ class Record:
     """
     shim_args: int = 0
     added: str = ""
-    containers: dict = field(default_factory=dict)  # name -> (kind, n, pinned)
+    containers: dict = field(default_factory=dict)  # name -> (kind, n, pinned, kept its own mount)
 
     @classmethod
     def parse(cls, text):
         try:
             head, added, body = text.split(";", 2)
+            if not re.fullmatch(r"s[0-9]+", head):
+                raise ValueError(head)
             containers = {}
             for item in filter(None, body.split(",")):
                 name, spec = item.rsplit(":", 1)
-                containers[name] = (spec[0], int(spec[1:].rstrip("d")), spec.endswith("d"))
+                m = re.fullmatch(r"([cip])([0-9]+)(d?)(k?)", spec)
+                if not m:
+                    raise ValueError(spec)
+                containers[name] = (m.group(1), int(m.group(2)), bool(m.group(3)), bool(m.group(4)))
             return cls(int(head[1:]), added, containers)
         except (ValueError, IndexError):
             raise ShimError("read", f"annotation {ANNOTATION}", f"cannot parse {show(text)}",
                             "it was edited by hand; delete it and restore the containers yourself") from None
 
     def format(self):
-        body = ",".join(f"{name}:{kind}{n}{'d' if pinned else ''}"
-                        for name, (kind, n, pinned) in sorted(self.containers.items()))
+        body = ",".join(f"{name}:{kind}{n}{'d' if pinned else ''}{'k' if kept else ''}"
+                        for name, (kind, n, pinned, kept) in sorted(self.containers.items()))
         return f"s{self.shim_args};{''.join(sorted(set(self.added)))};{body}"
 
 
@@ -217,8 +224,8 @@ class Injector:
             container_args, kind, count, pinned = self._new_args(workload, container)
             _set_after(container, "command", _flow([binary]), after=("image", "name"))
             _set_after(container, "args", _flow(container_args), after=("command",))
-            _mount(container)
-            record.containers[name] = (kind, count, pinned)
+            added_mount = _mount(container)
+            record.containers[name] = (kind, count, pinned, not added_mount)
             injected_any = True
         if not injected_any:
             return False
@@ -355,12 +362,14 @@ class Injector:
                         container.pop(field_name, None)
                 if entry[2] and "@" in str(container.get("image")):
                     container["image"] = container["image"].rsplit("@", 1)[0]
+                if entry[3]:
+                    continue  # its /shim mount was there before inject: it stays
                 mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != VOLUME]
                 if mounts:
                     container["volumeMounts"][:] = mounts
                 else:
                     container.pop("volumeMounts", None)
-        if _still_mounted(spec):
+        if _still_mounted(spec, record):
             record.added = ""  # a container written by hand as /shim/shim keeps the volume and installer
         if "v" in record.added:
             spec["volumes"][:] = [v for v in spec.get("volumes") or [] if v.get("name") != VOLUME]
@@ -382,9 +391,10 @@ class Injector:
         return True
 
 
-def _still_mounted(spec):
+def _still_mounted(spec, record):
     return any(m.get("name") == VOLUME for key in ("initContainers", "containers") for c in spec.get(key) or []
-               if c.get("name") != INSTALLER for m in c.get("volumeMounts") or [])
+               if c.get("name") != INSTALLER and c.get("name") not in record.containers
+               for m in c.get("volumeMounts") or [])
 
 
 def _original(container, shim_args, kind, count, workload):

@@ -13,7 +13,12 @@ image, needs the cluster's version to pick a schema, and would refuse documents
 for fields the tooling never reads.  These checks follow the core/v1 types.
 """
 
+import re
+
+from ..messages import show
 from .manifests import CONTAINER_KEYS, ShapeError, describe
+
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")  # core/v1 container names
 
 
 def _fail(operation, workload, path, cause, fix):
@@ -94,6 +99,9 @@ def check_container(operation, workload, path, container):
     if not isinstance(name, str) or not name:
         _fail(operation, workload, f"{path}.name", f"must be a non-empty string, not {_type_name(name)}",
               "give every container a name")
+    if not _DNS_LABEL.match(name):
+        _fail(operation, workload, f"{path}.name", f"{show(name)} is not a DNS-1123 label",
+              "use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit")
     where = f"{path[:path.rindex('[')]}[{name}]"
     for key in ("image", "workingDir"):
         if container.get(key) is not None and not isinstance(container[key], str):

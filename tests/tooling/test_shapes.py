@@ -31,6 +31,8 @@ CASES = {
     "container-number": ("  containers: [5]\n", "{name: p}", ["spec.containers[0]", "must be a mapping"]),
     "container-no-name": ("  containers: [{image: x, command: [a]}]\n", "{name: p}",
                           ["spec.containers[0].name", "non-empty string"]),
+    "name-not-a-label": ("  containers: [{name: \"a,b:c\", image: x, command: [a]}]\n", "{name: p}",
+                         ["spec.containers[0].name", "is not a DNS-1123 label"]),
     "image-number": ("  containers: [{name: c, image: 5, command: [a]}]\n", "{name: p}",
                      ["spec.containers[c].image", "must be a string"]),
     "mounts-strings": (CONTAINER + "    command: [a]\n    volumeMounts: [x]\n", "{name: p}",
