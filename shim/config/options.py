@@ -322,13 +322,25 @@ def anchored(config, cwd):
     """
     import os
 
+    def at(path):
+        return os.path.join(cwd, path) if isinstance(path, str) and path else path
+
+    def items_at(items, keys):  # template and secret items: their file paths, not references
+        return [dict(item, **{k: at(item[k]) for k in keys if isinstance(item.get(k), str) and
+                              "://" not in item[k] and not item[k].startswith("ref+")})
+                if isinstance(item, dict) else item for item in items]
+
     values = {}
     for opt in OPTIONS:
         value = config.value(opt.name)
         if opt.kind == "path" and isinstance(value, str) and not os.path.isabs(value):
-            value = os.path.join(cwd, value)
+            value = at(value)
         elif opt.name in PATH_KEYED and value:
-            value = {os.path.join(cwd, key): ref for key, ref in value.items()}
+            value = {at(key): ref for key, ref in value.items()}
+        elif opt.kind == "template_list" and isinstance(value, list):
+            value = items_at(value, ("source", "destination"))
+        elif opt.name == "secret_items" and isinstance(value, list):
+            value = items_at(value, ("file", "dir"))
         values[opt.name] = value
     return Config(values, config.command, config.sources, config.detection)
 
