@@ -265,3 +265,15 @@ def test_a_hand_written_shim_container_gets_the_volume_and_keeps_it_on_remove():
     removed = load(shim_tools("k8s", "inject", "--remove", input=yaml.safe_dump(out)).stdout)[0]
     assert removed["spec"]["containers"][1] == {"name": "b", "image": "x", "command": ["/b"]}
     assert removed["spec"]["volumes"][0]["name"] == "shim" and removed["spec"]["initContainers"]
+
+
+def test_a_mount_at_shim_written_before_inject_survives_remove():
+    doc = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+           "  - {name: a, image: x, command: [/app], volumeMounts: [{name: shim, mountPath: /shim}]}\n"
+           "  volumes: [{name: shim, emptyDir: {}}]\n")
+    out = shim_tools("k8s", "inject", "--tools-image", TOOLS, input=doc)
+    assert out.returncode == 0, out.stderr
+    assert load(out.stdout)[0]["spec"]["containers"][0]["volumeMounts"] == [{"name": "shim", "mountPath": "/shim"}]
+    removed = shim_tools("k8s", "inject", "--remove", input=out.stdout)
+    assert removed.returncode == 0, removed.stderr
+    assert load(removed.stdout) == load(doc)
