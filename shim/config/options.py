@@ -341,6 +341,8 @@ def anchored(config, cwd):
             value = items_at(value, ("source", "destination"))
         elif opt.name == "secret_items" and isinstance(value, list):
             value = items_at(value, ("file", "dir"))
+        elif opt.name == "report" and isinstance(value, str) and "://" not in value:
+            value = at(value)  # written at exit (a URL is posted instead)
         values[opt.name] = value
     return Config(values, config.command, config.sources, config.detection)
 
