@@ -13,6 +13,7 @@ def test_relative_paths_are_anchored_to_the_start_directory():
         "--secret-dir", "/run/s=ref+env://B", "--template", "a.tpl=conf/app.conf",
         "--template", "ref+file:///etc/x=/etc/y",
         "--secret-items", '[{"ref": "ref+env://C", "file": "c.txt"}, {"ref": "ref+env://D", "env": "D"}]',
+        "--report", "report.json",
         "--", "true"], {})
     a = options.anchored(c, "/start")
     assert a.steps.post_file == "/start/done" and a.results.file == "/abs/r.json"
@@ -23,4 +24,5 @@ def test_relative_paths_are_anchored_to_the_start_directory():
         ("/start/a.tpl", "/start/conf/app.conf"), ("ref+file:///etc/x", "/etc/y")]
     assert a.secrets.items == [{"ref": "ref+env://C", "file": "/start/c.txt"},
                                {"ref": "ref+env://D", "env": "D"}]
+    assert a.report.target == "/start/report.json"
     assert a.command == c.command and a.sources == c.sources
