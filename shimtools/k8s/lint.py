@@ -117,12 +117,21 @@ class Linter:
 
     def _kustomize_inline(self, doc, name, line_offset):
         for key in ("patches", "patchesStrategicMerge", "patchesJson6902"):
-            for i, item in enumerate(doc.get(key) or []):
+            items = doc.get(key) or []
+            if not isinstance(items, list):
+                raise ShapeError("lint", f"{key} of Kustomization in {name}", "must be a list",
+                                 "fix the kustomization (kustomize refuses it too)")
+            for i, item in enumerate(items):
                 patch = item.get("patch") if isinstance(item, dict) else item
+                target = item.get("target") if isinstance(item, dict) else None
+                if target is not None and not (isinstance(target, dict) and all(
+                        isinstance(target.get(k, ""), str) for k in ("kind", "name"))):
+                    raise ShapeError("lint", f"{key}[{i}].target of Kustomization in {name}",
+                                     "must be a mapping with string kind and name",
+                                     "fix the kustomization (kustomize refuses it too)")
                 if isinstance(patch, str) and "\n" in patch:
                     holder = doc[key][i] if isinstance(item, dict) else doc[key]
                     where = yamlio.line_of(holder, "patch") if isinstance(item, dict) else yamlio.line_of(doc, key)
-                    target = item.get("target") if isinstance(item, dict) else None
                     self._target = f"{target.get('kind', '')} {target.get('name', '')}".strip() if target else ""
                     # A block scalar starts on the line after its key.
                     self.manifest_text(patch, name, line_offset + where)

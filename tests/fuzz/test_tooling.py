@@ -172,6 +172,43 @@ def test_lint_finds_or_refuses_in_one_line(doc):
         assert "\n" not in finding.text()
 
 
+kustomizations = st.fixed_dictionaries(
+    {"kind": st.just("Kustomization")},
+    optional={key: st.one_of(
+        st.lists(st.one_of(
+            st.fixed_dictionaries({"patch": st.sampled_from([
+                "- op: add\n  path: /spec/template/spec/containers/0/command\n  value: [a]\n",
+                "kind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers:\n"
+                "      - {name: a, command: [x]}\n", "a: [", "kind: Kustomization\npatches: [{patch: \"x\\ny\"}]\n"])},
+                optional={"target": anything}),
+            anything), max_size=3),
+        anything) for key in ("patches", "patchesStrategicMerge", "patchesJson6902")})
+
+
+@examples(200)
+@given(kustomizations)
+def test_lint_reads_kustomizations_or_refuses_in_one_line(doc):
+    try:
+        Linter()._doc(doc, "kustomization.yaml", 0)
+    except ShimError as err:
+        one_line(err)
+
+
+@examples(200)
+@given(anything, st.lists(st.sampled_from(["kind: Deployment", "  name: x", "containers:", "initContainers:",
+                                           "- name: a", "  - name: b", "  command: [x]", "    command: /shim/shim",
+                                           "command:", "{{ if }}", "#", " ", "\t- name: c"]),
+                          max_size=12).map("\n".join))
+def test_lint_reads_helm_values_and_templates_or_refuses_in_one_line(values, template_text):
+    linter = Linter()
+    try:
+        linter._values_node(values, [], "values.yaml")
+    except ShimError as err:
+        one_line(err)
+    linter.template_text(template_text, "templates/x.yaml")
+    assert all("\n" not in f.text() for f in linter.findings)
+
+
 yaml_text = st.lists(st.sampled_from([*HOSTILE, "kind: Pod\n", "spec:\n", "  containers:\n", "  - name: a\n",
                                       "    command: ", "[", "]", "{", "}", "&a ", "*a", "!!python/object ", "---\n",
                                       "<<: ", "? ", "- ", "\n", "  ", "%YAML 1.1\n", "'", "|\n"]),

@@ -85,3 +85,16 @@ def test_missing_path():
     proc = shim_tools("k8s", "lint", "/nonexistent/x.yaml")
     assert proc.returncode == 125
     assert proc.stderr == "shim: lint /nonexistent/x.yaml: no such file or directory; check the path\n"
+
+
+@pytest.mark.parametrize("body, cause", [
+    ("patches:\n- target: true\n  patch: |\n    - op: add\n      path: /spec/template/spec/containers/0/command\n"
+     "      value: [a]\n", "patches[0].target of Kustomization"),
+    ("patches: just-a-string\n", "patches of Kustomization"),
+])
+def test_kustomizations_of_the_wrong_shape_are_one_line(tmp_path, body, cause):
+    path = tmp_path / "kustomization.yaml"
+    path.write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" + body)
+    proc = shim_tools("k8s", "lint", path)
+    assert proc.returncode == 125 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    assert cause in proc.stderr and str(path) in proc.stderr and "Traceback" not in proc.stderr
