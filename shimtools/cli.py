@@ -8,6 +8,7 @@ lookup), 118 a write failed.
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -41,6 +42,17 @@ class _HelpShown(Exception):
         self.status = status
 
 
+def seconds(text):
+    """argparse type of the timeouts: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{show(text)} is not a positive number of seconds")
+    return value
+
+
 def _lookup_options(p):
     g = p.add_argument_group("image lookup (containers without command, base images)")
     g.add_argument("--image-source", action="append", default=[], metavar="IMAGE=LOCATION",
@@ -54,7 +66,7 @@ def _lookup_options(p):
     g.add_argument("--ca-file", metavar="PEM", help="CA bundle to trust for registries (default: the system's)")
     g.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
                    help="speak plain HTTP to HOST (repeatable)")
-    g.add_argument("--lookup-timeout", type=float, default=30.0, metavar="SECONDS",
+    g.add_argument("--lookup-timeout", type=seconds, default=30.0, metavar="SECONDS",
                    help="per registry request (default 30)")
     g.add_argument("--cache-dir", metavar="DIR",
                    help="digest cache (default $SHIM_LOOKUP_CACHE or ~/.cache/shim/lookup); '' disables it")
@@ -122,11 +134,11 @@ def parser():
     w.add_argument("--listen", default=":8443", metavar="ADDR", help="HOST:PORT (default :8443)")
     w.add_argument("--tls-cert", metavar="FILE", help="serving certificate (PEM); reloaded when it changes")
     w.add_argument("--tls-key", metavar="FILE", help="its key (PEM)")
-    w.add_argument("--request-timeout", type=float, default=8.0, metavar="SECONDS",
+    w.add_argument("--request-timeout", type=seconds, default=8.0, metavar="SECONDS",
                    help="budget per AdmissionReview, below the webhook's timeoutSeconds (default 8)")
     w.add_argument("--on-error", choices=("allow", "deny"), default="allow",
                    help="a pod that cannot be injected: admit it unchanged with a warning (allow), or deny it")
-    w.add_argument("--client-timeout", type=float, default=10.0, metavar="SECONDS",
+    w.add_argument("--client-timeout", type=seconds, default=10.0, metavar="SECONDS",
                    help="a client's TLS handshake, and each of its requests (headers and body), must arrive "
                         "within this, or its connection is closed (default 10)")
     _inject_options(w)

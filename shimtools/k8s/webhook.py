@@ -410,10 +410,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def parse_listen(text):
+    """(host, port) of HOST:PORT, :PORT or [IPv6]:PORT."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ShimError("parse", "--listen", f"{show(text)} is not HOST:PORT", "write e.g. :8443 or 127.0.0.1:8443")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
+        raise ShimError("parse", "--listen", f"{show(text)} is not HOST:PORT (port 0-65535)",
+                        "write e.g. :8443 or 127.0.0.1:8443")
+    if host.startswith("[") != host.endswith("]"):
+        raise ShimError("parse", "--listen", f"{show(text)} has an unclosed [", "write e.g. [::1]:8443")
+    return host[1:-1] if host.startswith("[") else host or "0.0.0.0", int(port)
 
 
 def serve(args, settings, lookup):
@@ -421,15 +425,12 @@ def serve(args, settings, lookup):
     if not args.tls_cert or not args.tls_key:
         raise ShimError("parse", "shim k8s webhook", "--tls-cert and --tls-key are required (the API server "
                         "only calls webhooks over HTTPS)", "mount the serving certificate and pass both")
-    if not args.client_timeout > 0:
-        raise ShimError("parse", "--client-timeout", f"{args.client_timeout:g} is not a positive number of seconds",
-                        f"use e.g. {CLIENT_TIMEOUT:g}")
+    address = parse_listen(args.listen)
     mutator = Mutator(settings, lookup, args.request_timeout, args.on_error)
     tls = ReloadingTLS(args.tls_cert, args.tls_key)
-    address = parse_listen(args.listen)
     try:
         server = Server(address, mutator, tls, args.client_timeout)
-    except OSError as err:
+    except (OSError, OverflowError) as err:
         raise ShimError("listen", args.listen, (err.strerror or str(err)).lower(),
                         "choose a free port") from None
     log("info", "listening", address=f"{address[0]}:{server.server_address[1]}", tools_image=args.tools_image,

@@ -222,3 +222,19 @@ def test_bad_content_length_is_400_and_closes(webhook, header):
         reply += chunk
     assert reply.startswith(b"HTTP/1.1 400 ")
     sock.close()
+
+
+@pytest.mark.parametrize("args, cause", [
+    (["--listen", "127.0.0.1:99999"], '--listen: "127.0.0.1:99999" is not HOST:PORT'),
+    (["--listen", "127.0.0.1:²"], "is not HOST:PORT"),
+    (["--listen", "[::1:8443"], "unclosed ["),
+    (["--request-timeout", "nan"], '--request-timeout: "nan" is not a positive number of seconds'),
+    (["--client-timeout", "0"], "--client-timeout"),
+    (["--lookup-timeout", "-1"], "--lookup-timeout"),
+])
+def test_bad_listen_and_timeouts_are_one_line_usage_errors(tmp_path, args, cause):
+    cert, key = make_certs(tmp_path, "one")
+    proc = shim_tools("k8s", "webhook", "--tls-cert", cert, "--tls-key", key, "--tools-image", TOOLS,
+                      *(["--listen", "127.0.0.1:0"] if "--listen" not in args else []), *args, timeout=20)
+    assert proc.returncode == 125 and cause in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
