@@ -424,7 +424,7 @@ def _fsync_dir(directory):
 
 
 def _check_name(given, path, name):
-    if given.endswith("/") or given.endswith("/.") or name in ("", ".", ".."):
+    if given.endswith(("/", "/.", "/..")) or given in (".", "..") or name in ("", ".", ".."):
         raise ShimError("write", f"file {given}", "the path names a directory (it ends in "
                         "'/' or '.'), not a file", "write the file's name, or use --secret-dir "
                         "for every key of a secret", reason=REASON_SETUP)

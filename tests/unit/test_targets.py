@@ -295,3 +295,44 @@ def test_inotify_watcher_sees_one_swap_per_change_and_none_without(tmp_path):
         assert (d / "a").read_bytes() == b"2" and (d / "b").read_bytes() == b"new"
     finally:
         notifier.close()
+
+
+# -- all or nothing (issue 16 D24) ---------------------------------------------------------
+def test_targets_are_published_all_or_nothing(tmp_path):
+    (tmp_path / "in-the-way").mkdir()
+    writes = [(targets.stage_file, (str(tmp_path / "a" / "one"), b"1")),
+              (targets.stage_dir, (str(tmp_path / "vol"), {"k": b"v"})),
+              (targets.stage_file, (str(tmp_path / "in-the-way"), b"3"))]
+    with pytest.raises(ShimError) as err:
+        targets.write_all_or_nothing(writes)
+    assert "is a directory" in err.value.message()
+    assert sorted(os.listdir(tmp_path)) == ["in-the-way"]  # no file, no dir, no temp, no parent
+    assert targets.write_all_or_nothing(writes[:2]) == 2
+    assert (tmp_path / "a" / "one").read_bytes() == b"1"
+    assert (tmp_path / "vol" / "k").read_bytes() == b"v"
+
+
+def test_a_staged_file_is_invisible_until_committed(tmp_path):
+    target = tmp_path / "s"
+    target.write_bytes(b"old")
+    staged = targets.stage_file(str(target), b"new")
+    assert target.read_bytes() == b"old"
+    staged.abort()
+    assert os.listdir(tmp_path) == ["s"] and target.read_bytes() == b"old"
+    targets.stage_file(str(target), b"new").commit()
+    assert target.read_bytes() == b"new"
+
+
+@pytest.mark.parametrize("path", ["dir/", "dir/.", "dir/.."])
+def test_a_file_path_naming_a_directory_is_refused(tmp_path, path):
+    with pytest.raises(ShimError) as err:
+        targets.write_file(f"{tmp_path}/{path}", b"x")
+    assert "names a directory" in err.value.message()
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("key,problem", [("../escape", "'/'"), (".._x", "'..'"), ("", "empty"),
+                                         ("a\0b", "NUL"), ("x" * 256, "255")])
+def test_key_problems_name_the_cause(key, problem):
+    assert problem in targets.key_problem(key)
+    assert targets.key_problem("ok.key-1") is None
