@@ -17,6 +17,7 @@ nor REGISTRY_AUTH_FILE, nor Kubernetes pull Secrets (.dockercfg or
 import base64
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 
@@ -74,7 +75,7 @@ def _parse(text, path):
 
     try:
         return YAML(typ="safe").load(text)
-    except YAMLError:
+    except (YAMLError, TypeError, ValueError, RecursionError):  # constructor errors too (`? [a]`, 2026-13-45)
         raise ShimError("read credentials", path, "neither JSON nor YAML",
                         "give a docker config.json or a kubernetes.io/dockerconfigjson Secret") from None
 
@@ -86,6 +87,10 @@ def _normalise(doc, path):
     if doc.get("kind") == "Secret":  # an imagePullSecret as kubectl shows it
         data = doc.get("data") or {}
         string_data = doc.get("stringData") or {}
+        if not isinstance(data, dict) or not isinstance(string_data, dict) or not all(
+                isinstance(v, str) for v in (*data.values(), *string_data.values())):
+            raise ShimError("read credentials", path, "the Secret's data and stringData must map keys to strings",
+                            "paste the Secret as `kubectl get secret -o yaml` prints it")
         for key in (".dockerconfigjson", ".dockercfg"):
             raw = string_data.get(key)
             if raw is None and key in data:
@@ -98,9 +103,21 @@ def _normalise(doc, path):
                 return _normalise(_parse(raw, path), path)
         raise ShimError("read credentials", path, "Secret has no .dockerconfigjson or .dockercfg",
                         "use a Secret of type kubernetes.io/dockerconfigjson")
-    if "auths" in doc or "credHelpers" in doc or "credsStore" in doc:
-        return doc
-    return {"auths": doc}  # legacy .dockercfg: hosts at the top level
+    if not ("auths" in doc or "credHelpers" in doc or "credsStore" in doc):
+        doc = {"auths": doc}  # legacy .dockercfg: hosts at the top level
+    auths, helpers, store = doc.get("auths") or {}, doc.get("credHelpers") or {}, doc.get("credsStore") or ""
+    helpers_ok = isinstance(helpers, dict) and all(isinstance(k, str) and _helper_name(v) for k, v in helpers.items())
+    if not isinstance(auths, dict) or not all(isinstance(k, str) for k in auths) or not helpers_ok \
+            or not (store == "" or _helper_name(store)):
+        raise ShimError("read credentials", path, "auths must map registries to entries, credHelpers registries to "
+                        "helper names, credsStore must be a helper name",
+                        "give a docker config.json or a kubernetes.io/dockerconfigjson Secret")
+    return {"auths": auths, "credHelpers": helpers, "credsStore": store}
+
+
+def _helper_name(name):
+    """A docker-credential-NAME suffix: a plain word, never a path."""
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) is not None
 
 
 def _key_host(key):
@@ -137,8 +154,14 @@ def _from_entry(entry, source):
                             "log in again to rewrite the file") from None
         return Credentials(user, password, source)
     if entry.get("username"):
+        if not isinstance(entry["username"], str) or not isinstance(entry.get("password", ""), str):
+            raise ShimError("read credentials", source, "a username or password is not a string",
+                            "log in again to rewrite the file")
         return Credentials(entry["username"], entry.get("password", ""), source)
     if entry.get("identitytoken"):
+        if not isinstance(entry["identitytoken"], str):
+            raise ShimError("read credentials", source, "an identitytoken is not a string",
+                            "log in again to rewrite the file")
         return Credentials("<token>", entry["identitytoken"], source)
     return None
 

@@ -275,3 +275,20 @@ def test_index_whose_manifests_are_not_descriptors(tmp_path):
     lookup = Lookup(sources={"reg.example/l:1": f"oci:{tmp_path / 'l'}"}, cache_dir="")
     with pytest.raises(ShimError, match="not descriptors"):
         lookup.lookup("reg.example/l:1")
+
+
+@pytest.mark.parametrize("text, cause", [
+    ('{"auths": "x"}', "auths must map registries"),
+    ('{"auths": {"reg.example": {"username": 5}}}', "username or password is not a string"),
+    ('{"credHelpers": {"reg.example": "../../bin/sh"}}', "helper names"),
+    ('{"credsStore": ["x"]}', "credsStore must be a helper name"),
+    ("kind: Secret\ndata: x\n", "data and stringData must map keys to strings"),
+    ("kind: Secret\nstringData: {.dockerconfigjson: 5}\n", "data and stringData"),
+    ("x: 2026-13-45\n", "neither JSON nor YAML"),
+])
+def test_credential_files_of_the_wrong_shape_are_one_line(tmp_path, text, cause):
+    path = tmp_path / "auth.json"
+    path.write_text(text)
+    with pytest.raises(ShimError, match=cause.replace("[", r"\[")) as err:
+        auth.find("reg.example", "app", [str(path)])
+    assert "\n" not in err.value.message()
