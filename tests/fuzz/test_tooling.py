@@ -107,7 +107,7 @@ injector_settings = st.builds(
     shim_args=st.sampled_from([(), ("--grace=5s",)]), lookup=st.sampled_from(["registry", "in-pod", "off"]))
 
 
-@examples(300)
+@examples(200)
 @given(documents, injector_settings)
 @example({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "command": "sleep 10"}]}},
          Settings(tools_image=TOOLS))
@@ -159,7 +159,7 @@ def omitempty(node):
     return node
 
 
-@examples(300)
+@examples(200)
 @given(documents)
 def test_lint_finds_or_refuses_in_one_line(doc):
     linter = Linter()
@@ -249,7 +249,7 @@ def check_response(response, uid):
         assert "\n" not in text and "Traceback" not in text
 
 
-@examples(300)
+@examples(200)
 @given(reviews, st.sampled_from(["allow", "deny"]))
 def test_every_admission_review_gets_an_answer(review, on_error):
     body = json.dumps(review).encode()
@@ -311,7 +311,7 @@ def _read(parse, text):
         return ("refused", type(err).__name__ != "")
 
 
-@examples(600)
+@examples(400)
 @given(dockerfiles)
 @example('FROM a\nCOPY <<A <<B /dst/\nENTRYPOINT ["fake"]\nA\nENTRYPOINT ["fake2"]\nB\n')
 @example("FROM a\nRUN cat <<-E 2<<F\n\tx\n\tE\ny\nF\n")
@@ -324,7 +324,7 @@ def test_the_port_reads_dockerfiles_as_buildkit_does(text):
     assert _read(buildkit.port, text) == _read(lambda t: buildkit.from_package(dockerfile.parse_string(t)), text)
 
 
-@examples(400)
+@examples(300)
 @given(dockerfiles)
 @example("FROM debian\n0\\")  # ends inside a continuation: the block would join the last instruction
 def test_wrap_is_one_line_error_or_idempotent(text):
@@ -351,7 +351,7 @@ def _cli(*args, input):
                           env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
-@settings(max_examples=15 * SCALE)
+@settings(max_examples=10 * SCALE)
 @given(st.one_of(yaml_text, documents.map(json.dumps)), st.sampled_from(["inject", "lint"]))
 def test_cli_inject_and_lint_print_one_line(text, command):
     args = ("k8s", "inject", "--tools-image", TOOLS, "--lookup", "off", "-f", "-") if command == "inject" else \
@@ -368,7 +368,7 @@ listed_dockerfiles = st.builds(lambda lines, crlf: ("\r\n" if crlf else "\n").jo
                                st.lists(st.sampled_from(DOCKERFILE_LINES), max_size=12), st.booleans())
 
 
-@settings(max_examples=15 * SCALE)
+@settings(max_examples=10 * SCALE)
 @given(listed_dockerfiles)
 def test_cli_wrap_prints_one_line(text):
     proc = _cli("dockerfile", "wrap", "-f", "-", "--tools-image", TOOLS, "--cache-dir", "",

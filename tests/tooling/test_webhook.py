@@ -238,3 +238,15 @@ def test_bad_listen_and_timeouts_are_one_line_usage_errors(tmp_path, args, cause
                       *(["--listen", "127.0.0.1:0"] if "--listen" not in args else []), *args, timeout=20)
     assert proc.returncode == 125 and cause in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("field, value", [("args", 5), ("command", [1, True]), ("command", {"a": "b"}),
+                                          ("command", "sleep 10")])
+def test_malformed_container_fields_over_https_get_an_answer(webhook, field, value):
+    pod = copy.deepcopy(POD)
+    pod["spec"]["containers"][1][field] = value
+    status, answer = webhook.post(review(pod, uid="m"))
+    response = answer["response"]
+    assert status == 200 and response["uid"] == "m" and response["allowed"] is True and "patch" not in response
+    assert f"spec.containers[sidecar].{field}" in response["warnings"][0]
+    assert "Traceback" not in webhook.logs()
