@@ -262,7 +262,10 @@ def test_signalfd_delivers_a_blocked_signal_as_an_event(loop):
     try:
         got = []
         loop.add_reader(fd, lambda: got.extend(native.read_signals(fd)))
-        os.kill(os.getpid(), signal.SIGUSR2)
+        # To this thread, where it is blocked: a process-directed kill() could be delivered to
+        # another thread of the test process (a daemon thread left by an earlier test), where
+        # SIGUSR2's default action would end the whole run.
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR2)
         loop.run_until(lambda: bool(got))
         signo, _code, pid = got[0]
         assert (signo, pid) == (signal.SIGUSR2, os.getpid())
