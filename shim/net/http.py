@@ -3,9 +3,14 @@
 Why not urllib.request or requests: requests (with urllib3, idna, charset detection) adds
 megabytes to the frozen binary and ~60 ms of imports; urllib.request pulls in email,
 mimetypes and cookie handling at import, hides the response-size and per-read deadline we
-need, and handles CONNECT proxies and retries in ways we cannot bound.  `http.client` is the
-layer both are built on: we get the wire protocol, keep control of every socket timeout,
-of how many bytes we read and of when we retry, at the cost of ~200 lines here.
+need, and handles CONNECT proxies and retries in ways we cannot bound.  Why not even
+`http.client`, the layer both are built on: it imports `email` (its header parser) and with
+it ~15 ms of every start that fetches a secret over the network (SHIM_PROFILE_START=1 in
+the static binary), it reads chunk sizes with int(x, 16) ("-5", "0x10" pass) and it cannot
+say "cut short" in words.  HTTP/1.1 framing for a client that sends one request at a time
+is small (RFC 9112: a status line, header lines, then Content-Length, chunked, or until
+close), so it is written here, ~150 lines over a socket's buffered reader, with every
+read bounded by the deadline and every length checked.
 
 API (the secret sources, the log sink and the heartbeat use it):
 
@@ -23,10 +28,7 @@ other than 429 is never retried: an auth failure does not heal by asking again.
 The clock, sleep and random source are attributes so unit tests never sleep.
 """
 
-import http.client
 import os
-import random as _random
-import re
 import socket
 import sys
 import threading
@@ -39,7 +41,8 @@ DEFAULT_TIMEOUT = 10.0
 _CHUNK = 1 << 16
 _MAX_LINE = 65536  # a chunk-size or trailer line (http.client's header line limit too)
 _MAX_TRAILERS = 100
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+_MAX_HEADERS = 100  # as http.client
 
 
 class HttpError(Exception):
@@ -106,39 +109,11 @@ def retry_status(status):
     return status == 429 or 500 <= status <= 599
 
 
-_HTTPS = []  # the HTTPSConnection subclass, made on first use (http.client lacks
-# HTTPSConnection where Python has no _ssl; plain http must still work there)
-
-
-def _https_class():
-    """HTTPSConnection that resumes a TLS session of the same server when it has one: 50
-    concurrent fetches then cost one full handshake (certificate checks), not 16."""
-    if _HTTPS:
-        return _HTTPS[0]
-    if not hasattr(http.client, "HTTPSConnection"):
-        raise HttpError("TLS is not available in this Python (no _ssl module)")
-
-    class ResumingHTTPSConnection(http.client.HTTPSConnection):
-        def __init__(self, *args, sessions=None, key=None, **kw):
-            super().__init__(*args, **kw)
-            self._sessions, self._key = sessions, key
-
-        def connect(self):
-            http.client.HTTPConnection.connect(self)  # TCP, and the CONNECT tunnel if any
-            hostname = self._tunnel_host or self.host
-            session = self._sessions.get(self._key) if self._sessions is not None else None
-            self.sock = self._context.wrap_socket(self.sock, server_hostname=hostname,
-                                                  session=session)
-
-    _HTTPS.append(ResumingHTTPSConnection)
-    return ResumingHTTPSConnection
-
-
 class Client:
-    """Blocking HTTP/1.1 over http.client with a small keep-alive pool (thread-safe)."""
+    """Blocking HTTP/1.1 with a small keep-alive pool (thread-safe)."""
 
     def __init__(self, timeout=DEFAULT_TIMEOUT, max_bytes=MAX_BODY, retry=None, env=None,
-                 tls=None, clock=time.monotonic, sleep=time.sleep, random=_random.random,
+                 tls=None, clock=time.monotonic, sleep=time.sleep, random=None,
                  cancelled=None):
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -147,7 +122,7 @@ class Client:
         self.tls = tls  # default SSLContext for https; a request may pass its own
         self.clock = clock
         self.sleep = sleep
-        self.random = random
+        self.random = random or _uniform
         self.cancelled = cancelled or (lambda: False)
         self._idle = {}
         self._sessions = {}  # pool key -> the last TLS session, for resumption
@@ -210,7 +185,7 @@ class Client:
             raise HttpError(f"bad proxy setting: {err}") from None
         ctx = None
         if scheme == "https":
-            _https_class()  # fails clearly where there is no TLS
+            _require_tls()  # fails clearly where there is no TLS
             ctx = tls or self.tls
             if ctx is None:
                 from shim.errors import ShimError
@@ -220,31 +195,36 @@ class Client:
                 except ShimError as err:  # a bad SSL_CERT_FILE: this request's failure, in words
                     raise HttpError(f"{err.operation} {err.obj}: {err.cause}") from None
         key = (scheme, host, port, via.host if via else None, via.port if via else None, id(ctx))
-        hdrs = {"Host": _host_header(host, port, scheme), "User-Agent": "shim",
-                "Accept-Encoding": "identity"}
-        hdrs.update(headers)
+        hdrs = _headers({"Host": _host_header(host, port, scheme), "User-Agent": "shim",
+                         "Accept-Encoding": "identity"}, headers)
         if via is not None and scheme == "http":
-            path = f"http://{hdrs['Host']}{path}"
+            path = f"http://{_host_header(host, port, scheme)}{path}"
             if via.auth:
-                hdrs["Proxy-Authorization"] = via.auth
+                hdrs.append(("Proxy-Authorization", via.auth))
+        request_bytes = _request_bytes(method, path, hdrs, body)
         # A pooled connection may have been closed by the server meanwhile: one free retry.
         for fresh in (False, True):
             conn = None if fresh else self._take(key)
             reused = conn is not None
             if conn is None:
-                conn = self._connect(scheme, host, port, via, ctx, end - self.clock(), key)
+                try:
+                    conn = self._connect(scheme, host, port, via, ctx, end - self.clock(), key)
+                except HttpError:
+                    raise
+                except Exception as err:  # refused, unresolvable, TLS, proxy: in words
+                    raise _transport_error(err, host, port, timeout, ctx) from None
             try:
-                conn.timeout = max(0.001, end - self.clock())
-                if conn.sock is not None:
-                    conn.sock.settimeout(conn.timeout)
-                conn.request(method, path, body=body, headers=hdrs)
-                resp = conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
+                self._settle(conn, end, timeout)
+                conn.send(request_bytes)
+                resp = conn.read_head(method, where)
+            except (_Closed, BrokenPipeError, ConnectionResetError) as err:
                 conn.close()
                 if reused:
-                    continue
-                raise HttpError(f"connection to {host}:{port} closed: {_why(err)}",
-                                retryable=True) from None
+                    continue  # the server closed an idle connection: one fresh try
+                raise HttpError(f"connection to {where} closed: {_why(err)}", retryable=True) from None
+            except HttpError:
+                conn.close()
+                raise
             except Exception as err:
                 conn.close()
                 raise _transport_error(err, host, port, timeout, ctx) from None
@@ -258,26 +238,21 @@ class Client:
             session = getattr(conn.sock, "session", None) if scheme == "https" else None
             if session is not None:
                 self._sessions[key] = session
-            if resp.will_close or resp.chunked or resp.fp is not None:
-                conn.close()  # our chunked decoder leaves http.client's state behind
+            if resp.will_close:
+                conn.close()
             else:
                 self._give(key, conn)
-            headers_out = {k.lower(): v for k, v in resp.getheaders()}
-            return Response(resp.status, resp.reason, headers_out, data, url)
+            return Response(resp.status, resp.reason, resp.header_dict(), data, url)
         raise HttpError(f"connection to {host}:{port} closed", retryable=True)  # pragma: no cover
 
     def _connect(self, scheme, host, port, via, ctx, timeout, key):
-        timeout = max(0.001, timeout)
-        target = (via.host, via.port) if via else (host, port)
-        if scheme == "https":
-            conn = _https_class()(*target, timeout=timeout, context=ctx,
-                                  sessions=self._sessions, key=key)
-            if via is not None:
-                # CONNECT tunnel: TLS (and SNI, hostname check) is then with `host` itself.
-                conn.set_tunnel(host, port, headers={"Proxy-Authorization": via.auth}
-                                if via.auth else None)
-        else:
-            conn = http.client.HTTPConnection(*target, timeout=timeout)
+        conn = _Conn(max(0.001, timeout))
+        try:
+            conn.open(host, port, via, ctx if scheme == "https" else None,
+                      self._sessions.get(key) if scheme == "https" else None)
+        except Exception:
+            conn.close()
+            raise
         return conn
 
     def _read(self, resp, conn, max_bytes, end, timeout, where, method):
@@ -289,11 +264,11 @@ class Client:
             raise HttpError(f"response body of {expected} bytes is over the "
                             f"{_size(max_bytes)} cap")
         if chunked:
-            return self._read_chunked(resp.fp, conn, max_bytes, end, timeout, where)
+            return self._read_chunked(conn.fp, conn, max_bytes, end, timeout, where)
         chunks, total = [], 0
         while expected is None or total < expected:  # ours: http.client ignores "7, 7"
             self._settle(conn, end, timeout)
-            chunk = resp.read(_CHUNK if expected is None else min(_CHUNK, expected - total))
+            chunk = conn.fp.read1(_CHUNK if expected is None else min(_CHUNK, expected - total))
             if not chunk:
                 break
             total += len(chunk)
@@ -314,7 +289,7 @@ class Client:
         while True:
             line = self._line(fp, conn, end, timeout, where)
             size_text = line.split(b";", 1)[0].strip(b" \t")
-            if not _HEX.fullmatch(size_text):
+            if not (1 <= len(size_text) <= 16 and all(c in _HEXDIGITS for c in size_text)):
                 raise HttpError(f"malformed chunked response from {where}: chunk size "
                                 f"{_shown(size_text)} is not a hexadecimal number")
             size = int(size_text, 16)
@@ -325,7 +300,7 @@ class Client:
                 raise HttpError(f"response body is over the {_size(max_bytes)} cap")
             while size:
                 self._settle(conn, end, timeout)
-                piece = fp.read(min(size, _CHUNK))
+                piece = fp.read1(min(size, _CHUNK))
                 if not piece:
                     raise HttpError(f"response from {where} cut short inside a chunk "
                                     "(chunked encoding)", retryable=True)
@@ -358,8 +333,7 @@ class Client:
         if left <= 0:
             raise HttpError(f"timed out after {timeout:g}s reading the response",
                             retryable=True)
-        if conn.sock is not None:
-            conn.sock.settimeout(left)
+        conn.sock.settimeout(left)
 
     def _take(self, key):
         with self._lock:
@@ -371,20 +345,197 @@ class Client:
             self._idle.setdefault(key, []).append(conn)
 
 
+class _Closed(Exception):
+    """The peer closed the connection before any byte of a reply (a stale pooled one)."""
+
+
+def _uniform():
+    """A float in [0, 1) for backoff jitter (os.urandom: `random` is an import we skip)."""
+    return int.from_bytes(os.urandom(7), "big") / (1 << 56)
+
+
+def _require_tls():
+    """ssl, or an HttpError where this Python has no _ssl (plain http still works there)."""
+    try:
+        import ssl  # noqa: F401
+    except ImportError:
+        raise HttpError("TLS is not available in this Python (no _ssl module)") from None
+
+
+class _Conn:
+    """One connection: TCP (through a CONNECT tunnel for https via a proxy), TLS with
+    session resumption, and a buffered reader for the replies."""
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.sock = None
+        self.fp = None
+
+    def open(self, host, port, via, ctx, session):
+        name, port_ = (via.host, via.port) if via else (host, port)
+        # An ASCII name as bytes: getaddrinfo then skips the idna codec (and unicodedata).
+        self.sock = socket.create_connection((name.encode("ascii") if name.isascii() else name, port_),
+                                             timeout=self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ctx is None:
+            self.fp = self.sock.makefile("rb")
+            return
+        if via is not None:
+            self._tunnel(host, port, via)
+        # TLS (SNI, hostname check) is with `host` itself, through the tunnel if any; a
+        # session of the same server resumes: 50 concurrent fetches, one full handshake.
+        # An ASCII name is given as bytes: ssl then skips its idna codec (and unicodedata).
+        name = host.encode("ascii") if host.isascii() else host
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=name, session=session)
+        self.fp = self.sock.makefile("rb")
+
+    def _tunnel(self, host, port, via):
+        authority = _host_header(host, port, "connect")
+        hdrs = [("Host", authority)] + ([("Proxy-Authorization", via.auth)] if via.auth else [])
+        self.sock.sendall(_request_bytes("CONNECT", authority, hdrs, None))
+        self.fp = self.sock.makefile("rb")
+        reply = self.read_head("CONNECT", f"proxy {via.host}:{via.port}")
+        if not 200 <= reply.status < 300:
+            raise OSError(f"Tunnel connection failed: {reply.status} {reply.reason}".rstrip())
+        self.fp.close()  # nothing follows a 2xx until the TLS client (we) speaks first
+        self.fp = None
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read_head(self, method, where):
+        """The status line and headers of the next reply (1xx informational ones skipped)."""
+        while True:
+            line = self.fp.readline(_MAX_LINE + 1)
+            if not line:
+                raise _Closed("no reply")
+            reply = _Reply.parse_status(line, where)
+            reply.read_headers(self.fp, where)
+            if reply.status >= 200 or reply.status == 101:
+                reply.settle_close(method)
+                return reply
+
+    def close(self):
+        for thing in (self.fp, self.sock):
+            if thing is not None:
+                try:
+                    thing.close()
+                except OSError:
+                    pass
+        self.fp = self.sock = None
+
+
+class _Reply:
+    """A status line and its header fields (names lower-cased, order and repeats kept)."""
+
+    __slots__ = ("version", "status", "reason", "fields", "will_close")
+
+    def __init__(self, version, status, reason):
+        self.version, self.status, self.reason = version, status, reason
+        self.fields = []
+        self.will_close = False
+
+    @classmethod
+    def parse_status(cls, line, where):
+        if len(line) > _MAX_LINE:
+            raise HttpError(f"malformed HTTP response from {where}: a status line over "
+                            f"{_MAX_LINE} bytes", retryable=True)
+        text = line.decode("latin-1").rstrip("\r\n")
+        version, _, rest = text.partition(" ")
+        code, _, reason = rest.partition(" ")
+        if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not \
+                (code.isascii() and code.isdigit()):
+            raise HttpError(f"malformed HTTP response from {where}: bad status line "
+                            f"{_shown(text)}", retryable=True)
+        return cls(version, int(code), reason.strip())
+
+    def read_headers(self, fp, where):
+        for _ in range(_MAX_HEADERS + 1):
+            line = fp.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                raise HttpError(f"malformed HTTP response from {where}: a header line over "
+                                f"{_MAX_LINE} bytes", retryable=True)
+            if not line.endswith(b"\n"):
+                raise HttpError(f"response from {where} cut short in its headers", retryable=True)
+            if line in (b"\r\n", b"\n"):
+                return
+            text = line.decode("latin-1").rstrip("\r\n")
+            if text[:1] in (" ", "\t") and self.fields:  # obsolete line folding: one value
+                name, value = self.fields[-1]
+                self.fields[-1] = (name, f"{value} {text.strip()}")
+                continue
+            name, colon, value = text.partition(":")
+            if not colon or not name or name != name.strip() or any(c in name for c in " \t"):
+                raise HttpError(f"malformed HTTP response from {where}: bad header line "
+                                f"{_shown(text)}", retryable=True)
+            self.fields.append((name.lower(), value.strip(" \t")))
+        raise HttpError(f"malformed HTTP response from {where}: more than {_MAX_HEADERS} headers",
+                        retryable=True)
+
+    def get_all(self, name):
+        return [value for key, value in self.fields if key == name]
+
+    def header_dict(self):
+        """Lower-cased name -> value; repeated fields joined with ', ' (RFC 9110, 5.3)."""
+        out = {}
+        for name, value in self.fields:
+            out[name] = f"{out[name]}, {value}" if name in out else value
+        return out
+
+    def settle_close(self, method):
+        """Whether the connection ends with this reply (then it is never pooled)."""
+        tokens = {t.strip().lower() for v in self.get_all("connection") for t in v.split(",")}
+        close = "close" in tokens or (self.version == "HTTP/1.0" and "keep-alive" not in tokens)
+        no_body = method == "HEAD" or self.status in (204, 304) or self.status < 200
+        length_known = bool(self.get_all("content-length")) or bool(self.get_all("transfer-encoding"))
+        self.will_close = close or not (no_body or length_known)
+
+
+def _headers(defaults, given):
+    """The request's header fields: `given` (a dict or pairs) replaces a default of the
+    same name, case-insensitively (a signed `host` is the Host sent); no line breaks."""
+    pairs = list(given.items()) if isinstance(given, dict) else list(given)
+    names = {str(name).lower() for name, _ in pairs}
+    out = [(k, v) for k, v in defaults.items() if k.lower() not in names] + pairs
+    for name, value in out:
+        if any(c in str(name) + str(value) for c in "\r\n\0"):
+            raise HttpError(f"request header {_shown(str(name))} contains a line break or NUL; "
+                            "fix the setting that supplies it")
+    return out
+
+
+def _request_bytes(method, target, headers, body):
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    lines = [f"{method} {target} HTTP/1.1"] + [f"{name}: {value}" for name, value in headers]
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    elif method in ("POST", "PUT", "PATCH"):
+        lines.append("Content-Length: 0")
+    try:
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise HttpError(f"request to {_shown(target)}: a header or the path has characters "
+                        "outside ISO-8859-1; percent-encode them") from None
+    return head + body if body else head
+
+
 def _framing(resp, where, method):
     """(body length or None, chunked?) as RFC 9112, section 6.3 reads the headers; HttpError
     for what a careful client refuses: an unknown transfer coding, a Content-Length that is
     not one decimal number (several differing ones included)."""
     if method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
         return 0, False  # no body, whatever the headers say
-    codings = resp.headers.get_all("transfer-encoding") or []
+    if method == "CONNECT" and 200 <= resp.status < 300:
+        return 0, False
+    codings = resp.get_all("transfer-encoding")
     if codings:
         names = [c.strip().lower() for value in codings for c in value.split(",") if c.strip()]
         if names != ["chunked"]:
             raise HttpError(f"malformed HTTP response from {where}: Transfer-Encoding "
                             f"{_shown(', '.join(codings))} is not supported (only chunked)")
         return None, True  # chunked wins over any Content-Length (section 6.3, rule 3)
-    lengths = resp.headers.get_all("content-length") or []
+    lengths = resp.get_all("content-length")
     if not lengths:
         return None, False  # the body ends when the server closes the connection
     values = {v.strip() for value in lengths for v in value.split(",")}
@@ -427,18 +578,6 @@ def _redact(url):
     return _url.redacted(url)
 
 
-def _protocol_cause(err):
-    """http.client's exceptions in words (their names and reprs are Python internals)."""
-    if isinstance(err, http.client.IncompleteRead):
-        return "the body ended early"
-    if isinstance(err, http.client.LineTooLong):
-        return "a status or header line is too long"
-    if isinstance(err, http.client.BadStatusLine):
-        return f"bad status line {_shown(str(err.args[0]) if err.args else '')}"
-    text = " ".join(str(err).split())  # "got more than 100 headers" and the like
-    return text[:120] or "unreadable reply"
-
-
 def _transport_error(err, host, port, timeout, ctx=None):
     """Map a socket/TLS/protocol exception to a one-line HttpError with a retry verdict."""
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -457,9 +596,6 @@ def _transport_error(err, host, port, timeout, ctx=None):
         return HttpError(f"cannot resolve host {host}: {err.strerror}", retryable=temporary)
     if isinstance(err, ConnectionRefusedError):
         return HttpError(f"connection to {where} refused", retryable=True)
-    if isinstance(err, http.client.HTTPException):
-        return HttpError(f"malformed HTTP response from {where}: {_protocol_cause(err)}",
-                         retryable=True)
     if isinstance(err, OSError):
         msg = _why(err)
         if "tunnel connection failed" in msg:

@@ -6,7 +6,6 @@ allowed), IP addresses, CIDR blocks, optional `:port`, or `*` for everything.
 """
 
 import base64
-import ipaddress
 from urllib.parse import unquote
 
 
@@ -47,6 +46,10 @@ def parse_proxy(value):
 
 def bypass(host, port, no_proxy):
     """True when NO_PROXY says `host[:port]` is reached directly."""
+    if not no_proxy:
+        return False
+    import ipaddress  # NO_PROXY may name networks; read only when it is set
+
     host = host.lower().strip("[]")
     try:
         addr = ipaddress.ip_address(host)

@@ -11,7 +11,6 @@ usage error before any request, and the client never connects somewhere it was n
     target.scheme, target.host, target.port, target.path   # 'https', 'vault.internal', 8200, '/v1/x?y=1'
 """
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from shim.util.text import show
@@ -87,6 +86,8 @@ def _host_port(hostport, empty_host=False, zero=False):
         if close < 0:
             raise URLError("the host's '[' has no closing ']' (write [::1]:8200)")
         host, after = hostport[1:close], hostport[close + 1:]
+        import ipaddress  # only for a bracketed host: most URLs never pay for it
+
         try:
             ipaddress.IPv6Address(host.partition("%")[0])
         except ValueError:

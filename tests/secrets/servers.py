@@ -349,7 +349,8 @@ def patch_getaddrinfo(names=NAMES):
     real = socket.getaddrinfo
 
     def fake(host, *a, **kw):
-        if isinstance(host, str) and host in names:
+        name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
+        if isinstance(name, str) and name in names:  # shim passes ASCII names as bytes
             host = "127.0.0.1"
         return real(host, *a, **kw)
     socket.getaddrinfo = fake
