@@ -70,8 +70,9 @@ class Result:
 
 
 def source_module(scheme):
-    import importlib
-    return importlib.import_module("shim.sources." + SOURCE_MODULES[scheme])
+    # __import__ with a fromlist returns the submodule itself; importlib would be one more
+    # module to load on every start that names a reference.
+    return __import__("shim.sources." + SOURCE_MODULES[scheme], fromlist=["fetch"])
 
 
 def fetch_one(ref, ctx):

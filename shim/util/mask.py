@@ -33,7 +33,6 @@ after that is still masked.
 """
 
 import _thread  # a lock without importing threading (start-up cost)
-from array import array
 
 from shim.errors import ShimError, set_redactor
 
@@ -298,6 +297,8 @@ class Automaton:
     """
 
     def __init__(self, values, stop=None):
+        from array import array  # only when output is masked (it imports collections.abc)
+
         self.chain = array("h", [-1])
         self.branch = {}
         self.depth = array("i", [0])

@@ -87,7 +87,6 @@ LOCAL_SECRETS_PATH = EXEC_PATH | {
     "shim.run.secrets", "shim.sources", "shim.sources.base", "shim.sources.embedded",
     "shim.sources.fetch", "shim.sources.refs", "shim.sources.settings", "shim.sources.targets",
     "shim.sources.env", "shim.sources.file", "shim.util.fsutil", "shim.util.mask", "shim.util.urlcode",
-    "array", "collections.abc",
 }
 
 
