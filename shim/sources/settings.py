@@ -2,7 +2,8 @@
 
 A malformed reference is a usage error (exit 125) before anything is fetched; so is a
 malformed setting the reference depends on: a VAULT_ADDR (or `?address=`) that is no
-http(s) URL, an AWS endpoint URL or region that cannot be one.  A *missing* setting is
+http(s) URL, an AWS endpoint URL or region that cannot be one, a metadata-service timeout
+or attempt count that is not a number.  A *missing* setting is
 still the source's own failure (exit 117, "no Vault address"): it may come from a platform
 that is not there yet.
 
@@ -66,6 +67,10 @@ def _aws(ref, env):
             if cause:
                 return cause
             break  # the first one set is the one used
+    for name in ("AWS_METADATA_SERVICE_TIMEOUT", "AWS_METADATA_SERVICE_NUM_ATTEMPTS"):
+        text = env.get(name, "").strip()  # botocore's: read by the credential chain
+        if text and not (text.isascii() and text.isdigit() and int(text) > 0):
+            return f"{name} must be a whole number above 0, got {show(text)}"
     region = ref.query.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if region and not _region(region):
         return f"malformed AWS region {show(region)} (like eu-west-1)"

@@ -22,6 +22,9 @@ class NoRequests:
     ("ref+awssecrets://db", {"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://h:x"}, 'port "x"'),
     ("ref+s3://b/k", {"AWS_ENDPOINT_URL": "ftp://minio"}, "AWS_ENDPOINT_URL"),
     ("ref+awsssm://p?region=Eu", {}, 'malformed AWS region "Eu"'),
+    ("ref+awsssm://p", {"AWS_METADATA_SERVICE_TIMEOUT": "1.5"},
+     'AWS_METADATA_SERVICE_TIMEOUT must be a whole number above 0, got "1.5"'),
+    ("ref+s3://b/k", {"AWS_METADATA_SERVICE_NUM_ATTEMPTS": "0"}, "NUM_ATTEMPTS must be"),
 ])
 def test_malformed_settings_are_usage_errors_before_any_request(ref, env, cause):
     with pytest.raises(ShimError) as info:
