@@ -248,7 +248,8 @@ class Run:
         self.timed("wait", self.wait)
         if self.config.debug.breakpoint_before:
             self.timed("breakpoint", self.breakpoint_before)
-        account.own(self.identity, self.log)  # --own: after the hooks, before the delegate
+        if self.identity is not None and self.identity.own:  # after the hooks, before the delegate
+            self.counters["owned"] = account.own(self.identity, self.log)  # entries changed
         path = delegate.find_executable(argv[0], self.env,  # after hooks: they may install it
                                         account.can_exec(self.identity))
         if self.mode == "exec":
