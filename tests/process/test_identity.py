@@ -342,3 +342,19 @@ def test_tee_files_and_secret_dirs_belong_to_the_user(world):
     assert r.stdout == b"12" and tee.read_bytes() == b"12"
     assert (os.stat(tee).st_uid, os.stat(tee).st_gid) == (4321, 4321)
     assert os.stat(secrets / "a").st_uid == 4321  # through the ..data link
+
+
+def test_own_counts_what_it_changed_in_the_result_record(world):
+    import json
+
+    tree = world / "t"
+    (tree / "a").mkdir(parents=True)
+    (tree / "a" / "f").write_text("x")
+    record = world / "r.json"
+    r = run(["--user", "4321:4321", "--own", str(tree), "--result-file", str(record), "--",
+             "true"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(record.read_text())["counters"]["owned"] == 3
+    r = run(["--user", "4321:4321", "--own", str(tree), "--result-file", str(record), "--",
+             "true"])
+    assert json.loads(record.read_text())["counters"]["owned"] == 0
