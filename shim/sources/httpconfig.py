@@ -9,8 +9,9 @@ Redirects (301, 302, 303, 307, 308) are followed, at most 5, as curl -L and requ
 two guards: never from https to http, and the bearer token goes to the first host only.
 """
 
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
+from shim.net.url import URLError, parse as parse_url
 from shim.sources.base import SourceError, http_failure, read_secret_file
 
 MAX_REDIRECTS = 5
@@ -29,12 +30,17 @@ def fetch(ref, ctx):
         resp = ctx.request("GET", url, headers=headers, tls=tls)
         if resp.status not in REDIRECTS or not resp.headers.get("location"):
             break
-        target = urljoin(url, resp.headers["location"])
-        old, new = urlsplit(url), urlsplit(target)
+        try:  # read as the client reads it: a bad port is said in words, never Python's
+            target = urljoin(url, resp.headers["location"])
+            old, new = parse_url(url), parse_url(target)
+        except ValueError as err:  # URLError, or urljoin's own "Invalid IPv6 URL"
+            err = err if isinstance(err, URLError) else "the host's '[' has no closing ']'"
+            raise SourceError(f"HTTP {resp.status}: the redirect's Location is not a usable "
+                              f"URL: {err}") from None
         if old.scheme == "https" and new.scheme != "https":
             raise SourceError(f"HTTP {resp.status}: refusing the redirect from https to "
-                              f"{new.scheme}://{new.hostname}")
-        if (new.hostname, new.port) != (old.hostname, old.port):
+                              f"{new.scheme}://{new.host}")
+        if (new.host.lower(), new.port) != (old.host.lower(), old.port):
             headers.pop("Authorization", None)  # the token is for the host it was set for
         url = target
     else:

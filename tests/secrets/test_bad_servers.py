@@ -255,3 +255,20 @@ def test_a_silent_metadata_service_is_asked_once(tmp_path):
     assert r.returncode == 117 and "no AWS credentials" in err
     assert "the instance metadata service had none" in err
     assert len(accepted) == 1  # one attempt (botocore's default), not a retry ladder
+
+
+@pytest.mark.parametrize("location, cause", [
+    ("http://127.0.0.1:99999/x", "the redirect's Location is not a usable URL: port 99999 is out of range"),
+    ("http://[::1/x", "the redirect's Location is not a usable URL: the host's '['"),
+    ("ftp://127.0.0.1/x", 'unsupported URL scheme "ftp"'),
+])
+def test_a_redirect_to_a_malformed_url_is_said_in_words(location, cause):
+    # Was "ValueError: Port out of range 0-65535" from urlsplit(...).port.
+    server = servers.Stub(lambda req: (302, {"Location": location}, b""))
+    try:
+        with pytest.raises(ShimError) as info:
+            fetch([f"ref+http://127.0.0.1:{server.port}/doc"], {}, deadline=10)
+    finally:
+        server.stop()
+    message = info.value.message()
+    assert cause in message and "ValueError" not in message and "HTTP 302" in message
