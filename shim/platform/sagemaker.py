@@ -326,7 +326,7 @@ def synthesise(settings, environ, fetch, fetch_tree, log):
                 pass
         raise
     for directory in OUTPUT_DIRS:
-        _makedirs(path(root, directory))
+        _makedirs(path(root, directory), for_delegate=path(root, "opt/ml"))
     for staging, target in staged:
         _swap_in(staging, target)
     write_file(path(root, INPUT_DATA_CONFIG),
@@ -340,9 +340,23 @@ def synthesise(settings, environ, fetch, fetch_tree, log):
     return env
 
 
-def _makedirs(directory):
+def _makedirs(directory, for_delegate=None):
+    """for_delegate (the /opt/ml directory): directories the delegate writes (model, output,
+    checkpoints) that shim creates below it belong to --user's user, or a non-root training
+    job could not save its model."""
+    from shim.sources.targets import default_owner
+
+    uid, gid = default_owner() if for_delegate else (None, None)
+    todo = []
+    probe = directory
+    while uid is not None and not os.path.exists(probe) and probe not in ("", "/"):
+        todo.append(probe)
+        probe = os.path.dirname(probe)
     try:
         os.makedirs(directory, exist_ok=True)
+        for created in todo:
+            if created.startswith(for_delegate + "/"):
+                os.chown(created, uid, gid)
     except OSError as err:
         raise _layout_error(directory, err) from None
 

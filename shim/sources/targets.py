@@ -62,6 +62,11 @@ def set_default_owner(uid, gid):
     _default_owner = (uid, gid)
 
 
+def default_owner():
+    """(uid, gid) of what is written for the delegate, (None, None) when it is shim's own."""
+    return _default_owner
+
+
 class Staged:
     """A write prepared but not yet visible: `commit()` publishes it with one rename,
     `abort()` removes every trace (temp files, a new generation, links and directories it
