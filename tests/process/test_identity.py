@@ -358,3 +358,16 @@ def test_own_counts_what_it_changed_in_the_result_record(world):
     r = run(["--user", "4321:4321", "--own", str(tree), "--result-file", str(record), "--",
              "true"])
     assert json.loads(record.read_text())["counters"]["owned"] == 0
+
+
+def test_the_sagemaker_layout_is_the_users_where_the_delegate_writes(world):
+    r = run(["--sagemaker-layout", "--sagemaker-root", str(world), "--user", "4321:4321", "--",
+             "sh", "-c", f"touch {world}/opt/ml/model/model.bin {world}/opt/ml/output/data/x "
+                         f"{world}/opt/ml/checkpoints/c && cat "
+                         f"{world}/opt/ml/input/config/hyperparameters.json"])
+    assert r.returncode == 0, r.stderr
+    ml = world / "opt" / "ml"
+    for sub in ("model", "output", "output/data", "checkpoints",
+                "input/config/hyperparameters.json"):
+        assert os.stat(ml / sub).st_uid == 4321, sub
+    assert os.stat(ml).st_uid == 0  # only what the delegate writes, not the whole tree
