@@ -69,7 +69,7 @@ _SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2
     "\u2028\u2029\u202f\u205f\u3000"
 
 
-def _lines(text):
+def split_lines(text):
     """bufio scanLines as BuildKit uses it: split after each \\n, endings kept."""
     parts = text.split("\n")
     lines = [p + "\n" for p in parts[:-1]]
@@ -129,7 +129,7 @@ def port(text):
     """BuildKit's parser.Parse over `text` (see the module docstring for what it covers)."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines, directives, out = _lines(text), _Directives(), []
+    lines, directives, out = split_lines(text), _Directives(), []
     i = 0
     while i < len(lines):
         line = _process(directives, lines[i], True)
@@ -203,7 +203,7 @@ def _command(line):
     elif keyword in ("from", "expose"):
         value = tuple(_WHITESPACE.split(rest)) if rest else ()
     elif keyword == "arg":
-        value = tuple(_split_words(rest)) if rest else ()
+        value = tuple(split_words(rest)) if rest else ()
     elif keyword in STRING_COMMANDS:
         value = (rest,) if rest else ()
     else:  # ENV, LABEL, HEALTHCHECK and unknown words: wrap reads none of them
@@ -289,7 +289,7 @@ def _builder_flags(text):
     return "", words
 
 
-def _split_words(text, raw=True, escape="\\"):
+def split_words(text, raw=True, escape="\\"):
     """shell.Lex.ProcessWords without variables: words split at unquoted blanks.
 
     raw=True keeps quotes and escapes as written (RawQuotes + RawEscapes); raw=False
@@ -347,7 +347,7 @@ def _split_words(text, raw=True, escape="\\"):
 def _heredocs_of(line):
     """heredocsFromLine: (name, fd, chomp) of each word that opens a heredoc."""
     try:
-        words = _split_words(line)
+        words = split_words(line)
     except ParseError:
         return []  # BuildKit ignores the lexer's error here: no heredocs
     found = []
@@ -356,7 +356,7 @@ def _heredocs_of(line):
         if not m or not m.group(3):
             continue
         try:
-            names = _split_words(m.group(3), raw=False)
+            names = split_words(m.group(3), raw=False)
         except ParseError as err:
             raise ParseError(str(err)) from None
         if len(names) != 1:

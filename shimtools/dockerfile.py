@@ -31,7 +31,7 @@ from . import buildkit, yamlio
 
 MARK = "# shim dockerfile wrap"
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}?")
-_PLAIN = re.compile(r"^[^\s\x00-\x1f\x7f]+$")  # one word with no blank or control character
+_PLAIN = re.compile(r"^[^\s\x00-\x1f\x7f]+\Z")  # one word with no blank or control character
 FLAGS_WITH_VALUE = ("--platform",)  # FROM --platform linux/arm64 IMAGE: the flag takes the next word
 
 
@@ -39,7 +39,7 @@ def _where(name, command):
     return f"{name}:{command.start_line}"
 
 
-def _words(command, shell, name):
+def _words(command, shell):
     """(argv, exec form?) of a CMD/ENTRYPOINT as Docker runs it: JSON words, or SHELL + the line."""
     if command.json:
         return list(command.value), True
@@ -56,7 +56,7 @@ class Stage:
                 words.pop(0)
         if not words:
             raise ShimError("wrap", _where(name, head), "FROM names no image", "write FROM IMAGE [AS NAME]")
-        self.base = _substitute(words[0], global_args, head, name)
+        self.base = _substitute(words[0], global_args)
         self.name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else ""
 
     def last(self, keyword):
@@ -73,7 +73,7 @@ class Stage:
         return list(command.value)
 
 
-def _substitute(text, args, command, name):
+def _substitute(text, args):
     def repl(m):
         value = args.get(m.group(1))
         if value is None:
@@ -90,7 +90,7 @@ def _arg_default(word):
     if not eq:
         return name, None
     try:
-        default = "".join(buildkit._split_words(default, raw=False))
+        default = "".join(buildkit.split_words(default, raw=False))
     except buildkit.ParseError:
         pass
     return name, default
@@ -140,18 +140,13 @@ def effective(stage_list, index, lookup):
     if entry_ins is None:
         entry, base_cmd = inherited(stage_list, index, lookup)
     else:
-        entry, base_cmd = _words(entry_ins, stage.shell(), stage.file)[0], []  # resets inherited CMD
-    cmd = _words(cmd_ins, stage.shell(), stage.file)[0] if cmd_ins is not None else base_cmd
+        entry, base_cmd = _words(entry_ins, stage.shell())[0], []  # resets inherited CMD
+    cmd = _words(cmd_ins, stage.shell())[0] if cmd_ins is not None else base_cmd
     return entry, cmd
 
 
 def _exec(words):
     return json.dumps(words, ensure_ascii=False)
-
-
-def _lines(text):
-    """Lines as BuildKit counts them (split after each \\n only), endings kept."""
-    return buildkit._lines(text)
 
 
 def _wrapped(final, shim_path):
@@ -180,7 +175,7 @@ def wrap(text, tools_image, shim_path="/shim", shim_args=(), lookup=None, name="
         return text, False
     entry_ins, cmd_ins = final.last("ENTRYPOINT"), final.last("CMD")
     if entry_ins is not None:
-        original, extra_cmd = _words(entry_ins, final.shell(), name)[0], None
+        original, extra_cmd = _words(entry_ins, final.shell())[0], None
     else:
         original, base_cmd = inherited(stage_list, len(stage_list) - 1, lookup)
         extra_cmd = base_cmd if cmd_ins is None and base_cmd else None
@@ -189,7 +184,7 @@ def wrap(text, tools_image, shim_path="/shim", shim_args=(), lookup=None, name="
              f"ENTRYPOINT {_exec([shim_path, *shim_args, '--', *original])}"]
     if extra_cmd:
         block += ["# the base image's CMD: a new ENTRYPOINT resets an inherited one", f"CMD {_exec(extra_cmd)}"]
-    lines = _lines(text)
+    lines = buildkit.split_lines(text)  # as BuildKit counts them: after each \n only, endings kept
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"  # a CRLF file stays CRLF
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
