@@ -22,8 +22,8 @@ for _name, _value in METADATA_ENV.items():  # processes started with os.environ 
 # SHIM_HYPOTHESIS_PROFILE names one explicitly.
 _COMMON = dict(deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", derandomize=True, database=None, **_COMMON)
-settings.register_profile("dev", **_COMMON)
-settings.register_profile("explore", **_COMMON)
+settings.register_profile("dev", derandomize=False, **_COMMON)
+settings.register_profile("explore", derandomize=False, **_COMMON)
 HYPOTHESIS_PROFILE = os.environ.get("SHIM_HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev")
 settings.load_profile(HYPOTHESIS_PROFILE)
 
