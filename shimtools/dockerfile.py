@@ -177,7 +177,11 @@ def wrap(text, tools_image, shim_path="/shim", shim_args=(), lookup=None, name="
     if entry_ins is not None:
         original, extra_cmd = _words(entry_ins, final.shell())[0], None
     else:
-        original, base_cmd = inherited(stage_list, len(stage_list) - 1, lookup)
+        try:
+            original, base_cmd = inherited(stage_list, len(stage_list) - 1, lookup)
+        except RecursionError:  # one level per stage that names the previous one
+            raise ShimError("wrap", name, "too many stages inherit the ENTRYPOINT from one another",
+                            "write the ENTRYPOINT into the final stage") from None
         extra_cmd = base_cmd if cmd_ins is None and base_cmd else None
     block = [MARK,
              f"COPY --from={tools_image} /shim {shim_path}",

@@ -142,6 +142,8 @@ def test_crlf_files_keep_crlf(tmp_path):
     ("# escape=x\nFROM debian\n", "invalid escape token"),
     ("FROM --platform=linux/amd64\n", "FROM names no image"),
     ("FROM scratch\nRUN make \\\n", "<stdin>:2: the last instruction runs on to the end of the file"),
+    ("FROM scratch AS s0\n" + "".join(f"FROM s{i} AS s{i + 1}\n" for i in range(3000)),
+     "too many stages inherit the ENTRYPOINT"),
 ])
 def test_what_buildkit_refuses_is_a_one_line_error(text, cause):
     proc = wrap(text)
