@@ -195,11 +195,11 @@ class Mutator:
         obj = request.get("object")
         kind = request.get("kind")
         kind = kind.get("kind") if isinstance(kind, dict) else None
-        if kind != "Pod":
+        if kind != "Pod" or obj is None:  # another kind, or an operation without an object (DELETE)
             log("info", "admitted: not a pod", kind=_text(kind), **fields)
             return response
         if not isinstance(obj, dict):
-            raise ShimError("inject", "pod", f"request.object must be a mapping, not {type(obj).__name__}",
+            raise ShimError("inject", "pod", f"request.object must be a mapping, not {show(obj, 40)}",
                             "send the pod as request.object")
         if too_deep or depth(obj) > MAX_DEPTH:
             raise ShimError("inject", "pod", f"the object nests more than {MAX_DEPTH} levels deep",

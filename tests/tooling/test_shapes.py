@@ -132,6 +132,11 @@ def test_webhook_answers_per_on_error(case, pod, on_error):
         assert response["allowed"] is False and response["status"]["code"] == 400
 
 
+def test_webhook_admits_a_request_without_object_even_in_deny_mode():
+    request = {**review(POD, uid="del")["request"], "operation": "DELETE", "object": None}
+    assert mutator("deny").review(request) == {"uid": "del", "allowed": True}
+
+
 @pytest.mark.parametrize("request_part", [{"kind": "Pod"}, {"kind": ["x"]}, {"object": "x"}, {"namespace": 5}])
 def test_webhook_request_fields_of_the_wrong_type(request_part):
     request = {**review(POD, uid="r")["request"], **request_part}
