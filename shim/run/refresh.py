@@ -274,7 +274,12 @@ class Refresher:
         output = hooks.MaskedOutput(masker) if masker is not None else None
         out_fd = output.write_fd if output is not None else 2
         try:
-            path = find_executable(action.argv[0], run.env)
+            # shim has left its start directory (as dumb-init does): a relative command
+            # path is the start directory's, as it would have been for a hook.
+            argv0, start = action.argv[0], getattr(run, "start_dir", None)
+            if start and "/" in argv0 and not os.path.isabs(argv0):
+                argv0 = os.path.join(start, argv0)
+            path = find_executable(argv0, run.env)
             devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 pid = spawn(path, action.argv, dict(run.env), run.signals, new_group=True,

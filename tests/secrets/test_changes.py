@@ -24,12 +24,12 @@ class Shim:
     """shim under `unshare` with vault.shim.test -> 127.0.0.1 (as test_run.run_shim), started
     in the background; `line()` waits for the delegate's next stdout line."""
 
-    def __init__(self, args, env, hosts, mask=False):  # noqa: F811
+    def __init__(self, args, env, hosts, mask=False, cwd=None):  # noqa: F811
         require_tool("unshare")
         script = 'mount --bind "$0" /etc/hosts && exec "$@"'
         cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
                str(hosts)] + shim_command() + ([] if mask else ["--no-mask-secrets"]) + list(args)
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
         self.buf = b""
         self.err = b""
 
@@ -128,6 +128,25 @@ def test_exec_command_after_a_file_change(bao, ca, hosts, rotating, tmp_path):  
     finally:
         assert shim.stop() == 143
     assert b"new: ***" in shim.err and b"second-value-2" not in shim.err  # masked as hooks
+
+
+def test_a_relative_exec_command_is_the_start_directorys(bao, ca, hosts, rotating, tmp_path):  # noqa: F811
+    # shim leaves its start directory once the delegate runs (as dumb-init does): the
+    # command `./reload.sh` is still the one in the directory shim was started in.
+    out, copy = tmp_path / "s/pw", tmp_path / "copy"
+    reload = tmp_path / "reload.sh"
+    reload.write_text(f"#!/bin/sh\ncp {out} {copy}\necho reloaded >&2\n")
+    reload.chmod(0o755)
+    shim = Shim(["--secret-file", f"{out}=ref+vault://kv1/{rotating}#/pw", "--refresh", "1s",
+                 "--on-change", "exec:./reload.sh", "--", "sh", "-c", "echo started; exec sleep 60"],
+                vault_env(bao, ca), hosts, mask=True, cwd=tmp_path)
+    try:
+        assert shim.line() == "started"
+        bao.api("POST", f"kv1/{rotating}", {"pw": "second-value-2"})
+        shim.stderr_until(b"reloaded", 60)
+        assert copy.read_text() == "second-value-2"
+    finally:
+        assert shim.stop() == 143
 
 
 def test_template_rerendered_and_signalled(bao, ca, hosts, rotating, tmp_path):  # noqa: F811
