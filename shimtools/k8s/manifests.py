@@ -8,6 +8,8 @@ share it.
 
 from shim.errors import ShimError
 
+from ..messages import kind_of
+
 
 class ShapeError(ShimError):
     """A field has a type Kubernetes' core/v1 schema does not allow (the message says which)."""
@@ -62,7 +64,7 @@ def pod_templates(doc):
 
 
 def _shape(doc, path, value, wanted):
-    return ShapeError("read", f"{path} of {describe(doc)}", f"must be a {wanted}, not {type(value).__name__}",
+    return ShapeError("read", f"{path} of {describe(doc)}", f"must be a {wanted}, not {kind_of(value)}",
                      "fix the manifest (Kubernetes refuses it too)")
 
 

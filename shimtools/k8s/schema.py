@@ -15,7 +15,7 @@ for fields the tooling never reads.  These checks follow the core/v1 types.
 
 import re
 
-from ..messages import show
+from ..messages import kind_of, show
 from .manifests import CONTAINER_KEYS, ShapeError, describe
 
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")  # core/v1 container names
@@ -25,28 +25,12 @@ def _fail(operation, workload, path, cause, fix):
     raise ShapeError(operation, f"{path} of {describe(workload)}", cause, fix)
 
 
-def _type_name(value):
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
 def _mapping(operation, workload, path, value):
     """A mapping or absent (None); returns it as a mapping ({} for absent)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        _fail(operation, workload, path, f"must be a mapping, not {_type_name(value)}",
+        _fail(operation, workload, path, f"must be a mapping, not {kind_of(value)}",
               f"write {path.rsplit('.', 1)[-1]} as `key: value` lines")
     return value
 
@@ -55,7 +39,7 @@ def _list(operation, workload, path, value):
     if value is None:
         return []
     if not isinstance(value, list):
-        _fail(operation, workload, path, f"must be a list, not {_type_name(value)}",
+        _fail(operation, workload, path, f"must be a list, not {kind_of(value)}",
               f"write {path.rsplit('.', 1)[-1]} as a list (`- item` lines or [a, b])")
     return value
 
@@ -64,7 +48,7 @@ def _string_map(operation, workload, path, value):
     for key, item in _mapping(operation, workload, path, value).items():
         if not isinstance(key, str) or not isinstance(item, str):
             bad = key if not isinstance(key, str) else item
-            _fail(operation, workload, f"{path}.{key}", f"must map strings to strings, not {_type_name(bad)}",
+            _fail(operation, workload, f"{path}.{key}", f"must map strings to strings, not {kind_of(bad)}",
                   "quote the value (e.g. \"false\", \"8080\")")
 
 
@@ -76,11 +60,11 @@ def words(operation, workload, path, value):
         _fail(operation, workload, path, "must be a list of strings, not a string",
               f"write it as a list, e.g. {path.rsplit('.', 1)[-1]}: [\"sleep\", \"10\"]")
     if not isinstance(value, list):
-        _fail(operation, workload, path, f"must be a list of strings, not {_type_name(value)}",
+        _fail(operation, workload, path, f"must be a list of strings, not {kind_of(value)}",
               f"write it as a list, e.g. {path.rsplit('.', 1)[-1]}: [\"sleep\", \"10\"]")
     for i, word in enumerate(value):
         if not isinstance(word, str):
-            _fail(operation, workload, f"{path}[{i}]", f"must be a string, not {_type_name(word)}",
+            _fail(operation, workload, f"{path}[{i}]", f"must be a string, not {kind_of(word)}",
                   "quote the word (e.g. \"1\", \"true\")")
     return value
 
@@ -93,11 +77,11 @@ def check_metadata(operation, workload, path, metadata):
 
 def check_container(operation, workload, path, container):
     if not isinstance(container, dict):
-        _fail(operation, workload, path, f"must be a mapping, not {_type_name(container)}",
+        _fail(operation, workload, path, f"must be a mapping, not {kind_of(container)}",
               "write each container as a mapping with name and image")
     name = container.get("name")
     if not isinstance(name, str) or not name:
-        _fail(operation, workload, f"{path}.name", f"must be a non-empty string, not {_type_name(name)}",
+        _fail(operation, workload, f"{path}.name", f"must be a non-empty string, not {kind_of(name)}",
               "give every container a name")
     if not _DNS_LABEL.match(name):
         _fail(operation, workload, f"{path}.name", f"{show(name)} is not a DNS-1123 label",
@@ -105,7 +89,7 @@ def check_container(operation, workload, path, container):
     where = f"{path[:path.rindex('[')]}[{name}]"
     for key in ("image", "workingDir"):
         if container.get(key) is not None and not isinstance(container[key], str):
-            _fail(operation, workload, f"{where}.{key}", f"must be a string, not {_type_name(container[key])}",
+            _fail(operation, workload, f"{where}.{key}", f"must be a string, not {kind_of(container[key])}",
                   "quote it")
     words(operation, workload, f"{where}.command", container.get("command"))
     words(operation, workload, f"{where}.args", container.get("args"))
