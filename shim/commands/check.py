@@ -41,7 +41,7 @@ def main(argv, environ=None):
         write_stdout(jsonio.dumps(schema(), indent=True) + b"\n")
         return 0
     problems = []  # (where, ShimError)
-    env_errors = []
+    env_errors: list = []
     for name, raw in options.parse_environ(environ, env_errors).items():
         opt = options.BY_NAME[name]
         try:
@@ -75,10 +75,10 @@ def main(argv, environ=None):
         problems.append((label, err))
     else:
         problems += [(label, err) for err in validate.problems(config, usable)]
-    for where, err in problems:
-        obj = err.obj if err.operation == "parse" else f"{err.operation} {err.obj}"
+    for where, problem in problems:
+        obj = problem.obj if problem.operation == "parse" else f"{problem.operation} {problem.obj}"
         # Rendered by ShimError: one line even when a JSON key holds a control character.
-        write_stderr("shim: " + ShimError(f"check {where}", obj, err.cause, err.fix).message() + "\n")
+        write_stderr("shim: " + ShimError(f"check {where}", obj, problem.cause, problem.fix).message() + "\n")
     if problems:
         return EXIT_USAGE
     write_stdout(f"{label}: ok\n")

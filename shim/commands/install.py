@@ -142,9 +142,9 @@ def elf_arch(path):
     if len(head) < 20 or head[:4] != b"\x7fELF" or head[5] not in (1, 2):
         return ""
     order = "little" if head[5] == 1 else "big"
-    if int.from_bytes(head[16:18], order) not in ELF_EXECUTABLE_TYPES:
+    if int.from_bytes(head[16:18], order) not in ELF_EXECUTABLE_TYPES:  # type: ignore[arg-type]
         return ""
-    return ELF_MACHINES.get(int.from_bytes(head[18:20], order), "")
+    return ELF_MACHINES.get(int.from_bytes(head[18:20], order), "")  # type: ignore[arg-type]
 
 
 def check_source(path, given):
@@ -233,7 +233,7 @@ def _sha256():
     try:
         from hashlib import sha256  # OpenSSL's when present (about 6x faster), else the builtin one
     except ImportError:
-        from _sha256 import sha256
+        from _sha256 import sha256  # type: ignore[no-redef]
     return sha256()
 
 
@@ -426,7 +426,7 @@ def list_versions(directory):
         names = sorted(os.listdir(directory))
     except OSError as err:
         raise _setup_error(directory, err, "check that the directory exists") from None
-    found = []
+    found: list = []
     for name in names:
         path = os.path.join(directory, name)
         if name.startswith(".") or not os.path.isdir(path):

@@ -50,14 +50,14 @@ def _import_all():
 
 def _features():
     """What the network path needs beyond importing: idna, C JSON, OpenSSL."""
-    out = {}
+    out: dict[str, object] = {}
     try:
         out["idna"] = "bücher.example".encode("idna").decode()
     except LookupError as err:
         out["idna"] = f"LookupError: {err}"
     try:
         import json.encoder
-        out["json_c_encoder"] = json.encoder.c_make_encoder is not None
+        out["json_c_encoder"] = json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
     except ImportError:
         out["json_c_encoder"] = False
     try:
@@ -70,7 +70,7 @@ def _features():
 
 def _startup_origins(modules):
     """Where each module loaded before this subcommand ran came from (builtin, frozen, archive)."""
-    out = {}
+    out: dict = {}
     for _name, module in sorted(modules.items()):
         spec = getattr(module, "__spec__", None)
         origin = getattr(spec, "origin", None) or "?"
@@ -105,6 +105,7 @@ def fetch(argv):
     if argv[1:2] == ["--cafile"] and len(argv) == 3:
         cafile = argv[2]
     parts = urllib.parse.urlsplit(url)
+    conn: http.client.HTTPConnection
     if parts.scheme == "https":
         ctx = tls.client_context(cafile=cafile)
         conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=FETCH_TIMEOUT, context=ctx)
