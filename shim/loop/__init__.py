@@ -119,7 +119,7 @@ class Loop:
 
     def _drain_wakeups(self):
         try:
-            while os.read(self._wake_r, 4096):
+            while os.read(self._wake_r, 4096):  # type: ignore[arg-type]  # set by enable_threads
                 pass
         except BlockingIOError:
             pass
@@ -165,7 +165,7 @@ class Loop:
         try:
             events = self._epoll.poll(timeout)
         except InterruptedError:
-            events = ()
+            events = []
         for fd, mask in events:
             if mask & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR) and fd in self._readers:
                 self._readers[fd]()

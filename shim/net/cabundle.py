@@ -7,7 +7,7 @@ both functions return None and shim.net.tls uses the system's trust store.
 """
 
 _PREFIX = b"# ca-certificates "
-_cache = []
+_cache: list = []
 
 
 def embedded_pem():

@@ -79,7 +79,7 @@ def client_context(cafile=None, capath=None, cadata=None, environ=None):
             raise ShimError("load trust store", source, ssl_cause(err),
                             "point it at a readable PEM bundle (or directory of hashed certificates)",
                             reason=REASON_SETUP) from None
-    ctx.shim_trust_source = source
+    ctx.shim_trust_source = source  # type: ignore[attr-defined]  # named in TLS error messages
     return ctx
 
 
