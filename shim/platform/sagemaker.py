@@ -158,6 +158,7 @@ def env_name(prefix, key):
 
 def hyperparameter_env(prefix, hyperparameters):
     """{ENV_NAME: text}; two keys that normalise to one name are an error naming both."""
+    origin: dict
     out, origin = {}, {}
     for key in sorted(hyperparameters):
         name = env_name(prefix, key)
@@ -356,7 +357,7 @@ def _makedirs(directory, for_delegate=None):
         os.makedirs(directory, exist_ok=True)
         for created in todo:
             if created.startswith(for_delegate + "/"):
-                os.chown(created, uid, gid)
+                os.chown(created, uid, gid)  # type: ignore[arg-type]  # todo is empty without uid, gid
     except OSError as err:
         raise _layout_error(directory, err) from None
 

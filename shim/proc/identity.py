@@ -78,7 +78,7 @@ def _name_ok(name, where, what):
 
 def parse_caps(items, where):
     """['NET_BIND_SERVICE', 'chown,cap_kill', 'all'] -> sorted capability numbers."""
-    found = set()
+    found: set = set()
     for item in items:
         for word in _clean(item, where, "capability").split(","):
             name = word.strip().upper()
@@ -253,7 +253,7 @@ class Identity:
 
     def spec(self):
         """The dict build/static/shim_native.c's spawn takes (parse_identity)."""
-        spec = {}
+        spec: dict = {}
         if self.uid is not None and not self.already:
             spec.update(uid=self.uid, gid=self.gid, groups=list(self.groups or ()))
         if self.umask is not None:

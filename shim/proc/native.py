@@ -44,7 +44,7 @@ def _c():
             _libc = ctypes.CDLL(None, use_errno=True)
             _libc.prctl  # noqa: B018 - probe that symbols resolve
         except (ImportError, OSError, AttributeError):
-            _libc = False
+            _libc = False  # type: ignore[assignment]  # probed: unavailable (None: not yet)
     return _libc or None
 
 

@@ -70,7 +70,7 @@ def has_children():
 def descendants(root=None):
     """Pids of every live descendant of `root` (default: this process), from /proc."""
     root = os.getpid() if root is None else root
-    children = {}
+    children: dict = {}
     try:
         names = os.listdir("/proc")
     except OSError:

@@ -51,7 +51,7 @@ class Signals:
         if signal.SIGCHLD in self.inherited_ignored:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         self.stop_signal = None  # first STOP_SIGNAL received, if any
-        self.ignored = frozenset()  # signals dropped on arrival (--rewrite SIG:0)
+        self.ignored: frozenset[int] = frozenset()  # signals dropped on arrival (--rewrite SIG:0)
         self._fd = None
         self._handler = None
         self._poll = None  # the polling timer, without the C module

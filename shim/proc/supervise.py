@@ -115,7 +115,7 @@ class Supervisor:
         self._forward(signo)
 
     def _release(self, skipped, signo=None):
-        held, since, timer = self._held
+        held, since, timer = self._held  # type: ignore[misc]  # called only while one is held
         self._held = None
         timer.cancel()
         self.delay["skipped"] += int(skipped)
