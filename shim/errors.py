@@ -81,6 +81,8 @@ class ShimError(Exception):
     Never include a secret value in any field.
     """
 
+    show_usage: "bool"  # set on an error after which shim.cli prints the usage line too
+
     def __init__(self, operation, obj, cause, fix="", reason=REASON_USAGE, code=None):
         self.operation = operation
         self.obj = obj

@@ -60,6 +60,7 @@ def split_words(text, where="--entrypoint"):
     'single quotes' are literal; in "double quotes" a backslash escapes only \\ and ";
     outside quotes a backslash escapes any character.  Nothing is expanded or run.
     """
+    cur: list[str]
     words, cur, have, i, n = [], [], False, 0, len(text)
     while i < n:
         c = text[i]

@@ -449,7 +449,7 @@ class Run:
         account.become(self.identity)  # exec mode: --user and friends in this process
         self.signals.restore_for_exec()
         try:
-            os.execve(path, bargv, self.env)
+            os.execve(path, bargv, self.env)  # type: ignore[arg-type]  # env is built before exec
         except OSError as err:
             raise exec_error(err.errno, argv[0], benv) from None
 

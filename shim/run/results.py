@@ -21,7 +21,7 @@ RECORD_VERSION = 1
 
 def read_results(directory):
     """{name: text} for each regular file of `directory` (results written by the delegate)."""
-    results = {}
+    results: dict = {}
     if not directory:
         return results
     try:

@@ -194,7 +194,7 @@ def _owner(raw, where):
 
 
 def _check_duplicates(targets):
-    seen = {}
+    seen: dict = {}
     for t in targets:
         if t.kind in ("env", "file", "dir"):
             key = ("env" if t.kind == "env" else "path",
@@ -259,6 +259,7 @@ def mask_values(pairs):
 # -- values into variables --------------------------------------------------------------
 def variables(pairs, env_for_dotenv=None):
     """{NAME: text} from every env target; collisions name both sources (exit 125)."""
+    origin: dict
     out, origin = {}, {}
 
     def put(name, value, where):
@@ -358,6 +359,7 @@ def dir_payload(target, value, log=None):
     for) is written with '_' instead, and a warning says so; a key that cannot be a file
     name, or two keys that become one name, are refused naming the keys as fetched."""
     from shim.sources.targets import key_problem
+    origin: dict
     payload, origin, renamed = {}, {}, []
     for key, v in _mapping(value, target.item).items():
         name = key.replace("/", "_")

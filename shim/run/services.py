@@ -23,7 +23,7 @@ def build(config, env, secret_values, log, finishing=False):
     `secret_values`: what the secrets step fetched (Run.secret_values), masked in the
     output; `--mask-env` adds the named variables' values.
     """
-    services = []
+    services: list = []
     if finishing:  # the run ended before the delegate: only what reports on it
         return _reporters(config, log)
     lo = config.logs
@@ -47,7 +47,7 @@ def build(config, env, secret_values, log, finishing=False):
 
 def _reporters(config, log):
     """The StatsD relay (shim's own metrics at the end) and the run report."""
-    out = []
+    out: list = []
     m = config.metrics
     if m.gateway:
         from shim.telemetry.statsd import StatsdRelay

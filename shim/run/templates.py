@@ -70,7 +70,7 @@ def parse(text):
 
 
 def _sequence(text, i, nested):
-    nodes = []
+    nodes: list = []
     n = len(text)
     while i < n:
         match = _SPECIAL.search(text, i)
@@ -208,7 +208,7 @@ def plan(config):
 
 
 def _check_destinations(templates):
-    seen = {}
+    seen: dict = {}
     for t in templates:
         key = os.path.abspath(t.dest)
         if key in seen:
