@@ -127,7 +127,7 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
     ctx = Context(env, http, end, settings, clock=clock, store=store)
     ctx.refs = tuple(unique)
     outcomes = {}
-    todo = queue.Queue()
+    todo: queue.Queue = queue.Queue()
     for ref in unique:
         todo.put(ref)
     done = threading.Condition()

@@ -34,9 +34,9 @@ def fetch(ref, ctx):
             target = urljoin(url, resp.headers["location"])
             old, new = parse_url(url), parse_url(target)
         except ValueError as err:  # URLError, or urljoin's own "Invalid IPv6 URL"
-            err = err if isinstance(err, URLError) else "the host's '[' has no closing ']'"
+            why = err if isinstance(err, URLError) else "the host's '[' has no closing ']'"
             raise SourceError(f"HTTP {resp.status}: the redirect's Location is not a usable "
-                              f"URL: {err}") from None
+                              f"URL: {why}") from None
         if old.scheme == "https" and new.scheme != "https":
             raise SourceError(f"HTTP {resp.status}: refusing the redirect from https to "
                               f"{new.scheme}://{new.host}")

@@ -57,7 +57,7 @@ _PATTERNS = {
     "ssm_arn": r"^arn:(aws[a-z-]*):ssm:([a-z0-9-]+):(\d{12}):parameter(/?[^:#]+)(?::(\d+))?(?:#(.*))?$",
     "gcp_name": r"^projects/([^/#?]+)/secrets/([^/#?]+)(?:/versions/([^/#?]+))?(?:#(.*))?$",
 }
-_COMPILED = {}
+_COMPILED: dict = {}
 
 
 def _pattern(name):

@@ -372,7 +372,7 @@ def _makedirs(directory, target):
         if parent == probe:
             break
         probe = parent
-    created = []
+    created: list = []
     try:
         for path in reversed(missing):
             os.mkdir(path, 0o755)

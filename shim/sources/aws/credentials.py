@@ -1,4 +1,4 @@
-"""AWS credentials in botocore's chain order, without botocore.
+"""AWS credentials in botocore's chain order, without botocore (why: sigv4.py's docstring).
 
 1. environment: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN, or the legacy
    AWS_SECURITY_TOKEN)
@@ -75,7 +75,8 @@ def assumed(ctx, role_arn, region):
 
 def _cached(ctx, key, factory):
     made = []
-    creds = ctx.shared(key, lambda: made.append(1) or factory())
+    # append's None lets `or` call the factory: `made` records that this call made it
+    creds = ctx.shared(key, lambda: made.append(1) or factory())  # type: ignore[func-returns-value]
     if not made and not creds.fresh(ctx.now()):  # kept from before (a refresh) and due
         ctx.forget(key)
         creds = ctx.shared(key, factory)

@@ -41,7 +41,7 @@ def _batch(ctx, region, role, names=None):
             parameter_name(r.path) for r in ctx.refs
             if r.scheme == "awsssm" and not r.is_tree and r.query.get("role_arn") == role
             and _region_or_none(r, ctx) == region))
-    out = {}
+    out: dict[str, str | None] = {}
     for i in range(0, len(names), 10):
         chunk = names[i:i + 10]
         data = call_json(ctx, "ssm", "AmazonSSM.GetParameters",
