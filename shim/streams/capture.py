@@ -225,7 +225,7 @@ class Capture(Service):
             if st.fd in fds:
                 tty = terminal.Terminal(like=st.fd)
                 self.ttys.append(tty)
-                st.read_fd = fcntl.fcntl(tty.master, fcntl.F_DUPFD_CLOEXEC, 3)  # ours to close
+                st.read_fd = fcntl.fcntl(tty.master, fcntl.F_DUPFD_CLOEXEC, 3)  # type: ignore[arg-type]  # ours to close
                 stdio[st.fd] = tty.slave
         self.tty = self.ttys[0]
         run.ctty = fds[0]
@@ -271,7 +271,7 @@ class Capture(Service):
                 fds[name] = fd
         if waiting:
             started = self.loop.time()
-            said = []
+            said: list = []
 
             def retry():
                 for name, path in list(waiting.items()):

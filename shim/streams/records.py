@@ -15,7 +15,7 @@ import time
 try:  # optional fast path; the stdlib escaper below is the same JSON
     from orjson import dumps as _orjson_dumps
 except ImportError:  # pragma: no cover - depends on the build
-    _orjson_dumps = None
+    _orjson_dumps = None  # type: ignore[assignment]  # optional fast path absent
 
 from json.encoder import encode_basestring as _escape  # C-accelerated, ensure_ascii off
 
@@ -128,7 +128,7 @@ class Recorder:
     def _encode(self, head, lines, partial):
         max_line, plain, line_field = self.max_line, _PLAIN, self._line
         tail = (b',"partial":true' + self._tail) if partial else self._tail
-        out = []
+        out: list = []
         append = out.append
         seq = self.seq
         for line in lines:  # the hot loop: one format per record, no dict, no generic encoder

@@ -38,6 +38,8 @@ class Terminal:
 
     def __init__(self, like):
         self.like = like  # shim's terminal descriptor the pty mirrors (size, mode)
+        self.master: int | None
+        self.slave: int | None
         self.master, self.slave = os.openpty()
         for fd in (self.master, self.slave):
             os.set_inheritable(fd, False)
@@ -51,6 +53,8 @@ class Terminal:
 
     def resize(self):
         """Copy shim's terminal size to the pty (the kernel signals its foreground group)."""
+        if self.master is None:  # a SIGWINCH after close(): no pty left to size
+            return
         try:
             size = fcntl.ioctl(self.like, termios.TIOCGWINSZ, WINSIZE.pack(0, 0, 0, 0))
             fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
@@ -99,7 +103,7 @@ class Terminal:
 
 def _raw(mode):
     """cfmakeraw(3) of a termios list: bytes pass as they are, no echo, no signals."""
-    new = [list(x) if isinstance(x, list) else x for x in mode]
+    new: list = [list(x) if isinstance(x, list) else x for x in mode]
     new[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP |
                 termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON)
     new[1] &= ~termios.OPOST

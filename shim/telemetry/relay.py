@@ -63,7 +63,7 @@ class Relay(Service):
     def __init__(self, addrs, timeout=30.0, log=None):
         self.timeout = timeout
         self.log = log or (lambda level, message: None)
-        self.endpoints = {}  # ADDR text -> _Endpoint (one connection when two fds name the same ADDR)
+        self.endpoints: dict = {}  # ADDR text -> _Endpoint (one connection when two fds name the same ADDR)
         self.fds = {}  # delegate fd -> ADDR text
         for fd, text in addrs.items():
             if text:
@@ -135,7 +135,7 @@ class Relay(Service):
             return
         # Name resolution can wait for a DNS server for seconds: on a worker thread, so
         # the loop (signals, other endpoints, the deadline) keeps running meanwhile.
-        self.loop.run_in_thread(lambda: socket.getaddrinfo(*ep.address, type=socket.SOCK_STREAM),
+        self.loop.run_in_thread(lambda: socket.getaddrinfo(*ep.address, type=socket.SOCK_STREAM),  # type: ignore[misc]
                                 lambda infos, error: self._resolved(ep, infos, error))
 
     def _resolved(self, ep, infos, error):

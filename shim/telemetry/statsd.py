@@ -320,7 +320,7 @@ class StatsdRelay(Service):
         try:
             if proto == "udp":
                 if self.out is None:
-                    family, target = self.target
+                    family, target = self.target  # type: ignore[misc]  # resolved before a send
                     self.out = socket.socket(family, socket.SOCK_DGRAM)
                     self.out.setblocking(False)
                     self.out.connect(target)
@@ -337,7 +337,7 @@ class StatsdRelay(Service):
             raise OSError("the gateway connection is backed up")
         self._tcp_buffer += data
         if self.out is None and not self._tcp_connecting:
-            family, target = self.target
+            family, target = self.target  # type: ignore[misc]  # resolved before a send
             self.out = socket.socket(family, socket.SOCK_STREAM)
             self.out.setblocking(False)
             self.out.connect_ex(target)

@@ -283,6 +283,7 @@ def scrub_plain(data, values):
             out += data[cursor:group[0]] + MASK
             cursor = group[1] + 1
         group = [start, end]
+    assert group is not None  # spans is not empty
     out += data[cursor:group[0]] + MASK
     return bytes(out + data[group[1] + 1:])
 
@@ -300,7 +301,7 @@ class Automaton:
         from array import array  # only when output is masked (it imports collections.abc)
 
         self.chain = array("h", [-1])
-        self.branch = {}
+        self.branch: dict = {}
         self.depth = array("i", [0])
         self.out = array("i", [0])
         self.count = len(values)

@@ -54,7 +54,7 @@ class Sink:
         self.down = False  # the last connect or delivery failed; no success since
         self.on_change = None  # called (from any thread) when room appears or `down` changes
         self.full_since = None  # monotonic time the buffer filled; None once drained to half
-        self._queue = deque()  # (records, size) as put: the writer takes whole lists
+        self._queue: deque = deque()  # (records, size) as put: the writer takes whole lists
         self._cond = threading.Condition()
         self._closing = self._abort = False
         self._degraded = False  # held too long: drop until the buffer drains to half

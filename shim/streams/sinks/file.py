@@ -55,7 +55,7 @@ class FileSink(Sink):
             offset = 0
             try:
                 while offset < len(data):
-                    offset += os.write(self._fd, data[offset:])
+                    offset += os.write(self._fd, data[offset:])  # type: ignore[arg-type]  # open here
             finally:
                 self._written += offset
                 self._advance(batch, end, offset)
