@@ -100,6 +100,7 @@ def _parse(ref_text):
 
 
 def _field(body, name):
+    # A regex, not an XML parser: why in shim.sources.aws.api.xml_field.
     match = re.search(rf"<{name}>(.*?)</{name}>".encode(), body, re.DOTALL)
     return _text(match.group(1)).strip() if match else ""
 
