@@ -13,6 +13,7 @@ import time
 
 import pytest
 import servers
+from test_run import hosts  # noqa: F401  (the fixture: vault.shim.test -> 127.0.0.1)
 
 from support import base_env, shim_command
 
@@ -262,3 +263,29 @@ def _blocks_term(pid):
     except (OSError, StopIteration):
         return False
     return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
+
+
+# -- against the real servers (OpenBao, moto with signature checking) --------------------
+def test_vault_values_numbers_and_the_token_are_masked(bao, ca, hosts):
+    from test_run import run_shim
+    env = base_env(VAULT_ADDR=bao.addr, VAULT_CACERT=str(ca.ca_file), VAULT_TOKEN=bao.reader_token)
+    r = run_shim(["--secret-env-prefix", "APP_=ref+vault://secret/app", "--", "sh", "-c",
+                  'echo "$APP_PASSWORD|$APP_PORT"; echo "$VAULT_TOKEN"'], env, hosts, mask=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"***|***\n***\n"  # the token passes to the delegate, masked in its output
+
+
+def test_secrets_manager_binary_and_json_keys_are_masked(moto, hosts, tmp_path):
+    from test_run import run_shim
+    sm = moto.client("secretsmanager")
+    sm.create_secret(Name="mask/bin", SecretBinary=b"\x00\x01mask-binary\xff\xfe")
+    sm.create_secret(Name="mask/json", SecretString=json.dumps({"api_key": "sm-key-Zx81",
+                                                                "n": 770011}))
+    out = tmp_path / "bin"
+    r = run_shim(["--secret-file", f"{out}=ref+awssecrets://mask/bin",
+                  "--secret-env-prefix", "S_=ref+awssecrets://mask/json",
+                  "--", "sh", "-c", f'cat {out}; echo "|$S_API_KEY|$S_N"'],
+                 base_env(**moto.env()), hosts, mask=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"***|***|***\n"
+    assert moto.secret.encode() not in r.stderr
