@@ -394,8 +394,8 @@ class _Conn:
     def _tunnel(self, host, port, via):
         authority = _host_header(host, port, "connect")
         hdrs = [("Host", authority)] + ([("Proxy-Authorization", via.auth)] if via.auth else [])
-        self.sock.sendall(_request_bytes("CONNECT", authority, hdrs, None))
-        self.fp = self.sock.makefile("rb")
+        self.sock.sendall(_request_bytes("CONNECT", authority, hdrs, None))  # type: ignore[union-attr]  # connected
+        self.fp = self.sock.makefile("rb")  # type: ignore[union-attr]  # connected
         reply = self.read_head("CONNECT", f"proxy {via.host}:{via.port}")
         if not 200 <= reply.status < 300:
             raise OSError(f"Tunnel connection failed: {reply.status} {reply.reason}".rstrip())
@@ -403,12 +403,12 @@ class _Conn:
         self.fp = None
 
     def send(self, data):
-        self.sock.sendall(data)
+        self.sock.sendall(data)  # type: ignore[union-attr]  # connected
 
     def read_head(self, method, where):
         """The status line and headers of the next reply (1xx informational ones skipped)."""
         while True:
-            line = self.fp.readline(_MAX_LINE + 1)
+            line = self.fp.readline(_MAX_LINE + 1)  # type: ignore[union-attr]  # connected
             if not line:
                 raise _Closed("no reply")
             reply = _Reply.parse_status(line, where)

@@ -14,6 +14,10 @@ import os
 
 from shim.proc import native
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.loop import Loop
+
 # Fault signals are blocked and forwarded like the rest when they are sent with kill()
 # (dumb-init does the same).  Blocking cannot swallow a real fault in shim: the kernel
 # delivers a synchronous SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP/SIGSYS (and abort()'s
@@ -55,7 +59,7 @@ class Signals:
         self._fd = None
         self._handler = None
         self._poll = None  # the polling timer, without the C module
-        self._loop = None
+        self._loop: "Loop" = None  # type: ignore[assignment]  # set by attach() to poll
 
     # -- as a loop source ----------------------------------------------------------------
     def attach(self, loop, handler):

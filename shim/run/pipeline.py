@@ -30,6 +30,10 @@ from shim.log import LEVELS, Log
 from shim.proc.signals import Signals
 from shim.run import delegate, envlayer, hygiene, identity as account, runtime
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.proc.supervise import Resident
+
 # Options that need shim to stay resident; any of them rules out exec mode.  From the
 # capability registry (shim.config.capabilities), like --help's groups and the README's list.
 RESIDENT_FEATURES = capabilities.resident_options()
@@ -176,10 +180,11 @@ class Run:
         self.profile = environ.get("SHIM_PROFILE_START", "") not in ("", "0")
         if self.profile:
             self._profile("config", self.phases["config"])
-        self.env = None
-        self.outcome = None
+        self.env: "dict[str, str]" = None  # type: ignore[assignment]  # built by the env step
+        self.outcome: "Outcome" = None  # type: ignore[assignment]  # decided by run()
         self.mode = None
-        self.resident = None  # the loop, signalfd and reaper, when shim stays or waits
+        # the loop, signalfd and reaper, when shim stays or waits (None in exec mode)
+        self.resident: "Resident" = None  # type: ignore[assignment]
         self.services = []
         self.services_built = False
         self.stdio = (INHERIT, INHERIT, INHERIT)
@@ -449,7 +454,7 @@ class Run:
         account.become(self.identity)  # exec mode: --user and friends in this process
         self.signals.restore_for_exec()
         try:
-            os.execve(path, bargv, self.env)  # type: ignore[arg-type]  # env is built before exec
+            os.execve(path, bargv, self.env)
         except OSError as err:
             raise exec_error(err.errno, argv[0], benv) from None
 
@@ -599,4 +604,4 @@ class Run:
     def close(self):
         if self.resident is not None:
             self.resident.close()
-            self.resident = None
+            self.resident = None  # type: ignore[assignment]  # closed

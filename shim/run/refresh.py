@@ -26,6 +26,11 @@ import os
 from shim.errors import ShimError, usage_error
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.loop import Loop
+    from shim.run.pipeline import Run
+
 RESTART = "restart"  # the Supervisor's end reason for a restart (never a run's outcome)
 
 
@@ -98,8 +103,8 @@ class Refresher:
             t.dest: parse_action(t.on_change, f"{t.where} on_change", signo) if t.on_change
             else default for t in self.templates}
         self.group = config.supervise.signal_group
-        self.run = None
-        self.loop = None
+        self.run: "Run" = None  # type: ignore[assignment]  # set by start()
+        self.loop: "Loop" = None  # type: ignore[assignment]  # set by start()
         self.pid = None
         self.supervisor = None
         self.timer = None

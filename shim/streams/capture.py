@@ -32,6 +32,10 @@ from shim.errors import REASON_SETUP, ShimError
 from shim.service import Service
 from shim.util.text import oserror
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.loop import Loop
+
 STREAMS = ((1, "stdout"), (2, "stderr"))
 READ_SIZE = 64 << 10  # per read; also bounds the records made from one chunk
 PIPE_SIZE = 1 << 20  # fewer wake-ups per megabyte; the kernel caps it at pipe-max-size
@@ -166,7 +170,7 @@ class Capture(Service):
         self.flush_timeout = flush_timeout
         self.mask_delay = mask_delay
         self.log = log or (lambda level, message: None)
-        self.loop = None
+        self.loop: "Loop" = None  # type: ignore[assignment]  # set by start()
         self.held_since = None  # when sinks started holding the output (for held_ms)
         self.hold_timer = None
         self.lost = {}  # output name -> bytes it could not take by the flush deadline
@@ -255,7 +259,7 @@ class Capture(Service):
     def _stdin_drained(self, error):
         if error is not None:  # the pty is gone (the delegate ended)
             self.loop.remove_reader(0)
-            self.tty_input.close()
+            self.tty_input.close()  # type: ignore[union-attr]  # set while stdin is forwarded
             self.tty_input = None
             return
         self.loop.add_reader(0, self._stdin_readable)

@@ -16,6 +16,10 @@ from shim.errors import REASON_HEARTBEAT_LOST, usage_error
 from shim.service import Service
 from shim.util.text import oserror
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.loop import Loop
+
 PROBE_TIMEOUT = 5.0
 
 
@@ -63,7 +67,8 @@ class Heartbeat(Service):
         self.wall = wall
         self.failures = 0
         self.probes = self.failed = 0
-        self.loop = self.supervisor = self.timer = None
+        self.loop: "Loop" = None  # type: ignore[assignment]  # set by start()
+        self.supervisor = self.timer = None
         self.pid = None
         self.in_flight = False
         self.started = wall()

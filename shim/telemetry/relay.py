@@ -18,6 +18,10 @@ from shim.errors import REASON_RELAY_FAILED, ShimError, usage_error
 from shim.service import Service
 from shim.util.text import oserror as _cause, show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.loop import Loop
+
 FIX = "use tcp://HOST:PORT, tcp-listen://[HOST]:PORT, unix:///PATH or unix-listen:///PATH"
 RETRY_FIRST, RETRY_MAX = 0.05, 1.0
 FLAGS = {0: "--stdin-from", 1: "--stdout-to", 2: "--stderr-to"}
@@ -70,7 +74,7 @@ class Relay(Service):
                 if text not in self.endpoints:
                     self.endpoints[text] = _Endpoint(text, *parse_addr(text, FLAGS[fd]))
                 self.fds[fd] = text
-        self.loop = None
+        self.loop: "Loop" = None  # type: ignore[assignment]  # set by start()
         self.closed = False
 
     def start(self, run):

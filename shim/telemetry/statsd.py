@@ -15,6 +15,10 @@ from shim.errors import usage_error
 from shim.service import Service
 from shim.util.text import oserror, show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.loop import Loop
+
 TYPES = frozenset((b"c", b"g", b"ms", b"h", b"s", b"d", b"t"))
 TCP_BUFFER = 1 << 20
 RCVBUF = 4 << 20
@@ -167,7 +171,7 @@ class StatsdRelay(Service):
         self.mtu = max(64, mtu)
         self.flush_interval = flush_interval
         self.log = log or (lambda level, message: None)
-        self.loop = None
+        self.loop: "Loop" = None  # type: ignore[assignment]  # set by start()
         self.sock = None
         self.out = None  # gateway socket (udp) / connection (tcp)
         self.batch, self.batch_size = [], 0
@@ -241,7 +245,7 @@ class StatsdRelay(Service):
     def _readable(self):
         for _ in range(512):  # bounded: other sources get their turn
             try:
-                packet = self.sock.recv(65535)
+                packet = self.sock.recv(65535)  # type: ignore[union-attr]  # open while registered
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
@@ -348,13 +352,13 @@ class StatsdRelay(Service):
     def _tcp_writable(self):
         self._tcp_connecting = False
         try:
-            n = self.out.send(self._tcp_buffer, socket.MSG_NOSIGNAL)
+            n = self.out.send(self._tcp_buffer, socket.MSG_NOSIGNAL)  # type: ignore[union-attr]
             del self._tcp_buffer[:n]
         except (BlockingIOError, InterruptedError):
             return
         except OSError as err:
-            self.loop.remove_writer(self.out.fileno())
-            self.out.close()
+            self.loop.remove_writer(self.out.fileno())  # type: ignore[union-attr]  # open while registered
+            self.out.close()  # type: ignore[union-attr]  # open while registered
             self.out = None
             self.counters["dropped"] += self._tcp_buffer.count(b"\n")
             self._tcp_buffer.clear()
@@ -364,7 +368,7 @@ class StatsdRelay(Service):
                                  "reconnecting with the next metrics")
             return
         if not self._tcp_buffer:
-            self.loop.remove_writer(self.out.fileno())
+            self.loop.remove_writer(self.out.fileno())  # type: ignore[union-attr]  # open while registered
 
 
 def own_metrics(run):

@@ -42,7 +42,7 @@ class StreamSink(Sink):
             while offset < len(data):
                 # MSG_NOSIGNAL: a peer that went away is an EPIPE here, not a SIGPIPE that
                 # the signalfd would read and forward to the delegate.
-                offset += self._sock.send(data[offset:], socket.MSG_NOSIGNAL)
+                offset += self._sock.send(data[offset:], socket.MSG_NOSIGNAL)  # type: ignore[union-attr]
         finally:
             # A record cut short is re-sent whole on the next connection.
             while self.done < len(batch) and offset >= len(batch[self.done]):
@@ -81,7 +81,7 @@ class DatagramSink(Sink):
         for record in batch[self.done:]:
             # A lost datagram is lost (UDP); a refused one (nobody listening) too.
             try:
-                self._sock.sendto(record[:UDP_MAX], self._target)
+                self._sock.sendto(record[:UDP_MAX], self._target)  # type: ignore[union-attr]  # opened by connect()
             except (ConnectionRefusedError, BlockingIOError):
                 pass
             self.done += 1
