@@ -165,7 +165,33 @@ def parser():
     return root
 
 
-GROUPS = {"k8s": ("inject", "webhook", "lint"), "dockerfile": ("wrap",)}
+def _inject(args):
+    return inject_command(args)  # below: the inject edge reads and writes the files itself
+
+
+def _webhook(args):
+    from .k8s.webhook import serve
+
+    return serve(args, settings_from(args), make_lookup(args))
+
+
+def _lint(args):
+    from .k8s.lint import lint_command
+
+    return lint_command(args, make_lookup(args) if args.image_entrypoint_lookup else None)
+
+
+def _wrap(args):
+    from .dockerfile import wrap_command
+
+    return wrap_command(args, make_lookup(args))
+
+
+# (group, subcommand) -> runner.  Flags become settings and a lookup here, at the edge; each
+# subcommand's module is imported only when it runs, and none of them imports this module.
+COMMANDS = {("k8s", "inject"): _inject, ("k8s", "webhook"): _webhook, ("k8s", "lint"): _lint,
+            ("dockerfile", "wrap"): _wrap}
+GROUPS = {group: tuple(c for g, c in COMMANDS if g == group) for group, _ in COMMANDS}
 
 
 def main(argv):
@@ -181,20 +207,7 @@ def main(argv):
     if extra:
         prog = f"shim {args.group} {args.command}"
         raise ShimError("parse", prog, f"unrecognized arguments: {' '.join(extra)}", f"see `{prog} --help`")
-    # Flags become settings and a lookup here, at the edge; the subcommands never import this module.
-    if args.group == "k8s" and args.command == "inject":
-        return inject_command(args)
-    if args.group == "k8s" and args.command == "webhook":
-        from .k8s.webhook import serve
-
-        return serve(args, settings_from(args), make_lookup(args))
-    if args.group == "k8s" and args.command == "lint":
-        from .k8s.lint import lint_command
-
-        return lint_command(args, make_lookup(args) if args.image_entrypoint_lookup else None)
-    from .dockerfile import wrap_command
-
-    return wrap_command(args, make_lookup(args))
+    return COMMANDS[args.group, args.command](args)
 
 
 # -- inject ----------------------------------------------------------------------------------
