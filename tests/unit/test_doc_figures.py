@@ -200,6 +200,13 @@ FIGURES = {
     "SIGTERM latency as PID 1, shim": ("signal", [
         (README, rf"\(scripts/bench signal\): shim {v('ms')}"),
     ]),
+    # README's secrets paragraph: a real OpenBao over TLS.
+    "first byte, 1 Vault secret": ("secrets", [
+        (README, rf"{v('ms')} with 1,"),
+    ]),
+    "first byte, 50 Vault secrets": ("secrets", [
+        (README, rf"{v('ms')} with 50\b"),
+    ]),
     "shim install into a fresh directory": ("install", [
         (README, rf"`shim install`[^:]*: {v('ms')}"),
         (TOOLS, rf"`scripts/bench install`[^:]*: {v('ms')}"),
