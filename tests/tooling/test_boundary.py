@@ -116,3 +116,18 @@ def test_shimtools_has_no_import_cycle():
     cycles = [c for c in map(cycle_from, sorted(graph)) if c]
     assert cycles == []
     assert not [n for n, edges in graph.items() if "shimtools.cli" in edges and n != "shimtools.__main__"]
+
+
+def test_the_tier_cannot_reach_public_registries():
+    """conftest.py sends every non-loopback request to a dead loopback proxy: a lookup that would
+    leave the machine fails at once instead."""
+    import pytest
+
+    from shim.errors import ShimError
+    from shimtools.registry.oci import Lookup
+
+    assert os.environ["HTTPS_PROXY"] == "http://127.0.0.1:9"
+    with pytest.raises(ShimError) as err:  # refused by the dead proxy, not a timeout: nothing left loopback
+        Lookup(cache_dir="", timeout=30).lookup("docker.io/library/busybox:1")
+    assert "cannot reach registry registry-1.docker.io" in err.value.message()
+    assert "Connection refused" in err.value.message()
