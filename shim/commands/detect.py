@@ -23,7 +23,7 @@ OPTIONS = (
 )
 
 
-def main(argv, environ=None):
+def main(argv, environ=None) -> int:
     from shim.platform import detect
     from shim.util import jsonio
 

@@ -12,7 +12,7 @@ from shim.config import options
 from shim.run import delegate, envlayer, hygiene
 
 
-def _say_files_not_written(config):
+def _say_files_not_written(config) -> None:
     """File and directory targets belong to the running delegate's shim: exec-env sets
     variables only, and says so instead of ignoring the options silently."""
     s = config.secrets
@@ -26,7 +26,7 @@ def _say_files_not_written(config):
             "exec-env sets variables only; read the files the running shim wrote")
 
 
-def main(argv, environ=None):
+def main(argv, environ=None) -> int:
     environ = os.environ if environ is None else environ
     try:
         config = options.resolve(argv, environ)

@@ -349,7 +349,7 @@ def files(config, targets):
     return out
 
 
-def _owner(uid, gid):
+def _owner(uid, gid) -> str:
     return f"{os.getuid() if uid is None else uid}:{os.getgid() if gid is None else gid}"
 
 
@@ -452,7 +452,7 @@ DENIED_WORDS = ("http 401", "http 403", "permission denied", "access denied", "a
                 "forbidden", "unauthorized", "not authorized", "invalid token")
 
 
-def status_of(err, cause):
+def status_of(err, cause) -> str:
     if getattr(err, "missing", False):
         return "missing"
     text = cause.lower()

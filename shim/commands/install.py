@@ -247,7 +247,7 @@ def sha256_file(path):
             digest.update(block)
 
 
-def same_content(src, dest):
+def same_content(src, dest) -> bool:
     """True when dest is a regular file (not a link) with src's bytes and our mode."""
     try:
         d = os.lstat(dest)
@@ -288,11 +288,11 @@ def _tmp_name(directory):
     return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
 
 
-def write_file(src, directory, name):
+def write_file(src, directory, name) -> None:
     """Copy src to directory/name: locked temp file, fsync, mode, atomic rename.
 
     The lock tells the sweeper this temp file has a live writer."""
-    def fill(fd):
+    def fill(fd) -> None:
         src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
         try:
             _copy(src_fd, fd)
@@ -302,14 +302,14 @@ def write_file(src, directory, name):
     write_atomically(os.path.join(directory, name), fill, MODE, tmp=_tmp_name(directory), lock=True)
 
 
-def _unlink(path):
+def _unlink(path) -> None:
     try:
         os.unlink(path)
     except OSError:
         pass
 
 
-def _remove_tree(path):
+def _remove_tree(path) -> None:
     """Remove a temp entry: a file, or a directory of files (what we create)."""
     if os.path.isdir(path) and not os.path.islink(path):
         for name in os.listdir(path):
@@ -319,7 +319,7 @@ def _remove_tree(path):
         os.unlink(path)
 
 
-def sweep(directory, now=None, stale_after=STALE_AFTER):
+def sweep(directory, now=None, stale_after=STALE_AFTER) -> None:
     """Remove temp entries left by killed installers: old, and nobody holds their lock."""
     now = time.time() if now is None else now
     try:
@@ -363,7 +363,7 @@ def install_flat(directory, files):
     return done
 
 
-def version_name(files, version=__version__):
+def version_name(files, version=__version__) -> str:
     """<version>-<digest12>: of the binary, or of the set when several arches are installed."""
     if len(files) == 1:
         digest = sha256_file(files[0][1])

@@ -53,7 +53,7 @@ def _components(info):
     return dict(sorted(out.items()))
 
 
-def _has_native():
+def _has_native() -> bool:
     try:
         import _shim_native  # noqa: F401
 
@@ -83,7 +83,7 @@ OPTIONS = (Option("short", ["--short"], None, BOOL, False, "one line: shim VERSI
                   "print the CycloneDX 1.5 SBOM of this binary (its embedded components, licences, hashes)"))
 
 
-def main(argv):
+def main(argv) -> int:
     parsed = parse_or_usage(argv, OPTIONS, "version", USAGE)
     if parsed is None:
         return 0
