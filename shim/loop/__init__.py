@@ -34,7 +34,7 @@ class Timer:
     def __init__(self, when, callback, seq):
         self.when, self.callback, self.cancelled, self._seq = when, callback, False, seq
 
-    def cancel(self):
+    def cancel(self) -> None:
         self.cancelled = True
 
     def __lt__(self, other):
@@ -56,23 +56,23 @@ class Loop:
         self._stopped = False
 
     # -- descriptors ---------------------------------------------------------------
-    def add_reader(self, fd, callback):
+    def add_reader(self, fd, callback) -> None:
         self._readers[fd] = callback
         self._update(fd)
 
-    def remove_reader(self, fd):
+    def remove_reader(self, fd) -> None:
         if self._readers.pop(fd, None) is not None:
             self._update(fd)
 
-    def add_writer(self, fd, callback):
+    def add_writer(self, fd, callback) -> None:
         self._writers[fd] = callback
         self._update(fd)
 
-    def remove_writer(self, fd):
+    def remove_writer(self, fd) -> None:
         if self._writers.pop(fd, None) is not None:
             self._update(fd)
 
-    def _update(self, fd):
+    def _update(self, fd) -> None:
         mask = (_READ if fd in self._readers else 0) | (_WRITE if fd in self._writers else 0)
         try:
             if mask:
@@ -98,7 +98,7 @@ class Loop:
     def call_later(self, delay, callback):
         return self.call_at(self.clock() + max(0.0, delay), callback)
 
-    def call_soon(self, callback):
+    def call_soon(self, callback) -> None:
         self._ready.append(callback)
 
     def call_soon_threadsafe(self, callback):
@@ -111,13 +111,13 @@ class Loop:
         except BlockingIOError:
             pass  # a wake-up is already pending
 
-    def enable_threads(self):
+    def enable_threads(self) -> None:
         """Prepare the wake-up pipe used by call_soon_threadsafe (lazily: most runs need none)."""
         if self._wake_w is None:
             self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
             self.add_reader(self._wake_r, self._drain_wakeups)
 
-    def _drain_wakeups(self):
+    def _drain_wakeups(self) -> None:
         try:
             while os.read(self._wake_r, 4096):  # type: ignore[arg-type]  # set by enable_threads
                 pass
@@ -130,7 +130,7 @@ class Loop:
 
         self.enable_threads()
 
-        def work():
+        def work() -> None:
             try:
                 result, error = fn(), None
             except BaseException as err:  # handed to the loop's thread, never lost
@@ -142,10 +142,10 @@ class Loop:
         return thread
 
     # -- running ------------------------------------------------------------------------
-    def stop(self):
+    def stop(self) -> None:
         self._stopped = True
 
-    def run_until(self, predicate, deadline=None):
+    def run_until(self, predicate, deadline=None) -> bool:
         """Run iterations until `predicate()` is true (or `stop()`, or `deadline` passes).
 
         Returns True when the predicate became true.
@@ -159,7 +159,7 @@ class Loop:
             self.run_once(deadline)
         return True
 
-    def run_once(self, deadline=None):
+    def run_once(self, deadline=None) -> None:
         """Wait for the next event (or timer) and run what is due."""
         timeout = self._timeout(deadline)
         try:
@@ -184,16 +184,16 @@ class Loop:
             return -1
         return max(0.0, min(ends) - self.clock())
 
-    def _prune(self):
+    def _prune(self) -> None:
         while self._timers and self._timers[0].cancelled:
             heapq.heappop(self._timers)
 
-    def _run_ready(self):
+    def _run_ready(self) -> None:
         ready, self._ready = self._ready, []
         for callback in ready:
             callback()
 
-    def _run_timers(self):
+    def _run_timers(self) -> None:
         now = self.clock()
         while self._timers and (self._timers[0].cancelled or self._timers[0].when <= now):
             timer = heapq.heappop(self._timers)
@@ -201,7 +201,7 @@ class Loop:
                 timer.callback()
         self._run_ready()
 
-    def close(self):
+    def close(self) -> None:
         for fd in (self._wake_r, self._wake_w):
             if fd is not None:
                 os.close(fd)
