@@ -160,7 +160,7 @@ class Client:
             return last
         raise last  # type: ignore[misc]  # the loop ran at least once: an HttpError
 
-    def close(self):
+    def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, {}
         for conns in idle.values():
@@ -342,7 +342,7 @@ class Client:
             conns = self._idle.get(key)
             return conns.pop() if conns else None
 
-    def _give(self, key, conn):
+    def _give(self, key, conn) -> None:
         with self._lock:
             self._idle.setdefault(key, []).append(conn)
 
@@ -373,7 +373,7 @@ class _Conn:
         self.sock = None
         self.fp = None
 
-    def open(self, host, port, via, ctx, session):
+    def open(self, host, port, via, ctx, session) -> None:
         name, port_ = (via.host, via.port) if via else (host, port)
         # An ASCII name as bytes: getaddrinfo then skips the idna codec (and unicodedata).
         self.sock = socket.create_connection((name.encode("ascii") if name.isascii() else name, port_),
@@ -402,7 +402,7 @@ class _Conn:
         self.fp.close()  # nothing follows a 2xx until the TLS client (we) speaks first
         self.fp = None
 
-    def send(self, data):
+    def send(self, data) -> None:
         self.sock.sendall(data)  # type: ignore[union-attr]  # connected
 
     def read_head(self, method, where):
@@ -417,7 +417,7 @@ class _Conn:
                 reply.settle_close(method)
                 return reply
 
-    def close(self):
+    def close(self) -> None:
         for thing in (self.fp, self.sock):
             if thing is not None:
                 try:
@@ -484,7 +484,7 @@ class _Reply:
             out[name] = f"{out[name]}, {value}" if name in out else value
         return out
 
-    def settle_close(self, method):
+    def settle_close(self, method) -> None:
         """Whether the connection ends with this reply (then it is never pooled)."""
         tokens = {t.strip().lower() for v in self.get_all("connection") for t in v.split(",")}
         close = "close" in tokens or (self.version == "HTTP/1.0" and "keep-alive" not in tokens)

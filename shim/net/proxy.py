@@ -19,7 +19,7 @@ class Proxy:
         self.port = port
         self.auth = auth
 
-    def __repr__(self):  # never shows credentials
+    def __repr__(self) -> str:  # never shows credentials
         return f"Proxy({self.host}:{self.port})"
 
 
@@ -44,7 +44,7 @@ def parse_proxy(value):
     return Proxy(target.host, target.port, auth)
 
 
-def bypass(host, port, no_proxy):
+def bypass(host, port, no_proxy) -> bool:
     """True when NO_PROXY says `host[:port]` is reached directly."""
     if not no_proxy:
         return False

@@ -116,7 +116,7 @@ def ssl_cause(err):
     return text or type(err).__name__
 
 
-def verify_failed(err, source):
+def verify_failed(err, source) -> str:
     """The cause text for a failed certificate check: what failed, which store, the fix."""
     detail = getattr(err, "verify_message", None) or getattr(err, "reason", None) or str(err)
     return f"certificate verify failed ({detail}); trust store: {source}; {FIX}"

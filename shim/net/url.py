@@ -32,7 +32,7 @@ class Target:
         self.scheme, self.host, self.port, self.path, self.userinfo = \
             scheme, host, port, path, userinfo
 
-    def __repr__(self):  # never the userinfo
+    def __repr__(self) -> str:  # never the userinfo
         return f"Target({self.scheme}://{self.host}:{self.port})"
 
 
