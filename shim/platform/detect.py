@@ -121,7 +121,7 @@ class Detection:
                 "also": self.also}
 
     @property
-    def sagemaker(self):
+    def sagemaker(self) -> bool:
         return self.runtime in SAGEMAKER
 
 

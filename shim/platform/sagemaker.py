@@ -203,7 +203,7 @@ def render_file(target, hyperparameters):
     return jsonio.dumps({k: decoded(v) for k, v in hyperparameters.items()}, indent=True) + b"\n"
 
 
-def _dotenv_quote(value):
+def _dotenv_quote(value) -> str:
     """Quote for shim's dotenv reader (and docker's): literal '…' unless the value has a '."""
     if "'" not in value:
         return f"'{value}'"
@@ -424,7 +424,7 @@ def failure_text(reason):
     return data[:FAILURE_LIMIT].decode("utf-8", "ignore").encode("utf-8")
 
 
-def write_failure(root, runtime, reason, log):
+def write_failure(root, runtime, reason, log) -> bool:
     """Write the failure message where the job type reads it; the algorithm's own one wins."""
     relative = FAILURE_FILES.get(runtime, FAILURE_FILES["sagemaker-training"])
     target = path(root, relative)
