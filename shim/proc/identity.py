@@ -237,7 +237,7 @@ class Identity:
         self.already = False  # a non-root shim already is that user: nothing to change
 
     @property
-    def changes_user(self):
+    def changes_user(self) -> bool:
         return self.uid is not None
 
     def owner(self):
@@ -325,7 +325,7 @@ class Identity:
             return bool(st.st_mode >> 3 & bit)
         return bool(st.st_mode & bit)
 
-    def environment(self, env, set_by_config):
+    def environment(self, env, set_by_config) -> None:
         """HOME/USER/LOGNAME of the target user, as gosu does: HOME unless configuration set
         it; USER/LOGNAME where the image had them (for root)."""
         if self.uid is None:
@@ -503,7 +503,7 @@ def _own_tree(top, uid, gid):
     return changed
 
 
-def _chown(path, st, uid, gid):
+def _chown(path, st, uid, gid) -> int:
     if st.st_uid == uid and st.st_gid == gid:
         return 0
     try:

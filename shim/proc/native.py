@@ -48,7 +48,7 @@ def _c():
     return _libc or None
 
 
-def has_native():
+def has_native() -> bool:
     return _builtin() is not None
 
 
@@ -61,7 +61,7 @@ def _required():
     return mod
 
 
-def is_static_build():
+def is_static_build() -> bool:
     """True in the static binary (its launcher leaves signal dispositions untouched)."""
     return "_shim_native" in sys.builtin_module_names
 
@@ -86,7 +86,7 @@ def spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=None, iden
     return mod.spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd, identity)
 
 
-def become(identity):
+def become(identity) -> None:
     """Exec mode: apply an identity spec (shim.proc.identity.Identity.spec) to this process."""
     if identity is None:
         return
@@ -111,7 +111,7 @@ def _check_python_identity(identity):
                         "--cap-keep/--cap-drop/--no-new-privileges", reason=REASON_SETUP)
 
 
-def _become_python(identity):
+def _become_python(identity) -> None:
     """--user, --groups, --umask, --rlimit in Python (the fallback; same order as the C)."""
     import resource
 
@@ -208,7 +208,7 @@ def set_child_subreaper(on=True):
     return libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0
 
 
-def set_process_name(name):
+def set_process_name(name) -> None:
     """Set the process title (setproctitle if installed) or at least its comm name."""
     try:
         import setproctitle
@@ -241,7 +241,7 @@ class Inotify:
         """Watch `path` (a directory); returns False when it cannot be watched."""
         return self._add_watch(self.fd, os.fsencode(path), mask) >= 0
 
-    def drain(self):
+    def drain(self) -> None:
         """Discard queued events; the caller re-checks the files it cares about."""
         try:
             while os.read(self.fd, 65536):
@@ -249,7 +249,7 @@ class Inotify:
         except BlockingIOError:
             pass
 
-    def close(self):
+    def close(self) -> None:
         os.close(self.fd)
 
 

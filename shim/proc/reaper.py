@@ -25,7 +25,7 @@ class Exit:
             return cls(128 + sig, sig, REASON_SIGNALED)
         return cls(os.waitstatus_to_exitcode(status) & 0xFF)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Exit(code={self.code}, signal={self.signal}, reason={self.reason!r})"
 
 
@@ -40,10 +40,10 @@ class Reaper:
         self._watchers = {}  # pid -> callback(Exit)
         self.reaped = 0  # children reaped (orphans included), for the report
 
-    def watch(self, pid, callback):
+    def watch(self, pid, callback) -> None:
         self._watchers[pid] = callback
 
-    def reap(self):
+    def reap(self) -> None:
         """Collect every exited child now (non-blocking)."""
         while True:
             try:
@@ -58,7 +58,7 @@ class Reaper:
                 callback(Exit.from_status(status))
 
 
-def has_children():
+def has_children() -> bool:
     """Whether any child is left (one waitid() instead of a /proc scan in the common case)."""
     try:
         os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -108,7 +108,7 @@ def remaining(is_pid1):
     return False
 
 
-def signal_descendants(sig, is_pid1):
+def signal_descendants(sig, is_pid1) -> None:
     pids = descendants()
     if pids is None:
         if is_pid1:

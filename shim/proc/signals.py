@@ -75,10 +75,10 @@ class Signals:
             self._poll = loop.call_later(0, self._poll_pending)
         return self
 
-    def _read(self):
+    def _read(self) -> None:
         self._dispatch(native.read_signals(self._fd))
 
-    def _poll_pending(self):
+    def _poll_pending(self) -> None:
         found = []
         while True:
             info = signal.sigtimedwait(CATCHABLE, 0)
@@ -88,11 +88,11 @@ class Signals:
         self._dispatch(found)
         self._poll = self._loop.call_later(POLL_INTERVAL, self._poll_pending)
 
-    def ignore(self, signos):
+    def ignore(self, signos) -> None:
         """Drop these signals on arrival from now on: neither forwarded nor acted on."""
         self.ignored = frozenset(signos)
 
-    def _dispatch(self, infos):
+    def _dispatch(self, infos) -> None:
         for signo, code, pid in infos:
             if signo in self.ignored:
                 continue
@@ -119,13 +119,13 @@ class Signals:
         """The signals a child must start with SIG_IGN: what shim inherited as ignored."""
         return sorted(self.inherited_ignored)
 
-    def restore_for_exec(self):
+    def restore_for_exec(self) -> None:
         """Before execve in exec mode: give the delegate shim's inherited state."""
         for sig in PYTHON_IGNORED | {signal.SIGCHLD}:
             signal.signal(sig, signal.SIG_IGN if sig in self.inherited_ignored else signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, self.inherited_mask)
 
-    def close(self):
+    def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -136,7 +136,7 @@ def exec_error(errno_value, name, benv=None):
                      reason=REASON_NOT_EXECUTABLE)
 
 
-def take_terminal_back():
+def take_terminal_back() -> None:
     """After a foreground child ends: give the terminal back to shim's own group."""
     try:
         if isatty(0) and os.tcgetpgrp(0) != os.getpgrp():

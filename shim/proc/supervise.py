@@ -28,7 +28,7 @@ CLD_STOPPED = 5  # si_code of the SIGCHLD for a stopped child
 DELAYED = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 
 
-def send_signal(pid, sig, group):
+def send_signal(pid, sig, group) -> None:
     """Signal `pid` (or its process group); a child that is already gone is not an error."""
     try:
         if group:
@@ -74,14 +74,14 @@ class Supervisor:
     def done(self):
         return self.state == EXITED
 
-    def start(self, pid):
+    def start(self, pid) -> None:
         self.pid, self.state = pid, RUNNING
         if self.timeout:  # zero or None: no timeout
             self._timers.append(self.loop.call_later(self.timeout, lambda: self.end(REASON_TIMEOUT)))
         if self.cancel_file:
             self._poll_cancel()
 
-    def _poll_cancel(self):
+    def _poll_cancel(self) -> None:
         if self.state != RUNNING:
             return
         if self.exists(self.cancel_file):
@@ -89,7 +89,7 @@ class Supervisor:
             return
         self._timers.append(self.loop.call_later(self.poll_interval, self._poll_cancel))
 
-    def on_signal(self, signo):
+    def on_signal(self, signo) -> None:
         """A signal shim received while the child runs: forward it (rewritten).
 
         With --stop-delay the first stop signal is held for the delay (the load balancer's
@@ -114,7 +114,7 @@ class Supervisor:
                 return
         self._forward(signo)
 
-    def _release(self, skipped, signo=None):
+    def _release(self, skipped, signo=None) -> None:
         held, since, timer = self._held  # type: ignore[misc]  # called only while one is held
         self._held = None
         timer.cancel()
@@ -123,12 +123,12 @@ class Supervisor:
         self._forward(signo if signo is not None else held)
         self._timers.append(self.loop.call_later(self.grace, self._kill_after_stop))
 
-    def _kill_after_stop(self):
+    def _kill_after_stop(self) -> None:
         if self.state == RUNNING:
             self.delay["killed"] = 1
             self.send(self.pid, signal.SIGKILL, self.group)
 
-    def _forward(self, signo):
+    def _forward(self, signo) -> None:
         if signo == signal.SIGCONT and self.job_control is not None:
             self.job_control.resumed(self.pid)  # the terminal back to the delegate first
         self.forwarded += 1
@@ -136,13 +136,13 @@ class Supervisor:
         if signo in JOB_STOPS and self.job_control is not None:
             self.job_control.stop_self(forwarded=True)  # as dumb-init: the shell sees it stop
 
-    def on_child_stopped(self, pid):
+    def on_child_stopped(self, pid) -> None:
         """The delegate was stopped (Ctrl-Z went to its own group, or a background read):
         as a shell's job, stop shim too so the shell sees the job stopped."""
         if pid == self.pid and self.state == RUNNING and self.job_control is not None:
             self.job_control.child_stopped()
 
-    def end(self, reason):
+    def end(self, reason) -> None:
         """Terminate the child because of `reason`: TERM (rewritten) now, KILL after grace."""
         if self.state != RUNNING:
             return
@@ -151,11 +151,11 @@ class Supervisor:
                   self.group)
         self._timers.append(self.loop.call_later(self.grace, self._kill))
 
-    def _kill(self):
+    def _kill(self) -> None:
         if self.state == TERMINATING:
             self.send(self.pid, signal.SIGKILL, self.group)
 
-    def on_exit(self, result):
+    def on_exit(self, result) -> None:
         """The reaper found the child's status."""
         for timer in self._timers:
             timer.cancel()
@@ -184,7 +184,7 @@ class Resident:
         self.current = None
         signals.attach(loop, self.on_signal)
 
-    def on_signal(self, signo, code, pid):
+    def on_signal(self, signo, code, pid) -> None:
         if signo == signal.SIGCHLD:
             if code == CLD_STOPPED and self.current is not None:
                 self.current.on_child_stopped(pid)
@@ -215,7 +215,7 @@ class Resident:
         return self.loop.run_until(lambda: predicate() or self.signals.stop_signal is not None,
                                    deadline)
 
-    def drain(self, is_pid1, grace):
+    def drain(self, is_pid1, grace) -> None:
         """TERM every remaining descendant, wait up to `grace`, then KILL; reap them all."""
         self.reaper.reap()
         if not has_children() or not remaining(is_pid1):
@@ -223,12 +223,12 @@ class Resident:
         signal_descendants(signal.SIGTERM, is_pid1)
         state = {"killed_at": None, "gave_up": False}
 
-        def kill():
+        def kill() -> None:
             signal_descendants(signal.SIGKILL, is_pid1)
             state["killed_at"] = self.loop.time()
             self.loop.call_later(KILL_WAIT, lambda: state.update(gave_up=True))
 
-        def recheck():
+        def recheck() -> None:
             self.reaper.reap()
             timers.append(self.loop.call_later(DRAIN_RECHECK, recheck))
 
@@ -240,7 +240,7 @@ class Resident:
                 timer.cancel()
         self.reaper.reap()
 
-    def close(self):
+    def close(self) -> None:
         self.signals.close()
         self.loop.close()
 
@@ -270,19 +270,19 @@ class JobControl:
         os.close(fd)
         return cls(foreground_group)
 
-    def child_stopped(self):
+    def child_stopped(self) -> None:
         if self.expect_child_stop:
             self.expect_child_stop = False
             return
         self.stop_self()
 
-    def stop_self(self, forwarded=False):
+    def stop_self(self, forwarded=False) -> None:
         self.expect_child_stop = forwarded
         if self.foreground_group:
             _take_terminal(self.tty_fd, os.getpgrp())  # the shell reads the terminal next
         os.kill(os.getpid(), signal.SIGSTOP)
 
-    def resumed(self, pid):
+    def resumed(self, pid) -> None:
         self.expect_child_stop = False
         # `fg` gave the terminal to shim's group: pass it on to the delegate's (not on `bg`).
         if self.foreground_group and _foreground(self.tty_fd) == os.getpgrp():
@@ -296,7 +296,7 @@ def _foreground(fd):
         return None
 
 
-def _take_terminal(fd, pgrp):
+def _take_terminal(fd, pgrp) -> None:
     try:
         os.tcsetpgrp(fd, pgrp)  # SIGTTOU is blocked: this cannot stop shim
     except OSError:
