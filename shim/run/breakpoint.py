@@ -28,7 +28,7 @@ def failed(result):
     return result.reason != REASON_EXITED or result.code != 0
 
 
-def before(resident, config, log):
+def before(resident, config, log) -> None:
     """Pause before the delegate starts, until DEBUG_DIR/resume or a stop signal (the caller
     then ends the run as interrupted)."""
     d = config.debug.dir
@@ -41,7 +41,7 @@ def before(resident, config, log):
     _remove(d, PAUSED)
 
 
-def on_failure(resident, config, log, outcome, record):
+def on_failure(resident, config, log, outcome, record) -> None:
     """The delegate failed: write DEBUG_DIR/failed and pause until resume (or a stop signal)."""
     d = config.debug.dir
     _prepare(d)
@@ -57,7 +57,7 @@ def on_failure(resident, config, log, outcome, record):
     _remove(d, PAUSED)
 
 
-def _wait(resident, config):
+def _wait(resident, config) -> bool:
     """True when resume appeared (it is consumed), False when a stop signal ended the pause."""
     from shim.run.waiter import Skip, Waiter
 
@@ -86,12 +86,12 @@ def _prepare(d):
                         reason=REASON_SETUP) from None
 
 
-def _write(d, name, doc):
+def _write(d, name, doc) -> None:
     atomic_write(os.path.join(d, name), jsonio.dumps(doc, indent=True) + b"\n",
                  what="breakpoint file")
 
 
-def _remove(d, name):
+def _remove(d, name) -> None:
     try:
         os.unlink(os.path.join(d, name))
     except OSError:

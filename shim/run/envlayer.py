@@ -59,7 +59,7 @@ def build(base, config, read=None, stop=None):
         for name, value in parse_dotenv(_read_env_file(path, read), path, env, stop):
             env[name] = value
 
-    def where(option, name):
+    def where(option, name) -> str:
         return f"{config.source_of(option)} {name}"
 
     for name, value in config.env.set.items():

@@ -71,7 +71,7 @@ class MaskedOutput:
         self.thread = threading.Thread(target=self._pump, name="shim-hook-output", daemon=True)
         self.thread.start()
 
-    def _pump(self):
+    def _pump(self) -> None:
         from shim.util.fsutil import write_all
         stream = self.masker.stream()
         try:
@@ -86,7 +86,7 @@ class MaskedOutput:
         finally:
             os.close(self.read_fd)
 
-    def finish(self, timeout=2.0):
+    def finish(self, timeout=2.0) -> None:
         if self.write_fd >= 0:
             os.close(self.write_fd)
             self.write_fd = -1

@@ -21,7 +21,7 @@ STANDARD_CREDENTIALS = (
 )
 
 
-def scrub(env, config):
+def scrub(env, config) -> None:
     """Remove from `env` (in place) what the delegate must not get."""
     for name in [n for n in env if n.startswith(SHIM_CREDENTIALS)]:
         del env[name]

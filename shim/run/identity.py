@@ -34,7 +34,7 @@ def asked(s):
                 s.cap_drop or s.rlimit)
 
 
-def environment(ident, env, config):
+def environment(ident, env, config) -> None:
     """HOME/USER/LOGNAME of the target user (gosu's rule), unless configuration set them."""
     if ident is None:
         return
@@ -54,7 +54,7 @@ def own(ident, log):
     return changed
 
 
-def give_outputs(ident, paths):
+def give_outputs(ident, paths) -> None:
     """Files shim writes for the delegate itself (tee files): owned by its user too."""
     if ident is None or not ident.changes_user:
         return

@@ -268,7 +268,7 @@ class Run:
                 self.timed("breakpoint", lambda: self.breakpoint_on_failure(outcome))
         return outcome
 
-    def finish(self, ran):
+    def finish(self, ran) -> None:
         """Post-hooks, failure file, result record, post file; each only if configured.
 
         `ran` is False for usage errors: nothing was run, so no post-hook and no post file.
@@ -301,14 +301,14 @@ class Run:
             self.written(results.write_post_file, self.config.steps.post_file,
                          self.outcome.exit_code == 0)
 
-    def written(self, write, *args):
+    def written(self, write, *args) -> None:
         """Run one write of the finish; a failure is write_failed, not the run's error."""
         try:
             write(*args)
         except ShimError as err:
             self.write_failed(err)
 
-    def write_failed(self, err):
+    def write_failed(self, err) -> None:
         """A report, result record, termination message or post file could not be written.
         The outcome is already decided (the delegate's code, or the error that ended the run):
         it stands, the failure is a warning and a counter in the record (write_failures)."""
@@ -316,7 +316,7 @@ class Run:
         self.log("warn", err.message() + f" (the exit code stays {self.outcome.exit_code})")
 
     # -- steps -------------------------------------------------------------------------
-    def build_services(self, finishing=False):
+    def build_services(self, finishing=False) -> None:
         """Streams and telemetry from the config.  `finishing`: a run that failed before
         they were built still gets its report and final metrics (a failed fetch, say)."""
         from shim.run import services
@@ -329,7 +329,7 @@ class Run:
             self.services += services.build(self.config, self.env or {}, secret_values, self.log,
                                             finishing)
 
-    def trace_environment(self, platform, sources_env):
+    def trace_environment(self, platform, sources_env) -> None:
         from shim.run import provenance
 
         self.provenance = provenance.run_trace(self.config, envlayer.inherited(self.environ),
@@ -338,7 +338,7 @@ class Run:
         for line in provenance.lines(self.provenance):
             self.log("debug", line)
 
-    def become_resident(self):
+    def become_resident(self) -> None:
         """Start the loop when anything will wait, and adopt orphans before any child runs."""
         c = self.config
         waits = self.mode == "supervise" or c.hooks.pre or c.hooks.post or c.steps.wait_files \
@@ -391,13 +391,13 @@ class Run:
         refresher = refresh.restarter(self.services)
         return refresh.Restarts(refresher, self.stdio) if refresher is not None else None
 
-    def watch_changes(self, sources_env):
+    def watch_changes(self, sources_env) -> None:
         from shim.run.refresh import Refresher
 
         self.services.append(Refresher(self.config, sources_env, self.secret_pairs,
                                        self.templates[0] if self.templates else (), self.log))
 
-    def pre_hooks(self):
+    def pre_hooks(self) -> None:
         if self.config.hooks.pre:
             from shim.run import hooks
 
@@ -427,13 +427,13 @@ class Run:
                             reason=REASON_SKIPPED) from None
         self.check_interrupted()
 
-    def breakpoint_before(self):
+    def breakpoint_before(self) -> None:
         from shim.run import breakpoint
 
         breakpoint.before(self.resident, self.config, self.log)
         self.check_interrupted()
 
-    def breakpoint_on_failure(self, outcome):
+    def breakpoint_on_failure(self, outcome) -> None:
         from shim.run import breakpoint, results
 
         record = results.build_record(outcome, self.phases, self.started, self.wall(), {},
@@ -513,7 +513,7 @@ class Run:
             service.stop(self)
         return result
 
-    def post_hooks(self):
+    def post_hooks(self) -> None:
         if not self.config.hooks.post or self.outcome is None:
             return
         from shim.run import hooks
@@ -569,7 +569,7 @@ class Run:
         self.check_interrupted()  # a stop signal ended the hook: the run was interrupted
         return result
 
-    def leave_start_dir(self):
+    def leave_start_dir(self) -> None:
         try:
             os.chdir("/")
         except OSError:
@@ -597,11 +597,11 @@ class Run:
                 self._profile(phase, self.clock() - start)
 
     @staticmethod
-    def _profile(phase, seconds):
+    def _profile(phase, seconds) -> None:
         sys.stderr.write(f"shim: profile: phase {phase} {seconds * 1000:.3f} ms\n")
         sys.stderr.flush()
 
-    def close(self):
+    def close(self) -> None:
         if self.resident is not None:
             self.resident.close()
             self.resident = None  # type: ignore[assignment]  # closed

@@ -17,17 +17,17 @@ class Trace:
     def __init__(self):
         self.steps = {}
 
-    def mark(self, name, step):
+    def mark(self, name, step) -> None:
         self.steps.setdefault(name, []).append(step)
 
-    def platform(self, config, platform_env):
+    def platform(self, config, platform_env) -> None:
         for name in platform_env:
             source = config.detection.source if config.detection else "platform"
             self.mark(name, "runtime" if name == "SHIM_RUNTIME" else "SageMaker contract")
             if name == "SHIM_RUNTIME":
                 self.steps[name][-1] = f"runtime ({source})"
 
-    def configured(self, config, env):
+    def configured(self, config, env) -> None:
         """The env section's steps over `env` (the environment before them), in build() order."""
         from shim.run import envlayer
 
@@ -52,11 +52,11 @@ class Trace:
             names.discard(name)
             self.mark(name, f"{config.source_of('unset_env')} {name} (unset)")
 
-    def scrubbed(self, before, after):
+    def scrubbed(self, before, after) -> None:
         for name in set(before) - set(after):
             self.mark(name, HYGIENE)
 
-    def references(self, targets):
+    def references(self, targets) -> None:
         for t in targets:
             if t.kind == "env":
                 self.mark(t.dest, f"reference ({t.where})")

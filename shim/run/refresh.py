@@ -117,26 +117,26 @@ class Refresher:
         self.pending_env = None  # the environment the next start gets
 
     # -- the service contract ----------------------------------------------------------------
-    def start(self, run):
+    def start(self, run) -> None:
         self.run = run
         self.loop = run.resident.loop
         self.env_now = dict(run.env)
 
-    def delegate_started(self, pid, supervisor):
+    def delegate_started(self, pid, supervisor) -> None:
         self.pid, self.supervisor = pid, supervisor
         self.timer = self.loop.call_later(self.interval, self.tick)
 
-    def delegate_restarted(self, pid, supervisor):
+    def delegate_restarted(self, pid, supervisor) -> None:
         """The pipeline started the delegate again (after `restart`): same timer."""
         self.pid, self.supervisor = pid, supervisor
 
-    def delegate_exited(self, result):
+    def delegate_exited(self, result) -> None:
         self.stopped = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
-    def stop(self, run):
+    def stop(self, run) -> None:
         self.delegate_exited(None)
         run.counters["restarts"] = self.restarts
         run.counters["refresh"] = {"rounds": self.refreshes, "failures": self.failures}
@@ -150,7 +150,7 @@ class Refresher:
         return env
 
     # -- one round ------------------------------------------------------------------------
-    def tick(self):
+    def tick(self) -> None:
         if self.stopped or self.busy:
             return
         self.busy = True
@@ -200,7 +200,7 @@ class Refresher:
         REGISTRY.build(cancelled)
         return rendered
 
-    def done(self, changes, error):
+    def done(self, changes, error) -> None:
         """On the loop: report a failure, or run the actions of what changed."""
         self.busy = False
         self.refreshes += 1
@@ -214,7 +214,7 @@ class Refresher:
         if not self.stopped:
             self.timer = self.loop.call_later(self.interval, self.tick)
 
-    def act(self, changes):
+    def act(self, changes) -> None:
         actions = []
         if changes.files:
             actions.append(self.file_action)
@@ -245,13 +245,13 @@ class Refresher:
             if action.kind == "signal":
                 self.send(action.signo)
 
-    def send(self, signo):
+    def send(self, signo) -> None:
         if self.pid is None:
             return
         from shim.proc.supervise import send_signal
         send_signal(self.pid, signo, self.group)
 
-    def restart(self, env_changes):
+    def restart(self, env_changes) -> None:
         """Stop the delegate (stop signal, --grace, KILL); the pipeline starts it again."""
         if self.supervisor is None or self.supervisor.state != "running":
             return
@@ -266,7 +266,7 @@ class Refresher:
         self.log("info", "refresh secrets: values changed; restarting the delegate")
         self.supervisor.end(RESTART)
 
-    def run_command(self, action):
+    def run_command(self, action) -> None:
         """exec:CMD as a hook, without blocking the loop: as the pre- and post-hooks run
         (own process group, stdin /dev/null, output masked onto shim's stderr, the hooks'
         identity); its exit is reported when reaped."""
@@ -309,7 +309,7 @@ class Refresher:
             from shim.proc.supervise import send_signal
             timer = self.loop.call_later(timeout, lambda: send_signal(pid, signal.SIGKILL, True))
 
-        def finished(result):
+        def finished(result) -> None:
             if timer is not None:
                 timer.cancel()
             code = getattr(result, "code", None)
@@ -366,7 +366,7 @@ class Restarts:
         return result, supervisor
 
 
-def check(config):
+def check(config) -> None:
     """Every change action parsed (--on-change, templates' on_change): a usage ShimError
     before anything is fetched or written, and for `shim check`."""
     from shim.config.kinds import parse_signal

@@ -122,12 +122,12 @@ def write_record(record, result_file, termination_path):
     return failures
 
 
-def count_write_failure(record):
+def count_write_failure(record) -> None:
     counters = dict(record.get("counters") or {})  # the run's own dict is counted by the run
     counters["write_failures"] = counters.get("write_failures", 0) + 1
     record["counters"] = counters
 
 
-def write_post_file(path, success):
+def write_post_file(path, success) -> None:
     """Tekton's convention: PATH after success, PATH.err after failure."""
     atomic_write(path if success else path + ".err", b"", what="post file")

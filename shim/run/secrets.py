@@ -534,7 +534,7 @@ def binary_values(pairs):
     return out
 
 
-def _walk(value, put):
+def _walk(value, put) -> None:
     if isinstance(value, dict):
         for v in value.values():
             _walk(v, put)

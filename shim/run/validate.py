@@ -37,17 +37,17 @@ def _guard(found, check, *args):
         return None
 
 
-def _noop_log(level, message):
+def _noop_log(level, message) -> None:
     pass
 
 
-def _identity(config, environ, env, found):
+def _identity(config, environ, env, found) -> None:
     """--user, --groups, capabilities, limits: resolved as the run does first."""
     from shim.run import identity
     identity.prepare(config, _noop_log)
 
 
-def _lifecycle(config, environ, env, found):
+def _lifecycle(config, environ, env, found) -> None:
     """--wait-for URLs, stop delay, debug options (shim.run.lifecycle lists them all)."""
     from shim.run.pipeline import lifecycle_options
     if lifecycle_options(config):
@@ -61,7 +61,7 @@ def _environment(config, environ, found):
     return envlayer.build(envlayer.inherited(environ), config, stop=lambda: None)
 
 
-def _secrets(config, environ, env, found):
+def _secrets(config, environ, env, found) -> None:
     """Every reference and target, parsed as the run's secrets step plans them."""
     from shim.run.pipeline import wants_secrets
     if wants_secrets(config, env):
@@ -71,20 +71,20 @@ def _secrets(config, environ, env, found):
         found.extend(settings.problems([item.ref for t in targets for item in t.items], env))
 
 
-def _mode(config, environ, env, found):
+def _mode(config, environ, env, found) -> None:
     """--exec against what needs a resident shim (masking counts only when secrets exist)."""
     from shim.run.pipeline import choose_mode, wants_secrets
     choose_mode(config, False, wants_secrets(config, env) and config.logs.mask_secrets)
 
 
-def _refresh_signal(config, environ, env, found):
+def _refresh_signal(config, environ, env, found) -> None:
     """--refresh-signal and every change action (--on-change, templates' on_change)."""
     if config.secrets.refresh:
         from shim.run import refresh
         refresh.check(config)
 
 
-def _log_sinks(config, environ, env, found):
+def _log_sinks(config, environ, env, found) -> None:
     lo = config.logs
     if not lo.sinks:
         return
@@ -97,7 +97,7 @@ def _log_sinks(config, environ, env, found):
     records.check_labels(labels)
 
 
-def _relay(config, environ, env, found):
+def _relay(config, environ, env, found) -> None:
     from shim.telemetry.relay import FLAGS, parse_addr
     r = config.relay
     for fd, text in ((0, r.stdin_from), (1, r.stdout_to), (2, r.stderr_to)):
@@ -105,7 +105,7 @@ def _relay(config, environ, env, found):
             _guard(found, lambda _found, text=text, fd=fd: parse_addr(text, FLAGS[fd]))
 
 
-def _heartbeat(config, environ, env, found):
+def _heartbeat(config, environ, env, found) -> None:
     h = config.heartbeat
     if not (h.url or h.status_url):
         return
@@ -116,7 +116,7 @@ def _heartbeat(config, environ, env, found):
         _guard(found, lambda _found: check_url(h.status_url, "--status-url", ("http", "https")))
 
 
-def _statsd(config, environ, env, found):
+def _statsd(config, environ, env, found) -> None:
     m = config.metrics
     if not m.gateway:
         return
@@ -124,13 +124,13 @@ def _statsd(config, environ, env, found):
     StatsdRelay(m.listen, m.gateway, m.tags, m.tag_style, m.mtu, m.flush_interval)  # binds nothing
 
 
-def _report(config, environ, env, found):
+def _report(config, environ, env, found) -> None:
     if config.report.target:
         from shim.telemetry.report import Report
         Report(config.report.target)  # reads the target; writes at the end of a run only
 
 
-def _templates(config, environ, env, found):
+def _templates(config, environ, env, found) -> None:
     """Every template planned, read and parsed as the run renders it; a reference inside
     stands for an empty text (a check fetches nothing)."""
     if not config.templates:

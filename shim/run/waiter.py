@@ -59,7 +59,7 @@ class Waiter:
         self.make_inotify = make_inotify
         self._changed = False
 
-    def wait_all(self, paths, deadline=None):
+    def wait_all(self, paths, deadline=None) -> None:
         """Return when every path exists.  Raises Skip or ShimError (timeout, signal).
 
         `deadline` (loop time): when --wait-timeout also bounds the waits after this one.
@@ -79,7 +79,7 @@ class Waiter:
                 self.loop.remove_reader(notifier.fileno())
                 notifier.close()
 
-    def _on_event(self, notifier):
+    def _on_event(self, notifier) -> None:
         notifier.drain()
         self._changed = True
 

@@ -58,7 +58,7 @@ class Condition:
         self.retry_when_done = False
         self.ready_after = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Condition({self.shown})"
 
 
@@ -239,7 +239,7 @@ class Wait:
     def pending(self):
         return [c for c in self.conditions if not c.ready]
 
-    def begin(self):
+    def begin(self) -> None:
         self.started = self.loop.time()
         for c in self.conditions:
             if hasattr(c.probe, "prepare"):
@@ -249,7 +249,7 @@ class Wait:
             self._attempt(c)
         self._later(self.progress_every, self._progress)
 
-    def close(self):
+    def close(self) -> None:
         self.closed = True
         for timer in self._timers:
             timer.cancel()
@@ -260,7 +260,7 @@ class Wait:
         return delay / 2 + self.random() * delay / 2
 
     # -- one condition's attempts ---------------------------------------------------------
-    def _attempt(self, c):
+    def _attempt(self, c) -> None:
         if self.closed or c.ready:
             return
         if c.inflight:  # the last attempt timed out but its thread still runs: one at a time
@@ -274,7 +274,7 @@ class Wait:
         self.start_thread(lambda: c.probe(self.attempt_timeout),
                           lambda err: self._done(c, generation, err))
 
-    def _done(self, c, generation, err):
+    def _done(self, c, generation, err) -> None:
         c.inflight = False
         if self.closed:
             return
@@ -293,14 +293,14 @@ class Wait:
             return
         self.failure = err if isinstance(err, Exception) else RuntimeError(str(err))
 
-    def _timed_out(self, c, generation):
+    def _timed_out(self, c, generation) -> None:
         if self.closed or generation != c.generation or not c.inflight:
             return
         c.generation += 1  # its answer, if it ever comes, is ignored
         c.cause = f"no answer within {self.attempt_timeout:g}s"
         self._later(self.backoff(c.attempts), lambda: self._attempt(c))
 
-    def _progress(self):
+    def _progress(self) -> None:
         pending = self.pending()
         if pending and not self.closed:
             elapsed = self.loop.time() - self.started
@@ -308,17 +308,17 @@ class Wait:
                      ", ".join(f"{c.shown} ({c.cause})" for c in pending))
             self._later(self.progress_every, self._progress)
 
-    def _later(self, delay, callback):
+    def _later(self, delay, callback) -> None:
         self._timers.append(self.loop.call_later(delay, callback))
         if len(self._timers) > 64:  # keep the list short over a long wait
             self._timers = [t for t in self._timers if not t.cancelled]
 
-    def _thread(self, fn, done):
+    def _thread(self, fn, done) -> None:
         """Run fn() on a daemon thread; done(error or None) on the loop's thread."""
         loop = self.loop
         loop.enable_threads()
 
-        def work():
+        def work() -> None:
             try:
                 fn()
                 err = None
