@@ -34,7 +34,7 @@ CREDENTIAL_HEADERS = ("x-vault-token", "x-amz-security-token", "x-aws-ec2-metada
                       "proxy-authorization", "authorization", "cookie")
 
 
-def register(*values):
+def register(*values) -> None:
     """Register sensitive values for masking (shim.util.mask.REGISTRY)."""
     from shim.util.mask import REGISTRY
     for value in values:
@@ -42,7 +42,7 @@ def register(*values):
             REGISTRY.add_secret(value)
 
 
-def register_headers(headers):
+def register_headers(headers) -> None:
     """The credentials in request headers: a whole token header, or the credentials part
     of `Authorization: SCHEME CREDENTIALS` (not a SigV4 signature: it is per request)."""
     for name, value in dict(headers or {}).items():
@@ -133,7 +133,7 @@ class Context:
                 table[key] = value
             return value
 
-    def forget(self, key):
+    def forget(self, key) -> None:
         with self._lock:
             self._shared.pop(key, None)
 

@@ -57,11 +57,11 @@ class Span:
     def __init__(self, start, end, ref, secret):
         self.start, self.end, self.ref, self.secret = start, end, ref, secret
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Span({self.start}, {self.end}, {self.ref!r}, secret={self.secret})"
 
 
-def contains(text):
+def contains(text) -> bool:
     """Cheap test: could `text` hold a reference?  (No parsing, no imports.)"""
     return PREFIX in text
 

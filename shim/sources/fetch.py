@@ -132,7 +132,7 @@ def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settin
         todo.put(ref)
     done = threading.Condition()
 
-    def work():
+    def work() -> None:
         while not stop.is_set():
             try:
                 ref = todo.get_nowait()
@@ -226,7 +226,7 @@ def secret_values(results):
     """Every string worth masking in the results: values, and the values inside dicts."""
     out = []
 
-    def walk(value):
+    def walk(value) -> None:
         if isinstance(value, bytes):
             try:
                 value = value.decode("utf-8")

@@ -122,7 +122,7 @@ class Ref:
             return f"{scheme}://{rest.rpartition('@')[2]}"
         return self.raw
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Ref({self.display()!r})"
 
     def __eq__(self, other):

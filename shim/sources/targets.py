@@ -28,7 +28,7 @@ def _random_bits():
     return int.from_bytes(os.urandom(4), "big")
 
 
-def _rmtree(path, ignore_errors=False):
+def _rmtree(path, ignore_errors=False) -> None:
     import shutil  # only directory targets remove trees: not paid by env or file targets
 
     shutil.rmtree(path, ignore_errors=ignore_errors)
@@ -56,7 +56,7 @@ FIXES = {
 _default_owner = (None, None)
 
 
-def set_default_owner(uid, gid):
+def set_default_owner(uid, gid) -> None:
     """Files and directories written from now on without an explicit owner get uid:gid."""
     global _default_owner
     _default_owner = (uid, gid)
@@ -76,10 +76,10 @@ class Staged:
     def __init__(self, commit, abort):
         self._commit, self._abort = commit, abort
 
-    def commit(self):
+    def commit(self) -> None:
         self._commit()
 
-    def abort(self):
+    def abort(self) -> None:
         self._abort()
 
 
@@ -101,7 +101,7 @@ def write_all_or_nothing(writes):
     return len(staged)
 
 
-def write_file(path, data, mode=0o400, uid=None, gid=None):
+def write_file(path, data, mode=0o400, uid=None, gid=None) -> None:
     """Replace `path` with `data` (bytes) atomically, `mode` and owner set before it appears.
 
     Missing parent directories are created (and removed again if the write fails).
@@ -135,14 +135,14 @@ def stage_file(path, data, mode=0o400, uid=None, gid=None):
             raise _error("write", f"file {path}", err) from None
         fsync_dir(directory, strict=False)
 
-    def abort():
+    def abort() -> None:
         _remove(tmp)
         _rmdirs(created)
 
     return Staged(commit, abort)
 
 
-def write_dir(directory, payload, mode=0o400, uid=None, gid=None):
+def write_dir(directory, payload, mode=0o400, uid=None, gid=None) -> bool:
     """Project {key: bytes} into `directory` in Kubernetes Secret-volume shape.
 
     Returns True when a new generation was published, False when the content,
@@ -196,7 +196,7 @@ def stage_dir(directory, payload, mode=0o400, uid=None, gid=None):
         _remove_old_generations(directory)
         _fsync_dir(directory)
 
-    def abort():
+    def abort() -> None:
         _rmtree(os.path.join(directory, generation), ignore_errors=True)
         for link in links:
             _remove(link)
@@ -205,7 +205,7 @@ def stage_dir(directory, payload, mode=0o400, uid=None, gid=None):
     return Staged(commit, abort)
 
 
-def memory_backed(path):
+def memory_backed(path) -> bool:
     """True when `path` (or its nearest existing parent) is on tmpfs or ramfs.
 
     Reads /proc/self/mountinfo (statfs's f_type is not in the stdlib); without
@@ -287,7 +287,7 @@ def _current_generation(directory):
     return target if os.path.isdir(os.path.join(directory, target)) else None
 
 
-def _same(generation_path, payload, mode, uid, gid):
+def _same(generation_path, payload, mode, uid, gid) -> bool:
     """Whether the current generation already holds exactly `payload` as asked."""
     for key, data in payload.items():
         try:
@@ -334,7 +334,7 @@ def _link_visible(directory, payload):
     return created
 
 
-def _remove_old_generations(directory):
+def _remove_old_generations(directory) -> None:
     """Remove every timestamped generation but the current one (also ones a crash left)."""
     current = os.readlink(os.path.join(directory, DATA))
     for name in _listdir(directory):
@@ -383,7 +383,7 @@ def _makedirs(directory, target):
     return created
 
 
-def _exists(path):
+def _exists(path) -> bool:
     """False only when `path` is really absent (EACCES is not absence: mkdir reports it)."""
     try:
         os.stat(path)
@@ -394,7 +394,7 @@ def _exists(path):
     return True
 
 
-def _rmdirs(paths):
+def _rmdirs(paths) -> None:
     for path in paths:
         try:
             os.rmdir(path)
@@ -402,7 +402,7 @@ def _rmdirs(paths):
             pass
 
 
-def _remove(path):
+def _remove(path) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -418,7 +418,7 @@ def _listdir(path):
         return []
 
 
-def _fsync_dir(directory):
+def _fsync_dir(directory) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)

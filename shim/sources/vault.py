@@ -245,7 +245,7 @@ class Vault:
         ttl = int(auth.get("lease_duration") or 0)
         self.token_expires = self.ctx.clock() + 2 * ttl / 3 if ttl else None
 
-    def _renew_or_login(self):
+    def _renew_or_login(self) -> None:
         if self.renewable:
             resp = self._renew_self()
             if resp.ok:

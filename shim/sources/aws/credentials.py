@@ -55,7 +55,7 @@ class Credentials:
         self.expiration = expiration
         self.provider = provider
 
-    def __repr__(self):  # never the secret
+    def __repr__(self) -> str:  # never the secret
         return f"Credentials({self.provider}, {self.access_key[:4]}...)"
 
     def fresh(self, now):
