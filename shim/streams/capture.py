@@ -106,7 +106,7 @@ class _Out:
             view = view[n:]
         return None
 
-    def _writable(self):
+    def _writable(self) -> None:
         data, self.pending = bytes(self.pending), bytearray()
         self.loop.remove_writer(self.fd)
         error = self._send(memoryview(data))
@@ -119,7 +119,7 @@ class _Out:
         self.loop.remove_writer(self.fd)
         return n
 
-    def close(self):
+    def close(self) -> None:
         self.loop.remove_writer(self.fd)
         if self.sock is not None:
             self.sock.close()
@@ -181,7 +181,7 @@ class Capture(Service):
         self.closed = {fd for fd, _ in STREAMS if not _is_open(fd)}
 
     # -- run hooks --------------------------------------------------------------------------
-    def start(self, run):
+    def start(self, run) -> None:
         self.loop = run.resident.loop
         tees = self._open_tees(run)
         stdio = list(run.stdio)
@@ -215,7 +215,7 @@ class Capture(Service):
             sink.on_change = lambda: self.loop.call_soon_threadsafe(self._check_hold)
             sink.start()
 
-    def _use_terminal(self, run, stdio):
+    def _use_terminal(self, run, stdio) -> None:
         """Shim's stdout/stderr is a terminal: give the delegate a pty for each (stdout's is
         its session's controlling terminal; stdin is relayed to it when stdin is the same
         terminal in the foreground).  One pty per stream keeps stdout and stderr apart."""
@@ -240,7 +240,7 @@ class Capture(Service):
                                   lambda out, error: self._stdin_drained(error))
             self.loop.add_reader(0, self._stdin_readable)
 
-    def _stdin_readable(self):
+    def _stdin_readable(self) -> None:
         try:
             data = os.read(0, READ_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -256,7 +256,7 @@ class Capture(Service):
         elif self.tty_input.pending:
             self.loop.remove_reader(0)  # the delegate reads slower than the keys come
 
-    def _stdin_drained(self, error):
+    def _stdin_drained(self, error) -> None:
         if error is not None:  # the pty is gone (the delegate ended)
             self.loop.remove_reader(0)
             self.tty_input.close()  # type: ignore[union-attr]  # set while stdin is forwarded
@@ -277,7 +277,7 @@ class Capture(Service):
             started = self.loop.time()
             said: list = []
 
-            def retry():
+            def retry() -> None:
                 for name, path in list(waiting.items()):
                     fd = _open_tee(path)
                     if fd is not None:
@@ -303,7 +303,7 @@ class Capture(Service):
                 run.check_interrupted()  # the only way out of the wait: a stop signal
         return fds
 
-    def delegate_started(self, pid, supervisor):
+    def delegate_started(self, pid, supervisor) -> None:
         for st in self.streams:  # the delegate holds the write ends now; EOF comes when it is done
             if st.write_fd is not None:
                 os.close(st.write_fd)
@@ -313,7 +313,7 @@ class Capture(Service):
         if self.ttys and supervisor is not None:
             _resize_on_winch(supervisor, self.ttys)
 
-    def stop(self, run):
+    def stop(self, run) -> None:
         """Drain the pipes, then flush every output and sink, all within --flush-timeout."""
         self.delegate_started(None, None)  # idempotent: the write ends are closed either way
         deadline = self.loop.time() + self.flush_timeout
@@ -355,7 +355,7 @@ class Capture(Service):
         return out
 
     # -- holding the delegate's output (back-pressure) -----------------------------------------
-    def _wanted(self, st):
+    def _wanted(self, st) -> bool:
         """Whether `st`'s pipe should be read now."""
         if st.eof:
             return False
@@ -363,7 +363,7 @@ class Capture(Service):
             return False  # its console or tee is full: wait for it as a direct writer would
         return self.held_since is None
 
-    def _resume(self, st):
+    def _resume(self, st) -> None:
         want = self._wanted(st)
         if want and not st.reading:
             self.loop.add_reader(st.read_fd, lambda st=st: self._readable(st))
@@ -371,7 +371,7 @@ class Capture(Service):
             self.loop.remove_reader(st.read_fd)
         st.reading = want
 
-    def _check_hold(self):
+    def _check_hold(self) -> None:
         """Hold every stream while a healthy sink is full; degrade one held too long."""
         if self.loop is None:
             return
@@ -394,14 +394,14 @@ class Capture(Service):
         for st in self.streams:
             self._resume(st)
 
-    def _account_held(self):
+    def _account_held(self) -> None:
         if self.held_since is not None:
             since, sinks = self.held_since
             for sink in sinks:
                 sink.held_s += self.loop.time() - since
             self.held_since = None
 
-    def _drained(self, st, out, error):
+    def _drained(self, st, out, error) -> None:
         """A console or tee took its pending bytes (or failed)."""
         if error is not None:
             self._failed(st, out, error)
@@ -411,7 +411,7 @@ class Capture(Service):
             self._resume(st)
 
     # -- the pump ----------------------------------------------------------------------------
-    def _readable(self, st, until_empty=False):
+    def _readable(self, st, until_empty=False) -> None:
         while not st.eof:
             try:
                 data = os.read(st.read_fd, READ_SIZE)
@@ -438,11 +438,11 @@ class Capture(Service):
             if not until_empty:
                 return  # let other sources run; epoll is level-triggered and comes back
 
-    def _flush_mask(self, st):
+    def _flush_mask(self, st) -> None:
         st.mask_timer = None
         self._emit(st, st.mask.flush())
 
-    def _flush_partial(self, st):
+    def _flush_partial(self, st) -> None:
         """An unfinished line goes out once its stream has been quiet for PARTIAL_FLUSH (a
         prompt, a progress bar); while output flows, lines are only cut at --max-line."""
         quiet = self.loop.time() - st.last_data
@@ -453,7 +453,7 @@ class Capture(Service):
         st.partial_timer = None
         self._to_sinks(self.recorder.flush(st.name))
 
-    def _emit(self, st, data):
+    def _emit(self, st, data) -> None:
         if not data:
             return
         for out in (st.console, st.tee):
@@ -469,7 +469,7 @@ class Capture(Service):
                                                         lambda st=st: self._flush_partial(st))
         self._resume(st)
 
-    def _failed(self, st, out, error):
+    def _failed(self, st, out, error) -> None:
         """An output is unusable: no more output goes there."""
         if out is st.console:
             if error != errno.EPIPE:  # a closed console reader is normal at shutdown
@@ -487,7 +487,7 @@ class Capture(Service):
             st.tee = None
             out.close()
 
-    def _to_sinks(self, records):
+    def _to_sinks(self, records) -> None:
         if records:
             size = sum(map(len, records))
             for sink in self.sinks:
@@ -500,7 +500,7 @@ class Capture(Service):
                    other.console is not None and st.console is not None and
                    _same_file(other.console.fd, st.console.fd) for other in self.streams)
 
-    def _end(self, st):
+    def _end(self, st) -> None:
         st.eof = True
         if st.reading:
             self.loop.remove_reader(st.read_fd)
@@ -516,7 +516,7 @@ class Capture(Service):
             self._to_sinks(self.recorder.flush(st.name))
         self._close_outputs(st)
 
-    def _close_outputs(self, st):
+    def _close_outputs(self, st) -> None:
         """After EOF, once the console and tee took everything: let go of them."""
         if st.closed_done or any(out is not None and out.pending for out in (st.console, st.tee)):
             return
@@ -532,14 +532,14 @@ class Capture(Service):
             st.console = None
 
 
-def _resize_on_winch(supervisor, ttys):
+def _resize_on_winch(supervisor, ttys) -> None:
     """SIGWINCH to shim resizes the ptys instead of being forwarded: the kernel then sends
     SIGWINCH to the controlling pty's foreground group, after the new size is there to read."""
     import signal
 
     forward = supervisor.on_signal
 
-    def on_signal(signo):
+    def on_signal(signo) -> None:
         if signo == signal.SIGWINCH:
             for tty in reversed(ttys):  # the controlling one (which signals) last
                 tty.resize()
@@ -549,7 +549,7 @@ def _resize_on_winch(supervisor, ttys):
     supervisor.on_signal = on_signal
 
 
-def _is_open(fd):
+def _is_open(fd) -> bool:
     try:
         fcntl.fcntl(fd, fcntl.F_GETFD)
         return True
@@ -589,7 +589,7 @@ def _open_tee(path):
                         "check the directory exists and is writable", reason=REASON_SETUP) from None
 
 
-def _shutdown_write(out):
+def _shutdown_write(out) -> None:
     import socket  # only with a relay socket as the console
 
     if out.sock is None:

@@ -109,7 +109,7 @@ class Recorder:
         rest = self._partial.pop(stream, b"")
         return self._encode(self._head(stream), [rest], True) if rest else []
 
-    def pending(self, stream):
+    def pending(self, stream) -> bool:
         return stream in self._partial
 
     def _cut(self, data):

@@ -51,7 +51,7 @@ class Terminal:
         self.saved = None  # shim's stdin terminal mode while it is raw
         self.stdin = False
 
-    def resize(self):
+    def resize(self) -> None:
         """Copy shim's terminal size to the pty (the kernel signals its foreground group)."""
         if self.master is None:  # a SIGWINCH after close(): no pty left to size
             return
@@ -61,7 +61,7 @@ class Terminal:
         except OSError:
             pass
 
-    def take_stdin(self):
+    def take_stdin(self) -> bool:
         """Relay shim's stdin when it is a terminal of which shim has the foreground.
 
         Returns True when the delegate's stdin should be the slave (raw mode is on)."""
@@ -79,7 +79,7 @@ class Terminal:
         self.stdin = True
         return True
 
-    def restore(self):
+    def restore(self) -> None:
         if self.saved is not None:
             try:
                 termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
@@ -87,13 +87,13 @@ class Terminal:
                 pass
             self.saved = None
 
-    def release_slave(self):
+    def release_slave(self) -> None:
         """After the spawn: only the delegate holds the slave, so its exit is EOF (EIO)."""
         if self.slave is not None:
             os.close(self.slave)
             self.slave = None
 
-    def close(self):
+    def close(self) -> None:
         self.restore()
         self.release_slave()
         if self.master is not None:

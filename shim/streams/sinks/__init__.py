@@ -84,7 +84,7 @@ def _only(query, allowed, where):
             raise usage_error(where, f"unknown sink parameter {show(key)}", FIX)
 
 
-def safe_name(url):
+def safe_name(url) -> str:
     """The URL without credentials or query (token file paths, user:password) for messages."""
     try:
         parts = urlsplit(url)

@@ -64,11 +64,11 @@ class Sink:
         self._wake = threading.Event()
 
     # -- the loop's side ---------------------------------------------------------------
-    def start(self):
+    def start(self) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True, name="shim-sink")
         self._thread.start()
 
-    def put(self, records, size):
+    def put(self, records, size) -> bool:
         """Queue encoded records (never waits).  A full buffer takes them while the sink
         holds (healthy, block mode: the caller pauses its input after this put); else the
         records are dropped and counted.  False when dropped."""
@@ -92,7 +92,7 @@ class Sink:
         with self._cond:
             return self.size >= self.limit and self._may_hold()
 
-    def degrade(self):
+    def degrade(self) -> None:
         """Held longer than block_limit: drop (counted) until drained to half the buffer."""
         with self._cond:
             if not self._degraded:
@@ -104,7 +104,7 @@ class Sink:
                                      "until it catches up (raise --log-block-limit or "
                                      "--log-buffer, or fix the sink)")
 
-    def close(self, deadline):
+    def close(self, deadline) -> None:
         """Deliver what is queued until `deadline` (monotonic); then give up and count it dropped."""
         self.on_change = None  # nobody waits for room any more (the loop may close before us)
         with self._cond:
@@ -132,7 +132,7 @@ class Sink:
     _inflight = 0
     _connects = 0
 
-    def _notify(self):
+    def _notify(self) -> None:
         callback = self.on_change
         if callback is not None:
             try:
@@ -140,12 +140,12 @@ class Sink:
             except (RuntimeError, OSError):
                 pass  # the loop closed while this thread finished a last delivery
 
-    def _set_down(self, down):
+    def _set_down(self, down) -> None:
         if down != self.down:
             self.down = down
             self._notify()
 
-    def _run(self):
+    def _run(self) -> None:
         backoff = BACKOFF_FIRST
         while True:
             with self._cond:
@@ -191,7 +191,7 @@ class Sink:
                 self._cond.notify_all()
             self._notify()
 
-    def _delivering(self):
+    def _delivering(self) -> None:
         """A delivery succeeded: the sink is up (said once per outage, not per retry)."""
         if "down" in self._warned:
             self._warned.discard("down")
@@ -209,16 +209,16 @@ class Sink:
         return records, size
 
     # -- subclass hooks -----------------------------------------------------------------
-    def connect(self):
+    def connect(self) -> None:
         pass
 
     def deliver(self, batch):
         raise NotImplementedError
 
-    def disconnect(self):
+    def disconnect(self) -> None:
         pass
 
-    def interrupt(self):
+    def interrupt(self) -> None:
         """Unblock a delivery stuck in a system call (close time only)."""
         self.disconnect()
 

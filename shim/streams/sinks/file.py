@@ -30,7 +30,7 @@ class FileSink(Sink):
         self._fd = fd
         self._written = os.fstat(self._fd).st_size
 
-    def disconnect(self):
+    def disconnect(self) -> None:
         if self._fd is not None:
             try:
                 os.close(self._fd)
@@ -38,10 +38,10 @@ class FileSink(Sink):
                 pass
             self._fd = None
 
-    def interrupt(self):
+    def interrupt(self) -> None:
         pass  # a file write cannot be interrupted from another thread; close() stops waiting
 
-    def deliver(self, batch):
+    def deliver(self, batch) -> None:
         while self.done < len(batch):
             if (self.max_bytes and not self._partial and self._written and
                     self._written + len(batch[self.done]) > self.max_bytes):
@@ -60,7 +60,7 @@ class FileSink(Sink):
                 self._written += offset
                 self._advance(batch, end, offset)
 
-    def _advance(self, batch, end, offset):
+    def _advance(self, batch, end, offset) -> None:
         """Move `done`/`_partial` past `offset` bytes written of batch[done:end]."""
         offset += self._partial
         while self.done < end and offset >= len(batch[self.done]):
@@ -68,7 +68,7 @@ class FileSink(Sink):
             self.done += 1
         self._partial = offset if self.done < end else 0
 
-    def _rotate(self):
+    def _rotate(self) -> None:
         self.disconnect()
         if self.backups == 0:
             os.truncate(self.path, 0)

@@ -35,7 +35,7 @@ class StreamSink(Sink):
             raise
         self._sock = sock
 
-    def deliver(self, batch):
+    def deliver(self, batch) -> None:
         data = memoryview(b"".join(batch[self.done:]))
         offset = 0
         try:
@@ -49,12 +49,12 @@ class StreamSink(Sink):
                 offset -= len(batch[self.done])
                 self.done += 1
 
-    def disconnect(self):
+    def disconnect(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
 
-    def interrupt(self):
+    def interrupt(self) -> None:
         sock = self._sock
         if sock is not None:  # wakes a send() blocked on a peer that stopped reading
             try:
@@ -72,12 +72,12 @@ class DatagramSink(Sink):
         self._sock = None
         self._target = None
 
-    def connect(self):
+    def connect(self) -> None:
         family, _, _, _, self._target = socket.getaddrinfo(self.host, self.port,
                                                            type=socket.SOCK_DGRAM)[0]
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
 
-    def deliver(self, batch):
+    def deliver(self, batch) -> None:
         for record in batch[self.done:]:
             # A lost datagram is lost (UDP); a refused one (nobody listening) too.
             try:
@@ -86,7 +86,7 @@ class DatagramSink(Sink):
                 pass
             self.done += 1
 
-    def disconnect(self):
+    def disconnect(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
