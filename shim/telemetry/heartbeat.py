@@ -75,27 +75,27 @@ class Heartbeat(Service):
         self.last_exit = None
         self.phase = "starting"
 
-    def start(self, run):
+    def start(self, run) -> None:
         self.loop = run.resident.loop
         self.started = run.started
 
-    def delegate_started(self, pid, supervisor):
+    def delegate_started(self, pid, supervisor) -> None:
         self.pid, self.supervisor, self.phase = pid, supervisor, "running"
         self.post_status()
         self.timer = self.loop.call_later(self.interval, self._tick)
 
-    def delegate_exited(self, result):
+    def delegate_exited(self, result) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         self.phase, self.last_exit = "exited", result.code
 
-    def stop(self, run):
+    def stop(self, run) -> None:
         run.counters["heartbeat"] = self.counters()
         if self.status_url:  # the final status, synchronously: the run is ending
             self._post(self._status(), timeout=min(2.0, self.interval))
 
-    def _tick(self):
+    def _tick(self) -> None:
         self.timer = self.loop.call_later(self.interval, self._tick)
         self.post_status()
         if self.url and not self.in_flight:
@@ -103,7 +103,7 @@ class Heartbeat(Service):
             timeout = min(PROBE_TIMEOUT, self.interval)
             self.loop.run_in_thread(lambda: self.probe(self.url, timeout), self._probed)
 
-    def _probed(self, result, error):
+    def _probed(self, result, error) -> None:
         self.in_flight = False
         self.probes += 1
         if error is None:
@@ -126,12 +126,12 @@ class Heartbeat(Service):
                 "pid": self.pid, "shim_pid": os.getpid(), "last_exit": self.last_exit,
                 "heartbeat_failures": self.failures}
 
-    def post_status(self):
+    def post_status(self) -> None:
         if self.status_url:
             status = self._status()
             self.loop.run_in_thread(lambda: self._post(status), lambda result, error: None)
 
-    def _post(self, status, timeout=PROBE_TIMEOUT):
+    def _post(self, status, timeout=PROBE_TIMEOUT) -> None:
         from shim.telemetry.httpcall import request
         from shim.util import jsonio
 

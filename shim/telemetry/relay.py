@@ -99,14 +99,14 @@ class Relay(Service):
             stdio[fd] = self.endpoints[text].sock.fileno()
         run.stdio = tuple(stdio)
 
-    def delegate_started(self, pid, supervisor):
+    def delegate_started(self, pid, supervisor) -> None:
         self._close_all()  # the delegate holds them now: its close is the peer's EOF
 
-    def stop(self, run):
+    def stop(self, run) -> None:
         self._close_all()
 
     # -- establishing -------------------------------------------------------------------
-    def _listen(self, ep):
+    def _listen(self, ep) -> None:
         if ep.family == "unix":
             _remove_stale_socket(ep.address)
             sock = _bound(socket.AF_UNIX, ep.address, ep.text)
@@ -117,7 +117,7 @@ class Relay(Service):
         ep.listener = sock
         self.loop.add_reader(sock.fileno(), lambda: self._accept(ep))
 
-    def _accept(self, ep):
+    def _accept(self, ep) -> None:
         try:
             conn, _ = ep.listener.accept()
         except (BlockingIOError, InterruptedError):
@@ -131,7 +131,7 @@ class Relay(Service):
         ep.listener.close()  # one peer per address, like socat without fork
         ep.listener = None
 
-    def _connect(self, ep):
+    def _connect(self, ep) -> None:
         if self.closed:  # a retry timer after the relay gave up or handed over
             return
         if ep.family == "unix":
@@ -142,7 +142,7 @@ class Relay(Service):
         self.loop.run_in_thread(lambda: socket.getaddrinfo(*ep.address, type=socket.SOCK_STREAM),  # type: ignore[misc]
                                 lambda infos, error: self._resolved(ep, infos, error))
 
-    def _resolved(self, ep, infos, error):
+    def _resolved(self, ep, infos, error) -> None:
         if ep.sock is not None or self.closed:  # connected meanwhile, or the relay is over
             return
         if error is not None or not infos:  # a name that does not resolve yet (a pod starting)
@@ -151,7 +151,7 @@ class Relay(Service):
         family, _, _, _, target = infos[0]
         self._connect_to(ep, family, target)
 
-    def _connect_to(self, ep, family, target):
+    def _connect_to(self, ep, family, target) -> None:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         err = sock.connect_ex(target)
@@ -164,7 +164,7 @@ class Relay(Service):
             sock.close()
             self._retry(ep)
 
-    def _connect_done(self, ep):
+    def _connect_done(self, ep) -> None:
         sock, ep.pending = ep.pending, None
         self.loop.remove_writer(sock.fileno())
         if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
@@ -173,15 +173,15 @@ class Relay(Service):
             sock.close()
             self._retry(ep)
 
-    def _connected(self, ep, sock):
+    def _connected(self, ep, sock) -> None:
         sock.setblocking(True)
         ep.sock = sock
 
-    def _retry(self, ep):
+    def _retry(self, ep) -> None:
         delay, ep.retry = ep.retry, min(ep.retry * 2, RETRY_MAX)
         self.loop.call_later(delay, lambda: None if ep.sock else self._connect(ep))
 
-    def _close_all(self):
+    def _close_all(self) -> None:
         self.closed = True
         for ep in self.endpoints.values():
             for sock in (ep.sock, ep.listener, ep.pending):
@@ -207,7 +207,7 @@ def _bound(family, address, text):
     return sock
 
 
-def _remove_stale_socket(path):
+def _remove_stale_socket(path) -> None:
     import stat
 
     try:

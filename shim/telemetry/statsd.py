@@ -213,7 +213,7 @@ class StatsdRelay(Service):
         run.env.update(STATSD_HOST=host, STATSD_PORT=str(port), DD_AGENT_HOST=host,
                        DD_DOGSTATSD_PORT=str(port))
 
-    def stop(self, run):
+    def stop(self, run) -> None:
         if self.sock is not None:
             self._readable()  # what the delegate sent last
             self.loop.remove_reader(self.sock.fileno())
@@ -222,7 +222,7 @@ class StatsdRelay(Service):
         self.flush()
         run.counters["statsd"] = dict(self.counters)
 
-    def finished(self, run):
+    def finished(self, run) -> None:
         """shim's own metrics, after the outcome is known; then let go of the gateway."""
         for line in own_metrics(run):
             tagged = self.tagger.rewrite(line)
@@ -242,7 +242,7 @@ class StatsdRelay(Service):
             self.out = None
 
     # -- relay -------------------------------------------------------------------------
-    def _readable(self):
+    def _readable(self) -> None:
         for _ in range(512):  # bounded: other sources get their turn
             try:
                 packet = self.sock.recv(65535)  # type: ignore[union-attr]  # open while registered
@@ -264,13 +264,13 @@ class StatsdRelay(Service):
         if self.batch and self.timer is None and self.loop is not None:
             self.timer = self.loop.call_later(self.flush_interval, self.flush)
 
-    def _add(self, line):
+    def _add(self, line) -> None:
         if self.batch and self.batch_size + 1 + len(line) > self.mtu:
             self.flush()
         self.batch.append(line)
         self.batch_size += len(line) + (1 if len(self.batch) > 1 else 0)
 
-    def flush(self):
+    def flush(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -290,7 +290,7 @@ class StatsdRelay(Service):
             return
         self._send(payload, n)
 
-    def _resolve(self):
+    def _resolve(self) -> None:
         """Look the gateway up on a worker thread: a slow DNS server must not hold the loop."""
         if self._resolving or self.loop is None:
             return
@@ -300,7 +300,7 @@ class StatsdRelay(Service):
         self.loop.run_in_thread(lambda: socket.getaddrinfo(host, port, type=kind)[0],
                                 self._resolved)
 
-    def _resolved(self, info, error):
+    def _resolved(self, info, error) -> None:
         self._resolving = False
         held, self._held, self._held_bytes = self._held, [], 0
         if error is not None:  # tried again with the next metrics
@@ -310,7 +310,7 @@ class StatsdRelay(Service):
         for payload, n in held:
             self._send(payload, n)
 
-    def _failed(self, n, err):
+    def _failed(self, n, err) -> None:
         self.counters["dropped"] += n
         if not self._warned:
             proto, host, port = self.gateway
@@ -319,7 +319,7 @@ class StatsdRelay(Service):
                              f"{oserror(err)}; metrics are dropped "
                              "(counted) until it answers")
 
-    def _send(self, payload, n):
+    def _send(self, payload, n) -> None:
         proto = self.gateway[0]
         try:
             if proto == "udp":
@@ -349,7 +349,7 @@ class StatsdRelay(Service):
         if self.loop is not None and self.out is not None:
             self.loop.add_writer(self.out.fileno(), self._tcp_writable)
 
-    def _tcp_writable(self):
+    def _tcp_writable(self) -> None:
         self._tcp_connecting = False
         try:
             n = self.out.send(self._tcp_buffer, socket.MSG_NOSIGNAL)  # type: ignore[union-attr]
