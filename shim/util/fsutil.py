@@ -43,7 +43,7 @@ def write_atomically(path, fill, mode=0o644, tmp=None, lock=False):
         os.close(fd)
 
 
-def write_all(fd, data):
+def write_all(fd, data) -> None:
     """os.write until all of `data` is written."""
     view = memoryview(data)
     while view:

@@ -155,7 +155,7 @@ class Masker:
                             f"mask only values of at least {MIN_LENGTH} bytes")
         self.add_secret(raw)
 
-    def add_secret(self, value):
+    def add_secret(self, value) -> bool:
         """Register a fetched value or a credential (str, bytes, number, boolean).
         Returns False when it is too short to be masked (counted in `short`)."""
         if value is None or value == "" or value == b"":
@@ -187,7 +187,7 @@ class Masker:
             self._leave_out(raw, dropped)
         return True
 
-    def _leave_out(self, raw, size):
+    def _leave_out(self, raw, size) -> None:
         """Count bytes beyond the budget once per value (a value is registered by every
         target it reaches)."""
         key = (len(raw), raw[:64], raw[-64:])  # cheap: the value may be 64 MiB
@@ -196,7 +196,7 @@ class Masker:
                 self._left_out_seen.add(key)
                 self.left_out += size
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget every value (one process runs one pipeline; in-process tests run many)."""
         with self._build_lock, self._lock:
             self._pieces, self._size, self.short, self.left_out = {}, 0, 0, 0
@@ -318,7 +318,7 @@ class Automaton:
         # bytes.translate table: 1 for a byte that starts some value, else 0.
         self.starts = bytes(1 if self.root[c] else 0 for c in range(256))
 
-    def _insert(self, value, stop):
+    def _insert(self, value, stop) -> None:
         chain, branch, node = self.chain, self.branch, 0
         for i, c in enumerate(value):
             kids = branch.get(node)
@@ -451,7 +451,7 @@ class StreamMask:
         return self._emit(self.pos)
 
     # -- matching ------------------------------------------------------------------
-    def _walk(self, chunk):
+    def _walk(self, chunk) -> None:
         a = self.auto
         self.buf += chunk
         marks = chunk.translate(a.starts)
@@ -485,7 +485,7 @@ class StreamMask:
         self.state, self.pos = s, pos
         self.work += len(chunk) + hops
 
-    def _skip_walk(self, chunk, marks):
+    def _skip_walk(self, chunk, marks) -> None:
         """The same walk, but at the root it jumps (bytes.find) to the next byte that can
         start a value: text that rarely looks like a value costs a few C calls."""
         a = self.auto
@@ -529,7 +529,7 @@ class StreamMask:
         self.work += steps + hops
         self.scanned += n
 
-    def _quiet(self, chunk):
+    def _quiet(self, chunk) -> bool:
         """For few values and a large chunk: when no value occurs in held + chunk (C-speed
         find), only the tail decides the new state, so only the tail is walked."""
         a = self.auto
@@ -550,7 +550,7 @@ class StreamMask:
         self.state = s
         return True
 
-    def _match(self, start, end):
+    def _match(self, start, end) -> None:
         if self.mask_end >= start and self.mask_end + 1 >= self.out_pos:
             # overlaps the *** written last, with nothing released after it: it grows
             self.mask_end = end
@@ -562,7 +562,7 @@ class StreamMask:
             start = min(start, runs.pop()[0])
         runs.append([start, end])
 
-    def _rebase(self, auto):
+    def _rebase(self, auto) -> None:
         """A new automaton: its state is found by walking the held bytes from the root."""
         self.auto, self.state = auto, 0
         held, self.buf, self.pos = bytes(self.buf), bytearray(), self.out_pos

@@ -62,7 +62,7 @@ def file_sha256(path):
     return h.hexdigest()
 
 
-def serial_number(doc):
+def serial_number(doc) -> str:
     """A urn:uuid derived from the content (same document, same serial number).
 
     Formatted by hand: the uuid module would pull the _uuid C module into the binary."""

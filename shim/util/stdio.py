@@ -14,7 +14,7 @@ import os
 from shim.errors import REASON_SETUP, ShimError
 
 
-def reserve_closed_fds():
+def reserve_closed_fds() -> None:
     """Occupy closed fds 0-2 with a read-only fd of `/`.
 
     A file a subcommand opens later (the temp file of an install) can then never
@@ -51,7 +51,7 @@ def write_stdout(data):
                         "or a terminal that has space)", reason=REASON_SETUP) from None
 
 
-def write_stderr(line):
+def write_stderr(line) -> None:
     """Best effort: a message that cannot be shown must not change the outcome."""
     data = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
     try:
@@ -68,7 +68,7 @@ class Stdout:
         write_stdout(text)
         return len(text)
 
-    def flush(self):
+    def flush(self) -> None:
         pass
 
     @property
@@ -78,5 +78,5 @@ class Stdout:
     def isatty(self):
         return os.isatty(1)
 
-    def fileno(self):
+    def fileno(self) -> int:
         return 1
