@@ -140,7 +140,7 @@ def _tools(module_name, argv):
     return module.main(argv)
 
 
-def _unblock_signals():
+def _unblock_signals() -> None:
     """Undo the static launcher's start-up signal block (a no-op from source)."""
     from shim.proc.native import initial_sigmask
 
@@ -151,5 +151,5 @@ def _unblock_signals():
         _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
 
 
-def _say(line):
+def _say(line) -> None:
     write_stderr(f"shim: {line}\n")

@@ -64,7 +64,7 @@ REASON_CODES = {
 _redactor = None
 
 
-def set_redactor(fn):
+def set_redactor(fn) -> None:
     global _redactor
     _redactor = fn
 

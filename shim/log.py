@@ -13,7 +13,7 @@ class Log:
         self.threshold = LEVELS.get(level, 1)
         self.stream = stream
 
-    def __call__(self, level, message):
+    def __call__(self, level, message) -> None:
         if LEVELS[level] > self.threshold:
             return
         message = redact(message)  # no secret in any message (shim.util.mask.REGISTRY)

@@ -9,17 +9,17 @@ run pipeline that composes them: shim.run imports them, never the other way roun
 class Service:
     """A capability beside the delegate (see shim.run.pipeline.Run): every hook is optional."""
 
-    def start(self, run):
+    def start(self, run) -> None:
         """Before the delegate is spawned: set up, adjust `run.stdio` / `run.env`."""
 
-    def delegate_started(self, pid, supervisor):
+    def delegate_started(self, pid, supervisor) -> None:
         """Right after the spawn."""
 
-    def delegate_exited(self, result):
+    def delegate_exited(self, result) -> None:
         """The delegate's Exit is known (descendants may still run)."""
 
-    def stop(self, run):
+    def stop(self, run) -> None:
         """After the drain: flush and close; put counters in `run.counters`."""
 
-    def finished(self, run):
+    def finished(self, run) -> None:
         """The outcome is known (`run.outcome`): reports and final metrics."""
