@@ -347,8 +347,10 @@ def test_wrap_is_one_line_error_or_idempotent(text):
 
 
 def _cli(*args, input):
+    # A dead loopback proxy for anything not on loopback: no generated input can reach a public registry.
+    guard = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
     return subprocess.run([sys.executable, "-m", "shim", *args], input=input, capture_output=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": str(REPO), **guard})
 
 
 @settings(max_examples=10 * SCALE)
