@@ -212,7 +212,7 @@ def wrap_command(args, lookup):
     name = "<stdin>" if path == yamlio.STDIN else path
     if args.in_place and path == yamlio.STDIN:
         raise ShimError("parse", "--in-place", "cannot rewrite stdin", "name the file with -f FILE")
-    text = yamlio.read_text(path)
+    text = yamlio.read_text(path, keep_newlines=True)
     new, changed = wrap(text, args.tools_image, args.shim_path, tuple(args.shim_arg), lookup, name)
     if args.in_place:
         if changed:

@@ -28,13 +28,16 @@ def _yaml():
     return yaml
 
 
-def read_text(path):
-    """The file's text with its line endings as they are (a CRLF Dockerfile stays CRLF)."""
+def read_text(path, keep_newlines=False):
+    """The file's text; line endings become \\n (as text mode reads them), or stay as they are with
+    keep_newlines (a CRLF Dockerfile is written back CRLF)."""
     try:
         if path == STDIN:
-            return sys.stdin.buffer.read().decode("utf-8")
-        with open(path, encoding="utf-8", newline="") as fh:
-            return fh.read()
+            text = sys.stdin.buffer.read().decode("utf-8")
+        else:
+            with open(path, encoding="utf-8", newline="") as fh:
+                text = fh.read()
+        return text if keep_newlines else text.replace("\r\n", "\n").replace("\r", "\n")
     except OSError as err:
         raise ShimError("read", "<stdin>" if path == STDIN else path, (err.strerror or str(err)).lower(),
                         "check the path and its permissions") from None

@@ -9,6 +9,7 @@ import sys
 import pytest
 import yaml
 
+from support import REPO
 from tooling_support import CORPUS, k8s_expand, shim_tools, write_layout
 
 TOOLS = "localhost/shim-tools:test"
@@ -277,3 +278,12 @@ def test_a_mount_at_shim_written_before_inject_survives_remove():
     removed = shim_tools("k8s", "inject", "--remove", input=out.stdout)
     assert removed.returncode == 0, removed.stderr
     assert load(removed.stdout) == load(doc)
+
+
+def test_crlf_manifests_come_out_with_plain_newlines(tmp_path):
+    path = tmp_path / "pod.yaml"
+    path.write_bytes(b"apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n  name: p # a comment\r\nspec:\r\n  containers:\r\n"
+                     b"  - {name: a, image: x, command: [/app]}\r\n")
+    proc = subprocess.run([sys.executable, "-m", "shim", "k8s", "inject", "--tools-image", TOOLS, "-f", path],
+                          capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert proc.returncode == 0 and b"\r" not in proc.stdout and b"name: p # a comment\n" in proc.stdout
