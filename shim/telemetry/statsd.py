@@ -230,6 +230,12 @@ class StatsdRelay(Service):
         self.flush()
         if self._held and self.loop is not None:  # the lookup is still out: a short wait
             self.loop.run_until(lambda: not self._resolving, self.loop.time() + 2.0)
+        elif self._held:  # never started (the run failed before the delegate): the run is
+            try:  # over, nothing else waits, so look the gateway up here
+                info, error = self._lookup(), None
+            except OSError as err:
+                info, error = None, err
+            self._resolved(info, error)
         if self._tcp_buffer and self.out is not None:  # last chance for a TCP gateway
             try:
                 self.out.setblocking(True)
@@ -295,10 +301,12 @@ class StatsdRelay(Service):
         if self._resolving or self.loop is None:
             return
         self._resolving = True
+        self.loop.run_in_thread(self._lookup, self._resolved)
+
+    def _lookup(self):
         proto, host, port = self.gateway
         kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-        self.loop.run_in_thread(lambda: socket.getaddrinfo(host, port, type=kind)[0],
-                                self._resolved)
+        return socket.getaddrinfo(host, port, type=kind)[0]
 
     def _resolved(self, info, error) -> None:
         self._resolving = False

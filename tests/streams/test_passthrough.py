@@ -65,8 +65,9 @@ def test_term_mid_stream_loses_nothing_written_before(tmp_path):
     assert _sink_hash(sink) == (want, length)
 
 
-def test_no_capture_keeps_the_terminal(tmp_path):
-    """Nothing needs capture: the delegate's stdout is shim's own (here a pty), not a pipe."""
+def test_capture_keeps_the_terminal(tmp_path):
+    """Stdout needs no capture: it is shim's own terminal (here a pty); stderr's tee file
+    needs capture, and the delegate still sees a terminal there (a pty of shim's)."""
     import os
     import pty
 
@@ -74,7 +75,7 @@ def test_no_capture_keeps_the_terminal(tmp_path):
     if pid == 0:
         os.execvpe(shim_command()[0], shim_command() + [
             "--stderr-path", str(tmp_path / "err"), "--", "sh", "-c",
-            "test -t 1 && echo stdout-is-a-tty; test -t 2 || echo stderr-is-captured >&2"],
+            "test -t 1 && echo stdout-is-a-tty; test -t 2 && echo stderr-is-a-tty-and-teed >&2"],
             base_env())
     out = b""
     while True:
@@ -87,7 +88,8 @@ def test_no_capture_keeps_the_terminal(tmp_path):
         out += chunk
     os.waitpid(pid, 0)
     assert b"stdout-is-a-tty" in out
-    assert (tmp_path / "err").read_bytes() == b"stderr-is-captured\n"
+    assert b"stderr-is-a-tty-and-teed" in out
+    assert (tmp_path / "err").read_bytes() == b"stderr-is-a-tty-and-teed\r\n"  # a tty's line end
 
 
 def test_tee_files_append_and_make_their_directory(tmp_path):
