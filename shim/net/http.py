@@ -1,8 +1,8 @@
 """A small blocking HTTP/1.1 client: timeouts, a size cap, proxies, TLS, retries.
 
 Why not urllib.request or requests: requests (with urllib3, idna, charset detection) adds
-1.88 MiB of bytecode to the frozen binary and 77.1 ms of imports, against 375 KiB and
-12.8 ms for this module (scripts/bench alternatives; docs/architecture.md); urllib.request
+1.88 MiB of bytecode to the frozen binary and 74.2 ms of imports, against 375 KiB and
+12.4 ms for this module (scripts/bench alternatives; docs/architecture.md); urllib.request
 (29.4 ms) pulls in email, mimetypes and cookie handling at import, hides the response-size
 and per-read deadline we need, and handles CONNECT proxies and retries in ways we cannot
 bound.  Why not even

@@ -21,7 +21,9 @@ The token is fetched once per start, renewed a minute before expiry, never passe
 
 SHIM_AZURE_KEYVAULT_ENDPOINT overrides the vault's base URL; `{vault}` in it is replaced by
 the vault name (a private endpoint, or a loopback stub in tests).  Hand-written: the Azure
-SDK is not stdlib; these are four documented REST calls.
+SDK is not stdlib (azure-identity + azure-keyvault-secrets import in 148.6 ms and add
+3.28 MiB of bytecode to the binary, against 8.7 ms and 268 KiB for this module: scripts/bench
+alternatives; docs/architecture.md); these are four documented REST calls.
 """
 
 import json

@@ -23,7 +23,9 @@ other sources' work), renewed a minute before it expires, and never leaves shim.
 
 SHIM_GCP_SECRETMANAGER_ENDPOINT overrides the API's base URL (a private endpoint, a
 loopback stub in tests).  Hand-written because the client libraries are not stdlib and pull
-grpc; the REST surface used here is three documented calls.
+grpc: google-cloud-secret-manager imports in 187.9 ms and adds 3.48 MiB of bytecode to the
+binary, against 13.0 ms and 285 KiB for this module (scripts/bench alternatives;
+docs/architecture.md); the REST surface used here is three documented calls.
 """
 
 import base64

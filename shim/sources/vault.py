@@ -1,7 +1,7 @@
 """Vault / OpenBao: KV v1 and v2 and any other logical read, four ways to log in.
 
-Why not hvac: it imports requests, 102.0 ms of imports and 2.21 MiB of bytecode in the
-binary against 14.1 ms and 347 KiB for this module with shim.net.http (scripts/bench
+Why not hvac: it imports requests, 82.8 ms of imports and 2.21 MiB of bytecode in the
+binary against 10.1 ms and 347 KiB for this module with shim.net.http (scripts/bench
 alternatives; docs/architecture.md); the API used here is a handful of JSON calls.
 
 Settings (a `ref+vault://...?address=&namespace=` parameter wins, then the SHIM_ form, then

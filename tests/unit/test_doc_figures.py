@@ -39,8 +39,10 @@ TOOLS = "docs/tools-image.md"
 PINGPONG = r"fd ping-pong[^\n]*\n"
 WAKEUP = r"wake-up: write in another thread[^\n]*\n"
 ALT_BULLET = {name: rf"\*\*{name}\*\*[^*]*?" for name in
-              ("HTTP client", r"SigV4 \+ credential chain", "XML by regex", "Vault client")}
-HTTP_B, SIG_B, XML_B, VAULT_B = ALT_BULLET.values()
+              ("HTTP client", r"SigV4 \+ credential chain", "XML by regex", "Vault client",
+               "GCP Secret Manager client", "Azure Key Vault client")}
+HTTP_B, SIG_B, XML_B, VAULT_B, GCP_B, AZURE_B = ALT_BULLET.values()
+GCP, AZURE = "shim/sources/gcp.py", "shim/sources/azure.py"
 
 # name -> (bench mode, [(file, pattern), ...])
 FIGURES = {
@@ -133,9 +135,9 @@ FIGURES = {
         (README, rf"imports and {v('MiB')} in the binary"),
     ]),
     "installed, botocore": ("alternatives", [
-        (ARCH, rf"{SIG_B}{v('MB')} installed"),
-        (SIGV4, rf"\({v('MB')} installed"),
-        (README, rf"in the binary, {v('MB')} installed"),
+        (ARCH, rf"{SIG_B}{v('MiB')} installed"),
+        (SIGV4, rf"\({v('MiB')} installed"),
+        (README, rf"in the binary, {v('MiB')} installed"),
     ]),
     "import, re (XML by regex)": ("alternatives", [
         (ARCH, rf"{XML_B}needs only `re`, {v('ms')}"),
@@ -176,6 +178,38 @@ FIGURES = {
     "binary, hvac": ("alternatives", [
         (ARCH, rf"{VAULT_B}hvac {NUM} ms, {v('MiB')}"),
         (VAULT, rf"and {v('MiB')} of bytecode"),
+    ]),
+    "import, shim.sources.gcp": ("alternatives", [
+        (ARCH, rf"{GCP_B}ours {v('ms')}"),
+        (GCP, rf"against {v('ms')} and {NUM} KiB for this module"),
+    ]),
+    "binary, shim.sources.gcp": ("alternatives", [
+        (ARCH, rf"{GCP_B}ours {NUM} ms, {v('KiB')}"),
+        (GCP, rf"ms and {v('KiB')} for this module"),
+    ]),
+    "import, google-cloud-secret-manager": ("alternatives", [
+        (ARCH, rf"{GCP_B}google-cloud-secret-manager {v('ms')}"),
+        (GCP, rf"google-cloud-secret-manager imports in {v('ms')}"),
+    ]),
+    "binary, google-cloud-secret-manager": ("alternatives", [
+        (ARCH, rf"{GCP_B}google-cloud-secret-manager {NUM} ms, {v('MiB')}"),
+        (GCP, rf"adds {v('MiB')} of bytecode"),
+    ]),
+    "import, shim.sources.azure": ("alternatives", [
+        (ARCH, rf"{AZURE_B}ours {v('ms')}"),
+        (AZURE, rf"against {v('ms')} and {NUM} KiB for this module"),
+    ]),
+    "binary, shim.sources.azure": ("alternatives", [
+        (ARCH, rf"{AZURE_B}ours {NUM} ms, {v('KiB')}"),
+        (AZURE, rf"ms and {v('KiB')} for this module"),
+    ]),
+    "import, azure-identity + azure-keyvault-secrets": ("alternatives", [
+        (ARCH, rf"{AZURE_B}azure-keyvault-secrets {v('ms')}"),
+        (AZURE, rf"azure-keyvault-secrets import in {v('ms')}"),
+    ]),
+    "binary, azure-identity + azure-keyvault-secrets": ("alternatives", [
+        (ARCH, rf"{AZURE_B}azure-keyvault-secrets {NUM} ms,\s+{v('MiB')}"),
+        (AZURE, rf"add\s+{v('MiB')} of bytecode"),
     ]),
 
     # README's Figures section: one run of startup/size/memory/signal.

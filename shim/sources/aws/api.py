@@ -91,8 +91,8 @@ NOT_FOUND_CODES = ("ResourceNotFoundException", "ParameterNotFound", "ParameterV
 
 def xml_field(body, name):
     """The text of the first <name> element.  AWS XML replies are flat enough for a regex, and
-    `re` is loaded anyway: xml.etree.ElementTree would add 9.3 ms of imports and 295 KiB to
-    the binary, defusedxml 10.6 ms and 361 KiB, against 5.4 ms and 166 KiB for `re` in a
+    `re` is loaded anyway: xml.etree.ElementTree would add 9.2 ms of imports and 295 KiB to
+    the binary, defusedxml 11.2 ms and 361 KiB, against 5.3 ms and 166 KiB for `re` in a
     fresh interpreter (scripts/bench alternatives; docs/architecture.md)."""
     match = re.search(rf"<{name}>(.*?)</{name}>".encode(), body, re.S)
     return xml_unescape(match.group(1).decode("utf-8", "replace")).strip() if match else ""

@@ -1,8 +1,8 @@
 """AWS Signature Version 4, by hand.
 
 Why not botocore.auth: importing it (with botocore.credentials) loads most of botocore,
-88.7 ms of CPU and 2.04 MiB of bytecode in the binary (21.9 MB installed with its service
-models) against 14.5 ms and 349 KiB for this module and credentials.py (scripts/bench
+87.6 ms of CPU and 2.04 MiB of bytecode in the binary (21.9 MiB installed with its service
+models) against 14.7 ms and 349 KiB for this module and credentials.py (scripts/bench
 alternatives; docs/architecture.md), far too heavy for a static entrypoint binary; the
 algorithm itself is ~100 lines of hashlib/hmac.  It is proven against AWS's published
 SigV4 test suite (tests/unit/sigv4_vectors, see SOURCE.md there) and, end to end, against
