@@ -7,10 +7,10 @@ import pytest
 
 from shim.errors import EXIT_USAGE, ShimError
 from shim.streams import sinks
-from shim.util.mask import Masker
 from shim.streams.records import Recorder, auto_labels, check_labels
 from shim.streams.sinks.base import Sink
 from shim.streams.sinks.file import FileSink
+from shim.util.mask import Masker
 
 
 # -- masking -------------------------------------------------------------------------------
