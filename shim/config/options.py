@@ -323,7 +323,7 @@ class Config(TopLevel):
     __slots__ = ("command", "sources", "detection")
     command: "tuple[str, ...]"
     sources: "dict[str, str]"
-    detection: "Detection | None"  # the runtime decision and its evidence
+    detection: "Detection"  # the runtime decision and its evidence (resolve() always decides)
 
     def __init__(self, values: "dict[str, Any]", command: "list[str] | tuple[str, ...]",
                  sources: "dict[str, str]", detection: "Detection | None" = None) -> None:
@@ -566,7 +566,7 @@ def _fail(errors, path, err, result):
 PATH_KEYED = ("secret_file", "secret_dir")
 
 
-def anchored(config, cwd):
+def anchored(config: "Config", cwd):
     """The same settings with relative paths made absolute against `cwd`.
 
     The resident shim leaves its start directory once the delegate runs (so it keeps no
