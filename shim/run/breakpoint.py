@@ -20,6 +20,10 @@ from shim.errors import REASON_EXITED, REASON_INTERRUPTED, ShimError
 from shim.util import jsonio
 from shim.util.fsutil import atomic_write
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 FAILED, RESUME, PAUSED = "failed", "resume", "paused"
 
 
@@ -28,10 +32,10 @@ def failed(result):
     return result.reason != REASON_EXITED or result.code != 0
 
 
-def before(resident, config, log) -> None:
+def before(resident, config: "Config", log) -> None:
     """Pause before the delegate starts, until DEBUG_DIR/resume or a stop signal (the caller
     then ends the run as interrupted)."""
-    d = config.debug.dir
+    d: str = config.debug.dir  # type: ignore[assignment]  # lifecycle.problems requires it
     _prepare(d)
     _write(d, PAUSED, {"breakpoint": "before", "pid": os.getpid(), "since": time.time(),
                        "resume": os.path.join(d, RESUME)})
@@ -41,9 +45,9 @@ def before(resident, config, log) -> None:
     _remove(d, PAUSED)
 
 
-def on_failure(resident, config, log, outcome, record) -> None:
+def on_failure(resident, config: "Config", log, outcome, record) -> None:
     """The delegate failed: write DEBUG_DIR/failed and pause until resume (or a stop signal)."""
-    d = config.debug.dir
+    d: str = config.debug.dir  # type: ignore[assignment]  # lifecycle.problems requires it
     _prepare(d)
     _write(d, FAILED, record)
     _write(d, PAUSED, {"breakpoint": "on-failure", "pid": os.getpid(), "since": time.time(),

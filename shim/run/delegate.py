@@ -11,6 +11,10 @@ import os
 
 from shim.errors import REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, ShimError, usage_error
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 # The search path when the delegate's environment has no PATH (what execvp and
 # Docker use); --prepend-env/--append-env PATH=... start from it too.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -18,7 +22,7 @@ NO_COMMAND_FIX = ("pass one after '--' (shim -- COMMAND ARGS...), or set SHIM_EN
                   "or --image-entrypoint")
 
 
-def command_from(config, machine=None):
+def command_from(config: "Config", machine=None):
     """The delegate's argv as a list of strings; raises a usage error when there is none."""
     argv = _command(config, machine)
     if not argv[0]:  # `shim -- ''`: execve would say "is a directory" or worse

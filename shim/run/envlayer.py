@@ -14,6 +14,10 @@ import sys
 from shim.errors import REASON_INTERRUPTED, ShimError, usage_error
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 # Variables a freezer's bootloader sets for itself (PyInstaller, staticx, Nuitka).
 RUNTIME_PREFIXES = ("_PYI_", "_MEI", "STATICX_", "NUITKA_", "__NUITKA", "PYINSTALLER_RESET_")
 
@@ -44,7 +48,7 @@ def is_frozen():
     return bool(getattr(sys, "frozen", False) or "__compiled__" in globals())
 
 
-def build(base, config, read=None, stop=None):
+def build(base, config: "Config", read=None, stop=None):
     """Apply the configured operations to `base` and return the new environment.
 
     Errors name where the value came from (`--env A`, `SHIM_ENV A`, `$.env.set A`,

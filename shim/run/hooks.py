@@ -16,6 +16,10 @@ import threading
 
 from shim.errors import REASON_HOOK_FAILED, REASON_INTERRUPTED, REASON_SETUP, ShimError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 
 def list_hooks(directory, say=None):
     """Executable regular files of `directory`, sorted by name; dotfiles are skipped,
@@ -45,7 +49,7 @@ def list_hooks(directory, say=None):
     return hooks
 
 
-def output_masker(config, env, secret_values):
+def output_masker(config: "Config", env, secret_values):
     """The masker for hooks' output: the registry when fetched secrets are masked, plus
     the --mask-env values; None when nothing is masked."""
     names = config.logs.mask_env

@@ -7,6 +7,10 @@ application may use them itself -- unless --scrub-credentials removes them (the 
 wants its bootstrap credentials gone); --scrub-env NAME removes any other.
 """
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 SHIM_CREDENTIALS = ("SHIM_VAULT_", "SHIM_HTTP_", "SHIM_AWS_", "SHIM_GCP_", "SHIM_AZURE_")
 STANDARD_CREDENTIALS = (
     "VAULT_TOKEN", "BAO_TOKEN", "VAULT_ROLE_ID", "VAULT_SECRET_ID",
@@ -21,7 +25,7 @@ STANDARD_CREDENTIALS = (
 )
 
 
-def scrub(env, config) -> None:
+def scrub(env, config: "Config") -> None:
     """Remove from `env` (in place) what the delegate must not get."""
     for name in [n for n in env if n.startswith(SHIM_CREDENTIALS)]:
         del env[name]

@@ -9,8 +9,12 @@ import os
 
 from shim.errors import ShimError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
 
-def prepare(config, log):
+
+def prepare(config: "Config", log):
     """The run's Identity (or None); bad input raises a usage error before anything runs."""
     settings = config.identity
     if not asked(settings):
@@ -34,7 +38,7 @@ def asked(s):
                 s.cap_drop or s.rlimit)
 
 
-def environment(ident, env, config) -> None:
+def environment(ident, env, config: "Config") -> None:
     """HOME/USER/LOGNAME of the target user (gosu's rule), unless configuration set them."""
     if ident is None:
         return
@@ -74,7 +78,7 @@ def can_exec(ident):
     return ident.can_execute if ident is not None and ident.changes_user else None
 
 
-def for_hooks(ident, config):
+def for_hooks(ident, config: "Config"):
     """Hooks run as shim unless --hooks-as-user."""
     return ident if ident is not None and config.identity.hooks_as_user else None
 
@@ -110,7 +114,7 @@ def effective_for(environ, runtime=None):
     return show_effective(config)
 
 
-def show_effective(config, euid=None):
+def show_effective(config: "Config", euid=None):
     """The effective identity as a dict for `shim detect`/`shim check` (never raises)."""
     from shim.proc import identity as ident_mod
 

@@ -9,13 +9,17 @@ import os
 
 from shim.errors import ShimError, usage_error
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
 
-def plan(config, environ):
+
+def plan(config: "Config", environ):
     """The wait conditions; raises the first problem of any lifecycle option."""
     return _check(config, environ, [], first=True)
 
 
-def problems(config, environ):
+def problems(config: "Config", environ):
     """Every problem of the lifecycle options, as ShimErrors (empty: all good)."""
     found: list[ShimError] = []
     _check(config, environ, found, first=False)

@@ -32,6 +32,7 @@ from shim.run import delegate, envlayer, hygiene, identity as account, runtime
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from shim.config.options import Config
     from shim.proc.supervise import Resident
 
 # Options that need shim to stay resident; any of them rules out exec mode.  From the
@@ -55,7 +56,7 @@ def main(argv, environ):
 MASKING = "masking fetched secrets"
 
 
-def resident_reasons(config, is_pid1, masking=False):
+def resident_reasons(config: "Config", is_pid1, masking=False):
     """Why shim must stay resident (empty: it can exec the delegate).
 
     masking: secrets were fetched and --mask-secrets is on: only a resident shim can
@@ -73,14 +74,14 @@ def resident_reasons(config, is_pid1, masking=False):
     return reasons
 
 
-def lifecycle_options(config):
+def lifecycle_options(config: "Config"):
     """Any lifecycle option set (issue 20)?  Cheap: their code loads only then."""
     d = config.debug
     return bool(config.steps.wait_for or config.supervise.stop_delay is not None or
                 d.breakpoint_on_failure or d.breakpoint_before or d.dir)
 
 
-def wants_secrets(config, env):
+def wants_secrets(config: "Config", env):
     """Anything to fetch?  Cheap (no imports): `shim -- true` loads no network code."""
     s = config.secrets
     if s.env or s.env_prefix or s.files or s.dirs or s.env_from or s.items:
@@ -91,7 +92,7 @@ def wants_secrets(config, env):
                for k, v in env.items() if not k.startswith("SHIM_"))
 
 
-def choose_mode(config, is_pid1, masking=False):
+def choose_mode(config: "Config", is_pid1, masking=False):
     """'exec' or 'supervise': auto execs only when nothing needs a resident process."""
     reasons = resident_reasons(config, is_pid1, masking)
     if config.supervise.mode == "exec":  # an explicit --exec gives up masking, nothing else
@@ -117,7 +118,7 @@ class Outcome:
         self.delegate_code, self.signal_name, self.error = delegate_code, signal_name, error
 
     @classmethod
-    def from_exit(cls, result, config):
+    def from_exit(cls, result, config: "Config"):
         """Apply --exit-remap and --on-error continue to the delegate's Exit."""
         if result.reason in (REASON_EXITED, REASON_SIGNALED):
             code = config.supervise.exit_remap.get(result.code, result.code)

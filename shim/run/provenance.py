@@ -8,6 +8,10 @@ as the user wrote them: flag, variable or config key), hygiene, references.
 
 from shim.errors import ShimError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 HYGIENE = "hygiene (shim's own credentials, --scrub-credentials, --scrub-env)"
 
 
@@ -20,14 +24,14 @@ class Trace:
     def mark(self, name, step) -> None:
         self.steps.setdefault(name, []).append(step)
 
-    def platform(self, config, platform_env) -> None:
+    def platform(self, config: "Config", platform_env) -> None:
         for name in platform_env:
             source = config.detection.source if config.detection else "platform"
             self.mark(name, "runtime" if name == "SHIM_RUNTIME" else "SageMaker contract")
             if name == "SHIM_RUNTIME":
                 self.steps[name][-1] = f"runtime ({source})"
 
-    def configured(self, config, env) -> None:
+    def configured(self, config: "Config", env) -> None:
         """The env section's steps over `env` (the environment before them), in build() order."""
         from shim.run import envlayer
 
@@ -89,7 +93,7 @@ def lines(found):
     return out
 
 
-def run_trace(config, inherited, platform_env, sources_env, env, targets):
+def run_trace(config: "Config", inherited, platform_env, sources_env, env, targets):
     """The trace of a real run (the pipeline's env at each step)."""
     trace = Trace()
     trace.platform(config, platform_env)

@@ -28,6 +28,7 @@ from shim.util.text import show
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from shim.config.options import Config
     from shim.loop import Loop
     from shim.run.pipeline import Run
 
@@ -366,7 +367,7 @@ class Restarts:
         return result, supervisor
 
 
-def check(config) -> None:
+def check(config: "Config") -> None:
     """Every change action parsed (--on-change, templates' on_change): a usage ShimError
     before anything is fetched or written, and for `shim check`."""
     from shim.config.kinds import parse_signal

@@ -11,6 +11,10 @@ import os
 
 from shim.errors import REASON_SETUP, ShimError, usage_error
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 # Runtimes whose job reads a failure/exit message file after the container ends.
 MESSAGE_RUNTIMES = ("sagemaker-training", "sagemaker-processing")
 REASONS = {
@@ -21,7 +25,7 @@ REASONS = {
 }
 
 
-def prepare(config, environ, log):
+def prepare(config: "Config", environ, log):
     """Variables the platform step adds to the delegate's environment (and files it writes)."""
     detection = config.detection
     log("info", f"runtime {detection.runtime} ({detection.source}: {'; '.join(detection.evidence)})")
@@ -44,7 +48,7 @@ def prepare(config, environ, log):
     return env
 
 
-def resident_reason(config):
+def resident_reason(config: "Config"):
     """Why the platform contract keeps shim resident (the failure file), or None."""
     if config.platform.sagemaker_layout:
         return "--sagemaker-layout (failure file)"
@@ -53,7 +57,7 @@ def resident_reason(config):
     return None
 
 
-def finish(config, outcome, log):
+def finish(config: "Config", outcome, log):
     """After a failed run on (or laid out as) SageMaker: the reason where the job reads it."""
     if outcome is None or outcome.exit_code == 0 or resident_reason(config) is None:
         return

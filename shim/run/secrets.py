@@ -18,6 +18,10 @@ from shim.sources.fetch import Result
 from shim.util.text import show
 from shim.util.urlcode import is_name
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 DEFAULT_MODE = 0o400
 TARGET_KEYS = ("env", "env_prefix", "file", "dir", "env_from")
 ENV_KINDS = ("env", "env_prefix", "env_from")
@@ -41,7 +45,7 @@ class Target:
 
 
 # -- plan ----------------------------------------------------------------------------------
-def plan(config, env, errors=None):
+def plan(config: "Config", env, errors=None):
     """Every target of this run, references parsed; usage ShimError on bad input.
 
     With `errors` (a list), every bad target is appended to it and the others are still
@@ -206,7 +210,7 @@ def _check_duplicates(targets):
 
 
 # -- fetch ------------------------------------------------------------------------------
-def fetch(targets, config, env, cancelled=None, log=None, store=None):
+def fetch(targets, config: "Config", env, cancelled=None, log=None, store=None):
     """[(Target, Result)] in target order, or the fail-closed ShimError."""
     from shim.sources.fetch import fetch_all
     settings = {}
@@ -436,7 +440,7 @@ def _same_file(path, data):
 
 
 # -- the step -----------------------------------------------------------------------------
-def run_step(config, env, cancelled=None, log=None, files=True, sources_env=None):
+def run_step(config: "Config", env, cancelled=None, log=None, files=True, sources_env=None):
     """Fetch, then apply to `env` (in place) and to disk.  Returns (pairs, masked values).
 
     `sources_env` is what the sources read (VAULT_ADDR, SHIM_VAULT_TOKEN...): the

@@ -27,6 +27,10 @@ from shim.errors import REASON_USAGE, ShimError, usage_error
 from shim.sources import embedded
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 SECRET_MODE = 0o400
 PLAIN_MODE = 0o644
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -182,7 +186,7 @@ def position(text, offset):
 
 
 # -- the step ---------------------------------------------------------------------------------
-def plan(config):
+def plan(config: "Config"):
     """[Template] from the resolved config; usage ShimError for a malformed source reference."""
     from shim.sources.refs import RefError, parse as parse_ref
     out = []
@@ -332,7 +336,7 @@ def _error(t, text, err):
                      "reference with '+'", reason=REASON_USAGE)
 
 
-def run_step(config, env, sources_env, cancelled=None, log=None):
+def run_step(config: "Config", env, sources_env, cancelled=None, log=None):
     """Plan, render and write every template; (templates, Rendered) for refresh/masking."""
     templates = plan(config)
     fetch = fetcher(config, sources_env, cancelled, log)
@@ -353,7 +357,7 @@ def _build_mask(cancelled):
                         reason=REASON_INTERRUPTED, code=EXIT_FETCH) from None
 
 
-def fetcher(config, sources_env, cancelled=None, log=None, store=None):
+def fetcher(config: "Config", sources_env, cancelled=None, log=None, store=None):
     """fetch(items) -> [Result] with the secrets settings (deadline, Vault token file)."""
     from shim.sources.fetch import fetch_all
     settings = {}
