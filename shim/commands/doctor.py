@@ -24,6 +24,10 @@ import time
 from shim.errors import EXIT_SETUP, ShimError
 from shim.util.stdio import write_stdout
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 USAGE = "usage: shim doctor [--format text|json] [OPTIONS]"
 OK, WARN, FAIL = "ok", "warn", "fail"
 # The clock cannot be earlier than this (shim did not exist before): SigV4 needs ±5 minutes.
@@ -105,7 +109,7 @@ def render(check):
     return " ".join(line.split()) + "\n"
 
 
-def run_checks(config, environ):
+def run_checks(config: "Config", environ):
     checks = []
     for step in (proc_mounted, reaping, writable_paths, trust_store, dns, clock, privileges,
                  memory):
@@ -118,7 +122,7 @@ def run_checks(config, environ):
 
 
 # -- the checks, in the order a run meets them ---------------------------------------------------
-def proc_mounted(config, environ):
+def proc_mounted(config: "Config", environ):
     if os.path.exists("/proc/self/status"):
         return Check("/proc", OK, "mounted")
     return Check("/proc", FAIL, "not mounted: shim cannot read its inherited environment exactly, "
@@ -126,7 +130,7 @@ def proc_mounted(config, environ):
                  "mount proc at /proc (every container runtime does unless told otherwise)")
 
 
-def reaping(config, environ):
+def reaping(config: "Config", environ):
     if os.getpid() == 1:
         return Check("reaping", OK, "shim would be PID 1 and reap every orphan")
     if not config.supervise.subreaper:
@@ -157,7 +161,7 @@ def _is_subreaper():
     return False
 
 
-def writable_paths(config, environ):
+def writable_paths(config: "Config", environ):
     from shim.run.lifecycle import unwritable
 
     wanted = []  # (what, directory)
@@ -198,7 +202,7 @@ def writable_paths(config, environ):
     return checks
 
 
-def trust_store(config, environ):
+def trust_store(config: "Config", environ):
     from shim.net import tls
 
     source = tls.trust_source(environ=environ)
@@ -215,7 +219,7 @@ def trust_store(config, environ):
     return Check("trust store", OK, source)
 
 
-def dns(config, environ):
+def dns(config: "Config", environ):
     checks = []
     try:
         with open("/etc/resolv.conf") as f:
@@ -237,7 +241,7 @@ def dns(config, environ):
     return checks
 
 
-def clock(config, environ):
+def clock(config: "Config", environ):
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     if now < EARLIEST or now > LATEST:
@@ -247,7 +251,7 @@ def clock(config, environ):
     return Check("clock", OK, f"{stamp} (plausible; SigV4 needs it within 5 minutes of real time)")
 
 
-def privileges(config, environ):
+def privileges(config: "Config", environ):
     nnp = _status_field("NoNewPrivs")
     eff = _status_field("CapEff")
     if nnp is None or eff is None:
@@ -263,7 +267,7 @@ def privileges(config, environ):
     return Check("privileges", OK, detail)
 
 
-def memory(config, environ):
+def memory(config: "Config", environ):
     limit = _memory_limit()
     logs = config.logs
     sinks = len(logs.sinks) + bool(logs.stdout_path) + bool(logs.stderr_path)

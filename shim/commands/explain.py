@@ -24,6 +24,10 @@ from shim.config.option import BOOL, ENUM, MAP, Option
 from shim.errors import ShimError
 from shim.util.stdio import write_stderr, write_stdout
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.config.options import Config
+
 USAGE = "usage: shim explain [--format text|json] [--fetch] [OPTIONS] -- COMMAND [ARGS...]"
 # explain's own flags (before '--', beside the run options).
 OWN = (
@@ -158,7 +162,7 @@ def config_errors(argv, environ):
     return errors
 
 
-def option_sources(config, argv, environ):
+def option_sources(config: "Config", argv, environ):
     """[{option, value, source, where}] for every option with a value: flag, env, config,
     profile or default, and exactly where (the flag, the variable, the JSON path)."""
     profile_keys = _profile_keys(config)
@@ -213,7 +217,7 @@ def _shown_value(opt, value):
 
 
 # -- environment ----------------------------------------------------------------------------
-def environment(config, environ, errors):
+def environment(config: "Config", environ, errors):
     """(delegate env, {name: [steps]}, the sources' env, secret targets) without side effects."""
     from shim.run import envlayer, hygiene
     from shim.run.provenance import Trace
@@ -264,7 +268,7 @@ def reference(target):
 
 
 # -- mode and delegate ------------------------------------------------------------------------
-def mode(config, targets, errors):
+def mode(config: "Config", targets, errors):
     from shim.run.pipeline import MASKING, choose_mode, resident_reasons
 
     masking = bool(targets) and config.logs.mask_secrets
@@ -282,7 +286,7 @@ def mode(config, targets, errors):
     return chosen, reasons
 
 
-def delegate(config, env, from_args, errors):
+def delegate(config: "Config", env, from_args, errors):
     from shim.run import delegate as d
 
     info: dict = {"argv": None, "found_by": None, "path": None}
@@ -311,7 +315,7 @@ def delegate(config, env, from_args, errors):
 
 
 # -- what else the run touches -----------------------------------------------------------------
-def files(config, targets):
+def files(config: "Config", targets):
     out = []
     for t in targets:
         if t.kind in ("file", "dir"):
@@ -353,7 +357,7 @@ def _owner(uid, gid) -> str:
     return f"{os.getuid() if uid is None else uid}:{os.getgid() if gid is None else gid}"
 
 
-def identity(config):
+def identity(config: "Config"):
     """Who the delegate runs as: the identity options that are set, else shim's own user."""
     found = {"uid": os.getuid(), "gid": os.getgid()}
     for opt in options.OPTIONS:
@@ -362,7 +366,7 @@ def identity(config):
     return found
 
 
-def hooks(config):
+def hooks(config: "Config"):
     from shim.run.hooks import list_hooks
 
     out = {}
@@ -376,7 +380,7 @@ def hooks(config):
     return out
 
 
-def waits(config):
+def waits(config: "Config"):
     from shim.run import lifecycle
     from shim.run.waitfor import shown
 
@@ -393,7 +397,7 @@ def waits(config):
 SINK_SECTIONS = ("logs", "metrics", "heartbeat", "relay", "report")
 
 
-def sinks(config):
+def sinks(config: "Config"):
     """Every set option of the streams and telemetry sections (URLs without credentials)."""
     from shim.run.waitfor import shown
 
@@ -409,7 +413,7 @@ def sinks(config):
 
 
 # -- --fetch ------------------------------------------------------------------------------------
-def fetch_all(config, targets, env, errors):
+def fetch_all(config: "Config", targets, env, errors):
     """Each reference once: status, latency, length and sha256 prefix (never the value)."""
     from shim.net.http import Client
     from shim.sources.base import Context
@@ -419,7 +423,8 @@ def fetch_all(config, targets, env, errors):
     if config.secrets.vault_token_file:
         settings["vault_token_file"] = config.secrets.vault_token_file
     http = Client(env=env)
-    ctx = Context(env, http, time.monotonic() + config.secrets.deadline, settings)
+    # an empty --fetch-deadline= is None here (kinds._duration): the run path fails the same way
+    ctx = Context(env, http, time.monotonic() + config.secrets.deadline, settings)  # type: ignore[operator]
     items: dict = {}
     for t in targets:
         for item in t.items:
