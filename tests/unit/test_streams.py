@@ -202,3 +202,77 @@ def test_an_empty_buffer_takes_a_put_larger_than_the_limit():
     s = _Held(limit=4, overflow="drop")
     assert s.put([b"123456789"], 9)  # one chunk's records may exceed a small --log-buffer
     assert not s.put([b"x"], 1) and s.dropped == 1
+
+
+# -- capture's hold policy (recording fakes, a fake clock: no sleeping) ----------------------
+class _FakeLoop:
+    def __init__(self):
+        self.now, self.readers, self.timers = 0.0, set(), []
+
+    def time(self):
+        return self.now
+
+    def add_reader(self, fd, callback):
+        self.readers.add(fd)
+
+    def remove_reader(self, fd):
+        self.readers.discard(fd)
+
+    def call_at(self, when, callback):
+        timer = _FakeTimer(when, callback)
+        self.timers.append(timer)
+        return timer
+
+
+class _FakeTimer:
+    def __init__(self, when, callback):
+        self.when, self.callback, self.cancelled = when, callback, False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+class _FakeSink:
+    def __init__(self, block_limit=5.0):
+        self.full, self.degraded, self.held_s = True, False, 0.0
+        self.full_since, self.block_limit = 0.0, block_limit
+
+    def holding(self):
+        return self.full and not self.degraded
+
+    def degrade(self):
+        self.degraded = True
+
+
+def _capture_with(sink):
+    from shim.streams.capture import Capture
+
+    capture = Capture({1}, sinks=[sink])
+    capture.loop = _FakeLoop()
+    st = capture.streams[0]
+    st.read_fd = 99
+    capture._resume(st)
+    return capture, capture.loop
+
+
+def test_a_full_healthy_sink_pauses_reading_until_it_has_room():
+    sink = _FakeSink()
+    capture, loop = _capture_with(sink)
+    assert loop.readers == {99}
+    capture._check_hold()
+    assert loop.readers == set()  # the delegate now waits in write(), nothing is dropped
+    loop.now = 1.5
+    sink.full = False  # the writer thread made room and told the loop
+    capture._check_hold()
+    assert loop.readers == {99} and sink.held_s == 1.5 and not sink.degraded
+
+
+def test_a_sink_held_past_its_limit_is_degraded_and_reading_resumes():
+    sink = _FakeSink(block_limit=5.0)
+    capture, loop = _capture_with(sink)
+    capture._check_hold()
+    timer = [t for t in loop.timers if not t.cancelled][-1]
+    assert timer.when == 5.0  # wakes exactly when the limit is reached
+    loop.now = timer.when
+    timer.callback()
+    assert sink.degraded and loop.readers == {99} and sink.held_s == 5.0
