@@ -10,10 +10,17 @@ from shim.config.kinds import convert
 from shim.config.option import BOOL, HelpRequested
 from shim.errors import usage_error
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shim.config.option import Option
+
 __all__ = ["HelpRequested", "from_environ", "parse_flags", "parse_or_usage"]
 
 
-def parse_flags(argv, table, command, usage, positionals=0):
+def parse_flags(argv: "list[str]", table: "tuple[Option, ...]", command: str, usage: str,
+                positionals: "int | None" = 0) -> "tuple[dict[str, Any], list[str]]":
     """({option name: typed value}, [positional words]) from argv.
 
     Flags may come before or after positional words; `--` ends the flags.  Values
@@ -21,11 +28,11 @@ def parse_flags(argv, table, command, usage, positionals=0):
     names the flag.
     """
     by_flag = {}
-    for opt in table:
-        for flag in opt.flags:
-            by_flag[flag] = opt
-        if opt.kind == BOOL:
-            by_flag["--no-" + opt.flags[0][2:]] = opt
+    for option in table:
+        for flag in option.flags:
+            by_flag[flag] = option
+        if option.kind == BOOL:
+            by_flag["--no-" + option.flags[0][2:]] = option
     values, words, i = {}, [], 0
     while i < len(argv):
         arg = argv[i]
@@ -56,7 +63,8 @@ def parse_flags(argv, table, command, usage, positionals=0):
     return values, words
 
 
-def parse_or_usage(argv, table, command, usage, positionals=0):
+def parse_or_usage(argv: "list[str]", table: "tuple[Option, ...]", command: str, usage: str,
+                   positionals: "int | None" = 0) -> "tuple[dict[str, Any], list[str]] | None":
     """parse_flags, or None once -h/--help has printed `usage` (the caller exits 0)."""
     try:
         return parse_flags(argv, table, command, usage, positionals)
@@ -67,7 +75,7 @@ def parse_or_usage(argv, table, command, usage, positionals=0):
         return None
 
 
-def from_environ(table, environ):
+def from_environ(table: "tuple[Option, ...]", environ: "dict[str, str]") -> "dict[str, Any]":
     """{option name: typed value} from each option's variable (empty means unset)."""
     values = {}
     for opt in table:

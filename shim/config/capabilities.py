@@ -130,18 +130,18 @@ MOST_USED = ("config", "env_file", "env", "secret", "secret_file", "timeout", "g
 _NOT_RESIDENT = frozenset({"breakpoint_before"})
 
 
-def resident_options():
+def resident_options() -> "tuple[str, ...]":
     """Every option that, when set, rules out exec mode (in registry order)."""
     return tuple(name for cap in CAPABILITIES if cap.resident for name in cap.enabled_by
                  if name not in _NOT_RESIDENT)
 
 
-def service_options():
+def service_options() -> "tuple[str, ...]":
     """The options that turn on a service beside the delegate (shim.run.services)."""
     return tuple(name for cap in CAPABILITIES if cap.service for name in cap.enabled_by)
 
 
-def owner(option):
+def owner(option: str) -> "Capability":
     """The capability an option belongs to."""
     for cap in CAPABILITIES:
         if option in cap.options:

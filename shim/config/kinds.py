@@ -24,13 +24,19 @@ from shim.config.option import (
 from shim.errors import ShimError, usage_error
 from shim.util.text import jsontype, oserror, show  # noqa: F401  (re-exported)
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shim.config.option import Option
+
 # The one boolean parser (flags, variables, files, install's variables).
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 BOOL_HELP = "use true/false, yes/no, on/off or 1/0"
 
 
-def parse_bool(text):
+def parse_bool(text: object) -> bool:
     """'yes' -> True, 'off' -> False; raises ValueError for anything else (also '')."""
     if isinstance(text, bool):
         return text
@@ -49,7 +55,7 @@ DURATION_HELP = "write a duration as 500ms, 10s, 2m, 1h, 1m30s, or plain seconds
 _DIGITS = frozenset("0123456789")
 
 
-def parse_duration(text):
+def parse_duration(text: object) -> float:
     """'500ms' -> 0.5, '1m30s' -> 90.0, '2' -> 2.0; raises ValueError.  Linear, ASCII only."""
     if isinstance(text, bool):
         raise ValueError("not a duration")
@@ -88,7 +94,7 @@ def parse_duration(text):
 
 
 # -- small value parsers shared by the map kinds -----------------------------------
-def parse_exit_code(value, where):
+def parse_exit_code(value: object, where: str) -> int:
     """0..255 from an int or an ASCII decimal string (no sign, no '_', no float)."""
     if isinstance(value, int) and not isinstance(value, bool):
         code = value
@@ -106,7 +112,7 @@ def parse_exit_code(value, where):
 NOT_FORWARDED = ("SIGCHLD",)
 
 
-def parse_signal(value, where, forwarded=False):
+def parse_signal(value: object, where: str, forwarded: bool = False) -> int:
     """A catchable signal number from a name (TERM, SIGTERM, RTMIN+1, RTMAX-2) or an ASCII
     number.  `forwarded`: it must also be one the supervisor forwards (a rewrite's FROM)."""
     import _signal as signal
@@ -293,7 +299,7 @@ _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 SIZE_HELP = "write a byte count as 512, 64k, 16M or 1G"
 
 
-def parse_size(value, units=_SIZE_UNITS):
+def parse_size(value: object, units: "dict[str, int]" = _SIZE_UNITS) -> int:
     """'64k' -> 65536, '3' -> 3, 7 -> 7; raises ValueError.  ASCII digits only, no sign."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
@@ -338,7 +344,7 @@ def _templates(opt, raw, where):
 CONVERTERS[TEMPLATE_LIST] = _templates
 
 
-def convert(opt, raw, where):
+def convert(opt: "Option", raw: object, where: str) -> "Any":
     """The option's typed value from a raw value of any layer; raises a usage ShimError."""
     value = CONVERTERS[opt.kind](opt, raw, where)
     if opt.minimum is not None and value is not None and value < opt.minimum:

@@ -48,12 +48,12 @@ class Option:
         self.minimum = minimum
 
     @property
-    def section(self):
+    def section(self) -> str:
         """The config section this option belongs to ("" for top-level options)."""
         return self.key.split(".", 1)[0] if self.key and "." in self.key else ""
 
     @property
-    def attr(self):
+    def attr(self) -> str:
         """Its attribute on the section's settings object (the key's last part)."""
         if self.key is None:
             return self.name

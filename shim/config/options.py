@@ -356,7 +356,7 @@ class Config(TopLevel):
 
 
 # -- layer 1: the command line -----------------------------------------------
-def parse_argv(argv):
+def parse_argv(argv: "list[str]") -> "tuple[dict[str, Any], list[str]]":
     """Split argv into ({name: value}, command).  Options stop at '--' or the first word."""
     values: dict = {}  # name -> raw string, or a list of them for repeatable options
     i = 0
@@ -410,7 +410,7 @@ def _typed(layer, where_of):
 
 
 # -- layer 2: the environment ------------------------------------------------
-def parse_environ(environ, errors=None):
+def parse_environ(environ: "dict[str, str]", errors: "list | None" = None) -> "dict[str, Any]":
     """{name: raw} from SHIM_* variables.  LIST/MAP take JSON or comma-separated items.
 
     With `errors` (a list), each bad variable is appended as (name, ShimError) and
@@ -446,7 +446,7 @@ def _split_env_list(opt, raw):
 
 
 # -- layer 3: the config file --------------------------------------------------
-def load_config_file(path):
+def load_config_file(path: str) -> "Any":
     from shim.util import jsonio
 
     try:
@@ -462,7 +462,7 @@ def load_config_file(path):
                           "fix the file; 'shim check --config PATH' lists every error") from None
 
 
-def parse_config(doc, profile=None, errors=None):
+def parse_config(doc: "Any", profile: "str | None" = None, errors: "list | None" = None) -> "dict[str, Any]":
     """{name: typed value} from a config document, with profile `profile` laid over it.
 
     With `errors` (a list), every problem is appended as (json_path, ShimError) and
@@ -566,7 +566,7 @@ def _fail(errors, path, err, result):
 PATH_KEYED = ("secret_file", "secret_dir")
 
 
-def anchored(config: "Config", cwd):
+def anchored(config: "Config", cwd: str) -> "Config":
     """The same settings with relative paths made absolute against `cwd`.
 
     The resident shim leaves its start directory once the delegate runs (so it keeps no
@@ -600,7 +600,7 @@ def anchored(config: "Config", cwd):
 
 
 # -- resolve all layers ----------------------------------------------------------
-def resolve(argv, environ):
+def resolve(argv: "list[str]", environ: "dict[str, str]") -> "Config":
     """Resolve flag > environment > file (+profile) > default into one Config."""
     flag_raw, command = parse_argv(argv)
     env_raw = parse_environ(environ)
@@ -670,7 +670,7 @@ USAGE = ("usage: shim [OPTIONS] [--] COMMAND [ARGS...]\n"
          "(platform tooling: `shim k8s --help`)")
 
 
-def render_help(full=False):
+def render_help(full: bool = False) -> str:
     """--help: the most used options, then the capabilities by name; --help-all: every
     option, grouped by capability (shim.config.capabilities, the one registry)."""
     from shim.config.capabilities import CAPABILITIES, MOST_USED

@@ -90,7 +90,7 @@ def _properties(top):
     return props
 
 
-def schema():
+def schema() -> "dict":
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "urn:shim:config-schema:1",

@@ -6,6 +6,10 @@ Rendering is shim.run.templates."""
 
 from shim.config.option import TEMPLATE_LIST, Option
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 SECTION = ""
 
 KEYS = ("source", "destination", "mode", "owner", "on_change")
@@ -38,7 +42,7 @@ OPTIONS = (
 )
 
 
-def convert(opt, raw, where):
+def convert(opt: "Option", raw: object, where: str) -> "list[dict[str, Any]]":
     """Flags/variables give "SRC=DST" strings, a file objects too -> [dict of KEYS].
     (Called only when templates are configured: its imports stay off the plain start.)"""
     from shim.errors import usage_error
