@@ -55,7 +55,7 @@ def _subcommand(argv):
     return None, argv
 
 
-def inherited_environ(proc="/proc/self/environ"):
+def inherited_environ(proc: str = "/proc/self/environ") -> "dict[str, str]":
     """The environment this process was started with, byte for byte.
 
     Not `os.environ`: CPython's locale coercion adds LC_CTYPE=C.UTF-8 to it (and
@@ -76,7 +76,7 @@ def inherited_environ(proc="/proc/self/environ"):
     return env
 
 
-def main(argv=None):
+def main(argv: "list[str] | None" = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     module_name, rest = _subcommand(argv)
     # Output goes through fds 1 and 2 (closed or full stdout: a one-line error, not 119).

@@ -7,6 +7,10 @@ use the codes below, and every outcome also carries a `reason` string because
 codes can collide with what a delegate returns.
 """
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Callable
+
 # -- exit codes (documented in README, "Exit codes") -------------------------
 EXIT_INTERNAL = 119  # a bug in shim: please report it
 EXIT_CANCELLED = 120  # the cancel file appeared; the delegate was terminated
@@ -64,12 +68,12 @@ REASON_CODES = {
 _redactor = None
 
 
-def set_redactor(fn) -> None:
+def set_redactor(fn: "Callable[[str], str] | None") -> None:
     global _redactor
     _redactor = fn
 
 
-def redact(text):
+def redact(text: str) -> str:
     """`text` with every registered sensitive value replaced by ***."""
     return _redactor(text) if _redactor is not None and text else text
 
@@ -92,7 +96,7 @@ class ShimError(Exception):
         self.code = REASON_CODES.get(reason, EXIT_USAGE) if code is None else code
         super().__init__(self.message())
 
-    def message(self):
+    def message(self) -> str:
         head = f"{self.operation} {self.obj}".strip() if self.obj != "" else self.operation
         text = f"{head}: {self.cause}"
         if self.fix:
@@ -107,6 +111,6 @@ class ShimError(Exception):
                        for ch in text)
 
 
-def usage_error(obj, cause, fix):
+def usage_error(obj: str, cause: str, fix: str) -> "ShimError":
     """A command-line or configuration mistake (exit 125)."""
     return ShimError("parse", obj, cause, fix, reason=REASON_USAGE)

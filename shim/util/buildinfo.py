@@ -9,8 +9,12 @@ import platform
 from shim import __version__
 from shim.util.platforms import arch_of
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
-def build_info():
+
+def build_info() -> "dict[str, Any] | None":
     """The JSON the freezer baked in (shim/_buildinfo.json), or None from source."""
     from shim.util.resources import get_data
 
@@ -25,7 +29,7 @@ def build_info():
         return None
 
 
-def source_commit():
+def source_commit() -> "str | None":
     """HEAD of the git checkout the source runs from (no git binary needed)."""
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     git = os.path.join(repo, ".git")
@@ -48,7 +52,7 @@ def source_commit():
         return None
 
 
-def identity(info=None):
+def identity(info: "dict[str, Any] | None" = None) -> "dict[str, Any]":
     """version, commit, build_date, arch, freezer: who made this run (reports, `shim version`)."""
     info = build_info() or {} if info is None else info
     return {

@@ -10,8 +10,13 @@ import os
 
 from shim.errors import REASON_SETUP, ShimError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Callable
 
-def write_atomically(path, fill, mode=0o644, tmp=None, lock=False):
+
+def write_atomically(path: str, fill: "Callable[[int], object]", mode: int = 0o644, tmp: "str | None" = None,
+                     lock: bool = False) -> None:
     """Create a temp file beside `path`, `fill(fd)` it, set `mode`, fsync, rename.
 
     `tmp`: the temp file's path (default `.NAME.tmp-PID-RANDOM` in the same directory);
@@ -43,14 +48,14 @@ def write_atomically(path, fill, mode=0o644, tmp=None, lock=False):
         os.close(fd)
 
 
-def write_all(fd, data) -> None:
+def write_all(fd: int, data: bytes) -> None:
     """os.write until all of `data` is written."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def atomic_write(path, data, mode=0o644, what="file"):
+def atomic_write(path: str, data: bytes, mode: int = 0o644, what: str = "file") -> None:
     """Write `data` (bytes) to `path` atomically; a failure is a setup error (exit 118)."""
     try:
         write_atomically(path, lambda fd: write_all(fd, data), mode)
@@ -61,7 +66,7 @@ def atomic_write(path, data, mode=0o644, what="file"):
     fsync_dir(os.path.dirname(path) or ".", strict=False)
 
 
-def fsync_dir(directory, strict=True):
+def fsync_dir(directory: str, strict: bool = True) -> None:
     """Make a rename in `directory` durable.  strict=False: best effort, never raises."""
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

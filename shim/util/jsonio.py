@@ -6,6 +6,10 @@ compact separators), so outputs do not depend on which one is present.
 
 from types import ModuleType
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 _orjson: ModuleType | None
 try:  # optional fast path
     import orjson as _orjson
@@ -13,7 +17,7 @@ except ImportError:  # pragma: no cover - exercised by the frozen build
     _orjson = None
 
 
-def loads(data):
+def loads(data: "str | bytes") -> "Any":
     """Parse JSON text or bytes; raises ValueError on malformed input."""
     if _orjson is not None:
         try:
@@ -35,7 +39,7 @@ def loads(data):
         raise ValueError("nested too deeply") from None
 
 
-def dumps(obj, indent=False):
+def dumps(obj: object, indent: bool = False) -> bytes:
     """Serialise to UTF-8 bytes, keys sorted, compact (or 2-space indented)."""
     if _orjson is not None:
         option = _orjson.OPT_SORT_KEYS | (_orjson.OPT_INDENT_2 if indent else 0)

@@ -36,6 +36,12 @@ import _thread  # a lock without importing threading (start-up cost)
 
 from shim.errors import ShimError, set_redactor
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, TypeVar
+
+    Text = TypeVar("Text", str, bytes)
+
 MASK = b"***"
 MIN_LENGTH = 2  # a one-character value would mask every occurrence of that character
 LINE_MIN = 8  # lines of a multi-line value shorter than this are masked only with it
@@ -49,7 +55,7 @@ class Interrupted(Exception):
     """`stop()` said yes while the automaton was being built."""
 
 
-def to_bytes(value):
+def to_bytes(value: object) -> bytes:
     """The bytes a value appears as in output: text as UTF-8, numbers and booleans as
     their JSON text (what a variable or file receives), bytes as they are."""
     if isinstance(value, (bytes, bytearray)):
@@ -61,12 +67,12 @@ def to_bytes(value):
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
-def pieces(raw):
+def pieces(raw: bytes) -> "list[bytes]":
     """The byte strings that mask one value (see the module docstring); [] if too short."""
     return list(iter_pieces(raw))
 
 
-def iter_pieces(raw):
+def iter_pieces(raw: bytes) -> "Iterator[bytes]":
     """pieces(), lazily: the whole value first, so a full budget stops the work early."""
     value = raw.rstrip(b"\r\n")
     if len(value) < MIN_LENGTH:
@@ -143,7 +149,7 @@ class Masker:
         self._lock = _thread.allocate_lock()
         self._build_lock = _thread.allocate_lock()
 
-    def add(self, value, what="mask value"):
+    def add(self, value: object, what: str = "mask value") -> None:
         """Register `value`; ShimError (exit 125) for a value shorter than MIN_LENGTH bytes.
 
         `what` names where it came from (a variable's name), never the value.
@@ -155,7 +161,7 @@ class Masker:
                             f"mask only values of at least {MIN_LENGTH} bytes")
         self.add_secret(raw)
 
-    def add_secret(self, value) -> bool:
+    def add_secret(self, value: object) -> bool:
         """Register a fetched value or a credential (str, bytes, number, boolean).
         Returns False when it is too short to be masked (counted in `short`)."""
         if value is None or value == "" or value == b"":
@@ -209,7 +215,7 @@ class Masker:
     def __len__(self):
         return len(self._pieces)
 
-    def warnings(self):
+    def warnings(self) -> "list[str]":
         """What is not masked, as messages (none when everything is)."""
         out = []
         if self.short:
@@ -221,7 +227,7 @@ class Masker:
                        "secret data, or mask only what the output can show")
         return out
 
-    def build(self, stop=None):
+    def build(self, stop: "Callable[[], bool] | None" = None) -> "Automaton":
         """Make every registered value effective; `stop()` is asked every STOP_EVERY nodes
         (Interrupted when it says yes).  Returns the automaton."""
         with self._build_lock:
@@ -238,17 +244,17 @@ class Masker:
             return self._automaton
 
     @property
-    def automaton(self):
+    def automaton(self) -> "Automaton":
         return self._automaton if self._automaton is not None else self.build()
 
     @property
-    def longest(self):
+    def longest(self) -> int:
         return self.automaton.longest
 
-    def stream(self):
+    def stream(self) -> "StreamMask":
         return StreamMask(self)
 
-    def scrub(self, data):
+    def scrub(self, data: "Text") -> "Text":
         """Mask complete occurrences in `data` (a whole message: no carry).  str in, str out."""
         if not self._pieces:
             return data
@@ -263,7 +269,7 @@ class Masker:
         return s.feed(data) + s.flush()
 
 
-def scrub_plain(data, values):
+def scrub_plain(data: bytes, values: "list[bytes]") -> bytes:
     """The same result as the automaton, by plain search (bytes.find per value): for short
     texts such as messages, O(len(values) * len(data)) at C speed and no build."""
     spans = []
@@ -361,7 +367,7 @@ class Automaton:
         c = self.chain[node]
         return ((c, node + 1),) if c >= 0 else ()
 
-    def goto(self, node, c):
+    def goto(self, node: int, c: int) -> "int | None":
         kids = self.branch.get(node)
         if kids is not None:
             return kids.get(c)
@@ -430,10 +436,10 @@ class StreamMask:
         self.scanned = 0
 
     @property
-    def carry(self):
+    def carry(self) -> bytes:
         return bytes(self.buf)
 
-    def feed(self, chunk):
+    def feed(self, chunk: bytes) -> bytes:
         auto = self.masker.automaton
         if auto is not self.auto:  # values were added (refresh): go on with the new set
             self._rebase(auto)
@@ -445,7 +451,7 @@ class StreamMask:
             self._walk(chunk)
         return self._emit(self.pos - self.auto.depth[self.state])
 
-    def flush(self):
+    def flush(self) -> bytes:
         """Emit what is held (after --mask-delay, and at the end of the stream).  The
         automaton keeps its state: a value completed by the next write is still masked."""
         return self._emit(self.pos)

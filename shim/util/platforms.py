@@ -25,32 +25,32 @@ MACHINE_TO_ARCH: dict[str, str] = dict(
 ELF_MACHINES: dict[int, str] = {int(info["elf"]): arch for arch, info in ARCH_INFO.items()}
 
 
-def arch_of(machine):
+def arch_of(machine: str) -> str:
     """OCI arch name of a `uname -m` value ('x86_64' -> 'amd64'); unknown names pass through."""
     machine = machine.lower()
     return MACHINE_TO_ARCH.get(machine, machine)
 
 
-def machine_of(arch):
+def machine_of(arch: str) -> str:
     """`uname -m` value of an OCI arch ('arm64' -> 'aarch64')."""
     return str(ARCH_INFO[arch]["machine"])
 
 
-def triplet(arch):
+def triplet(arch: str) -> str:
     """GNU toolchain triplet of an OCI arch ('arm64' -> 'aarch64-linux-gnu')."""
     return str(ARCH_INFO[arch]["triplet"])
 
 
-def loader(arch):
+def loader(arch: str) -> str:
     """glibc's dynamic loader path for an OCI arch."""
     return str(ARCH_INFO[arch]["loader"])
 
 
-def running_arch():
+def running_arch() -> str:
     """OCI arch of the running kernel/process."""
     return arch_of(os.uname().machine)
 
 
-def platform_of(machine=None):
+def platform_of(machine: "str | None" = None) -> str:
     """'linux/<arch>' for `machine` (default: the running one)."""
     return "linux/" + (arch_of(machine) if machine else running_arch())

@@ -7,7 +7,7 @@ points into the archive, so zipimport reads the file from there.
 """
 
 
-def get_data(package, resource):
+def get_data(package: str, resource: str) -> "bytes | None":
     """The bytes of `resource` in `package`, or None when there is no such file."""
     import pkgutil
 

@@ -12,11 +12,15 @@ Stdlib only.
 import hashlib
 import json
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 EMBEDDED = "_sbom.cdx.json"
 SPEC = "1.5"
 
 
-def embedded():
+def embedded() -> "dict[str, Any] | None":
     """The SBOM baked into the binary, or None (source installs)."""
     from shim.util.resources import get_data
 
@@ -29,19 +33,19 @@ def embedded():
         return None
 
 
-def with_binary(doc, sha256):
+def with_binary(doc: "dict[str, Any]", sha256: str) -> "dict[str, Any]":
     """doc with the binary's own sha256 on its metadata component (a new dict)."""
     doc = json.loads(json.dumps(doc))
     doc["metadata"]["component"]["hashes"] = [{"alg": "SHA-256", "content": sha256}]
     return doc
 
 
-def encode(doc):
+def encode(doc: "dict[str, Any]") -> bytes:
     """The document as the files beside the binaries hold it (indented, keys sorted, one newline)."""
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def from_binary(data):
+def from_binary(data: bytes) -> "bytes | None":
     """The SBOM file of a static binary's bytes: its embedded document plus its sha256 (None: none embedded)."""
     import io
     import zipfile
@@ -54,7 +58,7 @@ def from_binary(data):
     return encode(with_binary(doc, hashlib.sha256(data).hexdigest()))
 
 
-def file_sha256(path):
+def file_sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -62,7 +66,7 @@ def file_sha256(path):
     return h.hexdigest()
 
 
-def serial_number(doc) -> str:
+def serial_number(doc: "dict[str, Any]") -> str:
     """A urn:uuid derived from the content (same document, same serial number).
 
     Formatted by hand: the uuid module would pull the _uuid C module into the binary."""
@@ -73,7 +77,8 @@ def serial_number(doc) -> str:
     return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def for_source(version, python_version, implementation, modules):
+def for_source(version: str, python_version: str, implementation: str,
+               modules: "dict[str, str | None]") -> "dict[str, Any]":
     """A document for shim run from source: shim, the interpreter, the optional modules found.
 
     modules: {name: version or None} (None: not importable, left out).

@@ -33,7 +33,7 @@ def reserve_closed_fds() -> None:
                 os.close(got)
 
 
-def write_stdout(data):
+def write_stdout(data: "str | bytes") -> None:
     """Write all of `data` (str or bytes) to fd 1; raises ShimError (or BrokenPipeError)."""
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogateescape")
@@ -51,7 +51,7 @@ def write_stdout(data):
                         "or a terminal that has space)", reason=REASON_SETUP) from None
 
 
-def write_stderr(line) -> None:
+def write_stderr(line: str) -> None:
     """Best effort: a message that cannot be shown must not change the outcome."""
     data = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
     try:
@@ -64,7 +64,7 @@ def write_stderr(line) -> None:
 class Stdout:
     """A stand-in for sys.stdout whose writes go through `write_stdout`."""
 
-    def write(self, text):
+    def write(self, text: str) -> int:
         write_stdout(text)
         return len(text)
 
@@ -72,10 +72,10 @@ class Stdout:
         pass
 
     @property
-    def buffer(self):
+    def buffer(self) -> "Stdout":
         return self
 
-    def isatty(self):
+    def isatty(self) -> bool:
         return os.isatty(1)
 
     def fileno(self) -> int:

@@ -6,7 +6,7 @@ without reaching up into shim.config.
 """
 
 
-def show(value):
+def show(value: object) -> str:
     """A value for a message: JSON-ish (true, null), never a Python repr, at most 60 chars."""
     if value is None:
         text = "null"
@@ -28,18 +28,18 @@ def show(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def jsontype(value):
+def jsontype(value: object) -> str:
     """The JSON type of a value, as a message names it ("an object", "null")."""
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
             int: "a number", float: "a number", type(None): "null"}.get(type(value), "a value")
 
 
-def oserror(err):
+def oserror(err: BaseException) -> str:
     """An OSError's cause as a message part ("no such file or directory")."""
     return (err.strerror or str(err)).lower() if isinstance(err, OSError) else str(err)
 
 
-def iso(ts):
+def iso(ts: float) -> str:
     """A Unix time as UTC ISO 8601 with milliseconds (records, reports)."""
     import time
 

@@ -9,7 +9,7 @@ grammar needs; tests/unit/test_urlcode.py checks them against urllib.parse.
 _HEXSET = frozenset("0123456789abcdefABCDEF")
 
 
-def unquote(text):
+def unquote(text: str) -> str:
     """urllib.parse.unquote: in each run of ASCII characters %XX sequences are decoded as
     UTF-8 (errors replaced); other characters, and malformed % sequences, are kept."""
     if "%" not in text:
@@ -34,7 +34,7 @@ def unquote(text):
     return "".join(out)
 
 
-def parse_qsl(qs):
+def parse_qsl(qs: str) -> "list[tuple[str, str]]":
     """urllib.parse.parse_qsl(qs, keep_blank_values=True): [(name, value)], '+' as space."""
     pairs = []
     for part in qs.split("&"):
@@ -45,7 +45,7 @@ def parse_qsl(qs):
     return pairs
 
 
-def is_name(text):
+def is_name(text: str) -> bool:
     """A portable variable name: [A-Za-z_][A-Za-z0-9_]* (no `re` needed)."""
     return bool(text) and text.isascii() and not text[0].isdigit() and \
         text.replace("_", "a").isalnum()
