@@ -67,11 +67,14 @@ def split(text):
     """(urllib.parse.urlsplit(text), port or None) for URLs of any scheme (sinks, relay and
     heartbeat addresses); URLError with a cause fit for a message where urlsplit's own texts
     ("Port could not be cast to integer value as 'x'", "Invalid IPv6 URL") are Python's.
-    The host may be empty (`tcp-listen://:9000`) and the port 0: the caller decides."""
+    The host may be empty (`tcp-listen://:9000`) and the port 0: the caller decides; an
+    http(s) URL is read as `parse` reads it (it is going to be requested)."""
     hostport = text.partition("://")[2] if "://" in text else ""
     for stop in "/?#":
         hostport = hostport.partition(stop)[0]
     hostport = hostport.rpartition("@")[2]
+    if hostport and text.partition("://")[0].lower() in DEFAULT_PORTS:
+        parse(text)  # an http(s) URL is going to be requested: no port 0 (no host: the caller's)
     port = _host_port(hostport, empty_host=True, zero=True)[1] if hostport else None
     try:
         return urlsplit(text), port

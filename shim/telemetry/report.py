@@ -27,6 +27,13 @@ class Report(Service):
         elif sep and scheme.lower() not in ("http", "https"):
             raise usage_error("option --report", f"unsupported URL scheme {show(scheme + '://')}",
                               "give a file PATH, file:///PATH or an http(s):// URL")
+        elif sep:  # an endpoint the client cannot request (port 0, an unclosed '['): now
+            from shim.net.url import URLError, parse
+            try:
+                parse(target)
+            except URLError as err:
+                raise usage_error("option --report", f"cannot read URL: {err}",
+                                  "give a file PATH, file:///PATH or an http(s):// URL") from None
         self.target = target
         self.log = log or (lambda level, message: None)
 

@@ -306,3 +306,29 @@ def test_check_refuses_what_a_run_refuses(extra):
     assert ran.returncode == EXIT_USAGE, ran.stderr
     assert checked.returncode == EXIT_USAGE and b": ok" not in checked.stdout
     assert one_line(ran.stderr).split(": ", 2)[2] == one_line(checked.stderr).split(": ", 2)[2]
+
+
+def _address_options():
+    """Every option that takes a URL or an address, from the option table (a new one is
+    covered without editing this test)."""
+    from shim.config import options
+    return [o for o in options.OPTIONS
+            if any(word in (o.metavar or "") for word in ("URL", "ADDR", "HOST"))]
+
+
+@pytest.mark.parametrize("opt", _address_options(), ids=lambda o: o.env)
+@pytest.mark.parametrize("value", ["ftp://x", "tcp://h:x", "http://[::1", "http://127.0.0.1:0/x"])
+def test_every_address_option_check_and_run_agree(opt, value):
+    extra = {opt.env: value}
+    if opt.name == "statsd_listen":  # the listener is read only with a gateway
+        extra["SHIM_STATSD_GATEWAY"] = "127.0.0.1:8125"
+    ran = run(["--", "true"], env=base_env(**extra))
+    checked = run(["check"], env=base_env(**extra))
+    if ran.returncode == EXIT_USAGE:
+        assert checked.returncode == EXIT_USAGE, (opt.env, value, ran.stderr, checked.stdout)
+        line = one_line(ran.stderr)
+        assert "cast" not in line and "Invalid IPv6" not in line and "ValueError" not in line
+    else:  # accepted by the run: check must not refuse it either
+        assert checked.returncode == 0, (opt.env, value, checked.stderr)
+    if value.startswith("http"):  # a URL no request can go to is refused before the start
+        assert ran.returncode == EXIT_USAGE, (opt.env, value, ran.stderr)

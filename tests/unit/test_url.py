@@ -74,6 +74,15 @@ def test_address_parsers_say_what_is_wrong_in_words(parse_one, text, cause):
     assert cause in message and "cast" not in message and "Invalid IPv6" not in message
 
 
+def test_split_reads_http_urls_as_requests_read_them():
+    # An http(s) URL in a sink, heartbeat, status or wait-for option is going to be requested:
+    # port 0 (which reads as "no port" to urlsplit) is refused when the option is read.
+    for bad in ("http://h:0/x", "https://[::1/x", "http://u@h:0/"):
+        with pytest.raises(url.URLError):
+            url.split(bad)
+    assert url.split("https://h/x?token_file=/t")[0].path == "/x"
+
+
 def test_split_keeps_what_callers_decide():
     assert url.split("tcp-listen://:9000")[1] == 9000
     assert url.split("tcp-listen://:0")[1] == 0  # the relay refuses 0 itself, in its words
