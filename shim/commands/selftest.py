@@ -118,7 +118,8 @@ def fetch(argv):
         resp = conn.getresponse()
         body = resp.read()
     except ssl.SSLCertVerificationError as err:
-        raise ShimError("fetch", url, tls.verify_failed(err, ctx.shim_trust_source), reason=REASON_SETUP) from None
+        raise ShimError("fetch", url, tls.verify_failed(err, ctx.shim_trust_source),  # type: ignore[attr-defined]
+                         reason=REASON_SETUP) from None
     except socket.gaierror as err:
         raise ShimError("fetch", url, f"cannot resolve {parts.hostname} ({err.strerror})",
                         "check /etc/resolv.conf and /etc/hosts", reason=REASON_SETUP) from None

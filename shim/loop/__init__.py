@@ -22,6 +22,11 @@ import os
 import select
 import time
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    import threading
+    from typing import Any, Callable
+
 _READ = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 _WRITE = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 
@@ -56,19 +61,19 @@ class Loop:
         self._stopped = False
 
     # -- descriptors ---------------------------------------------------------------
-    def add_reader(self, fd, callback) -> None:
+    def add_reader(self, fd: int, callback: "Callable[..., object]") -> None:
         self._readers[fd] = callback
         self._update(fd)
 
-    def remove_reader(self, fd) -> None:
+    def remove_reader(self, fd: int) -> None:
         if self._readers.pop(fd, None) is not None:
             self._update(fd)
 
-    def add_writer(self, fd, callback) -> None:
+    def add_writer(self, fd: int, callback: "Callable[..., object]") -> None:
         self._writers[fd] = callback
         self._update(fd)
 
-    def remove_writer(self, fd) -> None:
+    def remove_writer(self, fd: int) -> None:
         if self._writers.pop(fd, None) is not None:
             self._update(fd)
 
@@ -86,22 +91,22 @@ class Loop:
             pass  # closed already: nothing to watch
 
     # -- time -------------------------------------------------------------------------
-    def time(self):
+    def time(self) -> float:
         return self.clock()
 
-    def call_at(self, when, callback):
+    def call_at(self, when: float, callback: "Callable[..., object]") -> Timer:
         self._seq += 1
         timer = Timer(when, callback, self._seq)
         heapq.heappush(self._timers, timer)
         return timer
 
-    def call_later(self, delay, callback):
+    def call_later(self, delay: float, callback: "Callable[..., object]") -> Timer:
         return self.call_at(self.clock() + max(0.0, delay), callback)
 
-    def call_soon(self, callback) -> None:
+    def call_soon(self, callback: "Callable[..., object]") -> None:
         self._ready.append(callback)
 
-    def call_soon_threadsafe(self, callback):
+    def call_soon_threadsafe(self, callback: "Callable[..., object]") -> None:
         """Run `callback` on the loop's thread soon; safe from any thread."""
         if self._wake_w is None:
             raise RuntimeError("call enable_threads() on the loop's thread first")
@@ -124,7 +129,8 @@ class Loop:
         except BlockingIOError:
             pass
 
-    def run_in_thread(self, fn, done):
+    def run_in_thread(self, fn: "Callable[[], Any]",
+                      done: "Callable[[Any, BaseException | None], object]") -> "threading.Thread":
         """Run `fn()` on a new daemon thread; `done(result, error)` runs on the loop's thread."""
         import threading
 
@@ -145,7 +151,7 @@ class Loop:
     def stop(self) -> None:
         self._stopped = True
 
-    def run_until(self, predicate, deadline=None) -> bool:
+    def run_until(self, predicate: "Callable[..., object]", deadline: "float | None" = None) -> bool:
         """Run iterations until `predicate()` is true (or `stop()`, or `deadline` passes).
 
         Returns True when the predicate became true.
@@ -159,7 +165,7 @@ class Loop:
             self.run_once(deadline)
         return True
 
-    def run_once(self, deadline=None) -> None:
+    def run_once(self, deadline: "float | None" = None) -> None:
         """Wait for the next event (or timer) and run what is due."""
         timeout = self._timeout(deadline)
         try:

@@ -10,7 +10,7 @@ _PREFIX = b"# ca-certificates "
 _cache: list = []
 
 
-def embedded_pem():
+def embedded_pem() -> "bytes | None":
     """The bundle's PEM bytes, or None when this is not a built binary."""
     if not _cache:
         from shim.util.resources import get_data
@@ -19,7 +19,7 @@ def embedded_pem():
     return _cache[0]
 
 
-def embedded_version():
+def embedded_version() -> "str | None":
     """The ca-certificates version of the embedded bundle (e.g. "20250419~deb12u2"), or None."""
     pem = embedded_pem()
     if not pem or not pem.startswith(_PREFIX):

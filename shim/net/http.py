@@ -38,6 +38,11 @@ import time
 
 from shim.net import proxy as _proxy, url as _url
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    import ssl
+    from typing import Any, BinaryIO, Callable
+
 MAX_BODY = 64 << 20  # 64 MiB: larger than any secret or config document we expect
 DEFAULT_TIMEOUT = 10.0
 _CHUNK = 1 << 16
@@ -69,18 +74,18 @@ class Response:
         self.url = url
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return 200 <= self.status < 300
 
-    def text(self):
+    def text(self) -> str:
         return self.body.decode("utf-8", "replace")
 
-    def json(self):
+    def json(self) -> "Any":
         """The body as JSON; ValueError when it is not JSON."""
         import json
         return json.loads(self.body)
 
-    def error_text(self, limit=300):
+    def error_text(self, limit: int = 300) -> str:
         """The server's own error text, one line, short: for messages (never a 2xx body).
         Sensitive values are replaced before the text is cut or its spaces collapsed: a
         server that reflects the request must not show half a token past the cut."""
@@ -99,7 +104,7 @@ class Retry:
         self.base = base
         self.cap = cap
 
-    def backoff(self, attempt, rnd):
+    def backoff(self, attempt: int, rnd: "Callable[[], float]") -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt))."""
         return rnd() * min(self.cap, self.base * (2 ** attempt))
 
@@ -107,7 +112,7 @@ class Retry:
 NO_RETRY = Retry(attempts=1)
 
 
-def retry_status(status):
+def retry_status(status: int) -> bool:
     return status == 429 or 500 <= status <= 599
 
 
@@ -131,8 +136,10 @@ class Client:
         self._lock = threading.Lock()
 
     # -- public ------------------------------------------------------------------
-    def request(self, method, url, headers=None, body=None, *, timeout=None, max_bytes=None,
-                tls=None, deadline=None, retry=None):
+    def request(self, method: str, url: str, headers: "dict[str, str] | None" = None,
+                body: "bytes | None" = None, *, timeout: "float | None" = None,
+                max_bytes: "int | None" = None, tls: "ssl.SSLContext | None" = None,
+                deadline: "float | None" = None, retry: "Retry | None" = None) -> Response:
         """Send one request, retrying per policy; Response, or HttpError when none came."""
         retry = retry or self.retry
         last = None
@@ -373,10 +380,11 @@ class _Conn:
         self.sock = None
         self.fp = None
 
-    def open(self, host, port, via, ctx, session) -> None:
+    def open(self, host: str, port: int, via: "_proxy.Proxy | None", ctx: "ssl.SSLContext | None",
+             session: "ssl.SSLSession | None") -> None:
         name, port_ = (via.host, via.port) if via else (host, port)
         # An ASCII name as bytes: getaddrinfo then skips the idna codec (and unicodedata).
-        self.sock = socket.create_connection((name.encode("ascii") if name.isascii() else name, port_),
+        self.sock = socket.create_connection((name.encode("ascii") if name.isascii() else name, port_),  # type: ignore[arg-type]
                                              timeout=self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if ctx is None:
@@ -402,17 +410,17 @@ class _Conn:
         self.fp.close()  # nothing follows a 2xx until the TLS client (we) speaks first
         self.fp = None
 
-    def send(self, data) -> None:
+    def send(self, data: bytes) -> None:
         self.sock.sendall(data)  # type: ignore[union-attr]  # connected
 
-    def read_head(self, method, where):
+    def read_head(self, method: str, where: str) -> "_Reply":
         """The status line and headers of the next reply (1xx informational ones skipped)."""
         while True:
             line = self.fp.readline(_MAX_LINE + 1)  # type: ignore[union-attr]  # connected
             if not line:
                 raise _Closed("no reply")
             reply = _Reply.parse_status(line, where)
-            reply.read_headers(self.fp, where)
+            reply.read_headers(self.fp, where)  # type: ignore[arg-type]  # connected
             if reply.status >= 200 or reply.status == 101:
                 reply.settle_close(method)
                 return reply
@@ -438,7 +446,7 @@ class _Reply:
         self.will_close = False
 
     @classmethod
-    def parse_status(cls, line, where):
+    def parse_status(cls, line: bytes, where: str) -> "_Reply":
         if len(line) > _MAX_LINE:
             raise HttpError(f"malformed HTTP response from {where}: a status line over "
                             f"{_MAX_LINE} bytes", retryable=True)
@@ -451,7 +459,7 @@ class _Reply:
                             f"{_shown(text)}", retryable=True)
         return cls(version, int(code), reason.strip())
 
-    def read_headers(self, fp, where):
+    def read_headers(self, fp: "BinaryIO", where: str) -> None:
         for _ in range(_MAX_HEADERS + 1):
             line = fp.readline(_MAX_LINE + 1)
             if len(line) > _MAX_LINE:
@@ -474,17 +482,17 @@ class _Reply:
         raise HttpError(f"malformed HTTP response from {where}: more than {_MAX_HEADERS} headers",
                         retryable=True)
 
-    def get_all(self, name):
+    def get_all(self, name: str) -> "list[str]":
         return [value for key, value in self.fields if key == name]
 
-    def header_dict(self):
+    def header_dict(self) -> "dict[str, str]":
         """Lower-cased name -> value; repeated fields joined with ', ' (RFC 9110, 5.3)."""
         out: dict = {}
         for name, value in self.fields:
             out[name] = f"{out[name]}, {value}" if name in out else value
         return out
 
-    def settle_close(self, method) -> None:
+    def settle_close(self, method: str) -> None:
         """Whether the connection ends with this reply (then it is never pooled)."""
         tokens = {t.strip().lower() for v in self.get_all("connection") for t in v.split(",")}
         close = "close" in tokens or (self.version == "HTTP/1.0" and "keep-alive" not in tokens)

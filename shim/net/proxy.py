@@ -8,6 +8,10 @@ allowed), IP addresses, CIDR blocks, optional `:port`, or `*` for everything.
 import base64
 from urllib.parse import unquote
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Mapping
+
 
 class Proxy:
     """A proxy endpoint: host, port and the Proxy-Authorization header it needs, if any."""
@@ -27,7 +31,7 @@ def _get(env, name):
     return env.get(name.lower()) or env.get(name.upper()) or ""
 
 
-def parse_proxy(value):
+def parse_proxy(value: str) -> Proxy:
     """`http://user:pass@host:port` (scheme optional) -> Proxy; ValueError when unusable."""
     if "://" not in value:
         value = "http://" + value
@@ -44,7 +48,7 @@ def parse_proxy(value):
     return Proxy(target.host, target.port, auth)
 
 
-def bypass(host, port, no_proxy) -> bool:
+def bypass(host: str, port: int, no_proxy: str) -> bool:
     """True when NO_PROXY says `host[:port]` is reached directly."""
     if not no_proxy:
         return False
@@ -80,7 +84,7 @@ def bypass(host, port, no_proxy) -> bool:
     return False
 
 
-def proxy_for(scheme, host, port, env):
+def proxy_for(scheme: str, host: str, port: int, env: "Mapping[str, str]") -> "Proxy | None":
     """The Proxy for a request to scheme://host:port, or None to connect directly."""
     if bypass(host, port, _get(env, "no_proxy")):
         return None

@@ -20,6 +20,11 @@ import os
 
 from shim.errors import REASON_SETUP, ShimError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    import ssl
+    from typing import Mapping
+
 # The image's bundle: Debian/Ubuntu/distroless/Alpine, RHEL/Fedora (two
 # layouts), openSUSE, Alpine/BSD's cert.pem.
 IMAGE_BUNDLES = (
@@ -56,12 +61,14 @@ def _choose(cafile, capath, cadata, environ):
     return "none (no CA bundle found)", {}
 
 
-def trust_source(cafile=None, capath=None, cadata=None, environ=None):
+def trust_source(cafile: "str | None" = None, capath: "str | None" = None, cadata: "str | bytes | None" = None,
+                 environ: "Mapping[str, str] | None" = None) -> str:
     """Which trust store client_context() with these arguments uses, as text."""
     return _choose(cafile, capath, cadata, os.environ if environ is None else environ)[0]
 
 
-def client_context(cafile=None, capath=None, cadata=None, environ=None):
+def client_context(cafile: "str | None" = None, capath: "str | None" = None, cadata: "str | bytes | None" = None,
+                   environ: "Mapping[str, str] | None" = None) -> "ssl.SSLContext":
     """An ssl.SSLContext for clients: verification and host-name checks on, trust as above.
 
     cadata: PEM (str or bytes) or DER (bytes), as a secret source may hold a CA.
@@ -97,7 +104,7 @@ REASONS = {
 }
 
 
-def ssl_cause(err):
+def ssl_cause(err: BaseException) -> str:
     """An exception from ssl (or the file system under it) as a cause in words: no
     "(_ssl.c:NNNN)", no "[X509: ...]" tag, no Python class name."""
     import re
@@ -116,7 +123,7 @@ def ssl_cause(err):
     return text or type(err).__name__
 
 
-def verify_failed(err, source) -> str:
+def verify_failed(err: BaseException, source: str) -> str:
     """The cause text for a failed certificate check: what failed, which store, the fix."""
     detail = getattr(err, "verify_message", None) or getattr(err, "reason", None) or str(err)
     return f"certificate verify failed ({detail}); trust store: {source}; {FIX}"
