@@ -231,6 +231,10 @@ class Capture(Service):
                 self.ttys.append(tty)
                 st.read_fd = fcntl.fcntl(tty.master, fcntl.F_DUPFD_CLOEXEC, 3)  # type: ignore[arg-type]  # ours to close
                 stdio[st.fd] = tty.slave
+        identity = getattr(run, "identity", None)
+        if identity is not None and identity.uid is not None:
+            for tty in self.ttys:  # as login and docker do: the user's own terminal
+                tty.give_to(identity.uid)
         self.tty = self.ttys[0]
         run.ctty = fds[0]
         if stdio[0] < 0 and self.tty.take_stdin():

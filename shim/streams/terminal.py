@@ -61,6 +61,16 @@ class Terminal:
         except OSError:
             pass
 
+    def give_to(self, uid: int) -> None:
+        """Make the slave the delegate's user's (`--user`): programs that reopen their
+        terminal (/dev/tty, `tty`, ssh-askpass) need to, as under login or docker."""
+        if self.slave is None:
+            return
+        try:
+            os.fchown(self.slave, uid, -1)
+        except OSError:
+            pass  # not root: the user is shim's own already
+
     def take_stdin(self) -> bool:
         """Relay shim's stdin when it is a terminal of which shim has the foreground.
 

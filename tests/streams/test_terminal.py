@@ -121,3 +121,11 @@ def test_a_pipe_stays_a_pipe():
                                          "test -t 1 || echo not-a-tty"],
                        env=ENV, capture_output=True, timeout=30)
     assert r.returncode == 0 and r.stdout == b"not-a-tty\n"
+
+
+def test_the_delegates_user_owns_its_terminal():
+    """With --user, the pty is the user's (as under login or docker): its path reopens."""
+    t = OnTerminal(["--user", "65534", "--mask-env", "SECRET", "--", "sh", "-c",
+                    "id -u; echo via-pts > \"$(tty)\" && echo reopened"])
+    assert t.finish() == 0
+    assert b"65534\r\nvia-pts\r\nreopened\r\n" in t.out, t.out
