@@ -65,16 +65,28 @@ def git(repo, *args):
     return out.stdout.strip()
 
 
+def _in_git(repo):
+    return (Path(repo) / ".git").exists()
+
+
 def source_date_epoch(repo):
-    """SOURCE_DATE_EPOCH if set, else the commit time of HEAD."""
+    """SOURCE_DATE_EPOCH if set, else the commit time of HEAD; a copy of the tree without
+    .git (a source tarball) uses the newest mtime of shim/ and build/ (kept by cp -a and tar)."""
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value:
         return int(value)
-    return int(git(repo, "log", "-1", "--format=%ct"))
+    if _in_git(repo):
+        return int(git(repo, "log", "-1", "--format=%ct"))
+    files = [p for top in ("shim", "build") for p in Path(repo, top).rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts]
+    return int(max(p.stat().st_mtime for p in files))
 
 
 def commit_id(repo):
-    """HEAD, with +dirty when shim/ differs from it (the build takes shim/ as it is)."""
+    """HEAD, with +dirty when shim/ differs from it (the build takes shim/ as it is);
+    "unknown" outside a git checkout."""
+    if not _in_git(repo):
+        return "unknown"
     head = git(repo, "rev-parse", "HEAD")
     dirty = git(repo, "status", "--porcelain", "--", "shim")
     return head + ("+dirty" if dirty else "")
