@@ -14,6 +14,10 @@ import os
 from shim.errors import ShimError, usage_error
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 # Capability numbers (linux/capability.h); names as `capsh`/Docker write them.
 CAPABILITIES = (
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
@@ -57,7 +61,7 @@ def _clean(text, where, what):
     return text.strip()
 
 
-def parse_user(spec, where="--user"):
+def parse_user(spec: str, where: str = "--user") -> "tuple[str | int, str | int | None]":
     """'USER[:GROUP]' -> (user, group or None), each a str name or an int id."""
     spec = _clean(spec, where, "user")
     user, sep, group = spec.partition(":")
@@ -76,7 +80,7 @@ def _name_ok(name, where, what):
                           f"give a {what} name from the image or a number")
 
 
-def parse_caps(items, where):
+def parse_caps(items: "list[str]", where: str) -> "list[int]":
     """['NET_BIND_SERVICE', 'chown,cap_kill', 'all'] -> sorted capability numbers."""
     found: set = set()
     for item in items:
@@ -93,7 +97,7 @@ def parse_caps(items, where):
     return sorted(found)
 
 
-def parse_rlimit(spec, where="--rlimit"):
+def parse_rlimit(spec: str, where: str = "--rlimit") -> "tuple[str, int, int, int | None]":
     """'nofile=1024:4096', 'core=unlimited', 'nproc=100' -> (name, resource, soft, hard|None)."""
     spec = _clean(spec, where, "limit")
     name, sep, value = spec.partition("=")
@@ -124,14 +128,14 @@ def _limit_value(text, where, name):
     return value
 
 
-def parse_umask(text, where="--umask"):
+def parse_umask(text: str, where: str = "--umask") -> int:
     text = _clean(text, where, "umask")
     if not set(text) <= set("01234567") or len(text) > 4 or int(text, 8) > 0o777:
         raise usage_error(where, f"invalid umask {show(text)}", "write an octal mode like 022 or 027")
     return int(text, 8)
 
 
-def parse_groups(items, where="--groups"):
+def parse_groups(items: "list[str]", where: str = "--groups") -> "list[str | int]":
     """['adm,audio', '100'] -> a list of names/ids (order kept, duplicates dropped)."""
     out = []
     for item in items:
@@ -157,7 +161,7 @@ class Accounts:
         self._passwd = None
         self._group = None
 
-    def path(self, name):
+    def path(self, name: str) -> str:
         return os.path.join(self.root, "etc", name)
 
     def _read(self, name):
@@ -176,17 +180,17 @@ class Accounts:
             rows.append(line.split(":"))
         return rows
 
-    def users(self):
+    def users(self) -> "list[list[str]]":
         if self._passwd is None:
             self._passwd = [r for r in self._read("passwd") if len(r) >= 7]
         return self._passwd
 
-    def groups(self):
+    def groups(self) -> "list[list[str]]":
         if self._group is None:
             self._group = [r for r in self._read("group") if len(r) >= 4]
         return self._group
 
-    def user(self, key):
+    def user(self, key: "str | int") -> "tuple[str, int, int, str, str] | None":
         """(name, uid, gid, home, shell) for a name or uid, or None."""
         for r in self.users():
             if (r[0] == key if isinstance(key, str) else _int(r[2]) == key):
@@ -195,7 +199,7 @@ class Accounts:
                     return r[0], uid, gid, r[5], r[6]
         return None
 
-    def group(self, key):
+    def group(self, key: "str | int") -> "tuple[str, int] | None":
         """(name, gid) for a name or gid, or None."""
         for r in self.groups():
             if (r[0] == key if isinstance(key, str) else _int(r[2]) == key):
@@ -204,7 +208,7 @@ class Accounts:
                     return r[0], gid
         return None
 
-    def memberships(self, name, primary):
+    def memberships(self, name: str, primary: int) -> "list[int]":
         """The gids of every group that lists `name` as a member, primary first (initgroups)."""
         gids = [primary]
         for r in self.groups():
@@ -240,18 +244,18 @@ class Identity:
     def changes_user(self) -> bool:
         return self.uid is not None
 
-    def owner(self):
+    def owner(self) -> "tuple[int | None, int | None]":
         """(uid, gid) files written for the delegate get, or (None, None)."""
         return (self.uid, self.gid) if self.uid is not None else (None, None)
 
-    def describe(self, step):
+    def describe(self, step: str) -> str:
         if step == "uid":
             return f"{self.uid} ({self.user_spec})" if self.user_spec else str(self.uid)
         if step == "gid":
             return str(self.gid)
         return ",".join(str(g) for g in self.groups or ())
 
-    def spec(self):
+    def spec(self) -> "dict[str, Any] | None":
         """The dict build/static/shim_native.c's spawn takes (parse_identity)."""
         spec: dict = {}
         if self.uid is not None and not self.already:
@@ -276,7 +280,7 @@ class Identity:
                 spec["ambient"] = sorted(keep)
         return spec or None
 
-    def kept_caps(self, current=None):
+    def kept_caps(self, current: "list[int] | None" = None) -> "list[int] | None":
         """The capability numbers the delegate keeps, or None for "unchanged"."""
         if self.keep_caps is None and not self.drop_caps:
             return None
@@ -297,7 +301,7 @@ class Identity:
             out.append((name, res, soft, hard))
         return out
 
-    def can_execute(self, path):
+    def can_execute(self, path: str) -> bool:
         """Whether the delegate's user may execute `path` (execvp's lookup, done as that user:
         a PATH entry only root can enter is skipped as execvp would)."""
         import stat
@@ -325,7 +329,7 @@ class Identity:
             return bool(st.st_mode >> 3 & bit)
         return bool(st.st_mode & bit)
 
-    def environment(self, env, set_by_config) -> None:
+    def environment(self, env: "dict[str, str]", set_by_config: "set[str] | frozenset[str]") -> None:
         """HOME/USER/LOGNAME of the target user, as gosu does: HOME unless configuration set
         it; USER/LOGNAME where the image had them (for root)."""
         if self.uid is None:
@@ -337,7 +341,9 @@ class Identity:
                 env[name] = self.user_name
 
 
-def resolve(settings, accounts=None, euid=None, current_caps=None):
+def resolve(settings: "Any",  # the config's IdentitySettings (a layer above)
+            accounts: "Accounts | None" = None, euid: "int | None" = None,
+            current_caps: "list[int] | None" = None) -> "Identity | None":
     """The Identity of `settings` (the config's `identity` section), or None when it asks
     for nothing.  Raises a usage ShimError for anything wrong, before anything runs."""
     s = settings
@@ -443,7 +449,7 @@ def _check_allowed(ident, euid, current_caps):
                               "a non-root shim", "lower it, or run shim as root")
 
 
-def current_capabilities(status_path="/proc/self/status"):
+def current_capabilities(status_path: str = "/proc/self/status") -> "list[int] | None":
     """The numbers in this process's permitted set, or None when /proc is not there."""
     try:
         with open(status_path) as f:
@@ -457,7 +463,7 @@ def current_capabilities(status_path="/proc/self/status"):
 
 
 # -- --own: chown a tree, as `find PATH ! -user U -exec chown U:G` -----------------------
-def own(paths, uid, gid):
+def own(paths: "list[str]", uid: int, gid: int) -> int:
     """Give each path and everything under it not already uid:gid to uid:gid.
 
     Never follows a symlink (lchown on the link itself) and never crosses into another

@@ -15,6 +15,10 @@ import sys
 
 from shim.errors import REASON_SETUP, ShimError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 IN_CLOEXEC = 0o2000000
@@ -66,17 +70,19 @@ def is_static_build() -> bool:
     return "_shim_native" in sys.builtin_module_names
 
 
-def signalfd(signals):
+def signalfd(signals: "list[int]") -> int:
     """A non-blocking, close-on-exec signalfd for `signals` (which must be blocked)."""
     return _required().signalfd(signals)
 
 
-def read_signals(fd):
+def read_signals(fd: int) -> "list[tuple[int, int, int]]":
     """[(signo, code, sender_pid)] of every signal queued on a signalfd."""
     return _required().read_signals(fd)
 
 
-def spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=None, identity=None):
+def spawn(path: bytes, argv: "list[bytes]", env: "list[bytes]", mask: "list[int]", ignored: "list[int]",
+          new_group: bool, tty_fd: int, fds: "tuple[int, int, int]", cwd: "str | None" = None,
+          identity: "dict[str, Any] | None" = None) -> int:
     """fork + exec in C; see build/static/shim_native.c.  Raises OSError on failure, with
     the child's step ("exec", "cwd", "uid"...) as its filename."""
     mod = _builtin()
@@ -86,7 +92,7 @@ def spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=None, iden
     return mod.spawn(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd, identity)
 
 
-def become(identity) -> None:
+def become(identity: "dict[str, Any] | None") -> None:
     """Exec mode: apply an identity spec (shim.proc.identity.Identity.spec) to this process."""
     if identity is None:
         return
@@ -185,7 +191,7 @@ def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=No
     return pid
 
 
-def initial_sigmask():
+def initial_sigmask() -> "list[int] | None":
     """The signal mask the process started with, if a launcher blocked signals before
     Python ran (the static build does, so no signal is lost during start-up); else None."""
     mod = _builtin()
@@ -193,7 +199,7 @@ def initial_sigmask():
     return None if get is None else get()
 
 
-def set_child_subreaper(on=True):
+def set_child_subreaper(on: bool = True) -> bool:
     """Make orphaned descendants re-parent to this process (or stop). True on success."""
     mod = _builtin()
     if mod is not None:
@@ -208,7 +214,7 @@ def set_child_subreaper(on=True):
     return libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0
 
 
-def set_process_name(name) -> None:
+def set_process_name(name: str) -> None:
     """Set the process title (setproctitle if installed) or at least its comm name."""
     try:
         import setproctitle
@@ -234,10 +240,10 @@ class Inotify:
         self.fd = fd
         self._add_watch = add_watch
 
-    def fileno(self):
+    def fileno(self) -> int:
         return self.fd
 
-    def watch(self, path, mask=IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_CLOSE_WRITE):
+    def watch(self, path: str, mask: int = IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_CLOSE_WRITE) -> bool:
         """Watch `path` (a directory); returns False when it cannot be watched."""
         return self._add_watch(self.fd, os.fsencode(path), mask) >= 0
 
@@ -253,7 +259,7 @@ class Inotify:
         os.close(self.fd)
 
 
-def inotify():
+def inotify() -> "Inotify | None":
     """An Inotify, or None when neither the builtin module nor ctypes can make one."""
     flags = IN_CLOEXEC | IN_NONBLOCK
     mod = _builtin()
@@ -272,7 +278,7 @@ def inotify():
 
 
 def _builtin_add_watch(mod):
-    def add_watch(fd, path, mask):
+    def add_watch(fd: int, path: bytes, mask: int) -> int:
         try:
             return mod.inotify_add_watch(fd, path, mask)
         except OSError:

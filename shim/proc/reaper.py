@@ -9,6 +9,10 @@ import os
 
 from shim.errors import REASON_EXITED, REASON_SIGNALED
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Callable
+
 
 class Exit:
     """How a child ended: the shell-style code, the killing signal, and why."""
@@ -19,7 +23,7 @@ class Exit:
         self.code, self.signal, self.reason = code, sig, reason
 
     @classmethod
-    def from_status(cls, status):
+    def from_status(cls, status: int) -> "Exit":
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             return cls(128 + sig, sig, REASON_SIGNALED)
@@ -40,7 +44,7 @@ class Reaper:
         self._watchers = {}  # pid -> callback(Exit)
         self.reaped = 0  # children reaped (orphans included), for the report
 
-    def watch(self, pid, callback) -> None:
+    def watch(self, pid: int, callback: "Callable[[Exit], object]") -> None:
         self._watchers[pid] = callback
 
     def reap(self) -> None:
@@ -67,7 +71,7 @@ def has_children() -> bool:
         return False
 
 
-def descendants(root=None):
+def descendants(root: "int | None" = None) -> "list[int] | None":
     """Pids of every live descendant of `root` (default: this process), from /proc."""
     root = os.getpid() if root is None else root
     children: dict = {}
@@ -94,7 +98,7 @@ def descendants(root=None):
     return found
 
 
-def remaining(is_pid1):
+def remaining(is_pid1: bool) -> bool:
     """Whether any live descendant is left."""
     pids = descendants()
     if pids is not None:
@@ -108,7 +112,7 @@ def remaining(is_pid1):
     return False
 
 
-def signal_descendants(sig, is_pid1) -> None:
+def signal_descendants(sig: int, is_pid1: bool) -> None:
     pids = descendants()
     if pids is None:
         if is_pid1:

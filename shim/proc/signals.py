@@ -16,6 +16,8 @@ from shim.proc import native
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Callable
+
     from shim.loop import Loop
 
 # Fault signals are blocked and forwarded like the rest when they are sent with kill()
@@ -62,7 +64,7 @@ class Signals:
         self._loop: "Loop" = None  # type: ignore[assignment]  # set by attach() to poll
 
     # -- as a loop source ----------------------------------------------------------------
-    def attach(self, loop, handler):
+    def attach(self, loop: "Loop", handler: "Callable[[int, int, int], object]") -> "Signals":
         """Deliver every signal to `handler(signo, code, pid)` from the loop.  Returns self."""
         self._handler = handler
         if self._fd is None and native.has_native():
@@ -76,7 +78,7 @@ class Signals:
         return self
 
     def _read(self) -> None:
-        self._dispatch(native.read_signals(self._fd))
+        self._dispatch(native.read_signals(self._fd))  # type: ignore[arg-type]  # open: attached
 
     def _poll_pending(self) -> None:
         found = []
@@ -88,7 +90,7 @@ class Signals:
         self._dispatch(found)
         self._poll = self._loop.call_later(POLL_INTERVAL, self._poll_pending)
 
-    def ignore(self, signos) -> None:
+    def ignore(self, signos: "list[int] | set[int] | frozenset[int]") -> None:
         """Drop these signals on arrival from now on: neither forwarded nor acted on."""
         self.ignored = frozenset(signos)
 
@@ -101,7 +103,7 @@ class Signals:
             if self._handler is not None:
                 self._handler(signo, code, pid)
 
-    def pending_stop(self):
+    def pending_stop(self) -> "int | None":
         """Poll once, without a loop: the first stop signal received so far (or None).
 
         For synchronous phases (reading big env files) that must honour SIGTERM promptly.
@@ -115,7 +117,7 @@ class Signals:
                 self.stop_signal = info.si_signo
 
     # -- for children -------------------------------------------------------------------
-    def child_ignored(self):
+    def child_ignored(self) -> "list[int]":
         """The signals a child must start with SIG_IGN: what shim inherited as ignored."""
         return sorted(self.inherited_ignored)
 

@@ -20,11 +20,17 @@ from shim.errors import (
 from shim.proc import native
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.proc.identity import Identity
+    from shim.proc.signals import Signals
+
 INHERIT = -1  # a stdio slot left as shim's own descriptor
 
 
-def spawn(path, argv, env, signals, new_group=False, foreground=False,
-          stdin=INHERIT, stdout=INHERIT, stderr=INHERIT, cwd=None, identity=None, ctty=None):
+def spawn(path: str, argv: "list[str]", env: "dict[str, str]", signals: "Signals", new_group: bool = False,
+          foreground: bool = False, stdin: int = INHERIT, stdout: int = INHERIT, stderr: int = INHERIT,
+          cwd: "str | None" = None, identity: "Identity | None" = None, ctty: "int | None" = None) -> int:
     """Start `path` with `argv`/`env` (a dict); returns the pid.  Raises ShimError.
 
     foreground: when the child's stdin is shim's terminal, make the child's new
@@ -59,7 +65,8 @@ STEP_OBJECTS = {"cwd": "working directory", "rlimit": "resource limits",
                 "setup": "process setup"}
 
 
-def setup_error(step, errno_value, name, cwd=None, identity=None):
+def setup_error(step: str, errno_value: "int | None", name: str, cwd: "str | None" = None,
+                identity: "Identity | None" = None) -> ShimError:
     """The ShimError for a child that failed before exec (its identity, its directory)."""
     what = STEP_OBJECTS.get(step, step)
     if step == "cwd":
@@ -75,7 +82,7 @@ def setup_error(step, errno_value, name, cwd=None, identity=None):
     return ShimError("start", f"{name}: {what}", cause, fix, reason=REASON_SETUP_FAILED)
 
 
-def encode_command(argv, env):
+def encode_command(argv: "list[str]", env: "dict[str, str]") -> "tuple[list[bytes], list[bytes]]":
     """argv and env as bytes for execve; a NUL byte is a usage error, not a crash."""
     for word in argv:
         if "\x00" in word:
@@ -92,7 +99,7 @@ def encode_command(argv, env):
     return bargv, benv
 
 
-def max_arg_strlen():
+def max_arg_strlen() -> int:
     """The kernel's cap on one argument or NAME=value string, its NUL included
     (MAX_ARG_STRLEN: 32 pages, 128 KiB with 4 KiB pages)."""
     return 32 * os.sysconf("SC_PAGE_SIZE")
@@ -116,7 +123,7 @@ def _check_string_limit(name, bargv, benv):
                             "pass it in a file", reason=REASON_USAGE)
 
 
-def exec_error(errno_value, name, benv=None):
+def exec_error(errno_value: "int | None", name: str, benv: "list[bytes] | None" = None) -> ShimError:
     """The ShimError for a failed execve: 127 when something is missing, else 126."""
     if errno_value == errno.ENOENT:
         return ShimError("exec", name, "no such file (or its #! interpreter is missing)",
@@ -145,7 +152,7 @@ def take_terminal_back() -> None:
         pass
 
 
-def isatty(fd):
+def isatty(fd: int) -> bool:
     """os.isatty that says False for a closed descriptor."""
     try:
         return os.isatty(fd)

@@ -19,6 +19,12 @@ from shim.errors import REASON_CANCELLED, REASON_TIMEOUT
 from shim.proc.reaper import Reaper, has_children, remaining, signal_descendants
 from shim.proc.signals import JOB_STOPS
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from shim.proc.reaper import Exit
+
 RUNNING, TERMINATING, EXITED = "running", "terminating", "exited"
 DRAIN_RECHECK = 0.05  # during drain only: grandchildren's deaths send us no SIGCHLD
 KILL_WAIT = 5.0  # after KILL, how long drain waits for the kernel before giving up
@@ -28,7 +34,7 @@ CLD_STOPPED = 5  # si_code of the SIGCHLD for a stopped child
 DELAYED = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 
 
-def send_signal(pid, sig, group) -> None:
+def send_signal(pid: int, sig: int, group: bool) -> None:
     """Signal `pid` (or its process group); a child that is already gone is not an error."""
     try:
         if group:
@@ -71,10 +77,10 @@ class Supervisor:
         self.log = log or (lambda level, message: None)
 
     @property
-    def done(self):
+    def done(self) -> bool:
         return self.state == EXITED
 
-    def start(self, pid) -> None:
+    def start(self, pid: int) -> None:
         self.pid, self.state = pid, RUNNING
         if self.timeout:  # zero or None: no timeout
             self._timers.append(self.loop.call_later(self.timeout, lambda: self.end(REASON_TIMEOUT)))
@@ -89,7 +95,7 @@ class Supervisor:
             return
         self._timers.append(self.loop.call_later(self.poll_interval, self._poll_cancel))
 
-    def on_signal(self, signo) -> None:
+    def on_signal(self, signo: int) -> None:
         """A signal shim received while the child runs: forward it (rewritten).
 
         With --stop-delay the first stop signal is held for the delay (the load balancer's
@@ -136,13 +142,13 @@ class Supervisor:
         if signo in JOB_STOPS and self.job_control is not None:
             self.job_control.stop_self(forwarded=True)  # as dumb-init: the shell sees it stop
 
-    def on_child_stopped(self, pid) -> None:
+    def on_child_stopped(self, pid: int) -> None:
         """The delegate was stopped (Ctrl-Z went to its own group, or a background read):
         as a shell's job, stop shim too so the shell sees the job stopped."""
         if pid == self.pid and self.state == RUNNING and self.job_control is not None:
             self.job_control.child_stopped()
 
-    def end(self, reason) -> None:
+    def end(self, reason: str) -> None:
         """Terminate the child because of `reason`: TERM (rewritten) now, KILL after grace."""
         if self.state != RUNNING:
             return
@@ -155,7 +161,7 @@ class Supervisor:
         if self.state == TERMINATING:
             self.send(self.pid, signal.SIGKILL, self.group)
 
-    def on_exit(self, result) -> None:
+    def on_exit(self, result: "Exit") -> None:
         """The reaper found the child's status."""
         for timer in self._timers:
             timer.cancel()
@@ -184,7 +190,7 @@ class Resident:
         self.current = None
         signals.attach(loop, self.on_signal)
 
-    def on_signal(self, signo, code, pid) -> None:
+    def on_signal(self, signo: int, code: int, pid: int) -> None:
         if signo == signal.SIGCHLD:
             if code == CLD_STOPPED and self.current is not None:
                 self.current.on_child_stopped(pid)
@@ -192,7 +198,7 @@ class Resident:
         elif self.current is not None:
             self.current.on_signal(signo)
 
-    def supervise(self, pid, supervisor):
+    def supervise(self, pid: int, supervisor: "Supervisor") -> "Exit":
         """Run `supervisor` over child `pid` until the child has exited; returns its Exit."""
         self.reaper.watch(pid, supervisor.on_exit)
         pidfd = _pidfd(pid)
@@ -208,14 +214,14 @@ class Resident:
             if pidfd is not None:
                 self.loop.remove_reader(pidfd)
                 os.close(pidfd)
-        return supervisor.result
+        return supervisor.result  # type: ignore[return-value]  # set: run_until saw it done
 
-    def wait_until(self, predicate, deadline=None):
+    def wait_until(self, predicate: "Callable[[], object]", deadline: "float | None" = None) -> bool:
         """Run the loop (signals, reaping, other sources) until `predicate()` or a stop signal."""
         return self.loop.run_until(lambda: predicate() or self.signals.stop_signal is not None,
                                    deadline)
 
-    def drain(self, is_pid1, grace) -> None:
+    def drain(self, is_pid1: bool, grace: "float | None") -> None:
         """TERM every remaining descendant, wait up to `grace`, then KILL; reap them all."""
         self.reaper.reap()
         if not has_children() or not remaining(is_pid1):
@@ -259,7 +265,7 @@ class JobControl:
         self.expect_child_stop = False
 
     @classmethod
-    def detect(cls, is_pid1, foreground_group):
+    def detect(cls, is_pid1: bool, foreground_group: int) -> "JobControl | None":
         """A JobControl when shim is not PID 1 and has a controlling terminal, else None."""
         if is_pid1:
             return None
@@ -276,13 +282,13 @@ class JobControl:
             return
         self.stop_self()
 
-    def stop_self(self, forwarded=False) -> None:
+    def stop_self(self, forwarded: bool = False) -> None:
         self.expect_child_stop = forwarded
         if self.foreground_group:
             _take_terminal(self.tty_fd, os.getpgrp())  # the shell reads the terminal next
         os.kill(os.getpid(), signal.SIGSTOP)
 
-    def resumed(self, pid) -> None:
+    def resumed(self, pid: int) -> None:
         self.expect_child_stop = False
         # `fg` gave the terminal to shim's group: pass it on to the delegate's (not on `bg`).
         if self.foreground_group and _foreground(self.tty_fd) == os.getpgrp():
