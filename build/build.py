@@ -168,6 +168,9 @@ def main(argv=None):
     if args.inputs:
         # Offline: every file comes from the archive, verified, into the cache's store.
         saved = inputs_archive.load(args.inputs, cache, log)
+        if saved.manifest.get("commit") != stage.commit_id(REPO):
+            log(f"warning: the inputs were saved by a build of {saved.manifest.get('commit')}, this tree is "
+                f"{stage.commit_id(REPO)}: the binaries will differ (check out that commit for identical ones)")
         inputs = resolve.resolve(saved.locked, arches, cache, log, "archive", saved.entries, args.inputs)
     else:
         inputs = resolve.resolve(lock.load(), arches, cache, log, "strict" if args.locked else "follow")
