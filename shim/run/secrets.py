@@ -217,7 +217,8 @@ def fetch(targets, config: "Config", env, cancelled=None, log=None, store=None):
     if config.secrets.vault_token_file:
         settings["vault_token_file"] = config.secrets.vault_token_file
     results = iter(fetch_all([i for t in targets for i in t.items], env=env,
-                             deadline=config.secrets.deadline, cancelled=cancelled,
+                             # None for an empty --fetch-deadline= (kinds._duration): reported
+                             deadline=config.secrets.deadline, cancelled=cancelled,  # type: ignore[arg-type]
                              settings=settings, store=store, log=log))
     return [(t, _composed(t, [next(results) for _ in t.items])) for t in targets]
 
@@ -391,7 +392,7 @@ def write_targets(pairs, log=None, first=False):
     from shim.sources import targets as writers
     if first:
         _preflight(pairs)
-    writes = []
+    writes: list = []
     for target, result in pairs:
         if target.kind not in FILE_KINDS or result.value is None:
             continue

@@ -366,6 +366,7 @@ def fetcher(config: "Config", sources_env, cancelled=None, log=None, store=None)
     warn = (lambda m: log("warn", m)) if log is not None else None
 
     def fetch(items):
-        return fetch_all(items, env=dict(sources_env), deadline=config.secrets.deadline,
+        # deadline: None for an empty --fetch-deadline= (kinds._duration): reported
+        return fetch_all(items, env=dict(sources_env), deadline=config.secrets.deadline,  # type: ignore[arg-type]
                          cancelled=cancelled, settings=settings, store=store, log=warn)
     return fetch

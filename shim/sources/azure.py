@@ -31,6 +31,11 @@ from urllib.parse import quote, urlencode
 
 from shim.sources.base import SourceError, json_object, read_secret_file
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.sources.base import Context
+    from shim.sources.refs import Ref
+
 API_VERSION = "7.4"
 RESOURCE = "https://vault.azure.net"
 SCOPE = RESOURCE + "/.default"
@@ -42,7 +47,7 @@ UNKNOWN_LIFETIME = 300.0
 METADATA_TIMEOUT = 3.0
 
 
-def fetch(ref, ctx):
+def fetch(ref: "Ref", ctx: "Context") -> str:
     vault, _, rest = ref.path.partition("/")
     name, _, version = rest.partition("/")
     base = ctx.env.get("SHIM_AZURE_KEYVAULT_ENDPOINT")
@@ -77,7 +82,7 @@ def _error(resp):
 
 
 # -- credentials ------------------------------------------------------------------------
-def access_token(ctx):
+def access_token(ctx: "Context") -> str:
     token, expires = ctx.shared("azure-token", lambda: _token(ctx))
     if expires is not None and ctx.now() > expires - EXPIRY_MARGIN:
         ctx.forget("azure-token")

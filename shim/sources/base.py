@@ -17,6 +17,13 @@ registry where they are written).
 import _thread  # the lock primitive alone: `threading` is for the concurrent fetch only
 import time
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    import ssl
+    from typing import Any, Callable, Mapping
+
+    from shim.net.http import Response
+
 # The largest value a source returns (64 MiB; shim.net.http.MAX_BODY is the same cap).
 MAX_VALUE = 64 << 20
 
@@ -34,7 +41,7 @@ CREDENTIAL_HEADERS = ("x-vault-token", "x-amz-security-token", "x-aws-ec2-metada
                       "proxy-authorization", "authorization", "cookie")
 
 
-def register(*values) -> None:
+def register(*values: object) -> None:
     """Register sensitive values for masking (shim.util.mask.REGISTRY)."""
     from shim.util.mask import REGISTRY
     for value in values:
@@ -42,7 +49,7 @@ def register(*values) -> None:
             REGISTRY.add_secret(value)
 
 
-def register_headers(headers) -> None:
+def register_headers(headers: "Mapping[str, str] | None") -> None:
     """The credentials in request headers: a whole token header, or the credentials part
     of `Authorization: SCHEME CREDENTIALS` (not a SigV4 signature: it is per request)."""
     for name, value in dict(headers or {}).items():
@@ -106,7 +113,7 @@ class Context:
         self._locks = {}
         self._lock = _thread.allocate_lock()
 
-    def setting(self, name, *env_names):
+    def setting(self, name: str, *env_names: str) -> "str | None":
         """An option value, else the first of `env_names` that is set (SHIM_ forms first)."""
         value = self.settings.get(name)
         if not value:
@@ -116,7 +123,7 @@ class Context:
             register(value)
         return value
 
-    def shared(self, key, factory, phase=False):
+    def shared(self, key: object, factory: "Callable[[], Any]", phase: bool = False) -> "Any":
         """One value per key, built once even when many threads ask at once (one credential
         lookup, one Vault login, one batch).  Kept in `store` across phases, unless `phase`."""
         table = self._phase if phase else self._shared
@@ -133,11 +140,12 @@ class Context:
                 table[key] = value
             return value
 
-    def forget(self, key) -> None:
+    def forget(self, key: object) -> None:
         with self._lock:
             self._shared.pop(key, None)
 
-    def request(self, method, url, headers=None, body=None, **kw):
+    def request(self, method: str, url: str, headers: "dict[str, str] | None" = None,
+                body: "bytes | None" = None, **kw: "Any") -> "Response":
         """An HTTP request under the phase deadline; transport failures become SourceError."""
         from shim.net.http import HttpError
         register_headers(headers)  # before it is sent: a reflecting server cannot show it
@@ -148,7 +156,7 @@ class Context:
             raise SourceError(err.cause) from None
 
 
-def read_secret_file(path, what, one_line=False):
+def read_secret_file(path: str, what: str, one_line: bool = False) -> str:
     """The stripped contents of a token or credential file (re-read on every use, because
     the kubelet rotates projected tokens); SourceError naming the file, never its content."""
     try:
@@ -169,13 +177,13 @@ class JsonNumber(str):
     `1500.0`): a value is delivered as written, as External Secrets and jq -r do."""
 
 
-def json_loads(text):
+def json_loads(text: "str | bytes") -> "Any":
     """json.loads, numbers kept as their JSON text (JsonNumber)."""
     import json
     return json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
 
 
-def json_text(value):
+def json_text(value: object) -> "str | bytes":
     """The text a JSON value is delivered as (variables, files, masking): strings as they
     are, numbers as their JSON text, true/false, null as the empty string (as External
     Secrets does), objects and arrays as compact JSON.  bytes pass through."""
@@ -204,7 +212,7 @@ def _compact(value):
     return json.dumps(value, ensure_ascii=False)
 
 
-def json_object(body, what):
+def json_object(body: bytes, what: str) -> "dict[str, Any]":
     """A response body that must be a JSON object (empty: {}); SourceError otherwise."""
     import json
     try:
@@ -216,7 +224,7 @@ def json_object(body, what):
     return data
 
 
-def tls_context(cafile=None, capath=None, what="CA"):
+def tls_context(cafile: "str | None" = None, capath: "str | None" = None, what: str = "CA") -> "ssl.SSLContext":
     """shim.net.tls.client_context() with a source's CA; a store that cannot be loaded is a
     SourceError naming it.  A given CA is the whole trust store (as VAULT_CACERT and
     `curl --cacert` mean it), which also skips loading the system bundle."""
@@ -236,7 +244,7 @@ def tls_context(cafile=None, capath=None, what="CA"):
         raise SourceError(f"load {what} {cafile or capath}: {str(cause).lower()}") from None
 
 
-def http_failure(resp, what=""):
+def http_failure(resp: "Response", what: str = "") -> SourceError:
     """SourceError for a non-2xx response: status and the server's own error text."""
     text = resp.error_text()
     head = f"HTTP {resp.status}" + (f" {what}" if what else "")

@@ -19,6 +19,10 @@ resolves references does not pay for importing it (several ms in the static bina
 
 from shim.sources.refs import PREFIX, RefError, parse
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 SECRET_PREFIX = "secret" + PREFIX
 # What ends a reference body besides whitespace: its own terminator `+`, quotes, NUL.
 _STOP = frozenset("+\"'`\0")
@@ -66,7 +70,7 @@ def contains(text) -> bool:
     return PREFIX in text
 
 
-def scan(text, base=0):
+def scan(text: str, base: int = 0) -> "list[Span]":
     """Every reference in `text`, in order; EmbeddedError for a malformed one.
 
     `base` is added to offsets in errors (a template passes a line's start)."""
@@ -99,7 +103,7 @@ def scan(text, base=0):
         i = end
 
 
-def is_whole(text, spans):
+def is_whole(text: str, spans: "list[Span]") -> bool:
     """True when `text` is exactly one plain reference (the classic, non-embedded form)."""
     return len(spans) == 1 and spans[0].start == 0 and spans[0].end == len(text) \
         and not spans[0].secret
@@ -114,14 +118,14 @@ class Composite:
         self.text, self.spans = text, spans
 
     @property
-    def refs(self):
+    def refs(self) -> "list[Any]":
         return [s.ref for s in self.spans]
 
     @property
-    def secret(self):
+    def secret(self) -> bool:
         return any(s.secret for s in self.spans)
 
-    def render(self, values):
+    def render(self, values: "list[Any]") -> "str | None":
         """The text with span i replaced by values[i] (text, bytes, numbers); None when a
         value is None (an optional reference that is missing: the whole target is left out).
         ValueError (naming the column) for a value that cannot be text."""
@@ -136,7 +140,7 @@ class Composite:
         return "".join(out)
 
 
-def as_text(value, offset=0):
+def as_text(value: object, offset: int = 0) -> str:
     """A fetched value as text inside a string (JSON for numbers and booleans)."""
     if isinstance(value, bytes):
         try:

@@ -2,8 +2,13 @@
 
 from shim.sources.base import SourceError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.sources.base import Context
+    from shim.sources.refs import Ref
 
-def fetch(ref, ctx):
+
+def fetch(ref: "Ref", ctx: "Context") -> str:
     value = ctx.env.get(ref.path)
     if value is None:
         raise SourceError(f"variable {ref.path} is not set", missing=True)

@@ -25,6 +25,13 @@ from shim.errors import EXIT_FETCH, REASON_FETCH_FAILED, REASON_INTERRUPTED, Shi
 from shim.sources import refs as _refs
 from shim.sources.base import Context, SourceError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
+    from shim.net.http import Client
+    from shim.sources.refs import Ref
+
 DEFAULT_DEADLINE = 60.0
 MAX_WORKERS = 16
 POLL = 0.05
@@ -69,13 +76,13 @@ class Result:
         self.error = error
 
 
-def source_module(scheme):
+def source_module(scheme: str) -> "Any":
     # __import__ with a fromlist returns the submodule itself; importlib would be one more
     # module to load on every start that names a reference.
     return __import__("shim.sources." + SOURCE_MODULES[scheme], fromlist=["fetch"])
 
 
-def fetch_one(ref, ctx):
+def fetch_one(ref: "Ref", ctx: "Context") -> "Any":
     """Fetch one reference and apply its JSON pointer; SourceError on any failure."""
     raw = source_module(ref.scheme).fetch(ref, ctx)
     if ref.pointer is None:
@@ -83,7 +90,7 @@ def fetch_one(ref, ctx):
     return pick(raw, ref.pointer)
 
 
-def pick(raw, pointer):
+def pick(raw: "Any", pointer: "tuple[str, ...]") -> "Any":
     """Apply a JSON pointer to a fetched value (a dict already, or JSON text/bytes)."""
     from shim.sources.base import json_loads
     doc = raw
@@ -102,8 +109,11 @@ def pick(raw, pointer):
                           f" (there is no #{at})"), missing=True) from None
 
 
-def fetch_all(items, env=None, deadline=DEFAULT_DEADLINE, cancelled=None, settings=None,
-              http=None, store=None, clock=time.monotonic, log=None):
+def fetch_all(items: "list[Item]", env: "Mapping[str, str] | None" = None, deadline: float = DEFAULT_DEADLINE,
+              cancelled: "Callable[[], bool] | None" = None, settings: "dict[str, Any] | None" = None,
+              http: "Client | None" = None, store: "dict | None" = None,
+              clock: "Callable[[], float]" = time.monotonic,
+              log: "Callable[..., object] | None" = None) -> "list[Result]":
     """Resolve `items` concurrently; [Result] in item order, or ShimError (fail closed)."""
     env = os.environ if env is None else env
     cancelled = cancelled or (lambda: False)
@@ -212,7 +222,7 @@ def _results(items, outcomes, log):
     return results
 
 
-def fetch_error(item, cause):
+def fetch_error(item: "Item", cause: str) -> ShimError:
     """The one-line failure: reference, source, cause (never a value)."""
     fix = "check the reference, the credentials and the server"
     if "deadline" in cause:
@@ -222,7 +232,7 @@ def fetch_error(item, cause):
     return ShimError("fetch", what, cause, fix, reason=REASON_FETCH_FAILED)
 
 
-def secret_values(results):
+def secret_values(results: "list[Result]") -> "list[str]":
     """Every string worth masking in the results: values, and the values inside dicts."""
     out = []
 

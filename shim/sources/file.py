@@ -2,8 +2,13 @@
 
 from shim.sources.base import MAX_VALUE as MAX_BODY, SourceError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.sources.base import Context
+    from shim.sources.refs import Ref
 
-def fetch(ref, ctx):
+
+def fetch(ref: "Ref", ctx: "Context") -> bytes:
     try:
         with open(ref.path, "rb") as f:
             data = f.read(MAX_BODY + 1)

@@ -35,6 +35,11 @@ from urllib.parse import quote, urlencode
 from shim.sources.base import SourceError, http_failure, json_object, read_secret_file
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.sources.base import Context
+    from shim.sources.refs import Ref
+
 API = "https://secretmanager.googleapis.com"
 METADATA_HOST = "metadata.google.internal"
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
@@ -45,7 +50,7 @@ UNKNOWN_LIFETIME = 300.0
 METADATA_TIMEOUT = 3.0
 
 
-def fetch(ref, ctx):
+def fetch(ref: "Ref", ctx: "Context") -> bytes:
     project, secret = ref.path.split("/", 1)
     version = ref.query.get("version") or "latest"
     base = (ctx.env.get("SHIM_GCP_SECRETMANAGER_ENDPOINT") or API).rstrip("/")
@@ -82,7 +87,7 @@ def _error(resp):
 
 
 # -- credentials ------------------------------------------------------------------------
-def access_token(ctx):
+def access_token(ctx: "Context") -> str:
     """The cached token, fetched once for every reference of every phase of this start."""
     token, expires = ctx.shared("gcp-token", lambda: _token(ctx))
     if expires is not None and ctx.now() > expires - EXPIRY_MARGIN:

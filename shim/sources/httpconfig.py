@@ -14,11 +14,16 @@ from urllib.parse import urljoin
 from shim.net.url import URLError, parse as parse_url
 from shim.sources.base import SourceError, http_failure, read_secret_file
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.sources.base import Context
+    from shim.sources.refs import Ref
+
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
-def fetch(ref, ctx):
+def fetch(ref: "Ref", ctx: "Context") -> bytes:
     headers = {"Accept": "application/json, text/plain;q=0.9, */*;q=0.5"}
     token_file = ctx.setting("http_token_file", "SHIM_HTTP_TOKEN_FILE")
     if token_file:

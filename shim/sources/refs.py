@@ -29,6 +29,10 @@ Parsing is pure: nothing here touches the network.
 from shim.util.text import show
 from shim.util.urlcode import is_name, parse_qsl, unquote
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 PREFIX = "ref+"
 
 # scheme -> (source label for messages, accepted query parameters)
@@ -100,20 +104,20 @@ class Ref:
         self.default = default
 
     @property
-    def tolerates_missing(self):
+    def tolerates_missing(self) -> bool:
         """A missing object or key is not an error (?optional=true or ?default=)."""
         return self.optional or self.default is not None
 
     @property
-    def is_tree(self):
+    def is_tree(self) -> bool:
         """Names a set of values (SSM path with trailing slash) rather than one."""
         return self.scheme == "awsssm" and self.path.endswith("/")
 
     @property
-    def region(self):
+    def region(self) -> "str | None":
         return self.query.get("region")
 
-    def display(self):
+    def display(self) -> str:
         """The reference for messages: http(s) URLs lose userinfo and query."""
         if self.scheme in ("http", "https"):
             head, _, _ = self.raw.partition("?")
@@ -133,14 +137,14 @@ class Ref:
         return hash((self.scheme, self.path, tuple(sorted(self.query.items())), self.pointer))
 
 
-def is_ref(value):
+def is_ref(value: object) -> bool:
     """True when `value` looks like a reference (what env values are resolved in place)."""
     return isinstance(value, str) and (
         value.startswith(PREFIX) or value.startswith(GCP_PREFIX) or value.startswith("arn:aws")
         and (":secretsmanager:" in value[:40] or ":ssm:" in value[:20]))
 
 
-def parse(text):
+def parse(text: str) -> "Ref":
     """Parse one reference; RefError with a one-line cause when malformed."""
     if not isinstance(text, str) or not text:
         raise RefError("empty reference")
@@ -319,7 +323,7 @@ def _parse_gcp_name(text):
 
 
 # -- JSON pointer (RFC 6901) ------------------------------------------------------------
-def parse_pointer(fragment):
+def parse_pointer(fragment: str) -> "tuple[str, ...]":
     """'/a/b~1c' -> ('a', 'b/c'); a fragment without a leading '/' is one key (vals allows it)."""
     if fragment == "/":
         return ("",)
@@ -333,7 +337,7 @@ def parse_pointer(fragment):
     return tuple(tokens)
 
 
-def format_pointer(tokens):
+def format_pointer(tokens: "tuple[str, ...]") -> str:
     """('a', 'b/c') -> '/a/b~1c'."""
     return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
 
@@ -346,7 +350,7 @@ def _array_index(token):
     return token.isascii() and token.isdigit() and (token == "0" or token[0] != "0")
 
 
-def select(document, pointer):
+def select(document: "Any", pointer: "tuple[str, ...]") -> "Any":
     """Apply a pointer to a parsed JSON document; KeyError(naming the token) when absent."""
     node = document
     for depth, token in enumerate(pointer):

@@ -17,10 +17,16 @@ Only the schemes below have settings to check; nothing is imported for the other
 from shim.errors import REASON_USAGE, ShimError
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Mapping
+
+    from shim.sources.refs import Ref
+
 _AWS = ("awssecrets", "awsssm", "s3")
 
 
-def problems(refs, env):
+def problems(refs: "list[Ref]", env: "Mapping[str, str]") -> "list[ShimError]":
     """[ShimError] for every reference whose source settings are malformed (one per cause)."""
     found, seen = [], set()
     for ref in refs:
@@ -34,7 +40,7 @@ def problems(refs, env):
     return found
 
 
-def check(refs, env):
+def check(refs: "list[Ref]", env: "Mapping[str, str]") -> None:
     found = problems(refs, env)
     if found:
         raise found[0]

@@ -53,16 +53,16 @@ FIXES = {
 
 # The owner of what is written for the delegate when a target names none: `--user`
 # sets it (shim/proc/identity.py) so a 0400 secret file is readable by the delegate.
-_default_owner = (None, None)
+_default_owner: "tuple[int | None, int | None]" = (None, None)
 
 
-def set_default_owner(uid, gid) -> None:
+def set_default_owner(uid: "int | None", gid: "int | None") -> None:
     """Files and directories written from now on without an explicit owner get uid:gid."""
     global _default_owner
     _default_owner = (uid, gid)
 
 
-def default_owner():
+def default_owner() -> "tuple[int | None, int | None]":
     """(uid, gid) of what is written for the delegate, (None, None) when it is shim's own."""
     return _default_owner
 
@@ -83,7 +83,7 @@ class Staged:
         self._abort()
 
 
-def write_all_or_nothing(writes):
+def write_all_or_nothing(writes: "list") -> int:  # [(stage_file or stage_dir, its arguments)]
     """Stage every (stage_fn, args) write, then commit them all; on a failure abort what
     was staged and re-raise.  Returns how many were published."""
     staged = []
@@ -101,7 +101,8 @@ def write_all_or_nothing(writes):
     return len(staged)
 
 
-def write_file(path, data, mode=0o400, uid=None, gid=None) -> None:
+def write_file(path: str, data: bytes, mode: int = 0o400, uid: "int | None" = None,
+               gid: "int | None" = None) -> None:
     """Replace `path` with `data` (bytes) atomically, `mode` and owner set before it appears.
 
     Missing parent directories are created (and removed again if the write fails).
@@ -109,7 +110,8 @@ def write_file(path, data, mode=0o400, uid=None, gid=None) -> None:
     stage_file(path, data, mode, uid, gid).commit()
 
 
-def stage_file(path, data, mode=0o400, uid=None, gid=None):
+def stage_file(path: str, data: bytes, mode: int = 0o400, uid: "int | None" = None,
+               gid: "int | None" = None) -> "Staged":
     """Write `data` to a temp file beside `path` (owner, mode, fsync); Staged."""
     if uid is None and gid is None:
         uid, gid = _default_owner  # --user: the delegate's (set_default_owner)
@@ -142,7 +144,8 @@ def stage_file(path, data, mode=0o400, uid=None, gid=None):
     return Staged(commit, abort)
 
 
-def write_dir(directory, payload, mode=0o400, uid=None, gid=None) -> bool:
+def write_dir(directory: str, payload: "dict[str, bytes]", mode: int = 0o400, uid: "int | None" = None,
+              gid: "int | None" = None) -> bool:
     """Project {key: bytes} into `directory` in Kubernetes Secret-volume shape.
 
     Returns True when a new generation was published, False when the content,
@@ -156,7 +159,8 @@ def write_dir(directory, payload, mode=0o400, uid=None, gid=None) -> bool:
     return True
 
 
-def stage_dir(directory, payload, mode=0o400, uid=None, gid=None):
+def stage_dir(directory: str, payload: "dict[str, bytes]", mode: int = 0o400, uid: "int | None" = None,
+              gid: "int | None" = None) -> "Staged | None":
     """Write a new generation and the links to it, but not the `..data` swap; Staged, or
     None when the directory already holds exactly `payload`."""
     if uid is None and gid is None:
@@ -205,7 +209,7 @@ def stage_dir(directory, payload, mode=0o400, uid=None, gid=None):
     return Staged(commit, abort)
 
 
-def memory_backed(path) -> bool:
+def memory_backed(path: str) -> bool:
     """True when `path` (or its nearest existing parent) is on tmpfs or ramfs.
 
     Reads /proc/self/mountinfo (statfs's f_type is not in the stdlib); without
@@ -438,7 +442,7 @@ def _check_name(given, path, name):
                         "choose a shorter path", reason=REASON_SETUP)
 
 
-def key_problem(key):
+def key_problem(key: str) -> "str | None":
     """Why `key` cannot be a file name in a Secret-volume directory, or None.  `..`-names
     are the writer's own (as the kubelet reserves them)."""
     if not isinstance(key, str) or not key:

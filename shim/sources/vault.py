@@ -37,11 +37,19 @@ from shim.errors import redact
 from shim.sources.base import SourceError, json_object, read_secret_file
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shim.net.http import Response
+    from shim.sources.base import Context
+    from shim.sources.refs import Ref
+
 SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 METHODS = ("token", "kubernetes", "jwt", "approle")
 
 
-def fetch(ref, ctx):
+def fetch(ref: "Ref", ctx: "Context") -> "Any":
     vault = ctx.shared(("vault", _address(ref, ctx), _namespace(ref, ctx)),
                        lambda: Vault(ctx, _address(ref, ctx), _namespace(ref, ctx)))
     vault.ctx = ctx  # the client outlives one phase (refresh); requests use the current one
@@ -85,7 +93,7 @@ class Vault:
         self.leases = {}  # ref path -> (lease_id, data, renew_at)
 
     # -- HTTP ------------------------------------------------------------------------
-    def call(self, method, path, body=None, token=True):
+    def call(self, method: str, path: str, body: "dict[str, Any] | None" = None, token: bool = True) -> "Response":
         headers = {}
         if self.namespace:
             headers["X-Vault-Namespace"] = self.namespace
@@ -98,13 +106,13 @@ class Vault:
         return self.ctx.request(method, f"{self.address}/v1/{path}", headers=headers,
                                 body=data, tls=self.tls)
 
-    def json_or_fail(self, resp, what):
+    def json_or_fail(self, resp: "Response", what: str) -> "dict[str, Any]":
         if not resp.ok:
             raise vault_error(resp, what)
         return json_object(resp.body, f"{what}: Vault")
 
     # -- reading ---------------------------------------------------------------------
-    def read(self, ref):
+    def read(self, ref: "Ref") -> "Any":
         lease = self.leases.get(ref.path)
         if lease is not None:
             data = self._renew_lease(lease)
@@ -129,7 +137,7 @@ class Vault:
                                      self.ctx.clock() + 2 * int(body.get("lease_duration", 0)) / 3)
         return data
 
-    def mount_of(self, path):
+    def mount_of(self, path: str) -> "tuple[str, str | None]":
         """(mount path with trailing '/', KV version) for `path`, asked once per mount."""
         with self.mount_lock:
             for mount, version in self.mounts.items():
@@ -165,7 +173,7 @@ class Vault:
         return data
 
     # -- authentication ----------------------------------------------------------------
-    def auth(self):
+    def auth(self) -> "str | None":
         """A usable token: the configured one, or a login's, renewed when due."""
         if self.token is not None:
             if self.token_expires is not None and self.ctx.clock() >= self.token_expires:
@@ -266,7 +274,7 @@ class Vault:
                                 headers=headers, body=b"{}", tls=self.tls)
 
 
-def vault_error(resp, what):
+def vault_error(resp: "Response", what: str) -> SourceError:
     """Vault's {"errors": [...]} as one line with the status."""
     try:
         errors = json.loads(resp.body).get("errors") or []

@@ -31,6 +31,10 @@ from urllib.parse import urlencode, urlsplit
 from shim.sources.base import SourceError, http_failure, json_object, read_secret_file
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.sources.base import Context
+
 ECS_HOST = "http://169.254.170.2"
 IMDS_ENDPOINT = "http://169.254.169.254/"
 FULL_URI_HOSTS = {"169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost"}
@@ -58,16 +62,16 @@ class Credentials:
     def __repr__(self) -> str:  # never the secret
         return f"Credentials({self.provider}, {self.access_key[:4]}...)"
 
-    def fresh(self, now):
+    def fresh(self, now: float) -> bool:
         return self.expiration is None or self.expiration - now > REFRESH_MARGIN
 
 
-def credentials(ctx):
+def credentials(ctx: "Context") -> "Credentials":
     """The phase's credentials, resolved once and re-resolved when near expiry."""
     return _cached(ctx, "aws-credentials", lambda: resolve(ctx))
 
 
-def assumed(ctx, role_arn, region):
+def assumed(ctx: "Context", role_arn: str, region: str) -> "Credentials":
     """Credentials of `role_arn` (`?role_arn=` on a reference): STS AssumeRole signed with the
     chain's credentials, cached per role and renewed near expiry, like vals' role_arn."""
     return _cached(ctx, ("aws-role", role_arn), lambda: assume_role(ctx, role_arn, region))
@@ -89,7 +93,7 @@ PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIA
                      "AWS_CONFIG_FILE")
 
 
-def resolve(ctx):
+def resolve(ctx: "Context") -> "Credentials":
     """Walk the chain; SourceError naming what was tried when nothing supplies credentials."""
     for provider in (from_env, from_web_identity, from_container, _no_profiles, from_imds):
         creds = provider(ctx)
@@ -102,7 +106,7 @@ def resolve(ctx):
                       f"AWS_CONTAINER_CREDENTIALS_*; {imds}")
 
 
-def from_env(ctx):
+def from_env(ctx: "Context") -> "Credentials | None":
     env = ctx.env
     access, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     if bool(access) != bool(secret):  # botocore's PartialCredentialsError
@@ -117,7 +121,7 @@ def from_env(ctx):
     return Credentials(access, secret, token, _parse_time(expiry) if expiry else None, "env")
 
 
-def from_web_identity(ctx):
+def from_web_identity(ctx: "Context") -> "Credentials | None":
     env = ctx.env
     role, token_file = env.get("AWS_ROLE_ARN"), env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
     if token_file and not role:  # botocore: "configured to assume role with web identity but
@@ -134,7 +138,7 @@ def from_web_identity(ctx):
                 None, "web-identity")
 
 
-def assume_role(ctx, role_arn, region):
+def assume_role(ctx: "Context", role_arn: str, region: str) -> "Credentials":
     session = ctx.env.get("AWS_ROLE_SESSION_NAME") or f"shim-{int(ctx.now())}"
     return _sts(ctx, region, {"Action": "AssumeRole", "RoleArn": role_arn,
                               "RoleSessionName": session}, credentials(ctx), "assume-role")
@@ -168,7 +172,7 @@ def _sts(ctx, region, params, signer, provider):
                        _parse_time(fields["Expiration"]), provider)
 
 
-def from_container(ctx):
+def from_container(ctx: "Context") -> "Credentials | None":
     env = ctx.env
     relative = env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
     full = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
@@ -207,7 +211,7 @@ def _no_profiles(ctx):
     return None
 
 
-def from_imds(ctx):
+def from_imds(ctx: "Context") -> "Credentials | None":
     env = ctx.env
     if _imds_disabled(env):
         return None

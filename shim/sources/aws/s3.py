@@ -9,14 +9,20 @@ from urllib.parse import urlencode
 from shim.sources.aws.api import endpoint_for, error_from, region_for, signed_request
 from shim.sources.aws.sigv4 import aws_quote
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.sources.base import Context
+    from shim.sources.refs import Ref
 
-def fetch(ref, ctx):
+
+def fetch(ref: "Ref", ctx: "Context") -> bytes:
     bucket, _, key = ref.path.partition("/")
     return get_object(ctx, bucket, key, region_for(ref, ctx.env), ref.query.get("version_id"),
                       ref.query.get("role_arn"))
 
 
-def get_object(ctx, bucket, key, region, version_id=None, role_arn=None):
+def get_object(ctx: "Context", bucket: str, key: str, region: str, version_id: "str | None" = None,
+               role_arn: "str | None" = None) -> bytes:
     base, custom = endpoint_for("s3", region, ctx.env)
     path = "/" + aws_quote(key, safe="/")
     if custom or "." in bucket:

@@ -9,8 +9,13 @@ import base64
 from shim.sources.aws.api import call_json, region_for
 from shim.sources.base import SourceError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.sources.base import Context
+    from shim.sources.refs import Ref
 
-def fetch(ref, ctx):
+
+def fetch(ref: "Ref", ctx: "Context") -> "str | bytes":
     payload = {"SecretId": ref.path}
     if ref.query.get("version_id"):
         payload["VersionId"] = ref.query["version_id"]

@@ -16,17 +16,21 @@ import hmac
 import time
 from urllib.parse import quote, unquote, urlsplit
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.sources.aws.credentials import Credentials
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNRESERVED = "-_.~"
 
 
-def aws_quote(text, safe=""):
+def aws_quote(text: str, safe: str = "") -> str:
     """Percent-encode everything but RFC 3986 unreserved characters (and `safe`)."""
     return quote(text, safe=UNRESERVED + safe)
 
 
-def canonical_uri(path, normalize=True):
+def canonical_uri(path: str, normalize: bool = True) -> str:
     """The path as signed.  Non-S3 services sign the sent (already encoded) path encoded again;
     S3 passes normalize=False and double_encode=False via `canonical_uri_s3`."""
     if not path:
@@ -36,7 +40,7 @@ def canonical_uri(path, normalize=True):
     return aws_quote(path, safe="/")
 
 
-def canonical_uri_s3(path):
+def canonical_uri_s3(path: str) -> str:
     """S3 signs the path exactly as sent: no normalisation, no second encoding."""
     return path or "/"
 
@@ -59,7 +63,7 @@ def _normalize(path):
     return first + "/".join(out) + last
 
 
-def canonical_query(query):
+def canonical_query(query: str) -> str:
     """Sorted `k=v` pairs, each side decoded then re-encoded the AWS way."""
     pairs = []
     for part in query.split("&") if query else ():
@@ -70,7 +74,7 @@ def canonical_query(query):
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
-def canonical_headers(headers):
+def canonical_headers(headers: "list[tuple[str, str]]") -> "tuple[str, str]":
     """`headers`: (name, value) pairs.  -> (canonical block, signed-headers list)."""
     merged: dict = {}
     for name, value in headers:
@@ -82,7 +86,7 @@ def canonical_headers(headers):
     return block, ";".join(names)
 
 
-def signing_key(secret_key, datestamp, region, service):
+def signing_key(secret_key: str, datestamp: str, region: str, service: str) -> bytes:
     key = _hmac(("AWS4" + secret_key).encode(), datestamp)
     for part in (region, service, "aws4_request"):
         key = _hmac(key, part)
@@ -105,8 +109,9 @@ class Signed:
         self.signature = signature
 
 
-def sign(method, url, headers, body, creds, region, service, now=None, sign_body=False,
-         s3=False, normalize=True):
+def sign(method: str, url: str, headers: "list[tuple[str, str]]", body: bytes, creds: "Credentials",
+         region: str, service: str, now: "float | None" = None, sign_body: bool = False,
+         s3: bool = False, normalize: bool = True) -> "Signed":
     """Sign a request.
 
     headers  list of (name, value) pairs the request will carry (Host is added from the URL

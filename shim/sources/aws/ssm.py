@@ -15,10 +15,17 @@ parameters cost 5 requests, not 50 -- what keeps a fleet's rollout under SSM's r
 from shim.sources.aws.api import call_json, region_for
 from shim.sources.base import SourceError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shim.sources.base import Context
+    from shim.sources.refs import Ref
+
 MAX_PAGES = 1000  # a loop guard: 10,000 parameters under one path is already absurd
 
 
-def fetch(ref, ctx):
+def fetch(ref: "Ref", ctx: "Context") -> "Any":
     region, role = region_for(ref, ctx.env), ref.query.get("role_arn")
     if ref.is_tree:
         return by_path(ctx, ref.path, region, ref.query.get("recursive", "true") != "false", role)
@@ -67,7 +74,7 @@ def _region_or_none(ref, ctx):
         return None
 
 
-def parameter_name(path):
+def parameter_name(path: str) -> str:
     """The name to ask for.  An ARN of a hierarchical parameter becomes its name
     (`arn:...:parameter/prod/db` -> `/prod/db`, `:version` kept); AWS accepts ARNs too, but
     emulators do not.  A one-segment ARN stays an ARN: `parameter/x` may name `x` or `/x`."""
@@ -77,7 +84,8 @@ def parameter_name(path):
     return "/" + rest if "/" in rest.split(":")[0] else path
 
 
-def by_path(ctx, path, region, recursive=True, role_arn=None):
+def by_path(ctx: "Context", path: str, region: str, recursive: bool = True,
+            role_arn: "str | None" = None) -> "dict[str, str]":
     values, token = {}, None
     for _ in range(MAX_PAGES):
         payload = {"Path": path.rstrip("/") or "/", "Recursive": recursive,
