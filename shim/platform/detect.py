@@ -26,6 +26,10 @@ Sources of the markers (see ../shared/research/platform-contracts.md, §1 and §
 
 import os
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
 RUNTIMES = (
     "sagemaker-training", "sagemaker-processing", "sagemaker-endpoint", "sagemaker-studio",
     "batch", "lambda", "ecs", "cloud-run-job", "cloud-run", "knative",
@@ -101,10 +105,10 @@ class HostFiles:
             return os.path.join(self.opt_ml_root, path.lstrip("/"))
         return os.path.join(self.root, path.lstrip("/"))
 
-    def exists(self, path):
+    def exists(self, path: str) -> bool:
         return os.path.exists(self._path(path))
 
-    def isdir(self, path):
+    def isdir(self, path: str) -> bool:
         return os.path.isdir(self._path(path))
 
 
@@ -116,7 +120,7 @@ class Detection:
     def __init__(self, runtime, source, evidence, also=()):
         self.runtime, self.source, self.evidence, self.also = runtime, source, list(evidence), list(also)
 
-    def as_dict(self):
+    def as_dict(self) -> "dict[str, Any]":
         return {"runtime": self.runtime, "source": self.source, "evidence": self.evidence,
                 "also": self.also}
 
@@ -125,7 +129,7 @@ class Detection:
         return self.runtime in SAGEMAKER
 
 
-def detect(environ, files, first_word=None):
+def detect(environ: "Mapping[str, str]", files: "HostFiles", first_word: "str | None" = None) -> "Detection":
     """Try every rule in order; the first that holds decides, the rest go to `also`."""
     chosen, also = None, []
     for rule in RULES:
@@ -142,7 +146,8 @@ def detect(environ, files, first_word=None):
     return chosen
 
 
-def decide(override, environ, files, first_word=None):
+def decide(override: "str | None", environ: "Mapping[str, str]", files: "HostFiles",
+           first_word: "str | None" = None) -> "Detection":
     """`--runtime` (already validated against RUNTIMES) wins over detection."""
     if override:
         return Detection(override, "override", ["--runtime / SHIM_RUNTIME given"])
@@ -151,7 +156,7 @@ def decide(override, environ, files, first_word=None):
 
 # -- used while the configuration resolves -------------------------------------------------
 
-def profile_for(runtime, profiles):
+def profile_for(runtime: str, profiles: object) -> "str | None":
     """The profile a runtime applies: its own name, else a shorter family name
     ("sagemaker-training", then "sagemaker"; "cloud-run-job", then "cloud-run", "cloud")."""
     if not isinstance(profiles, dict):
@@ -164,6 +169,7 @@ def profile_for(runtime, profiles):
     return None
 
 
-def for_config(override, environ, first_word, sagemaker_root="/"):
+def for_config(override: "str | None", environ: "Mapping[str, str]", first_word: "str | None",
+               sagemaker_root: "str | None" = "/") -> "Detection":
     """The decision the run uses: /opt/ml markers are read below `sagemaker_root`."""
     return decide(override, environ, HostFiles("/", sagemaker_root), first_word)

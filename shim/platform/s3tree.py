@@ -9,10 +9,15 @@ import re
 
 from shim.errors import REASON_SETUP, ShimError
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, Mapping
+
 MAX_PAGES = 10000  # 10 million keys: a listing that never ends is a server bug, not a channel
 
 
-def walk(list_page, get, prefix):
+def walk(list_page: "Callable[[dict[str, str]], bytes]", get: "Callable[[str], bytes]",
+         prefix: str) -> "Iterator[tuple[str, bytes]]":
     """(path relative to `prefix`, bytes) of every object under `prefix` (a "directory"),
     fetched one at a time after the whole listing.
 
@@ -38,7 +43,7 @@ def walk(list_page, get, prefix):
             yield key[len(prefix):], get(key)  # one object at a time: a channel is never all in memory
 
 
-def tree(ref_text, environ):
+def tree(ref_text: str, environ: "Mapping[str, str]") -> "Iterator[tuple[str, bytes]]":
     """The channel's files for `ref+s3://bucket/prefix/` (a missing trailing / is implied),
     one at a time; every failure, also a late one, is one ShimError naming the channel.
     A build without the sources layer and a malformed reference fail here, at once."""

@@ -32,6 +32,10 @@ from shim.errors import REASON_SETUP, ShimError, usage_error
 from shim.sources.targets import write_dir, write_file
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Mapping
+
 CONFIG_DIR = "opt/ml/input/config"
 HYPERPARAMETERS = f"{CONFIG_DIR}/hyperparameters.json"
 RESOURCE_CONFIG = f"{CONFIG_DIR}/resourceconfig.json"
@@ -78,13 +82,13 @@ class Settings:
         self.network_interface, self.job_name = network_interface, job_name
 
 
-def path(root, relative):
+def path(root: "str | None", relative: str) -> str:
     return os.path.join(root or "/", relative)
 
 
 # -- hyperparameters: SageMaker's string map <-> what code read before ---------------------
 
-def as_string(value):
+def as_string(value: object) -> str:
     """A hyperparameter value as SageMaker stores it: strings stay, the rest is JSON text."""
     if isinstance(value, str):
         return value
@@ -93,7 +97,7 @@ def as_string(value):
     return jsonio.dumps(value).decode("utf-8")
 
 
-def decoded(value):
+def decoded(value: str) -> "Any":
     """The value code saw before: the toolkit's rule (json.loads, else the raw string)."""
     from shim.util import jsonio
 
@@ -103,7 +107,7 @@ def decoded(value):
         return value
 
 
-def env_text(value):
+def env_text(value: str) -> str:
     """An env var's text for a hyperparameter: SDK-JSON-quoted strings lose their quotes."""
     if len(value) >= 2 and value[0] == value[-1] == '"':
         inner = decoded(value)
@@ -112,7 +116,7 @@ def env_text(value):
     return value
 
 
-def load_object(data, what, fix):
+def load_object(data: "str | bytes", what: str, fix: str) -> "dict[str, str]":
     """Parse a JSON object of hyperparameters; values become SageMaker strings."""
     from shim.util import jsonio
 
@@ -125,7 +129,7 @@ def load_object(data, what, fix):
     return {str(k): as_string(v) for k, v in doc.items()}
 
 
-def read_hyperparameters(root):
+def read_hyperparameters(root: str) -> "dict[str, str]":
     """The job's hyperparameters.json as {name: string}; {} when the file is absent."""
     where = path(root, HYPERPARAMETERS)
     try:
@@ -140,7 +144,7 @@ def read_hyperparameters(root):
                        "SageMaker writes a flat JSON object of strings there")
 
 
-def gather(settings, fetch):
+def gather(settings: "Any", fetch: "Callable[[str], Any]") -> "dict[str, str]":
     """Hyperparameters from (lowest first) the bulk reference, the config, the job's file."""
     merged = {}
     if settings.hyperparameters_from:
@@ -151,12 +155,12 @@ def gather(settings, fetch):
     return merged
 
 
-def env_name(prefix, key):
+def env_name(prefix: str, key: str) -> str:
     """PREFIX + key upper-cased, every non-alphanumeric as `_` (chamber's normalisation)."""
     return prefix + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
 
 
-def hyperparameter_env(prefix, hyperparameters):
+def hyperparameter_env(prefix: str, hyperparameters: "dict[str, str]") -> "dict[str, str]":
     """{ENV_NAME: text}; two keys that normalise to one name are an error naming both."""
     origin: dict
     out, origin = {}, {}
@@ -177,7 +181,7 @@ def hyperparameter_env(prefix, hyperparameters):
 MAX_ARG_STRLEN = 32 * 4096
 
 
-def check_exec_limits(env):
+def check_exec_limits(env: "dict[str, str]") -> None:
     """Refuse hyperparameter variables the kernel would refuse at exec, naming them."""
     sizes = {name: len(name.encode()) + len(value.encode("utf-8", "surrogateescape")) + 2
              for name, value in env.items()}
@@ -192,7 +196,7 @@ def check_exec_limits(env):
                           "expose them with --hyperparameters-file or --hyperparameters-dir instead")
 
 
-def render_file(target, hyperparameters):
+def render_file(target: str, hyperparameters: "dict[str, str]") -> bytes:
     """The config file the Kubernetes job had mounted: JSON (typed values) or dotenv (`*.env`)."""
     if target.endswith(".env"):
         lines = [f"{name}={_dotenv_quote(value)}"
@@ -211,7 +215,7 @@ def _dotenv_quote(value) -> str:
     return f'"{escaped}"'
 
 
-def cap_warnings(hyperparameters, environ=None):
+def cap_warnings(hyperparameters: "dict[str, str]", environ: "Mapping[str, str] | None" = None) -> "list[str]":
     """What CreateTrainingJob would refuse: fine here, but say so before the move.
 
     `environ` is the pod's own environment; variables the platform injects (Kubernetes
@@ -250,7 +254,8 @@ def _injected(name):
     return "_SERVICE_HOST" in name or "_SERVICE_PORT" in name or re.search(r"_PORT(_\d+_(TCP|UDP|SCTP).*)?$", name)
 
 
-def expose(settings, fetch, log):
+def expose(settings: "Any",  # Settings, or the config's PlatformSettings (same attributes)
+           fetch: "Callable[[str], Any]", log: "Callable[[str, str], object]") -> "dict[str, str]":
     """On SageMaker (or over a synthesised layout): {env name: value} for the delegate.
 
     Also writes --hyperparameters-file and --hyperparameters-dir when they are set.
@@ -276,7 +281,7 @@ def expose(settings, fetch, log):
 
 # -- the layout, synthesised off SageMaker -----------------------------------------------
 
-def resource_config(settings, environ):
+def resource_config(settings: "Any", environ: "Mapping[str, str]") -> "dict[str, Any]":
     """resourceconfig.json: which host this is among `hosts` (algo-1 … algo-N)."""
     hosts = list(settings.hosts) or [DEFAULT_HOST]
     current = settings.current_host
@@ -290,7 +295,7 @@ def resource_config(settings, environ):
     return {"current_host": current, "hosts": sorted(hosts), "network_interface_name": settings.network_interface}
 
 
-def channel_entry(name):
+def channel_entry(name: str) -> "dict[str, str]":
     """The inputdataconfig.json entry of one channel (File mode, as the SDK's local mode writes)."""
     if not CHANNEL_NAME.match(name):
         raise usage_error(f"channel {show(name)}", "names use letters, digits, '.', '-', '_' (at most 64)",
@@ -298,7 +303,9 @@ def channel_entry(name):
     return {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
 
 
-def synthesise(settings, environ, fetch, fetch_tree, log):
+def synthesise(settings: "Any", environ: "Mapping[str, str]", fetch: "Callable[[str], Any]",
+               fetch_tree: "Callable[[str], Iterator[tuple[str, bytes]]]",
+               log: "Callable[[str, str], object]") -> "dict[str, str]":
     """Write the SageMaker training layout below `settings.sagemaker_root`; returns env additions."""
     from shim.util import jsonio
 
@@ -416,7 +423,7 @@ def _swap_in(staging, target):
 
 # -- after the run -------------------------------------------------------------------------
 
-def failure_text(reason):
+def failure_text(reason: str) -> bytes:
     """The first FAILURE_LIMIT bytes of `reason`, cut on a UTF-8 character boundary."""
     data = reason.encode("utf-8", "replace")
     if len(data) <= FAILURE_LIMIT:
@@ -424,7 +431,7 @@ def failure_text(reason):
     return data[:FAILURE_LIMIT].decode("utf-8", "ignore").encode("utf-8")
 
 
-def write_failure(root, runtime, reason, log) -> bool:
+def write_failure(root: str, runtime: str, reason: str, log: "Callable[[str, str], object]") -> bool:
     """Write the failure message where the job type reads it; the algorithm's own one wins."""
     relative = FAILURE_FILES.get(runtime, FAILURE_FILES["sagemaker-training"])
     target = path(root, relative)
