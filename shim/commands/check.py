@@ -16,6 +16,10 @@ from shim.errors import EXIT_USAGE, ShimError
 from shim.run import validate
 from shim.util.stdio import write_stderr, write_stdout
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Mapping
+
 USAGE = "usage: shim check [--config PATH] [--profile NAME] [--schema]"
 
 # The option table of `shim check` (the variables are the run options' own).
@@ -28,7 +32,7 @@ OPTIONS = (
 )
 
 
-def main(argv, environ=None):
+def main(argv: "list[str]", environ: "Mapping[str, str] | None" = None) -> int:
     environ = os.environ if environ is None else environ
     parsed = parse_or_usage(argv, OPTIONS, "check", USAGE)
     if parsed is None:

@@ -13,6 +13,10 @@ from shim.errors import usage_error
 from shim.util.stdio import write_stdout
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Mapping
+
 USAGE = "usage: shim detect [--runtime NAME] [--root DIR] [FIRST_WORD]"
 
 # The option table of `shim detect` (same Option class and converters as the run options).
@@ -23,7 +27,7 @@ OPTIONS = (
 )
 
 
-def main(argv, environ=None) -> int:
+def main(argv: "list[str]", environ: "Mapping[str, str] | None" = None) -> int:
     from shim.platform import detect
     from shim.util import jsonio
 
@@ -48,7 +52,7 @@ def main(argv, environ=None) -> int:
     return 0
 
 
-def check_runtime(name, where):
+def check_runtime(name: str, where: str) -> str:
     from shim.platform.detect import RUNTIMES
 
     if name not in RUNTIMES:

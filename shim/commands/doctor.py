@@ -26,6 +26,8 @@ from shim.util.stdio import write_stdout
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Mapping
+
     from shim.config.options import Config
 
 USAGE = "usage: shim doctor [--format text|json] [OPTIONS]"
@@ -42,11 +44,11 @@ class Check:
     def __init__(self, name, status, detail, fix=""):
         self.name, self.status, self.detail, self.fix = name, status, detail, fix
 
-    def as_dict(self):
+    def as_dict(self) -> "dict[str, str]":
         return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
 
 
-def main(argv, environ=None):
+def main(argv: "list[str]", environ: "Mapping[str, str] | None" = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     fmt, run_argv = _format(argv)
     if fmt is None:
@@ -102,14 +104,14 @@ def _config(argv, environ):
         return options.resolve(["--", "true"], environ)
 
 
-def render(check):
+def render(check: "Check") -> str:
     line = f"{check.status:4} {check.name}: {check.detail}"
     if check.fix and check.status != OK:
         line += f"; fix: {check.fix}"
     return " ".join(line.split()) + "\n"
 
 
-def run_checks(config: "Config", environ):
+def run_checks(config: "Config", environ: "Mapping[str, str]") -> "list[Check]":
     checks = []
     for step in (proc_mounted, reaping, writable_paths, trust_store, dns, clock, privileges,
                  memory):
@@ -122,7 +124,7 @@ def run_checks(config: "Config", environ):
 
 
 # -- the checks, in the order a run meets them ---------------------------------------------------
-def proc_mounted(config: "Config", environ):
+def proc_mounted(config: "Config", environ: "Mapping[str, str]") -> "Check":
     if os.path.exists("/proc/self/status"):
         return Check("/proc", OK, "mounted")
     return Check("/proc", FAIL, "not mounted: shim cannot read its inherited environment exactly, "
@@ -130,7 +132,7 @@ def proc_mounted(config: "Config", environ):
                  "mount proc at /proc (every container runtime does unless told otherwise)")
 
 
-def reaping(config: "Config", environ):
+def reaping(config: "Config", environ: "Mapping[str, str]") -> "Check":
     if os.getpid() == 1:
         return Check("reaping", OK, "shim would be PID 1 and reap every orphan")
     if not config.supervise.subreaper:
@@ -161,7 +163,7 @@ def _is_subreaper():
     return False
 
 
-def writable_paths(config: "Config", environ):
+def writable_paths(config: "Config", environ: "Mapping[str, str]") -> "list[Check]":
     from shim.run.lifecycle import unwritable
 
     wanted = []  # (what, directory)
@@ -202,7 +204,7 @@ def writable_paths(config: "Config", environ):
     return checks
 
 
-def trust_store(config: "Config", environ):
+def trust_store(config: "Config", environ: "Mapping[str, str]") -> "Check":
     from shim.net import tls
 
     source = tls.trust_source(environ=environ)
@@ -219,7 +221,7 @@ def trust_store(config: "Config", environ):
     return Check("trust store", OK, source)
 
 
-def dns(config: "Config", environ):
+def dns(config: "Config", environ: "Mapping[str, str]") -> "list[Check]":
     checks = []
     try:
         with open("/etc/resolv.conf") as f:
@@ -241,7 +243,7 @@ def dns(config: "Config", environ):
     return checks
 
 
-def clock(config: "Config", environ):
+def clock(config: "Config", environ: "Mapping[str, str]") -> "Check":
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     if now < EARLIEST or now > LATEST:
@@ -251,7 +253,7 @@ def clock(config: "Config", environ):
     return Check("clock", OK, f"{stamp} (plausible; SigV4 needs it within 5 minutes of real time)")
 
 
-def privileges(config: "Config", environ):
+def privileges(config: "Config", environ: "Mapping[str, str]") -> "Check":
     nnp = _status_field("NoNewPrivs")
     eff = _status_field("CapEff")
     if nnp is None or eff is None:
@@ -267,7 +269,7 @@ def privileges(config: "Config", environ):
     return Check("privileges", OK, detail)
 
 
-def memory(config: "Config", environ):
+def memory(config: "Config", environ: "Mapping[str, str]") -> "Check":
     limit = _memory_limit()
     logs = config.logs
     sinks = len(logs.sinks) + bool(logs.stdout_path) + bool(logs.stderr_path)

@@ -11,6 +11,10 @@ import os
 from shim.config import options
 from shim.run import delegate, envlayer, hygiene
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Mapping
+
 
 def _say_files_not_written(config) -> None:
     """File and directory targets belong to the running delegate's shim: exec-env sets
@@ -26,7 +30,7 @@ def _say_files_not_written(config) -> None:
             "exec-env sets variables only; read the files the running shim wrote")
 
 
-def main(argv, environ=None) -> int:
+def main(argv: "list[str]", environ: "Mapping[str, str] | None" = None) -> int:
     environ = os.environ if environ is None else environ
     try:
         config = options.resolve(argv, environ)

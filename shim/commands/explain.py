@@ -26,6 +26,8 @@ from shim.util.stdio import write_stderr, write_stdout
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Mapping
+
     from shim.config.options import Config
 
 USAGE = "usage: shim explain [--format text|json] [--fetch] [OPTIONS] -- COMMAND [ARGS...]"
@@ -41,7 +43,7 @@ ENV_VALUES = ("env", "default_env", "prepend_env", "append_env")
 HASH_PREFIX = 12  # hex digits of a fetched value's sha256 shown by --fetch
 
 
-def main(argv, environ=None):
+def main(argv: "list[str]", environ: "Mapping[str, str] | None" = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     try:
         own, run_argv = _split_own(argv)
@@ -95,7 +97,8 @@ def _split_own(argv):
 
 
 # -- the report ---------------------------------------------------------------------------
-def explain(argv, environ, fetch=False):
+def explain(argv: "list[str]", environ: "Mapping[str, str]",
+            fetch: bool = False) -> "tuple[dict[str, Any], list[ShimError]]":
     """(report dict, [ShimError]): everything a run would do, and every error on the way."""
     errors = config_errors(argv, environ)
     if errors:
@@ -121,7 +124,7 @@ def explain(argv, environ, fetch=False):
     return report, errors
 
 
-def config_errors(argv, environ):
+def config_errors(argv: "list[str]", environ: "Mapping[str, str]") -> "list[ShimError]":
     """Every problem of the flags, the SHIM_* variables and the config file (not only the first)."""
     errors = []
     try:
@@ -162,7 +165,7 @@ def config_errors(argv, environ):
     return errors
 
 
-def option_sources(config: "Config", argv, environ):
+def option_sources(config: "Config", argv: "list[str]", environ: "Mapping[str, str]") -> "list[dict[str, Any]]":
     """[{option, value, source, where}] for every option with a value: flag, env, config,
     profile or default, and exactly where (the flag, the variable, the JSON path)."""
     profile_keys = _profile_keys(config)
@@ -217,7 +220,7 @@ def _shown_value(opt, value):
 
 
 # -- environment ----------------------------------------------------------------------------
-def environment(config: "Config", environ, errors):
+def environment(config: "Config", environ: "Mapping[str, str]", errors: "list[ShimError]") -> "tuple[Any, ...]":
     """(delegate env, {name: [steps]}, the sources' env, secret targets) without side effects."""
     from shim.run import envlayer, hygiene
     from shim.run.provenance import Trace
@@ -252,7 +255,7 @@ def environment(config: "Config", environ, errors):
     return env, trace.steps, sources_env, targets
 
 
-def env_diff(inherited, env, steps):
+def env_diff(inherited: "Mapping[str, str]", env: "Mapping[str, str]", steps: "dict[str, Any]") -> "Any":
     """The diff of shim.run.provenance, plus the names references will set at run time."""
     from shim.run.provenance import diff
 
@@ -262,13 +265,13 @@ def env_diff(inherited, env, steps):
     return found
 
 
-def reference(target):
+def reference(target: "Any") -> "dict[str, Any]":
     return {"for": target.where, "target": target.kind, "dest": target.dest,
             "refs": [i.ref.display() for i in target.items]}
 
 
 # -- mode and delegate ------------------------------------------------------------------------
-def mode(config: "Config", targets, errors):
+def mode(config: "Config", targets: "list", errors: "list[ShimError]") -> "tuple[str, list[str]]":
     from shim.run.pipeline import MASKING, choose_mode, resident_reasons
 
     masking = bool(targets) and config.logs.mask_secrets
@@ -286,7 +289,8 @@ def mode(config: "Config", targets, errors):
     return chosen, reasons
 
 
-def delegate(config: "Config", env, from_args, errors):
+def delegate(config: "Config", env: "dict[str, str]", from_args: bool,
+             errors: "list[ShimError]") -> "dict[str, Any]":
     from shim.run import delegate as d
 
     info: dict = {"argv": None, "found_by": None, "path": None}
@@ -315,7 +319,7 @@ def delegate(config: "Config", env, from_args, errors):
 
 
 # -- what else the run touches -----------------------------------------------------------------
-def files(config: "Config", targets):
+def files(config: "Config", targets: "list") -> "list[dict[str, Any]]":
     out = []
     for t in targets:
         if t.kind in ("file", "dir"):
@@ -357,7 +361,7 @@ def _owner(uid, gid) -> str:
     return f"{os.getuid() if uid is None else uid}:{os.getgid() if gid is None else gid}"
 
 
-def identity(config: "Config"):
+def identity(config: "Config") -> "dict[str, Any]":
     """Who the delegate runs as: the identity options that are set, else shim's own user."""
     found = {"uid": os.getuid(), "gid": os.getgid()}
     for opt in options.OPTIONS:
@@ -366,7 +370,7 @@ def identity(config: "Config"):
     return found
 
 
-def hooks(config: "Config"):
+def hooks(config: "Config") -> "dict[str, Any]":
     from shim.run.hooks import list_hooks
 
     out = {}
@@ -380,7 +384,7 @@ def hooks(config: "Config"):
     return out
 
 
-def waits(config: "Config"):
+def waits(config: "Config") -> "dict[str, Any]":
     from shim.run import lifecycle
     from shim.run.waitfor import shown
 
@@ -397,7 +401,7 @@ def waits(config: "Config"):
 SINK_SECTIONS = ("logs", "metrics", "heartbeat", "relay", "report")
 
 
-def sinks(config: "Config"):
+def sinks(config: "Config") -> "dict[str, Any]":
     """Every set option of the streams and telemetry sections (URLs without credentials)."""
     from shim.run.waitfor import shown
 
@@ -413,7 +417,8 @@ def sinks(config: "Config"):
 
 
 # -- --fetch ------------------------------------------------------------------------------------
-def fetch_all(config: "Config", targets, env, errors):
+def fetch_all(config: "Config", targets: "list", env: "dict[str, str]",
+              errors: "list[ShimError]") -> "list[dict[str, Any]]":
     """Each reference once: status, latency, length and sha256 prefix (never the value)."""
     from shim.net.http import Client
     from shim.sources.base import Context
@@ -457,7 +462,7 @@ DENIED_WORDS = ("http 401", "http 403", "permission denied", "access denied", "a
                 "forbidden", "unauthorized", "not authorized", "invalid token")
 
 
-def status_of(err, cause) -> str:
+def status_of(err: BaseException, cause: str) -> str:
     if getattr(err, "missing", False):
         return "missing"
     text = cause.lower()
@@ -483,7 +488,7 @@ def _sha256(data):
 
 
 # -- text ----------------------------------------------------------------------------------------
-def render_text(report):
+def render_text(report: "dict[str, Any]") -> str:
     lines: list[str] = []
     add = lines.append
     if report.get("command") is None:

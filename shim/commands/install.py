@@ -33,6 +33,10 @@ from shim.util.fsutil import fsync_dir, write_atomically
 from shim.util.platforms import ARCHES, ELF_MACHINES, running_arch
 from shim.util.stdio import Stdout, write_stderr, write_stdout
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
 USAGE = "shim install [--versioned] [--arch ARCH|all] [--from PATH] [--list] DIR"
 
 MODE = 0o755  # readable + executable by everyone: frozen binaries read their own archive
@@ -91,7 +95,7 @@ OPTIONS = (
 ENV_NAMES = {opt.name: opt.env for opt in OPTIONS}
 
 
-def parse(argv, env):
+def parse(argv: "list[str]", env: "Mapping[str, str]") -> "Settings":
     """argv and environment -> Settings (flags > SHIM_INSTALL_* > defaults).  Raises a usage ShimError."""
     flags, positional = parse_flags(argv, OPTIONS, "install", f"usage: {USAGE}", positionals=None)
     if len(positional) > 1:
@@ -111,7 +115,7 @@ def parse(argv, env):
 # -- the source binaries --------------------------------------------------------
 
 
-def running_binary(env, frozen=None):
+def running_binary(env: "Mapping[str, str]", frozen: "bool | None" = None) -> str:
     """The real path of the shim binary that is running (not argv[0])."""
     if frozen is None:
         frozen = getattr(sys, "frozen", False) or "__compiled__" in globals()
@@ -131,7 +135,7 @@ def running_binary(env, frozen=None):
 ELF_EXECUTABLE_TYPES = (2, 3)  # ET_EXEC, ET_DYN (static-pie)
 
 
-def elf_arch(path):
+def elf_arch(path: str) -> str:
     """The arch of an ELF executable from its header, or '' when it is not one we know."""
     try:
         with open(path, "rb") as f:
@@ -147,7 +151,7 @@ def elf_arch(path):
     return ELF_MACHINES.get(int.from_bytes(head[18:20], order), "")  # type: ignore[arg-type]
 
 
-def check_source(path, given):
+def check_source(path: str, given: "str | None") -> str:
     """The real path of the binary to copy, or a one-line error saying what it is instead.
 
     `given` is the path as the user wrote it (--from), None for the running binary.
@@ -176,7 +180,7 @@ def check_source(path, given):
     return path
 
 
-def plan(source, arch):
+def plan(source: str, arch: str) -> "list[tuple[str, str]]":
     """[(file name, source path)] to install for `arch` ('' = the source's own arch).
 
     A single arch installs as `shim`; `all` installs every arch found as
@@ -237,7 +241,7 @@ def _sha256():
     return sha256()
 
 
-def sha256_file(path):
+def sha256_file(path: str) -> str:
     digest = _sha256()
     with open(path, "rb") as f:
         while True:
@@ -247,7 +251,7 @@ def sha256_file(path):
             digest.update(block)
 
 
-def same_content(src, dest) -> bool:
+def same_content(src: str, dest: str) -> bool:
     """True when dest is a regular file (not a link) with src's bytes and our mode."""
     try:
         d = os.lstat(dest)
@@ -288,7 +292,7 @@ def _tmp_name(directory):
     return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
 
 
-def write_file(src, directory, name) -> None:
+def write_file(src: str, directory: str, name: str) -> None:
     """Copy src to directory/name: locked temp file, fsync, mode, atomic rename.
 
     The lock tells the sweeper this temp file has a live writer."""
@@ -319,7 +323,7 @@ def _remove_tree(path) -> None:
         os.unlink(path)
 
 
-def sweep(directory, now=None, stale_after=STALE_AFTER) -> None:
+def sweep(directory: str, now: "float | None" = None, stale_after: float = STALE_AFTER) -> None:
     """Remove temp entries left by killed installers: old, and nobody holds their lock."""
     now = time.time() if now is None else now
     try:
@@ -348,7 +352,7 @@ def sweep(directory, now=None, stale_after=STALE_AFTER) -> None:
 # -- the two layouts ------------------------------------------------------------
 
 
-def install_flat(directory, files):
+def install_flat(directory: str, files: "list[tuple[str, str]]") -> "list[tuple[str, str]]":
     """DIR/<name> for each file; a file already holding the same bytes is left alone."""
     done = []
     for name, src in files:
@@ -363,7 +367,7 @@ def install_flat(directory, files):
     return done
 
 
-def version_name(files, version=__version__) -> str:
+def version_name(files: "list[tuple[str, str]]", version: str = __version__) -> str:
     """<version>-<digest12>: of the binary, or of the set when several arches are installed."""
     if len(files) == 1:
         digest = sha256_file(files[0][1])
@@ -374,7 +378,8 @@ def version_name(files, version=__version__) -> str:
     return f"{version}-{digest[:DIGEST_CHARS]}"
 
 
-def install_versioned(directory, files, version=__version__):
+def install_versioned(directory: str, files: "list[tuple[str, str]]",
+                      version: str = __version__) -> "list[tuple[str, str]]":
     """DIR/<version>-<digest12>/<name>: built in a locked temp dir, renamed into place once.
 
     An existing version directory is never written to: pods may be running it.
@@ -420,7 +425,7 @@ def _check_version(target, files):
     return [("unchanged", os.path.join(target, name)) for name, _ in files]
 
 
-def list_versions(directory):
+def list_versions(directory: str) -> "list[tuple[str, Any]]":
     """[(version directory, [binaries])] sorted by name."""
     try:
         names = sorted(os.listdir(directory))
@@ -445,7 +450,8 @@ def list_versions(directory):
 # -- the command -------------------------------------------------------------------
 
 
-def run(settings, env, out, say=None):
+def run(settings: "Settings", env: "Mapping[str, str]", out: "Any",
+        say: "Callable[[str], object] | None" = None) -> int:
     if settings.list:
         return _list(settings.dest, out, say)
     # The source, then which files to write, then write them.
@@ -501,7 +507,7 @@ def _check_destination(settings, files):
                             "remove it, or install into another directory", reason=REASON_USAGE)
 
 
-def main(argv, env=None):
+def main(argv: "list[str]", env: "Mapping[str, str] | None" = None) -> int:
     env = os.environ if env is None else env
     try:
         settings = parse(argv, env)

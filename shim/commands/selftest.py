@@ -80,7 +80,7 @@ def _startup_origins(modules):
     return out
 
 
-def imports(argv):
+def imports(argv: "list[str]") -> int:
     from shim.util import jsonio
 
     before = dict(sys.modules)
@@ -91,7 +91,7 @@ def imports(argv):
     return EXIT_FAILED if failed else 0
 
 
-def fetch(argv):
+def fetch(argv: "list[str]") -> int:
     import http.client
     import socket
     import ssl
@@ -108,9 +108,10 @@ def fetch(argv):
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
         ctx = tls.client_context(cafile=cafile)
-        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=FETCH_TIMEOUT, context=ctx)
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=FETCH_TIMEOUT,  # type: ignore[arg-type]
+                                           context=ctx)
     elif parts.scheme == "http":
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=FETCH_TIMEOUT)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=FETCH_TIMEOUT)  # type: ignore[arg-type]
     else:
         raise ShimError("parse", url, "not an http:// or https:// URL", "give a full URL")
     try:
@@ -135,7 +136,7 @@ def fetch(argv):
 MODES = {"imports": imports, "fetch": fetch}
 
 
-def main(argv):
+def main(argv: "list[str]") -> int:
     if not argv or argv[0] not in MODES:
         raise ShimError("parse", "__selftest", f"mode must be one of {', '.join(MODES)}", "see docs/freeze.md")
     return MODES[argv[0]](argv[1:])

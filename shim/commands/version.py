@@ -8,6 +8,10 @@ from shim.config.option import BOOL, Option
 from shim.util.buildinfo import build_info, identity
 from shim.util.stdio import write_stdout
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 OPTIONAL_DEPS = ("orjson", "uvloop", "setproctitle")
 
 
@@ -21,7 +25,7 @@ def _dep_version(name, built):
     return getattr(module, "__version__", None) or built.get(name) or "unknown"
 
 
-def report():
+def report() -> "dict[str, Any]":
     info = build_info() or {}
     return {
         **identity(info),
@@ -62,7 +66,7 @@ def _has_native() -> bool:
         return False
 
 
-def sbom():
+def sbom() -> "dict[str, Any] | None":
     """The CycloneDX document of this shim: the embedded one plus the binary's own sha256,
     or (from source) shim, the Python running it and the optional modules found."""
     from shim.util import sbom as cdx
@@ -83,7 +87,7 @@ OPTIONS = (Option("short", ["--short"], None, BOOL, False, "one line: shim VERSI
                   "print the CycloneDX 1.5 SBOM of this binary (its embedded components, licences, hashes)"))
 
 
-def main(argv) -> int:
+def main(argv: "list[str]") -> int:
     parsed = parse_or_usage(argv, OPTIONS, "version", USAGE)
     if parsed is None:
         return 0

@@ -12,7 +12,7 @@ from shim.errors import usage_error
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Mapping
 
     from shim.config.option import Option
 
@@ -75,7 +75,7 @@ def parse_or_usage(argv: "list[str]", table: "tuple[Option, ...]", command: str,
         return None
 
 
-def from_environ(table: "tuple[Option, ...]", environ: "dict[str, str]") -> "dict[str, Any]":
+def from_environ(table: "tuple[Option, ...]", environ: "Mapping[str, str]") -> "dict[str, Any]":
     """{option name: typed value} from each option's variable (empty means unset)."""
     values = {}
     for opt in table:

@@ -24,7 +24,7 @@ from shim.errors import ShimError, usage_error
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Mapping
 
     from shim.platform.detect import Detection
 
@@ -410,7 +410,7 @@ def _typed(layer, where_of):
 
 
 # -- layer 2: the environment ------------------------------------------------
-def parse_environ(environ: "dict[str, str]", errors: "list | None" = None) -> "dict[str, Any]":
+def parse_environ(environ: "Mapping[str, str]", errors: "list | None" = None) -> "dict[str, Any]":
     """{name: raw} from SHIM_* variables.  LIST/MAP take JSON or comma-separated items.
 
     With `errors` (a list), each bad variable is appended as (name, ShimError) and
@@ -600,7 +600,7 @@ def anchored(config: "Config", cwd: str) -> "Config":
 
 
 # -- resolve all layers ----------------------------------------------------------
-def resolve(argv: "list[str]", environ: "dict[str, str]") -> "Config":
+def resolve(argv: "list[str]", environ: "Mapping[str, str]") -> "Config":
     """Resolve flag > environment > file (+profile) > default into one Config."""
     flag_raw, command = parse_argv(argv)
     env_raw = parse_environ(environ)
