@@ -373,7 +373,7 @@ def identity(config: "Config") -> "dict[str, Any]":
 def hooks(config: "Config") -> "dict[str, Any]":
     from shim.run.hooks import list_hooks
 
-    out = {}
+    out: dict = {}
     for phase, directory in (("pre", config.hooks.pre), ("post", config.hooks.post)):
         if not directory:
             continue

@@ -22,17 +22,22 @@ from shim.util.fsutil import atomic_write
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Callable
+
     from shim.config.options import Config
+    from shim.proc.reaper import Exit
+    from shim.proc.supervise import Resident
+    from shim.run.pipeline import Outcome
 
 FAILED, RESUME, PAUSED = "failed", "resume", "paused"
 
 
-def failed(result):
+def failed(result: "Exit") -> bool:
     """Does this delegate Exit count as a failure (a non-zero code, a signal, a timeout...)?"""
     return result.reason != REASON_EXITED or result.code != 0
 
 
-def before(resident, config: "Config", log) -> None:
+def before(resident: "Resident", config: "Config", log: "Callable[[str, str], object]") -> None:
     """Pause before the delegate starts, until DEBUG_DIR/resume or a stop signal (the caller
     then ends the run as interrupted)."""
     d: str = config.debug.dir  # type: ignore[assignment]  # lifecycle.problems requires it
@@ -45,7 +50,8 @@ def before(resident, config: "Config", log) -> None:
     _remove(d, PAUSED)
 
 
-def on_failure(resident, config: "Config", log, outcome, record) -> None:
+def on_failure(resident: "Resident", config: "Config", log: "Callable[[str, str], object]", outcome: "Outcome",
+               record: "dict[str, Any]") -> None:
     """The delegate failed: write DEBUG_DIR/failed and pause until resume (or a stop signal)."""
     d: str = config.debug.dir  # type: ignore[assignment]  # lifecycle.problems requires it
     _prepare(d)

@@ -13,6 +13,8 @@ from shim.errors import REASON_NOT_EXECUTABLE, REASON_NOT_FOUND, ShimError, usag
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
     from shim.config.options import Config
 
 # The search path when the delegate's environment has no PATH (what execvp and
@@ -22,7 +24,7 @@ NO_COMMAND_FIX = ("pass one after '--' (shim -- COMMAND ARGS...), or set SHIM_EN
                   "or --image-entrypoint")
 
 
-def command_from(config: "Config", machine=None):
+def command_from(config: "Config", machine: "str | None" = None) -> "list[str]":
     """The delegate's argv as a list of strings; raises a usage error when there is none."""
     argv = _command(config, machine)
     if not argv[0]:  # `shim -- ''`: execve would say "is a directory" or worse
@@ -45,7 +47,7 @@ def _command(config, machine):
     raise err
 
 
-def by_first_word(argv, commands):
+def by_first_word(argv: "list[str]", commands: "dict[str, list[str]]") -> "list[str]":
     """SageMaker starts images as `IMAGE train` / `IMAGE serve`: the config's `commands`
     map turns that word into the delegate (remaining words are appended)."""
     if argv and argv[0] in commands:
@@ -56,7 +58,7 @@ def by_first_word(argv, commands):
 _BLANKS = " \t\r\n"
 
 
-def split_words(text, where="--entrypoint"):
+def split_words(text: str, where: str = "--entrypoint") -> "list[str]":
     """Shell words of `text` as `shlex.split(text, posix=True)` gives them, in linear time.
 
     Hand-written because shlex is quadratic on a long quoted word (a 1 MB unterminated
@@ -132,13 +134,13 @@ def _split_error(where, cause):
     return usage_error(where, f"cannot split into words ({cause})", "balance the quotes")
 
 
-def running_platform(machine=None):
+def running_platform(machine: "str | None" = None) -> str:
     from shim.util.platforms import platform_of
 
     return platform_of(machine)
 
 
-def from_image(spec, machine=None, where="--image-entrypoint"):
+def from_image(spec: "Any", machine: "str | None" = None, where: str = "--image-entrypoint") -> "list[str]":
     """argv from an image config: {"Entrypoint": [...], "Cmd": [...]}, its {"config": {...}}
     wrapper, a bare argv list, or a map of platform -> one of those (Tekton's shape)."""
     if isinstance(spec, dict) and any(key.startswith("linux/") for key in spec):
@@ -177,7 +179,7 @@ def _as_list(value, where):
     raise usage_error(where, "expected a list of strings", 'write ["cmd", "arg"]')
 
 
-def find_executable(name, env, can_exec=None):
+def find_executable(name: str, env: "Mapping[str, str]", can_exec: "Callable[[str], bool] | None" = None) -> str:
     """Absolute path of `name` looked up in the delegate's PATH, like execvp.
 
     can_exec(path): whether the delegate may execute path (default: os.access for shim;

@@ -16,13 +16,15 @@ from shim.util.text import show
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Callable, Mapping
+
     from shim.config.options import Config
 
 # Variables a freezer's bootloader sets for itself (PyInstaller, staticx, Nuitka).
 RUNTIME_PREFIXES = ("_PYI_", "_MEI", "STATICX_", "NUITKA_", "__NUITKA", "PYINSTALLER_RESET_")
 
 
-def inherited(environ, frozen=None):
+def inherited(environ: "Mapping[str, str]", frozen: "bool | None" = None) -> "dict[str, str]":
     """The environment shim was started with, without its own runtime's variables.
 
     PyInstaller moves the user's LD_LIBRARY_PATH to LD_LIBRARY_PATH_ORIG before
@@ -43,12 +45,13 @@ def inherited(environ, frozen=None):
     return env
 
 
-def is_frozen():
+def is_frozen() -> bool:
     """True inside a PyInstaller, Nuitka or shim static build."""
     return bool(getattr(sys, "frozen", False) or "__compiled__" in globals())
 
 
-def build(base, config: "Config", read=None, stop=None):
+def build(base: "Mapping[str, str]", config: "Config", read: "Callable[[str], bytes] | None" = None,
+          stop: "Callable[[], object] | None" = None) -> "dict[str, str]":
     """Apply the configured operations to `base` and return the new environment.
 
     Errors name where the value came from (`--env A`, `SHIM_ENV A`, `$.env.set A`,
@@ -84,7 +87,7 @@ STOP_SIGNAL_NAMES = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP")
 STOP_EVERY = 1024  # lines of an env file between two looks for a stop signal
 
 
-def pending_stop_signal():
+def pending_stop_signal() -> "int | None":
     """A stop signal pending (blocked, not yet collected) on this process, or None."""
     import _signal
 
@@ -151,7 +154,7 @@ NAME_CHARS = NAME_START | frozenset("0123456789")
 MAX_NESTING = 16  # ${A:-${B:-...}} levels
 
 
-def expand(value, env, where="value"):
+def expand(value: str, env: "Mapping[str, str]", where: str = "value") -> str:
     """Expand ${NAME}, ${NAME:-fallback}, ${NAME-fallback} and $$; unknown NAME is ''.
 
     Fallbacks may nest (`${X:-${HOME}}`).  A lone `$`, `$NAME` and `$(...)` stay
@@ -227,7 +230,8 @@ def _unterminated(value, where):
 
 
 # -- dotenv -------------------------------------------------------------------------
-def parse_dotenv(text, source, env=None, stop=None):
+def parse_dotenv(text: str, source: str, env: "Mapping[str, str] | None" = None,
+                 stop: "Callable[[], object] | None" = None) -> "list[tuple[str, str]]":
     """[(name, value)] from dotenv text, in one linear pass.
 
     Syntax: `NAME=VALUE`, optional `export ` (or export and a tab), `#` comments,

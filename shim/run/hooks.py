@@ -18,10 +18,14 @@ from shim.errors import REASON_HOOK_FAILED, REASON_INTERRUPTED, REASON_SETUP, Sh
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Callable, Mapping
+
     from shim.config.options import Config
+    from shim.proc.reaper import Exit
+    from shim.util.mask import Masker
 
 
-def list_hooks(directory, say=None):
+def list_hooks(directory: str, say: "Callable[[str, str], object] | None" = None) -> "list[str]":
     """Executable regular files of `directory`, sorted by name; dotfiles are skipped,
     and a regular file that is not executable is skipped with a warning."""
     try:
@@ -49,7 +53,7 @@ def list_hooks(directory, say=None):
     return hooks
 
 
-def output_masker(config: "Config", env, secret_values):
+def output_masker(config: "Config", env: "Mapping[str, str]", secret_values: "list[str] | None") -> "Masker | None":
     """The masker for hooks' output: the registry when fetched secrets are masked, plus
     the --mask-env values; None when nothing is masked."""
     names = config.logs.mask_env
@@ -90,14 +94,15 @@ class MaskedOutput:
         finally:
             os.close(self.read_fd)
 
-    def finish(self, timeout=2.0) -> None:
+    def finish(self, timeout: float = 2.0) -> None:
         if self.write_fd >= 0:
             os.close(self.write_fd)
             self.write_fd = -1
         self.thread.join(timeout)
 
 
-def run_hooks(directory, env, phase, run_child, failure, say, masker=None):
+def run_hooks(directory: str, env: "dict[str, str]", phase: str, run_child: "Callable[..., Exit]", failure: str,
+              say: "Callable[[str, str], object]", masker: "Masker | None" = None) -> "list[tuple[str, Exit]]":
     """Run every hook in name order; returns [(path, Exit)].  `run_child(path, argv, env,
     output)` spawns, supervises and drains one hook (the pipeline's Run.run_child);
     `output` is the fd for its stdout and stderr (a masking pipe when `masker` is given)."""

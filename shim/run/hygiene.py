@@ -25,7 +25,7 @@ STANDARD_CREDENTIALS = (
 )
 
 
-def scrub(env, config: "Config") -> None:
+def scrub(env: "dict[str, str]", config: "Config") -> None:
     """Remove from `env` (in place) what the delegate must not get."""
     for name in [n for n in env if n.startswith(SHIM_CREDENTIALS)]:
         del env[name]

@@ -11,10 +11,13 @@ from shim.errors import ShimError
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
-    from shim.config.options import Config
+    from typing import Any, Callable, Mapping
+
+    from shim.config.options import Config, IdentitySettings
+    from shim.proc.identity import Identity
 
 
-def prepare(config: "Config", log):
+def prepare(config: "Config", log: "Callable[[str, str], object]") -> "Identity | None":
     """The run's Identity (or None); bad input raises a usage error before anything runs."""
     settings = config.identity
     if not asked(settings):
@@ -32,13 +35,13 @@ def prepare(config: "Config", log):
     return ident
 
 
-def asked(s):
+def asked(s: "IdentitySettings") -> bool:
     """Whether the identity section asks for anything (cheap: no imports)."""
     return bool(s.user or s.groups or s.own or s.umask or s.no_new_privileges or s.cap_keep or
                 s.cap_drop or s.rlimit)
 
 
-def environment(ident, env, config: "Config") -> None:
+def environment(ident: "Identity | None", env: "dict[str, str]", config: "Config") -> None:
     """HOME/USER/LOGNAME of the target user (gosu's rule), unless configuration set them."""
     if ident is None:
         return
@@ -46,7 +49,7 @@ def environment(ident, env, config: "Config") -> None:
     ident.environment(env, configured)
 
 
-def own(ident, log):
+def own(ident: "Identity | None", log: "Callable[[str, str], object]") -> int:
     """--own: give each path's tree to the delegate's user; says how many entries changed."""
     if ident is None or not ident.own:
         return 0
@@ -58,7 +61,7 @@ def own(ident, log):
     return changed
 
 
-def give_outputs(ident, paths) -> None:
+def give_outputs(ident: "Identity | None", paths: "tuple[str | None, ...] | list[str]") -> None:
     """Files shim writes for the delegate itself (tee files): owned by its user too."""
     if ident is None or not ident.changes_user:
         return
@@ -73,17 +76,17 @@ def give_outputs(ident, paths) -> None:
             pass  # not created (yet), or a filesystem without owners: nothing to give
 
 
-def can_exec(ident):
+def can_exec(ident: "Identity | None") -> "Callable[[str], bool] | None":
     """The PATH lookup's access check for the delegate (None: shim's own os.access)."""
     return ident.can_execute if ident is not None and ident.changes_user else None
 
 
-def for_hooks(ident, config: "Config"):
+def for_hooks(ident: "Identity | None", config: "Config") -> "Identity | None":
     """Hooks run as shim unless --hooks-as-user."""
     return ident if ident is not None and config.identity.hooks_as_user else None
 
 
-def become(ident):
+def become(ident: "Identity | None") -> None:
     """Exec mode: take on the identity in this process, right before execve."""
     if ident is None:
         return
@@ -97,7 +100,7 @@ def become(ident):
         raise setup_error(step, err.errno, "delegate", None, ident) from None
 
 
-def effective_for(environ, runtime=None):
+def effective_for(environ: "Mapping[str, str]", runtime: "str | None" = None) -> "dict[str, Any] | None":
     """`shim detect`: the identity the configuration (file and SHIM_* variables, with the
     profile of the decided runtime) gives the delegate; None when it asks for none or the
     configuration does not resolve (`shim check` reports that)."""
@@ -114,7 +117,7 @@ def effective_for(environ, runtime=None):
     return show_effective(config)
 
 
-def show_effective(config: "Config", euid=None):
+def show_effective(config: "Config", euid: "int | None" = None) -> "dict[str, Any]":
     """The effective identity as a dict for `shim detect`/`shim check` (never raises)."""
     from shim.proc import identity as ident_mod
 

@@ -11,15 +11,18 @@ from shim.errors import ShimError, usage_error
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Mapping
+
     from shim.config.options import Config
+    from shim.run.waitfor import Condition
 
 
-def plan(config: "Config", environ):
+def plan(config: "Config", environ: "Mapping[str, str]") -> "list[Condition]":
     """The wait conditions; raises the first problem of any lifecycle option."""
     return _check(config, environ, [], first=True)
 
 
-def problems(config: "Config", environ):
+def problems(config: "Config", environ: "Mapping[str, str]") -> "list[ShimError]":
     """Every problem of the lifecycle options, as ShimErrors (empty: all good)."""
     found: list[ShimError] = []
     _check(config, environ, found, first=False)
@@ -61,7 +64,7 @@ def _check(config, environ, found, first):
     return conditions
 
 
-def unwritable(path):
+def unwritable(path: str) -> "str | None":
     """Why shim could not write in directory `path` (or create it), or None."""
     probe = path
     while not os.path.exists(probe):

@@ -10,7 +10,10 @@ from shim.errors import ShimError
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Mapping
+
     from shim.config.options import Config
+    from shim.run.secrets import Target
 
 HYGIENE = "hygiene (shim's own credentials, --scrub-credentials, --scrub-env)"
 
@@ -21,17 +24,17 @@ class Trace:
     def __init__(self):
         self.steps = {}
 
-    def mark(self, name, step) -> None:
+    def mark(self, name: str, step: str) -> None:
         self.steps.setdefault(name, []).append(step)
 
-    def platform(self, config: "Config", platform_env) -> None:
+    def platform(self, config: "Config", platform_env: "Mapping[str, str]") -> None:
         for name in platform_env:
             source = config.detection.source if config.detection else "platform"
             self.mark(name, "runtime" if name == "SHIM_RUNTIME" else "SageMaker contract")
             if name == "SHIM_RUNTIME":
                 self.steps[name][-1] = f"runtime ({source})"
 
-    def configured(self, config: "Config", env) -> None:
+    def configured(self, config: "Config", env: "Mapping[str, str]") -> None:
         """The env section's steps over `env` (the environment before them), in build() order."""
         from shim.run import envlayer
 
@@ -56,11 +59,11 @@ class Trace:
             names.discard(name)
             self.mark(name, f"{config.source_of('unset_env')} {name} (unset)")
 
-    def scrubbed(self, before, after) -> None:
+    def scrubbed(self, before: "Mapping[str, str]", after: "Mapping[str, str]") -> None:
         for name in set(before) - set(after):
             self.mark(name, HYGIENE)
 
-    def references(self, targets) -> None:
+    def references(self, targets: "list[Target]") -> None:
         for t in targets:
             if t.kind == "env":
                 self.mark(t.dest, f"reference ({t.where})")
@@ -70,7 +73,7 @@ class Trace:
                 self.mark("*", f"reference ({t.where}): every key of the fetched document")
 
 
-def diff(inherited, env, steps):
+def diff(inherited: "Mapping[str, str]", env: "Mapping[str, str]", steps: "dict[str, list[str]]") -> "dict[str, Any]":
     """Names added, removed and changed against what shim inherited, each with its steps."""
     def row(name):
         return {"name": name, "steps": steps.get(name, ["inherited"])}
@@ -83,7 +86,7 @@ def diff(inherited, env, steps):
     return {"added": added, "removed": removed, "changed": changed, "patterns": wildcard}
 
 
-def lines(found):
+def lines(found: "dict[str, Any]") -> "list[str]":
     """One debug line per name: `env NAME added by STEP; STEP`."""
     out = []
     for kind in ("added", "removed", "changed", "patterns"):
@@ -93,7 +96,9 @@ def lines(found):
     return out
 
 
-def run_trace(config: "Config", inherited, platform_env, sources_env, env, targets):
+def run_trace(config: "Config", inherited: "Mapping[str, str]", platform_env: "Mapping[str, str]",
+              sources_env: "Mapping[str, str]", env: "Mapping[str, str]",
+              targets: "list[Target]") -> "dict[str, Any]":
     """The trace of a real run (the pipeline's env at each step)."""
     trace = Trace()
     trace.platform(config, platform_env)

@@ -14,12 +14,18 @@ from shim.util import jsonio
 from shim.util.fsutil import atomic_write
 from shim.util.text import iso  # noqa: F401  (records and the report share it)
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shim.run.pipeline import Outcome
+
 TERMINATION_LIMIT = 4096
 RESULT_LIMIT = 1 << 20  # one result file is read up to 1 MiB
 RECORD_VERSION = 1
 
 
-def read_results(directory):
+def read_results(directory: "str | None") -> "dict[str, str]":
     """{name: text} for each regular file of `directory` (results written by the delegate)."""
     results: dict = {}
     if not directory:
@@ -44,7 +50,8 @@ def read_results(directory):
     return results
 
 
-def build_record(outcome, phases, started, finished, results, counters=None):
+def build_record(outcome: "Outcome", phases: "dict[str, Any]", started: float, finished: float,
+                 results: "dict[str, str]", counters: "dict[str, Any] | None" = None) -> "dict[str, Any]":
     """The result record as a dict (pure: everything comes in as arguments)."""
     record = {
         "version": RECORD_VERSION,
@@ -67,7 +74,7 @@ def build_record(outcome, phases, started, finished, results, counters=None):
 ERROR_CUT = 512  # the error's first characters kept in a shrunk message
 
 
-def termination_message(record, spill_path):
+def termination_message(record: "dict[str, Any]", spill_path: "str | None") -> "tuple[bytes, bytes | None]":
     """(message bytes, spill bytes or None): the record, or a short one pointing at the spill.
 
     Always at most TERMINATION_LIMIT bytes.  Shrinking goes by levels: drop the results
@@ -96,7 +103,8 @@ def termination_message(record, spill_path):
                          "results_truncated": short["results_truncated"]}), full
 
 
-def write_record(record, result_file, termination_path):
+def write_record(record: "dict[str, Any]", result_file: "str | None",
+                 termination_path: "str | None") -> "list[ShimError]":
     """Write the record where configured; [ShimError] of the writes that failed.
 
     One failure does not stop the other write, and the termination message written after a
@@ -122,12 +130,12 @@ def write_record(record, result_file, termination_path):
     return failures
 
 
-def count_write_failure(record) -> None:
+def count_write_failure(record: "dict[str, Any]") -> None:
     counters = dict(record.get("counters") or {})  # the run's own dict is counted by the run
     counters["write_failures"] = counters.get("write_failures", 0) + 1
     record["counters"] = counters
 
 
-def write_post_file(path, success) -> None:
+def write_post_file(path: str, success: bool) -> None:
     """Tekton's convention: PATH after success, PATH.err after failure."""
     atomic_write(path if success else path + ".err", b"", what="post file")

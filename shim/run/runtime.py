@@ -13,7 +13,10 @@ from shim.errors import REASON_SETUP, ShimError, usage_error
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Mapping
+
     from shim.config.options import Config
+    from shim.run.pipeline import Outcome
 
 # Runtimes whose job reads a failure/exit message file after the container ends.
 MESSAGE_RUNTIMES = ("sagemaker-training", "sagemaker-processing")
@@ -25,7 +28,7 @@ REASONS = {
 }
 
 
-def prepare(config: "Config", environ, log):
+def prepare(config: "Config", environ: "Mapping[str, str]", log: "Callable[[str, str], object]") -> "dict[str, str]":
     """Variables the platform step adds to the delegate's environment (and files it writes)."""
     detection = config.detection
     log("info", f"runtime {detection.runtime} ({detection.source}: {'; '.join(detection.evidence)})")
@@ -48,7 +51,7 @@ def prepare(config: "Config", environ, log):
     return env
 
 
-def resident_reason(config: "Config"):
+def resident_reason(config: "Config") -> "str | None":
     """Why the platform contract keeps shim resident (the failure file), or None."""
     if config.platform.sagemaker_layout:
         return "--sagemaker-layout (failure file)"
@@ -57,7 +60,7 @@ def resident_reason(config: "Config"):
     return None
 
 
-def finish(config: "Config", outcome, log):
+def finish(config: "Config", outcome: "Outcome", log: "Callable[[str, str], object]") -> None:
     """After a failed run on (or laid out as) SageMaker: the reason where the job reads it."""
     if outcome is None or outcome.exit_code == 0 or resident_reason(config) is None:
         return
@@ -73,7 +76,7 @@ def finish(config: "Config", outcome, log):
         log("info", err.message())
 
 
-def failure_reason(outcome):
+def failure_reason(outcome: "Outcome") -> str:
     """One line a person reads in DescribeTrainingJob's FailureReason; never a value."""
     if outcome.error:
         return f"shim: {outcome.error}"
@@ -87,7 +90,7 @@ def failure_reason(outcome):
 # S3 prefixes to shim.platform.s3tree. Without the sources layer in the build, a remote
 # reference is one clear error.
 
-def fetch(ref, environ=None):
+def fetch(ref: str, environ: "Mapping[str, str] | None" = None) -> "Any":
     """The bytes one reference names."""
     local = _local_path(ref)
     if local is None:
@@ -99,7 +102,7 @@ def fetch(ref, environ=None):
         raise _fetch_error(ref, err) from None
 
 
-def fetch_tree(ref, environ=None):
+def fetch_tree(ref: str, environ: "Mapping[str, str] | None" = None) -> "Iterator[tuple[str, bytes]]":
     """[(relative path, bytes)] of every file under a directory reference (a channel)."""
     local = _local_path(ref)
     if local is None:

@@ -20,7 +20,10 @@ from shim.util.urlcode import is_name
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
     from shim.config.options import Config
+    from shim.util.mask import Masker
 
 DEFAULT_MODE = 0o400
 TARGET_KEYS = ("env", "env_prefix", "file", "dir", "env_from")
@@ -45,7 +48,7 @@ class Target:
 
 
 # -- plan ----------------------------------------------------------------------------------
-def plan(config: "Config", env, errors=None):
+def plan(config: "Config", env: "Mapping[str, str]", errors: "list | None" = None) -> "list[Target]":
     """Every target of this run, references parsed; usage ShimError on bad input.
 
     With `errors` (a list), every bad target is appended to it and the others are still
@@ -210,7 +213,9 @@ def _check_duplicates(targets):
 
 
 # -- fetch ------------------------------------------------------------------------------
-def fetch(targets, config: "Config", env, cancelled=None, log=None, store=None):
+def fetch(targets: "list[Target]", config: "Config", env: "Mapping[str, str]",
+          cancelled: "Callable[[], bool] | None" = None, log: "Callable[..., object] | None" = None,
+          store: "dict | None" = None) -> "list[tuple[Target, Any]]":
     """[(Target, Result)] in target order, or the fail-closed ShimError."""
     from shim.sources.fetch import fetch_all
     settings = {}
@@ -245,7 +250,7 @@ class Composed(Result):
         self.parts, self.secret = parts, secret
 
 
-def mask_values(pairs):
+def mask_values(pairs: "list[tuple[Target, Any]]") -> "list[str]":
     """Every value to mask: fetched values, the references inside composed texts, and the
     whole text of a `secretref+` composition."""
     from shim.sources.fetch import secret_values
@@ -262,7 +267,7 @@ def mask_values(pairs):
 
 
 # -- values into variables --------------------------------------------------------------
-def variables(pairs, env_for_dotenv=None):
+def variables(pairs: "list[tuple[Target, Any]]", env_for_dotenv: "Mapping[str, str] | None" = None) -> "dict[str, str]":
     """{NAME: text} from every env target; collisions name both sources (exit 125)."""
     origin: dict
     out, origin = {}, {}
@@ -295,7 +300,7 @@ def variables(pairs, env_for_dotenv=None):
     return out
 
 
-def env_name(key):
+def env_name(key: str) -> str:
     """chamber-style: upper-case, every character that is not a letter or digit becomes _."""
     return "".join(c if c.isascii() and c.isalnum() else "_" for c in key).upper()
 
@@ -351,7 +356,7 @@ def _bad(item, cause):
 
 
 # -- values into files ------------------------------------------------------------------
-def file_bytes(value):
+def file_bytes(value: object) -> bytes:
     """A value as a file holds it: bytes as they are, everything else as its text
     (shim.sources.base.json_text: numbers as written, null empty, objects compact JSON)."""
     from shim.sources.base import json_text
@@ -359,7 +364,8 @@ def file_bytes(value):
     return value if isinstance(value, bytes) else value.encode("utf-8")
 
 
-def dir_payload(target, value, log=None):
+def dir_payload(target: "Target", value: "Any",
+                log: "Callable[[str, str], object] | None" = None) -> "dict[str, bytes]":
     """{file name: bytes} of a dir target.  A key with '/' (an SSM path below the one asked
     for) is written with '_' instead, and a warning says so; a key that cannot be a file
     name, or two keys that become one name, are refused naming the keys as fetched."""
@@ -385,7 +391,8 @@ def dir_payload(target, value, log=None):
     return payload
 
 
-def write_targets(pairs, log=None, first=False):
+def write_targets(pairs: "list[tuple[Target, Any]]", log: "Callable[[str, str], object] | None" = None,
+                  first: bool = False) -> bool:
     """Write file and dir targets all-or-nothing: every one is staged (temp files, a new
     generation) before any is published, so a failure leaves none of them behind.
     True when anything changed.  Optional misses are skipped."""
@@ -441,7 +448,9 @@ def _same_file(path, data):
 
 
 # -- the step -----------------------------------------------------------------------------
-def run_step(config: "Config", env, cancelled=None, log=None, files=True, sources_env=None):
+def run_step(config: "Config", env: "dict[str, str]", cancelled: "Callable[[], bool] | None" = None,
+             log: "Callable[[str, str], object] | None" = None,
+             files: bool = True, sources_env: "Mapping[str, str] | None" = None) -> "tuple[list, list]":
     """Fetch, then apply to `env` (in place) and to disk.  Returns (pairs, masked values).
 
     `sources_env` is what the sources read (VAULT_ADDR, SHIM_VAULT_TOKEN...): the
@@ -497,7 +506,7 @@ def _env_from_refs(pairs, updates, config, env, cancelled, warn):
     return more
 
 
-def register(pairs, updates=None):
+def register(pairs: "list[tuple[Target, Any]]", updates: "Mapping[str, str] | None" = None) -> "Masker":
     """Every value of this run into the mask registry, as it is delivered: the fetched
     values (each value of a JSON object or an SSM path, binary ones as bytes), each
     variable set (one per --env-from key, numbers and booleans in their text form), each
@@ -525,7 +534,7 @@ def register(pairs, updates=None):
     return REGISTRY
 
 
-def binary_values(pairs):
+def binary_values(pairs: "list[tuple[Target, Any]]") -> "list[bytes]":
     """Fetched values that are not UTF-8 (mask_values leaves them out), as bytes."""
     out = []
     for _, result in pairs:

@@ -11,17 +11,20 @@ from shim.service import Service  # noqa: F401  (the contract, re-exported)
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Callable, Mapping
+
     from shim.config.options import Config
 
 
-def wanted(config: "Config"):
+def wanted(config: "Config") -> bool:
     """True if any service is configured (cheap: no imports; the registry's service options)."""
     from shim.config.capabilities import service_options
 
     return any(config.value(name) for name in service_options())
 
 
-def build(config: "Config", env, secret_values, log, finishing=False):
+def build(config: "Config", env: "Mapping[str, str]", secret_values: "list[str]", log: "Callable[[str, str], object]",
+          finishing: bool = False) -> "list[Service]":
     """The services for `config`.  Raises a usage ShimError (exit 125) for bad URLs/values.
 
     `secret_values`: what the secrets step fetched (Run.secret_values), masked in the

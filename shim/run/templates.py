@@ -29,7 +29,11 @@ from shim.util.text import show
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
     from shim.config.options import Config
+    from shim.sources.embedded import Span
+    from shim.sources.fetch import Item, Result
 
 SECRET_MODE = 0o400
 PLAIN_MODE = 0o644
@@ -67,7 +71,7 @@ class TemplateError(ValueError):
         self.offset, self.cause = offset, cause
 
 
-def parse(text):
+def parse(text: str) -> "list[Any]":
     """Nodes: str (text), Var, embedded.Span (a reference).  TemplateError on bad syntax.
     One pass: every character is looked at once (fallbacks are parsed where they stand)."""
     return _sequence(text, 0, nested=False)[0]
@@ -141,7 +145,7 @@ def _literal(nodes, text, start, stop):
         nodes.append(chunk[pos:])
 
 
-def needed(nodes, env):
+def needed(nodes: "list[Any]", env: "Mapping[str, str]") -> "list[Span]":
     """The references rendering will use with `env` (untaken fallbacks are skipped)."""
     out = []
     for node in nodes:
@@ -152,7 +156,7 @@ def needed(nodes, env):
     return out
 
 
-def render(nodes, env, values):
+def render(nodes: "list[Any]", env: "Mapping[str, str]", values: "dict[int, Any]") -> str:
     """The text; `values` maps id(span) -> fetched value (None: an optional one missing,
     which renders empty).  TemplateError for an unset variable without fallback."""
     out = []
@@ -179,14 +183,14 @@ def render(nodes, env, values):
     return "".join(out)
 
 
-def position(text, offset):
+def position(text: str, offset: int) -> "tuple[int, int]":
     """(line, column), both 1-based, of `offset` in `text`."""
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 # -- the step ---------------------------------------------------------------------------------
-def plan(config: "Config"):
+def plan(config: "Config") -> "list[Template]":
     """[Template] from the resolved config; usage ShimError for a malformed source reference."""
     from shim.sources.refs import RefError, parse as parse_ref
     out = []
@@ -229,7 +233,7 @@ class Rendered:
         self.outputs = []  # (Template, bytes, holds_secret)
         self.values = []  # every fetched value, for masking
 
-    def write(self, only_changed=False):
+    def write(self, only_changed: bool = False) -> "list[Template]":
         """Write every output atomically; the templates whose file changed."""
         from shim.sources.targets import write_file
         changed = []
@@ -253,7 +257,8 @@ def _same(path, data, mode):
         return False
 
 
-def render_all(templates, env, fetch, log=None):
+def render_all(templates: "list[Template]", env: "Mapping[str, str]", fetch: "Callable[[list[Item]], list[Result]]",
+               log: "Callable[[str, str], object] | None" = None) -> "Rendered":
     """Read or fetch every source, parse, fetch the references, render in memory.
 
     `env`: the variables ${} sees; `fetch(items)` -> [Result] (the secrets phase's fetch,
@@ -336,7 +341,9 @@ def _error(t, text, err):
                      "reference with '+'", reason=REASON_USAGE)
 
 
-def run_step(config: "Config", env, sources_env, cancelled=None, log=None):
+def run_step(config: "Config", env: "Mapping[str, str]", sources_env: "Mapping[str, str]",
+             cancelled: "Callable[[], bool] | None" = None,
+             log: "Callable[[str, str], object] | None" = None) -> "tuple[list[Template], Rendered]":
     """Plan, render and write every template; (templates, Rendered) for refresh/masking."""
     templates = plan(config)
     fetch = fetcher(config, sources_env, cancelled, log)
@@ -357,7 +364,9 @@ def _build_mask(cancelled):
                         reason=REASON_INTERRUPTED, code=EXIT_FETCH) from None
 
 
-def fetcher(config: "Config", sources_env, cancelled=None, log=None, store=None):
+def fetcher(config: "Config", sources_env: "Mapping[str, str]", cancelled: "Callable[[], bool] | None" = None,
+            log: "Callable[[str, str], object] | None" = None,
+            store: "dict | None" = None) -> "Callable[[list[Item]], list[Result]]":
     """fetch(items) -> [Result] with the secrets settings (deadline, Vault token file)."""
     from shim.sources.fetch import fetch_all
     settings = {}

@@ -18,13 +18,15 @@ from shim.errors import ShimError
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Mapping
+
     from shim.config.options import Config
 
 # The delegate's command does not matter to any check: a placeholder stands in for it.
 PLACEHOLDER_COMMAND = ["true"]
 
 
-def problems(config: "Config", environ):
+def problems(config: "Config", environ: "Mapping[str, str]") -> "list[ShimError]":
     """[ShimError] for everything a run with `config` under `environ` would refuse."""
     found: list = []
     env = _guard(found, _environment, config, environ) or {}

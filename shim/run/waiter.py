@@ -22,7 +22,7 @@ class Skip(Exception):
         self.path = path
 
 
-def state(path):
+def state(path: str) -> "str | None":
     """'ready', 'failed' (PATH.err exists) or None; errors other than absence raise."""
     for candidate, result in ((path, "ready"), (path + ".err", "failed")):
         try:
@@ -37,7 +37,7 @@ def state(path):
     return None
 
 
-def nearest_directory(path):
+def nearest_directory(path: str) -> str:
     """The deepest existing directory on the way to `path`'s parent."""
     d = os.path.dirname(os.path.abspath(path))
     while d != "/" and not os.path.isdir(d):
@@ -59,7 +59,7 @@ class Waiter:
         self.make_inotify = make_inotify
         self._changed = False
 
-    def wait_all(self, paths, deadline=None) -> None:
+    def wait_all(self, paths: "list[str]", deadline: "float | None" = None) -> None:
         """Return when every path exists.  Raises Skip or ShimError (timeout, signal).
 
         `deadline` (loop time): when --wait-timeout also bounds the waits after this one.

@@ -28,6 +28,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from shim.errors import REASON_INTERRUPTED, REASON_SETUP, REASON_WAIT_TIMEOUT, ShimError, usage_error
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Callable, Mapping
+
+    from shim.proc.supervise import Resident
+
 SCHEMES = ("tcp", "http", "https", "file", "dns")
 SCHEMES_HELP = "use tcp://HOST:PORT, http(s)://HOST[:PORT]/PATH, file:///PATH or dns://NAME"
 ATTEMPT_TIMEOUT = 5.0  # one connect / request / lookup; a hung resolver cannot stall the wait
@@ -63,12 +69,12 @@ class Condition:
 
 
 # -- parsing: bad input fails before anything runs --------------------------------------
-def plan(urls, where, environ):
+def plan(urls: "list[str]", where: str, environ: "Mapping[str, str]") -> "list[Condition]":
     """Conditions for `urls`; every mistake is one usage error (exit 125) naming `where`."""
     return [parse(url, where, environ) for url in urls]
 
 
-def parse(url, where, environ=None):
+def parse(url: str, where: str, environ: "Mapping[str, str] | None" = None) -> "Condition":
     environ = os.environ if environ is None else environ
     bad = f"option {where}"
     if not isinstance(url, str) or "://" not in url:
@@ -127,7 +133,7 @@ def _accepted_statuses(query, bad, url):
     return allowed.__contains__, rest
 
 
-def shown(url):
+def shown(url: str) -> str:
     """A URL for messages: no user:password, no query values (they may hold tokens)."""
     try:
         parts = urlsplit(url)
@@ -145,7 +151,7 @@ def shown(url):
 
 
 # -- probes: one attempt each, blocking, run on a worker thread --------------------------
-def probe_tcp(host, port, timeout):
+def probe_tcp(host: str, port: int, timeout: float) -> None:
     import socket
 
     try:
@@ -156,7 +162,7 @@ def probe_tcp(host, port, timeout):
         raise NotReady((err.strerror or str(err) or type(err).__name__).lower()) from None
 
 
-def probe_dns(name):
+def probe_dns(name: str) -> None:
     import socket
 
     try:
@@ -167,7 +173,7 @@ def probe_dns(name):
         raise NotReady("resolves to no address")
 
 
-def probe_file(path):
+def probe_file(path: str) -> None:
     from shim.run.waiter import Skip, state
 
     found = state(path)
@@ -185,7 +191,7 @@ class HttpProbe:
         self.client: Any = None
         self.tls: Any = None
 
-    def prepare(self):
+    def prepare(self) -> None:
         """Made on the loop's thread before the first attempt: a bad trust store is a setup error."""
         from shim.net import http
         from shim.net.tls import client_context
@@ -233,10 +239,10 @@ class Wait:
         self._timers = []
 
     @property
-    def finished(self):
+    def finished(self) -> bool:
         return self.failure is not None or all(c.ready for c in self.conditions)
 
-    def pending(self):
+    def pending(self) -> "list[Condition]":
         return [c for c in self.conditions if not c.ready]
 
     def begin(self) -> None:
@@ -255,7 +261,7 @@ class Wait:
             timer.cancel()
         self._timers = []
 
-    def backoff(self, attempts):
+    def backoff(self, attempts: int) -> float:
         delay = min(self.cap, self.base * 2 ** max(0, attempts - 1))
         return delay / 2 + self.random() * delay / 2
 
@@ -334,7 +340,8 @@ class Wait:
         threading.Thread(target=work, daemon=True, name="shim-wait-for").start()
 
 
-def wait(resident, conditions, timeout, log, deadline=None):
+def wait(resident: "Resident", conditions: "list[Condition]", timeout: "float | None",
+         log: "Callable[[str, str], object]", deadline: "float | None" = None) -> None:
     """Return when every condition is ready.  Raises Skip, or ShimError (timeout, stop signal).
 
     `timeout` is --wait-timeout as given (for the message); `deadline` (loop time) what is
