@@ -285,7 +285,7 @@ class Run:
                 pass  # the same mistake already ended the run; it is reported once
         for service in self.services:  # the report, shim's own metrics: the outcome is known
             if hasattr(service, "finished"):
-                self.written(service.finished, self)
+                self.written(service.finished, self.summary())
         if not (self.config.results.file or self.config.results.termination_path or
                 (ran and self.config.steps.post_file)):
             return
@@ -301,6 +301,31 @@ class Run:
         if ran and self.config.steps.post_file:
             self.written(results.write_post_file, self.config.steps.post_file,
                          self.outcome.exit_code == 0)
+
+    def start_services(self) -> None:
+        """Each service's start sees the delegate's stdio and environment as the services
+        before it left them, and hands back what it adds (shim.service: no shared state)."""
+        from shim.service import Start
+
+        for service in self.services:
+            ctx = Start(self.resident, self.stdio, self.env, self.started, self.identity,
+                        self.check_interrupted)
+            handoff = service.start(ctx)
+            if handoff is None:
+                continue
+            self.env.update(handoff.env)
+            if handoff.stdio is not None:
+                self.stdio = handoff.stdio
+            if handoff.ctty is not None:
+                self.ctty = handoff.ctty
+
+    def summary(self):
+        """The finished run, read-only, for the services' `finished` (reports, metrics)."""
+        from shim.service import Summary
+
+        return Summary(self.outcome, self.phases, self.started, self.wall(), self.mode, self.environ,
+                       self.counters, getattr(self.config, "detection", None),
+                       getattr(self, "provenance", None), self.argv0)
 
     def written(self, write, *args) -> None:
         """Run one write of the finish; a failure is write_failed, not the run's error."""
@@ -395,8 +420,10 @@ class Run:
     def watch_changes(self, sources_env) -> None:
         from shim.run.refresh import Refresher
 
-        self.services.append(Refresher(self.config, sources_env, self.secret_pairs,
-                                       self.templates[0] if self.templates else (), self.log))
+        refresher = Refresher(self.config, sources_env, self.secret_pairs,
+                              self.templates[0] if self.templates else (), self.log)
+        refresher.run = self  # it restarts the delegate through this run (same layer)
+        self.services.append(refresher)
 
     def pre_hooks(self) -> None:
         if self.config.hooks.pre:
@@ -465,8 +492,7 @@ class Run:
 
         # Only the program's name: arguments may carry secrets and ps shows the title.
         native.set_process_name(f"shim: supervising {os.path.basename(argv[0])}")
-        for service in self.services:
-            service.start(self)
+        self.start_services()
         account.give_outputs(self.identity, (self.config.logs.stdout_path,
                                              self.config.logs.stderr_path))
         c = self.config.supervise
@@ -511,7 +537,7 @@ class Run:
             service.delegate_exited(result)
         self.resident.drain(self.is_pid1, c.grace)
         for service in self.services:
-            service.stop(self)
+            self.counters.update(service.stop() or {})  # each returns its own counters
         return result
 
     def post_hooks(self) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from shim.config.options import Config
     from shim.loop import Loop
     from shim.run.pipeline import Run
+    from shim.service import Start
 
 RESTART = "restart"  # the Supervisor's end reason for a restart (never a run's outcome)
 
@@ -104,7 +105,7 @@ class Refresher:
             t.dest: parse_action(t.on_change, f"{t.where} on_change", signo) if t.on_change
             else default for t in self.templates}
         self.group = config.supervise.signal_group
-        self.run: "Run" = None  # type: ignore[assignment]  # set by start()
+        self.run: "Run" = None  # type: ignore[assignment]  # set by the pipeline that adds it
         self.loop: "Loop" = None  # type: ignore[assignment]  # set by start()
         self.pid = None
         self.supervisor = None
@@ -118,10 +119,11 @@ class Refresher:
         self.pending_env = None  # the environment the next start gets
 
     # -- the service contract ----------------------------------------------------------------
-    def start(self, run) -> None:
-        self.run = run
-        self.loop = run.resident.loop
-        self.env_now = dict(run.env)
+    def start(self, ctx: "Start") -> None:
+        # The run itself is given at construction (this service restarts the delegate
+        # through the pipeline, one layer it shares); the start view is the delegate's env.
+        self.loop = ctx.resident.loop
+        self.env_now = dict(ctx.env)
 
     def delegate_started(self, pid, supervisor) -> None:
         self.pid, self.supervisor = pid, supervisor
@@ -137,10 +139,10 @@ class Refresher:
             self.timer.cancel()
             self.timer = None
 
-    def stop(self, run) -> None:
+    def stop(self) -> dict:
         self.delegate_exited(None)
-        run.counters["restarts"] = self.restarts
-        run.counters["refresh"] = {"rounds": self.refreshes, "failures": self.failures}
+        return {"restarts": self.restarts,
+                "refresh": {"rounds": self.refreshes, "failures": self.failures}}
 
     def can_restart(self):
         return any(a.kind == RESTART for a in [self.file_action, *self.template_actions.values()])

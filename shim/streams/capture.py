@@ -35,6 +35,7 @@ from shim.util.text import oserror
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from shim.loop import Loop
+    from shim.service import Handoff, Start
 
 STREAMS = ((1, "stdout"), (2, "stderr"))
 READ_SIZE = 64 << 10  # per read; also bounds the records made from one chunk
@@ -181,18 +182,20 @@ class Capture(Service):
         self.closed = {fd for fd, _ in STREAMS if not _is_open(fd)}
 
     # -- run hooks --------------------------------------------------------------------------
-    def start(self, run) -> None:
-        self.loop = run.resident.loop
-        tees = self._open_tees(run)
-        stdio = list(run.stdio)
-        self._use_terminal(run, stdio)
+    def start(self, ctx: "Start") -> "Handoff":
+        from shim.service import Handoff
+
+        self.loop = ctx.resident.loop
+        tees = self._open_tees(ctx)
+        stdio = list(ctx.stdio)
+        ctty = self._use_terminal(ctx, stdio)
         for st in self.streams:
             if st.name in tees:
                 st.tee = _Out(tees[st.name], f"tee file of {st.name}", True, self.loop,
                               lambda out, error, st=st: self._drained(st, out, error))
             if self.masker is not None:
                 st.mask = self.masker.stream()
-            given = run.stdio[st.fd]  # as the run had it, before pipes or the pty
+            given = ctx.stdio[st.fd]  # as the run had it, before pipes or the pty
             console = given if given >= 0 else st.fd
             if given >= 0:  # already redirected (a stdio relay): that is the console now
                 st.own_console = True
@@ -208,14 +211,15 @@ class Capture(Service):
                 stdio[st.fd] = st.write_fd
             os.set_blocking(st.read_fd, False)
             self._resume(st)
-        run.stdio = tuple(stdio)
+        handoff = Handoff(stdio=tuple(stdio), ctty=ctty)
         if self.sinks:
             self.loop.enable_threads()
         for sink in self.sinks:
             sink.on_change = lambda: self.loop.call_soon_threadsafe(self._check_hold)
             sink.start()
+        return handoff
 
-    def _use_terminal(self, run, stdio) -> None:
+    def _use_terminal(self, ctx, stdio) -> "int | None":
         """Shim's stdout/stderr is a terminal: give the delegate a pty for each (stdout's is
         its session's controlling terminal; stdin is relayed to it when stdin is the same
         terminal in the foreground).  One pty per stream keeps stdout and stderr apart."""
@@ -223,7 +227,7 @@ class Capture(Service):
 
         fds = terminal.wanted([st.fd for st in self.streams], stdio)
         if not fds:
-            return
+            return None
         self.ttys = []
         for st in self.streams:
             if st.fd in fds:
@@ -231,18 +235,19 @@ class Capture(Service):
                 self.ttys.append(tty)
                 st.read_fd = fcntl.fcntl(tty.master, fcntl.F_DUPFD_CLOEXEC, 3)  # type: ignore[arg-type]  # ours to close
                 stdio[st.fd] = tty.slave
-        identity = getattr(run, "identity", None)
+        identity = ctx.identity
         if identity is not None and identity.uid is not None:
             for tty in self.ttys:  # as login and docker do: the user's own terminal
                 tty.give_to(identity.uid)
         self.tty = self.ttys[0]
-        run.ctty = fds[0]
+        ctty = fds[0]
         if stdio[0] < 0 and self.tty.take_stdin():
             stdio[0] = self.tty.slave
-            run.ctty = 0
+            ctty = 0
             self.tty_input = _Out(os.dup(self.tty.master), "terminal input", True, self.loop,
                                   lambda out, error: self._stdin_drained(error))
             self.loop.add_reader(0, self._stdin_readable)
+        return ctty
 
     def _stdin_readable(self) -> None:
         try:
@@ -268,7 +273,7 @@ class Capture(Service):
             return
         self.loop.add_reader(0, self._stdin_readable)
 
-    def _open_tees(self, run):
+    def _open_tees(self, ctx):
         """{stream: fd} of the tee files.  A FIFO without a reader is waited for on the loop."""
         fds, waiting = {}, {}
         for name, path in self.tees.items():
@@ -297,14 +302,14 @@ class Capture(Service):
 
             timers = [self.loop.call_later(FIFO_RETRY, retry)]
             try:
-                run.resident.wait_until(lambda: not waiting)
+                ctx.resident.wait_until(lambda: not waiting)
             finally:
                 for timer in timers:
                     timer.cancel()
             if waiting:
                 for fd in fds.values():
                     os.close(fd)
-                run.check_interrupted()  # the only way out of the wait: a stop signal
+                ctx.check_interrupted()  # the only way out of the wait: a stop signal
         return fds
 
     def delegate_started(self, pid, supervisor) -> None:
@@ -317,7 +322,7 @@ class Capture(Service):
         if self.ttys and supervisor is not None:
             _resize_on_winch(supervisor, self.ttys)
 
-    def stop(self, run) -> None:
+    def stop(self) -> dict:
         """Drain the pipes, then flush every output and sink, all within --flush-timeout."""
         self.delegate_started(None, None)  # idempotent: the write ends are closed either way
         deadline = self.loop.time() + self.flush_timeout
@@ -341,7 +346,7 @@ class Capture(Service):
             tty.close()
         for sink in self.sinks:
             sink.close(deadline)
-        run.counters["logs"] = self.counters()
+        counters = {"logs": self.counters()}
         if self.lost:
             self.log("warn", "output not written within --flush-timeout: " + ", ".join(
                 f"{what} {n} bytes" for what, n in self.lost.items()))
@@ -350,6 +355,7 @@ class Capture(Service):
             self.log("warn", "log sinks dropped records: " + ", ".join(
                 f"{name} {n}" for name, n in dropped.items()) + "; see the result record's "
                 "counters (raise --log-buffer or --log-block-limit, or fix the sink)")
+        return counters
 
     def counters(self):
         out = {st.name: {"bytes": st.bytes} for st in self.streams}

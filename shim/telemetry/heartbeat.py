@@ -19,6 +19,7 @@ from shim.util.text import oserror
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from shim.loop import Loop
+    from shim.service import Start
 
 PROBE_TIMEOUT = 5.0
 
@@ -75,9 +76,9 @@ class Heartbeat(Service):
         self.last_exit = None
         self.phase = "starting"
 
-    def start(self, run) -> None:
-        self.loop = run.resident.loop
-        self.started = run.started
+    def start(self, ctx: "Start") -> None:
+        self.loop = ctx.resident.loop
+        self.started = ctx.started
 
     def delegate_started(self, pid, supervisor) -> None:
         self.pid, self.supervisor, self.phase = pid, supervisor, "running"
@@ -90,10 +91,11 @@ class Heartbeat(Service):
             self.timer = None
         self.phase, self.last_exit = "exited", result.code
 
-    def stop(self, run) -> None:
-        run.counters["heartbeat"] = self.counters()
+    def stop(self) -> dict:
+        counters = {"heartbeat": self.counters()}
         if self.status_url:  # the final status, synchronously: the run is ending
             self._post(self._status(), timeout=min(2.0, self.interval))
+        return counters
 
     def _tick(self) -> None:
         self.timer = self.loop.call_later(self.interval, self._tick)

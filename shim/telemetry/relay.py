@@ -21,6 +21,7 @@ from shim.util.text import oserror as _cause, show
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from shim.loop import Loop
+    from shim.service import Handoff, Start
 
 FIX = "use tcp://HOST:PORT, tcp-listen://[HOST]:PORT, unix:///PATH or unix-listen:///PATH"
 RETRY_FIRST, RETRY_MAX = 0.05, 1.0
@@ -77,14 +78,16 @@ class Relay(Service):
         self.loop: "Loop" = None  # type: ignore[assignment]  # set by start()
         self.closed = False
 
-    def start(self, run):
-        self.loop = run.resident.loop
+    def start(self, ctx: "Start") -> "Handoff":
+        from shim.service import Handoff
+
+        self.loop = ctx.resident.loop
         for ep in self.endpoints.values():
             (self._listen if ep.kind == "listen" else self._connect)(ep)
         deadline = self.loop.time() + self.timeout
-        run.resident.wait_until(lambda: all(ep.sock or ep.error for ep in self.endpoints.values()),
+        ctx.resident.wait_until(lambda: all(ep.sock or ep.error for ep in self.endpoints.values()),
                                 deadline)
-        run.check_interrupted()
+        ctx.check_interrupted()
         missing = [ep for ep in self.endpoints.values() if ep.sock is None]
         if missing:
             ep = missing[0]
@@ -94,15 +97,15 @@ class Relay(Service):
             self._close_all()
             raise ShimError("relay", ep.text, cause, "start the peer first or raise "
                             "--relay-timeout", reason=REASON_RELAY_FAILED)
-        stdio = list(run.stdio)
+        stdio = list(ctx.stdio)
         for fd, text in self.fds.items():
             stdio[fd] = self.endpoints[text].sock.fileno()
-        run.stdio = tuple(stdio)
+        return Handoff(stdio=tuple(stdio))
 
     def delegate_started(self, pid, supervisor) -> None:
         self._close_all()  # the delegate holds them now: its close is the peer's EOF
 
-    def stop(self, run) -> None:
+    def stop(self) -> None:
         self._close_all()
 
     # -- establishing -------------------------------------------------------------------

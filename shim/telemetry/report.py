@@ -13,6 +13,10 @@ from shim.errors import REASON_SETUP, ShimError, usage_error
 from shim.service import Service
 from shim.util.text import oserror, show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from shim.service import Summary
+
 REPORT_VERSION = 1
 
 
@@ -37,10 +41,10 @@ class Report(Service):
         self.target = target
         self.log = log or (lambda level, message: None)
 
-    def finished(self, run):
+    def finished(self, summary: "Summary") -> None:
         from shim.util import jsonio
 
-        body = jsonio.dumps(build(run), indent=True) + b"\n"
+        body = jsonio.dumps(build(summary), indent=True) + b"\n"
         if self.target.startswith(("http://", "https://")):
             from shim.telemetry.httpcall import request
 
@@ -66,43 +70,40 @@ class Report(Service):
                             "check the directory", reason=REASON_SETUP) from None
 
 
-def build(run):
-    """The report as a dict (everything from the run; nothing secret)."""
+def build(summary):
+    """The report as a dict, from the run's Summary (nothing secret)."""
     from shim.util.buildinfo import identity
     from shim.util.text import iso
 
-    outcome = run.outcome
-    finished = run.wall()
-    argv0 = getattr(run, "argv0", None)
+    outcome, finished, argv0, started = summary.outcome, summary.finished, summary.argv0, summary.started
     info = identity()
     return {
         "report_version": REPORT_VERSION,
         "shim": {k: info.get(k) for k in ("version", "commit", "build_date", "arch", "freezer")},
-        "runtime": runtime(run),
-        "ids": ids(run.environ),
-        "started_at": iso(run.started),
+        "runtime": runtime(summary),
+        "ids": ids(summary.environ),
+        "started_at": iso(started),
         "finished_at": iso(finished),
-        "duration_ms": round((finished - run.started) * 1000, 3),
-        "phases_ms": {name: round(s * 1000, 3) for name, s in run.phases.items()},
-        "mode": run.mode,
+        "duration_ms": round((finished - started) * 1000, 3),
+        "phases_ms": {name: round(s * 1000, 3) for name, s in summary.phases.items()},
+        "mode": summary.mode,
         "delegate": {"argv0": os.path.basename(argv0) if argv0 else None},
         "exit_code": outcome.exit_code if outcome else None,
         "delegate_exit_code": outcome.delegate_code if outcome else None,
         "signal": outcome.signal_name if outcome else None,
         "reason": outcome.reason if outcome else None,
-        "counters": run.counters,
+        "counters": summary.counters,
         # names only: which step added, removed or changed each variable (shim.run.provenance)
-        "environment": getattr(run, "provenance", None),
+        "environment": summary.provenance,
     }
 
 
-def runtime(run):
+def runtime(summary):
     """The runtime the platform step decided (shim.platform.detect) and its evidence."""
-    detection = getattr(run.config, "detection", None)
-    if detection is not None:
-        found = detection.as_dict()
+    if summary.detection is not None:
+        found = summary.detection.as_dict()
         return {"name": found.get("runtime"), **found}
-    return fallback_runtime(run.environ)
+    return fallback_runtime(summary.environ)
 
 
 def fallback_runtime(environ):

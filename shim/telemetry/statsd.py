@@ -18,6 +18,7 @@ from shim.util.text import oserror, show
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from shim.loop import Loop
+    from shim.service import Handoff, Start, Summary
 
 TYPES = frozenset((b"c", b"g", b"ms", b"h", b"s", b"d", b"t"))
 TCP_BUFFER = 1 << 20
@@ -186,8 +187,10 @@ class StatsdRelay(Service):
         self._warned = False
 
     # -- run hooks ---------------------------------------------------------------------
-    def start(self, run):
-        self.loop = run.resident.loop
+    def start(self, ctx: "Start") -> "Handoff":
+        from shim.service import Handoff
+
+        self.loop = ctx.resident.loop
         _, host, port = self.listen
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -210,21 +213,21 @@ class StatsdRelay(Service):
         # A wildcard is where to listen, not an address to send to: the delegate gets the
         # loopback address of the same family, which the wildcard also covers.
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-        run.env.update(STATSD_HOST=host, STATSD_PORT=str(port), DD_AGENT_HOST=host,
-                       DD_DOGSTATSD_PORT=str(port))
+        return Handoff(env=dict(STATSD_HOST=host, STATSD_PORT=str(port), DD_AGENT_HOST=host,
+                                DD_DOGSTATSD_PORT=str(port)))
 
-    def stop(self, run) -> None:
+    def stop(self) -> dict:
         if self.sock is not None:
             self._readable()  # what the delegate sent last
             self.loop.remove_reader(self.sock.fileno())
             self.sock.close()
             self.sock = None
         self.flush()
-        run.counters["statsd"] = dict(self.counters)
+        return {"statsd": dict(self.counters)}
 
-    def finished(self, run) -> None:
+    def finished(self, summary: "Summary") -> None:
         """shim's own metrics, after the outcome is known; then let go of the gateway."""
-        for line in own_metrics(run):
+        for line in own_metrics(summary):
             tagged = self.tagger.rewrite(line)
             self._add(tagged if tagged is not None else line)
         self.flush()
@@ -379,17 +382,17 @@ class StatsdRelay(Service):
             self.loop.remove_writer(self.out.fileno())  # type: ignore[union-attr]  # open while registered
 
 
-def own_metrics(run):
+def own_metrics(summary):
     """shim's own metrics as StatsD lines: phases, exit code, signals, log counters."""
     lines = []
-    for phase, seconds in run.phases.items():
+    for phase, seconds in summary.phases.items():
         lines.append(b"shim.phase.duration:%.3f|ms|#phase:%s" % (seconds * 1000, phase.encode()))
-    outcome = run.outcome
+    outcome = summary.outcome
     if outcome is not None:
         lines.append(b"shim.exit_code:%d|g" % outcome.exit_code)
         lines.append(b"shim.runs:1|c|#reason:%s" % outcome.reason.encode())
-    lines.append(b"shim.signals_forwarded:%d|c" % run.counters.get("signals_forwarded", 0))
-    logs = run.counters.get("logs", {})
+    lines.append(b"shim.signals_forwarded:%d|c" % summary.counters.get("signals_forwarded", 0))
+    logs = summary.counters.get("logs", {})
     for stream in ("stdout", "stderr"):
         if stream in logs:
             lines.append(b"shim.log.bytes:%d|c|#stream:%s" % (logs[stream]["bytes"], stream.encode()))
@@ -397,7 +400,7 @@ def own_metrics(run):
         tag = name.split("://", 1)[0].encode()
         for key in ("records", "bytes", "dropped", "restarts"):
             lines.append(b"shim.log.sink.%s:%d|c|#sink:%s" % (key.encode(), c[key], tag))
-    garbage = run.counters.get("statsd", {}).get("garbage")
+    garbage = summary.counters.get("statsd", {}).get("garbage")
     if garbage:
         lines.append(b"shim.statsd.garbage:%d|c" % garbage)
     return lines
