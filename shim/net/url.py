@@ -15,6 +15,10 @@ from urllib.parse import urlsplit
 
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from urllib.parse import SplitResult
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -36,7 +40,7 @@ class Target:
         return f"Target({self.scheme}://{self.host}:{self.port})"
 
 
-def parse(url, schemes=("http", "https")):
+def parse(url: str, schemes: "tuple[str, ...]" = ("http", "https")) -> "Target":
     """A Target for `url`; URLError naming what is wrong (the URL itself is not quoted:
     it may carry a credential in its userinfo or query)."""
     if not isinstance(url, str) or not url:
@@ -63,7 +67,7 @@ def parse(url, schemes=("http", "https")):
     return Target(scheme, host, port, path, userinfo if at else None)
 
 
-def split(text):
+def split(text: str) -> "tuple[SplitResult, int | None]":
     """(urllib.parse.urlsplit(text), port or None) for URLs of any scheme (sinks, relay and
     heartbeat addresses); URLError with a cause fit for a message where urlsplit's own texts
     ("Port could not be cast to integer value as 'x'", "Invalid IPv6 URL") are Python's.
@@ -116,7 +120,7 @@ def _host_port(hostport, empty_host=False, zero=False):
     return host, port
 
 
-def redacted(url):
+def redacted(url: str) -> str:
     """A URL for messages: no userinfo, query or fragment (each could carry a credential);
     never raises, whatever the text."""
     scheme, sep, rest = url.partition("://")

@@ -65,7 +65,7 @@ class Span:
         return f"Span({self.start}, {self.end}, {self.ref!r}, secret={self.secret})"
 
 
-def contains(text) -> bool:
+def contains(text: str) -> bool:
     """Cheap test: could `text` hold a reference?  (No parsing, no imports.)"""
     return PREFIX in text
 

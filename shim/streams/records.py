@@ -19,20 +19,24 @@ except ImportError:  # pragma: no cover - depends on the build
 
 from json.encoder import encode_basestring as _escape  # C-accelerated, ensure_ascii off
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Callable, Mapping
+
 RESERVED = ("ts", "stream", "seq", "line", "line_b64", "partial")
 # Bytes a JSON string cannot carry as they are (controls, quote, backslash) or that need a
 # UTF-8 check (non-ASCII).  Most log lines have none: they are quoted without decoding.
 _PLAIN = __import__("re").compile(rb'[\x00-\x1f"\\\x80-\xff]').search
 
 
-def quote(text):
+def quote(text: str) -> bytes:
     """A JSON string literal (bytes) for `text`."""
     if _orjson_dumps is not None:
         return _orjson_dumps(text)
     return _escape(text).encode("utf-8")
 
 
-def auto_labels(environ, hostname=None):
+def auto_labels(environ: "Mapping[str, str]", hostname: "str | None" = None) -> "dict[str, str]":
     """Labels known without asking anyone: the runtime and the Kubernetes Downward API.
 
     Pod name/namespace come from the variables a pod spec conventionally maps with
@@ -56,7 +60,7 @@ def auto_labels(environ, hostname=None):
     return labels
 
 
-def check_labels(labels):
+def check_labels(labels: "Mapping[str, str]") -> None:
     """Refuse labels that would overwrite a record's own fields."""
     from shim.errors import usage_error
     from shim.util.text import show
@@ -67,7 +71,7 @@ def check_labels(labels):
                               "choose another label name")
 
 
-def iso_now(wall=time.time):
+def iso_now(wall: "Callable[[], float]" = time.time) -> str:
     ts = wall()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e6):06d}Z"
 
@@ -86,7 +90,7 @@ class Recorder:
         self._tail = tail + b"}\n"
         self._partial = {}
 
-    def feed(self, stream, data):
+    def feed(self, stream: str, data: bytes) -> "list[bytes]":
         """Records (list of bytes, one JSON line each) for `data` read from `stream`."""
         pending = self._partial.pop(stream, b"")
         if pending:
@@ -104,12 +108,12 @@ class Recorder:
             self._partial[stream] = rest
         return out
 
-    def flush(self, stream):
+    def flush(self, stream: str) -> "list[bytes]":
         """The unfinished last line of `stream` as a partial record (end of stream, timer)."""
         rest = self._partial.pop(stream, b"")
         return self._encode(self._head(stream), [rest], True) if rest else []
 
-    def pending(self, stream) -> bool:
+    def pending(self, stream: str) -> bool:
         return stream in self._partial
 
     def _cut(self, data):

@@ -28,7 +28,7 @@ import termios
 WINSIZE = struct.Struct("HHHH")
 
 
-def wanted(fds, stdio):
+def wanted(fds: "list[int]", stdio: "list[int]") -> "list[int]":
     """The stdio slots (1, 2) that are shim's own terminal and would be captured."""
     return [fd for fd in fds if stdio[fd] < 0 and _isatty(fd)]
 

@@ -15,11 +15,17 @@ from shim.config.kinds import parse_size
 from shim.errors import usage_error
 from shim.util.text import show
 
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shim.streams.sinks.base import Sink
+
 FIX = ("use file:///PATH[?max_bytes=&backups=], tcp://HOST:PORT, unix:///PATH, "
        "udp://HOST:PORT or http(s)://HOST[:PORT]/PATH[?token_file=&gzip=0]")
 
 
-def parse(url, **common):
+def parse(url: str, **common: "Any") -> "Sink":
     """A sink for `url` (not started).  Raises a usage ShimError naming the URL's scheme only."""
     where = "option --log-sink"
     from shim.net.url import URLError, split
@@ -84,7 +90,7 @@ def _only(query, allowed, where):
             raise usage_error(where, f"unknown sink parameter {show(key)}", FIX)
 
 
-def safe_name(url) -> str:
+def safe_name(url: str) -> str:
     """The URL without credentials or query (token file paths, user:password) for messages."""
     try:
         parts = urlsplit(url)

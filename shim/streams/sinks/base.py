@@ -68,7 +68,7 @@ class Sink:
         self._thread = threading.Thread(target=self._run, daemon=True, name="shim-sink")
         self._thread.start()
 
-    def put(self, records, size) -> bool:
+    def put(self, records: "list[bytes]", size: int) -> bool:
         """Queue encoded records (never waits).  A full buffer takes them while the sink
         holds (healthy, block mode: the caller pauses its input after this put); else the
         records are dropped and counted.  False when dropped."""
@@ -87,7 +87,7 @@ class Sink:
     def _may_hold(self):
         return self.overflow == "block" and not (self.down or self._degraded or self._abort)
 
-    def holding(self):
+    def holding(self) -> bool:
         """True while this sink wants the delegate's output held (full, healthy, block)."""
         with self._cond:
             return self.size >= self.limit and self._may_hold()
@@ -104,7 +104,7 @@ class Sink:
                                      "until it catches up (raise --log-block-limit or "
                                      "--log-buffer, or fix the sink)")
 
-    def close(self, deadline) -> None:
+    def close(self, deadline: float) -> None:
         """Deliver what is queued until `deadline` (monotonic); then give up and count it dropped."""
         self.on_change = None  # nobody waits for room any more (the loop may close before us)
         with self._cond:
@@ -124,7 +124,7 @@ class Sink:
             self.dropped += lost
         self.disconnect()
 
-    def counters(self):
+    def counters(self) -> "dict[str, float]":
         return {"records": self.records, "bytes": self.bytes, "dropped": self.dropped,
                 "restarts": self.restarts, "held_ms": round(self.held_s * 1000, 3)}
 
@@ -212,7 +212,7 @@ class Sink:
     def connect(self) -> None:
         pass
 
-    def deliver(self, batch):
+    def deliver(self, batch: "list[bytes]") -> None:
         raise NotImplementedError
 
     def disconnect(self) -> None:
@@ -223,7 +223,7 @@ class Sink:
         self.disconnect()
 
 
-def describe(err):
+def describe(err: BaseException) -> str:
     from shim.util.text import oserror
 
     return oserror(err)

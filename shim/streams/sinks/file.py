@@ -16,7 +16,7 @@ class FileSink(Sink):
         self._written = 0  # bytes in the current file
         self._partial = 0  # bytes of batch[done] already in the file (a short write)
 
-    def connect(self):
+    def connect(self) -> None:
         # Non-blocking open: a FIFO without a reader is a sink that is down (retried with
         # backoff), not a writer thread stuck in open() that close() cannot wake.
         try:
@@ -41,7 +41,7 @@ class FileSink(Sink):
     def interrupt(self) -> None:
         pass  # a file write cannot be interrupted from another thread; close() stops waiting
 
-    def deliver(self, batch) -> None:
+    def deliver(self, batch: "list[bytes]") -> None:
         while self.done < len(batch):
             if (self.max_bytes and not self._partial and self._written and
                     self._written + len(batch[self.done]) > self.max_bytes):

@@ -17,7 +17,7 @@ class HttpSink(Sink):
         super().__init__(url, **common)
         self.target, self.token_file, self.gzip = target, token_file, gzip
 
-    def deliver(self, batch):
+    def deliver(self, batch: "list[bytes]") -> None:
         while self.done < len(batch):
             end, size = self.done, 0
             while end < len(batch) and (end == self.done or size + len(batch[end]) <= BATCH_BYTES):

@@ -18,7 +18,7 @@ class StreamSink(Sink):
         self.kind = self.family
         self._sock = None
 
-    def connect(self):
+    def connect(self) -> None:
         if self.family == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             target = self.host
@@ -35,7 +35,7 @@ class StreamSink(Sink):
             raise
         self._sock = sock
 
-    def deliver(self, batch) -> None:
+    def deliver(self, batch: "list[bytes]") -> None:
         data = memoryview(b"".join(batch[self.done:]))
         offset = 0
         try:
@@ -77,7 +77,7 @@ class DatagramSink(Sink):
                                                            type=socket.SOCK_DGRAM)[0]
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
 
-    def deliver(self, batch) -> None:
+    def deliver(self, batch: "list[bytes]") -> None:
         for record in batch[self.done:]:
             # A lost datagram is lost (UDP); a refused one (nobody listening) too.
             try:
