@@ -190,7 +190,7 @@ def plan(source: str, arch: str) -> "list[tuple[str, str]]":
     own = elf_arch(source) or running_arch()
     here = os.path.dirname(source)
 
-    def binary_for(name):
+    def binary_for(name: str) -> str:
         if name == own:
             return source
         path = os.path.join(here, f"shim-linux-{name}")
@@ -296,7 +296,7 @@ def write_file(src: str, directory: str, name: str) -> None:
     """Copy src to directory/name: locked temp file, fsync, mode, atomic rename.
 
     The lock tells the sweeper this temp file has a live writer."""
-    def fill(fd) -> None:
+    def fill(fd: int) -> None:
         src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
         try:
             _copy(src_fd, fd)

@@ -574,10 +574,11 @@ def anchored(config: "Config", cwd: str) -> "Config":
     """
     import os
 
-    def at(path):
+    def at(path: "Any") -> "Any":
         return os.path.join(cwd, path) if isinstance(path, str) and path else path
 
-    def items_at(items, keys):  # template and secret items: their file paths, not references
+    # template and secret items: their file paths, not references
+    def items_at(items: "list", keys: "tuple[str, ...]") -> list:
         return [dict(item, **{k: at(item[k]) for k in keys if isinstance(item.get(k), str) and
                               "://" not in item[k] and not item[k].startswith("ref+")})
                 if isinstance(item, dict) else item for item in items]

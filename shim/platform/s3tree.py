@@ -59,7 +59,7 @@ def tree(ref_text: str, environ: "Mapping[str, str]") -> "Iterator[tuple[str, by
     bucket, prefix, region = _parse(ref_text)
     ctx = Context(environ, Client(env=environ))
 
-    def objects():
+    def objects() -> "Iterator[tuple[str, bytes]]":
         try:
             where = region or api.region_for(None, environ)
             base, custom = api.endpoint_for("s3", where, environ)
@@ -70,7 +70,7 @@ def tree(ref_text: str, environ: "Mapping[str, str]") -> "Iterator[tuple[str, by
                 scheme, _, host = base.partition("://")
                 bucket_url = f"{scheme}://{bucket}.{host}"
 
-            def list_page(query):
+            def list_page(query: "dict[str, str]") -> bytes:
                 qs = "&".join(f"{aws_quote(k)}={aws_quote(v)}" for k, v in sorted(query.items()))
                 resp = api.signed_request(ctx, "s3", where, "GET", f"{bucket_url}/?{qs}", [], b"", s3=True)
                 if not resp.ok:

@@ -66,7 +66,7 @@ def build(base: "Mapping[str, str]", config: "Config", read: "Callable[[str], by
         for name, value in parse_dotenv(_read_env_file(path, read), path, env, stop):
             env[name] = value
 
-    def where(option, name) -> str:
+    def where(option: str, name: str) -> str:
         return f"{config.source_of(option)} {name}"
 
     for name, value in config.env.set.items():

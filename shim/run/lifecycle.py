@@ -30,7 +30,7 @@ def problems(config: "Config", environ: "Mapping[str, str]") -> "list[ShimError]
 
 
 def _check(config, environ, found, first):
-    def fail(err):
+    def fail(err: ShimError) -> None:
         if first:
             raise err
         found.append(err)

@@ -75,7 +75,7 @@ class Trace:
 
 def diff(inherited: "Mapping[str, str]", env: "Mapping[str, str]", steps: "dict[str, list[str]]") -> "dict[str, Any]":
     """Names added, removed and changed against what shim inherited, each with its steps."""
-    def row(name):
+    def row(name: str) -> "dict[str, Any]":
         return {"name": name, "steps": steps.get(name, ["inherited"])}
 
     added = [row(n) for n in sorted(set(env) - set(inherited))]

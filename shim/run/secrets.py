@@ -56,7 +56,7 @@ def plan(config: "Config", env: "Mapping[str, str]", errors: "list | None" = Non
     s = config.secrets
     targets = []
 
-    def add(make, *args, **kw):
+    def add(make: "Callable[..., Any]", *args: "Any", **kw: "Any") -> None:
         try:
             target = make(*args, **kw)
         except ShimError as err:
@@ -272,7 +272,7 @@ def variables(pairs: "list[tuple[Target, Any]]", env_for_dotenv: "Mapping[str, s
     origin: dict
     out, origin = {}, {}
 
-    def put(name, value, where):
+    def put(name: str, value: str, where: str) -> None:
         if name in origin:
             raise usage_error(f"variable {name}", f"set by both {origin[name]} and {where}",
                               "rename one key, use another prefix or drop one reference")

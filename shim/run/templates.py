@@ -374,7 +374,7 @@ def fetcher(config: "Config", sources_env: "Mapping[str, str]", cancelled: "Call
         settings["vault_token_file"] = config.secrets.vault_token_file
     warn = (lambda m: log("warn", m)) if log is not None else None
 
-    def fetch(items):
+    def fetch(items: "list[Item]") -> "list[Result]":
         # deadline: None for an empty --fetch-deadline= (kinds._duration): reported
         return fetch_all(items, env=dict(sources_env), deadline=config.secrets.deadline,  # type: ignore[arg-type]
                          cancelled=cancelled, settings=settings, store=store, log=warn)

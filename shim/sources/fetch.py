@@ -128,7 +128,7 @@ def fetch_all(items: "list[Item]", env: "Mapping[str, str] | None" = None, deadl
 
     stop = threading.Event()
 
-    def is_cancelled():
+    def is_cancelled() -> bool:
         return stop.is_set() or cancelled()
 
     if http is None:
@@ -236,7 +236,7 @@ def secret_values(results: "list[Result]") -> "list[str]":
     """Every string worth masking in the results: values, and the values inside dicts."""
     out = []
 
-    def walk(value) -> None:
+    def walk(value: object) -> None:
         if isinstance(value, bytes):
             try:
                 value = value.decode("utf-8")

@@ -129,7 +129,7 @@ def stage_file(path: str, data: bytes, mode: int = 0o400, uid: "int | None" = No
         _rmdirs(created)
         raise _error("write", f"file {path}", err) from None
 
-    def commit():
+    def commit() -> None:
         try:
             os.rename(tmp, path)
         except OSError as err:
@@ -188,7 +188,7 @@ def stage_dir(directory: str, payload: "dict[str, bytes]", mode: int = 0o400, ui
             raise
         raise _error("write", f"directory {directory}", err) from None
 
-    def commit():
+    def commit() -> None:
         try:
             _swap(directory, generation)
         except OSError as err:

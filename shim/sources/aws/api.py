@@ -115,7 +115,7 @@ _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 def xml_unescape(text: str) -> str:
     """XML's five entities and numeric references.  Not xml.sax.saxutils: it imports
     urllib.request (and with it getpass, termios) into the static binary."""
-    def one(m):
+    def one(m: "re.Match[str]") -> str:
         ref = m.group(1)
         if ref.startswith("#x"):
             return chr(int(ref[2:], 16))

@@ -33,6 +33,7 @@ from shim.util.text import show
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from shim.net.http import Response
     from shim.sources.base import Context
 
 ECS_HOST = "http://169.254.170.2"
@@ -220,7 +221,7 @@ def from_imds(ctx: "Context") -> "Credentials | None":
     from shim.net.http import HttpError, Retry
     retry = Retry(attempts=attempts, base=0.1, cap=1.0)
 
-    def ask(method, url, headers):
+    def ask(method: str, url: str, headers: "dict[str, str]") -> "Response | None":
         try:
             return ctx.http.request(method, url, headers=headers, timeout=timeout, retry=retry,
                                     deadline=ctx.deadline)
