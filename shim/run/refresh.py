@@ -214,6 +214,11 @@ class Refresher:
             self.log("warn", f"refresh secrets: {message}; keeping the previous values")
         elif not self.stopped:
             self.act(changes)
+        if error is None:  # what each round found (names only), for debugging and tests
+            found = [w for w, c in (("files", changes.files), ("templates", changes.templates),
+                                    ("variables", changes.env)) if c]
+            self.log("debug", f"refresh secrets: round {self.refreshes}: "
+                     + ("changed " + ", ".join(found) if found else "nothing changed"))
         if not self.stopped:
             self.timer = self.loop.call_later(self.interval, self.tick)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support import base_env, require_tool, shim_command
+from support import base_env, require_tool, shim_command, wait_for
 
 VALUE_V2 = "v2-pass-Zq81"
 VALUE_V1 = "v1-pass-Hk27"
@@ -166,10 +166,7 @@ def test_values_never_leak(bao, ca, hosts, tmp_path):
          'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)] + shim_command() + args,
         env=vault_env(bao, ca), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.time() + 20
-        while not ready.exists() and time.time() < deadline:
-            time.sleep(0.05)
-        assert ready.exists()
+        assert wait_for(ready.exists, 20)
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True).stdout
         assert VALUE_V2.encode() not in ps
         for pid in os.listdir("/proc"):
@@ -208,27 +205,44 @@ def test_refresh_rewrites_and_signals(bao, ca, hosts, tmp_path):
     proc = subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c",
          'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)] + shim_command() +
-        ["--secret-file", f"{out}=ref+vault://kv1/rotating#/pw", "--refresh", "1s", "--",
-         "sh", "-c", script], env=vault_env(bao, ca), stdout=subprocess.PIPE,
+        ["--log-level", "debug", "--secret-file", f"{out}=ref+vault://kv1/rotating#/pw", "--refresh", "1s",
+         "--", "sh", "-c", script], env=vault_env(bao, ca), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE)
+    err = _Collected(proc.stderr)
     try:
-        deadline = time.time() + 20
-        while not out.exists() and time.time() < deadline:
-            time.sleep(0.05)
+        assert wait_for(out.exists, 20)
         assert out.read_text() == "gen-1"
-        time.sleep(1.5)  # a refresh (the floor is 1s) that found the same value
+        # Events on shim's stderr, not sleeps: a round that found the same value...
+        err.wait_for(b"round 1: nothing changed")
         assert not hups.exists()  # unchanged: no signal
         bao.api("POST", "kv1/rotating", {"pw": "gen-2"})
-        while time.time() < deadline and not (hups.exists() and out.read_text() == "gen-2"):
-            time.sleep(0.05)
-        assert out.read_text() == "gen-2" and hups.read_text().count("hup") == 1
-        bao.api("DELETE", "kv1/rotating")  # a failing refresh keeps the old value
-        time.sleep(2.5)
+        err.wait_for(b"changed files")  # ...a round that rewrote the file and signalled...
+        assert wait_for(lambda: hups.exists() and hups.read_text().count("hup") == 1, 20)
+        assert out.read_text() == "gen-2"
+        bao.api("DELETE", "kv1/rotating")  # ...and a failing round that keeps the old value
+        err.wait_for(b"keeping the previous values")
         assert out.read_text() == "gen-2" and proc.poll() is None
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=30)
-    assert b"refresh secrets" in err and b"keeping the previous values" in err
+        proc.wait(30)
+    assert b"refresh secrets" in err.data
+
+
+class _Collected:
+    """A process's stderr, read on a thread; `wait_for(text)` waits for what shim says."""
+
+    def __init__(self, stream):
+        import threading
+
+        self.data, self.stream = b"", stream
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in iter(self.stream.readline, b""):
+            self.data += line
+
+    def wait_for(self, text, timeout=30):
+        assert wait_for(lambda: text in self.data, timeout), f"no {text!r}; stderr: {self.data[-2000:]!r}"
 
 
 @pytest.fixture
@@ -236,23 +250,25 @@ def hanging():
     import threading
 
     import servers
-    release = threading.Event()
+    release, arrived = threading.Event(), threading.Event()
 
     def handler(req):
+        arrived.set()
         release.wait(30)
         return 200, {}, b"late"
     stub = servers.Stub(handler)
-    yield f"http://127.0.0.1:{stub.port}/slow"
+    yield f"http://127.0.0.1:{stub.port}/slow", arrived
     release.set()
     stub.stop()
 
 
 def test_sigterm_during_fetch_stops_at_once(hanging, hosts, tmp_path):
+    url, arrived = hanging
     marker = tmp_path / "started"
-    proc = subprocess.Popen(shim_command() + ["--secret", f"X=ref+{hanging}", "--",
+    proc = subprocess.Popen(shim_command() + ["--secret", f"X=ref+{url}", "--",
                                               "sh", "-c", f"touch {marker}"],
                             env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.8)  # let it reach the fetch (a readiness wait; no timing is asserted)
+    assert arrived.wait(20)  # shim is in the fetch: the server holds its request
     sent = time.monotonic()
     proc.terminate()
     _, err = proc.communicate(timeout=20)
@@ -262,7 +278,8 @@ def test_sigterm_during_fetch_stops_at_once(hanging, hosts, tmp_path):
 
 
 def test_fetch_deadline(hanging, hosts):
-    r = run_shim(["--fetch-deadline", "700ms", "--secret", f"X=ref+{hanging}", "--", "true"],
+    url, _ = hanging
+    r = run_shim(["--fetch-deadline", "700ms", "--secret", f"X=ref+{url}", "--", "true"],
                  base_env(), hosts)
     assert r.returncode == 117
     assert b"fetch ref+http://127.0.0.1" in r.stderr

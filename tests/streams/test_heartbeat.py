@@ -13,13 +13,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from shim.errors import EXIT_HEARTBEAT_LOST
-from support import base_env, shim_command
+from support import base_env, shim_command, wait_for
 
 
 class _Endpoint(BaseHTTPRequestHandler):
     posts = []
+    probes = 0
 
     def do_GET(self):
+        type(self).probes += 1
         self.send_response(200)
         self.end_headers()
 
@@ -43,8 +45,9 @@ def test_http_endpoint_goes_away(tmp_path):
         "--heartbeat-failures", "3", "--status-url", url + "/status", "--grace", "1s",
         "--result-file", str(result), "--", "sh", "-c", "trap '' TERM; exec sleep 60"],
         env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.0)
-    assert proc.poll() is None  # alive while the endpoint answers
+    # Alive while the endpoint answers: three probes answered (an event, not a sleep).
+    assert wait_for(lambda: _Endpoint.probes >= 3, 20), "no heartbeat probes arrived"
+    assert proc.poll() is None
     server.shutdown()
     server.server_close()
     gone = time.monotonic()
@@ -65,11 +68,22 @@ def test_tcp_endpoint_goes_away():
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     port = listener.getsockname()[1]
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+    threading.Thread(target=accept, daemon=True).start()
     proc = subprocess.Popen(shim_command() + [
         "--heartbeat", f"tcp://127.0.0.1:{port}", "--heartbeat-interval", "100ms",
         "--heartbeat-failures", "2", "--", "sleep", "60"], env=base_env(),
         stderr=subprocess.PIPE)
-    time.sleep(0.6)
-    assert proc.poll() is None
+    assert wait_for(lambda: len(accepted) >= 3, 20), "no heartbeat probes arrived"
+    assert proc.poll() is None  # alive while probes connect
+    listener.shutdown(socket.SHUT_RDWR)
     listener.close()
     assert proc.wait(timeout=30) == EXIT_HEARTBEAT_LOST

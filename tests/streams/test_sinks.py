@@ -11,7 +11,7 @@ import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from support import base_env, shim_command
+from support import base_env, shim_command, wait_for
 
 
 def _collector(fail_first=1):
@@ -101,8 +101,6 @@ def test_file_sink_rotates_by_size(tmp_path):
 def test_lines_are_not_cut_while_output_flows_and_a_prompt_goes_out_when_quiet(tmp_path):
     """Seconds of continuous output: every record is a whole line.  Then a prompt without a
     newline reaches the sink as a partial record while the delegate still waits."""
-    import time
-
     sink = tmp_path / "s.jsonl"
     prog = ("import os, time\nend = time.monotonic() + 2.5\nline = b'y' * 99 + b'\\n'\n"
             "while time.monotonic() < end:\n    os.write(1, line * 37)\n"
@@ -110,7 +108,13 @@ def test_lines_are_not_cut_while_output_flows_and_a_prompt_goes_out_when_quiet(t
     proc = subprocess.Popen(shim_command() + ["--log-sink", f"file://{sink}", "--", "python3",
                                               "-c", prog], env=base_env(),
                             stdout=subprocess.DEVNULL)
-    time.sleep(4.5)  # output flowed 2.5 s, then 2 s of quiet with the prompt pending
+    # The event: the prompt reaches the sink as a partial record while the delegate is
+    # still waiting (it sleeps 3 s after the prompt; shim's partial flush is 1 s).
+    def prompt_arrived():
+        text = sink.read_text() if sink.exists() else ""
+        return '"Password: "' in text
+    assert wait_for(prompt_arrived, 20), "the prompt never reached the sink"
+    assert proc.poll() is None  # ...before the delegate went on
     records = [json.loads(x) for x in sink.read_text().splitlines()]
     assert records[-1] == {**records[-1], "line": "Password: ", "partial": True}
     assert all(r["line"] == "y" * 99 and "partial" not in r for r in records[:-1])
