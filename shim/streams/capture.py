@@ -34,7 +34,10 @@ from shim.util.text import oserror
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from shim.loop import Loop
+    from shim.proc.supervise import Supervisor
     from shim.service import Handoff, Start
 
 STREAMS = ((1, "stdout"), (2, "stderr"))
@@ -75,7 +78,7 @@ class _Out:
             except OSError:  # no /proc, or not ours to reopen: blocking writes (bounded by the reader)
                 self.fd, self.blocking = fd, True
 
-    def write(self, data):
+    def write(self, data: bytes) -> "int | None":
         """Write or queue `data`; returns the errno once the output is unusable, else None."""
         if self.pending:
             self.pending += data
@@ -114,7 +117,7 @@ class _Out:
         if error is not None or not self.pending:
             self.on_drained(self, error)
 
-    def drop_pending(self):
+    def drop_pending(self) -> int:
         n = len(self.pending)
         self.pending = bytearray()
         self.loop.remove_writer(self.fd)
@@ -312,7 +315,7 @@ class Capture(Service):
                 ctx.check_interrupted()  # the only way out of the wait: a stop signal
         return fds
 
-    def delegate_started(self, pid, supervisor) -> None:
+    def delegate_started(self, pid: "int | None", supervisor: "Supervisor | None") -> None:
         for st in self.streams:  # the delegate holds the write ends now; EOF comes when it is done
             if st.write_fd is not None:
                 os.close(st.write_fd)
@@ -357,7 +360,7 @@ class Capture(Service):
                 "counters (raise --log-buffer or --log-block-limit, or fix the sink)")
         return counters
 
-    def counters(self):
+    def counters(self) -> "dict[str, Any]":
         out = {st.name: {"bytes": st.bytes} for st in self.streams}
         if self.recorder is not None:
             out["records"] = self.recorder.lines
@@ -549,7 +552,7 @@ def _resize_on_winch(supervisor, ttys) -> None:
 
     forward = supervisor.on_signal
 
-    def on_signal(signo) -> None:
+    def on_signal(signo: int) -> None:
         if signo == signal.SIGWINCH:
             for tty in reversed(ttys):  # the controlling one (which signals) last
                 tty.resize()

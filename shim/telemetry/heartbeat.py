@@ -18,13 +18,17 @@ from shim.util.text import oserror
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from urllib.parse import SplitResult
+
     from shim.loop import Loop
+    from shim.proc.reaper import Exit
+    from shim.proc.supervise import Supervisor
     from shim.service import Start
 
 PROBE_TIMEOUT = 5.0
 
 
-def check_url(url, flag, schemes):
+def check_url(url: str, flag: str, schemes: "tuple[str, ...]") -> "SplitResult":
     from shim.net.url import URLError, split
     try:
         parts, port = split(url)
@@ -38,7 +42,7 @@ def check_url(url, flag, schemes):
     return parts
 
 
-def probe(url, timeout):
+def probe(url: str, timeout: float) -> None:
     """Raise OSError unless the endpoint is alive."""
     parts = urlsplit(url)
     if parts.scheme == "tcp":
@@ -80,12 +84,12 @@ class Heartbeat(Service):
         self.loop = ctx.resident.loop
         self.started = ctx.started
 
-    def delegate_started(self, pid, supervisor) -> None:
+    def delegate_started(self, pid: "int | None", supervisor: "Supervisor | None") -> None:
         self.pid, self.supervisor, self.phase = pid, supervisor, "running"
         self.post_status()
         self.timer = self.loop.call_later(self.interval, self._tick)
 
-    def delegate_exited(self, result) -> None:
+    def delegate_exited(self, result: "Exit") -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -143,7 +147,7 @@ class Heartbeat(Service):
         except OSError:
             pass  # the status is best effort; the heartbeat decides about liveness
 
-    def counters(self):
+    def counters(self) -> "dict[str, int]":
         return {"probes": self.probes, "failed": self.failed}
 
 

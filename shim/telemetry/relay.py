@@ -20,7 +20,10 @@ from shim.util.text import oserror as _cause, show
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from shim.loop import Loop
+    from shim.proc.supervise import Supervisor
     from shim.service import Handoff, Start
 
 FIX = "use tcp://HOST:PORT, tcp-listen://[HOST]:PORT, unix:///PATH or unix-listen:///PATH"
@@ -28,7 +31,7 @@ RETRY_FIRST, RETRY_MAX = 0.05, 1.0
 FLAGS = {0: "--stdin-from", 1: "--stdout-to", 2: "--stderr-to"}
 
 
-def parse_addr(text, flag):
+def parse_addr(text: str, flag: str) -> "tuple[str, str, Any]":
     """(kind, family, address) where kind is 'connect' or 'listen'; usage error if unreadable."""
     from shim.net.url import URLError, split
     try:
@@ -102,7 +105,7 @@ class Relay(Service):
             stdio[fd] = self.endpoints[text].sock.fileno()
         return Handoff(stdio=tuple(stdio))
 
-    def delegate_started(self, pid, supervisor) -> None:
+    def delegate_started(self, pid: "int | None", supervisor: "Supervisor | None") -> None:
         self._close_all()  # the delegate holds them now: its close is the peer's EOF
 
     def stop(self) -> None:

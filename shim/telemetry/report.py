@@ -15,6 +15,8 @@ from shim.util.text import oserror, show
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Mapping
+
     from shim.service import Summary
 
 REPORT_VERSION = 1
@@ -70,7 +72,7 @@ class Report(Service):
                             "check the directory", reason=REASON_SETUP) from None
 
 
-def build(summary):
+def build(summary: "Summary") -> "dict[str, Any]":
     """The report as a dict, from the run's Summary (nothing secret)."""
     from shim.util.buildinfo import identity
     from shim.util.text import iso
@@ -98,7 +100,7 @@ def build(summary):
     }
 
 
-def runtime(summary):
+def runtime(summary: "Summary") -> "dict[str, Any]":
     """The runtime the platform step decided (shim.platform.detect) and its evidence."""
     if summary.detection is not None:
         found = summary.detection.as_dict()
@@ -106,7 +108,7 @@ def runtime(summary):
     return fallback_runtime(summary.environ)
 
 
-def fallback_runtime(environ):
+def fallback_runtime(environ: "Mapping[str, str]") -> "dict[str, Any]":
     """Markers of a container runtime, for a config without the platform step."""
     evidence = []
     name = environ.get("SHIM_RUNTIME")
@@ -138,7 +140,7 @@ def _read(path):
         return ""
 
 
-def ids(environ):
+def ids(environ: "Mapping[str, str]") -> "dict[str, str]":
     """Container and pod ids when the environment tells them."""
     out = {"hostname": os.uname().nodename}
     container = _container_id()

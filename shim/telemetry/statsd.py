@@ -26,7 +26,7 @@ RCVBUF = 4 << 20
 FIX = "write HOST:PORT, udp://HOST:PORT or tcp://HOST:PORT"
 
 
-def parse_gateway(text, flag="--statsd-gateway"):
+def parse_gateway(text: str, flag: str = "--statsd-gateway") -> "tuple[str, str, int]":
     """(proto, host, port) from HOST:PORT, udp://HOST:PORT, tcp://HOST:PORT."""
     proto, sep, rest = text.partition("://")
     if not sep:
@@ -39,7 +39,7 @@ def parse_gateway(text, flag="--statsd-gateway"):
     return proto, host, int(port)
 
 
-def parse_tags(tags):
+def parse_tags(tags: "list[str]") -> "list[tuple[bytes, bytes | None]]":
     """['k:v', 'flag'] -> [(b'k', b'v'), (b'flag', None)]; usage error for empty or odd ones."""
     out = []
     for tag in tags:
@@ -59,7 +59,7 @@ class Tagger:
         self.influx = b"".join(b"," + k + b"=" + (v if v is not None else b"true") for k, v in tags)
         self.style = style
 
-    def rewrite(self, line):
+    def rewrite(self, line: bytes) -> "bytes | None":
         """The line to forward, or None when it is not StatsD."""
         if line.startswith(b"_e{"):  # DogStatsD events and service checks
             return self._event(line)
@@ -382,7 +382,7 @@ class StatsdRelay(Service):
             self.loop.remove_writer(self.out.fileno())  # type: ignore[union-attr]  # open while registered
 
 
-def own_metrics(summary):
+def own_metrics(summary: "Summary") -> "list[bytes]":
     """shim's own metrics as StatsD lines: phases, exit code, signals, log counters."""
     lines = []
     for phase, seconds in summary.phases.items():
