@@ -271,7 +271,7 @@ def reference(target: "Any") -> "dict[str, Any]":
 
 
 # -- mode and delegate ------------------------------------------------------------------------
-def mode(config: "Config", targets: "list", errors: "list[ShimError]") -> "tuple[str, list[str]]":
+def mode(config: "Config", targets: "list", errors: "list[ShimError]") -> "tuple[str | None, list[str]]":
     from shim.run.pipeline import MASKING, choose_mode, resident_reasons
 
     masking = bool(targets) and config.logs.mask_secrets

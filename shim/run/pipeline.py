@@ -32,8 +32,13 @@ from shim.run import delegate, envlayer, hygiene, identity as account, runtime
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
+
     from shim.config.options import Config
-    from shim.proc.supervise import Resident
+    from shim.proc.reaper import Exit
+    from shim.proc.supervise import JobControl, Resident, Supervisor
+    from shim.run.refresh import Restarts
+    from shim.service import Summary
 
 # Options that need shim to stay resident; any of them rules out exec mode.  From the
 # capability registry (shim.config.capabilities), like --help's groups and the README's list.
@@ -42,7 +47,7 @@ RESIDENT_FEATURES = capabilities.resident_options()
 CONTINUABLE = (REASON_EXITED, REASON_SIGNALED, REASON_TIMEOUT)
 
 
-def main(argv, environ):
+def main(argv: "list[str]", environ: "Mapping[str, str]") -> int:
     signals = Signals()  # first: from here on no signal is lost, whatever phase it comes in
     started = time.time()
     try:
@@ -56,7 +61,7 @@ def main(argv, environ):
 MASKING = "masking fetched secrets"
 
 
-def resident_reasons(config: "Config", is_pid1, masking=False):
+def resident_reasons(config: "Config", is_pid1: bool, masking: bool = False) -> "list[str]":
     """Why shim must stay resident (empty: it can exec the delegate).
 
     masking: secrets were fetched and --mask-secrets is on: only a resident shim can
@@ -74,14 +79,14 @@ def resident_reasons(config: "Config", is_pid1, masking=False):
     return reasons
 
 
-def lifecycle_options(config: "Config"):
+def lifecycle_options(config: "Config") -> bool:
     """Any lifecycle option set (issue 20)?  Cheap: their code loads only then."""
     d = config.debug
     return bool(config.steps.wait_for or config.supervise.stop_delay is not None or
                 d.breakpoint_on_failure or d.breakpoint_before or d.dir)
 
 
-def wants_secrets(config: "Config", env):
+def wants_secrets(config: "Config", env: "Mapping[str, str]") -> bool:
     """Anything to fetch?  Cheap (no imports): `shim -- true` loads no network code."""
     s = config.secrets
     if s.env or s.env_prefix or s.files or s.dirs or s.env_from or s.items:
@@ -92,7 +97,7 @@ def wants_secrets(config: "Config", env):
                for k, v in env.items() if not k.startswith("SHIM_"))
 
 
-def choose_mode(config: "Config", is_pid1, masking=False):
+def choose_mode(config: "Config", is_pid1: bool, masking: bool = False) -> str:
     """'exec' or 'supervise': auto execs only when nothing needs a resident process."""
     reasons = resident_reasons(config, is_pid1, masking)
     if config.supervise.mode == "exec":  # an explicit --exec gives up masking, nothing else
@@ -118,7 +123,7 @@ class Outcome:
         self.delegate_code, self.signal_name, self.error = delegate_code, signal_name, error
 
     @classmethod
-    def from_exit(cls, result, config: "Config"):
+    def from_exit(cls, result: "Exit", config: "Config") -> "Outcome":
         """Apply --exit-remap and --on-error continue to the delegate's Exit."""
         if result.reason in (REASON_EXITED, REASON_SIGNALED):
             code = config.supervise.exit_remap.get(result.code, result.code)
@@ -129,7 +134,7 @@ class Outcome:
         return cls(code, result.reason, result.code, _signal_name(result.signal))
 
     @classmethod
-    def from_error(cls, err, delegate_result=None):
+    def from_error(cls, err: "ShimError", delegate_result: "Exit | None" = None) -> "Outcome":
         return cls(err.code, err.reason, getattr(delegate_result, "code", None),
                    _signal_name(getattr(delegate_result, "signal", None)), err.message())
 
@@ -202,7 +207,7 @@ class Run:
         self.provenance = None  # names added/removed/changed and the step of each (debug, report)
 
     # -- the pipeline ------------------------------------------------------------
-    def execute(self):
+    def execute(self) -> int:
         try:
             try:
                 self.outcome = self.steps()
@@ -220,7 +225,7 @@ class Run:
             self.log("error", self.outcome.error)
         return self.outcome.exit_code
 
-    def steps(self):
+    def steps(self) -> "Outcome":
         argv = delegate.by_first_word(delegate.command_from(self.config), self.config.commands)
         self.argv0 = argv[0]
         self.identity = account.prepare(self.config, self.log)  # bad users, caps: fail first
@@ -269,7 +274,7 @@ class Run:
                 self.timed("breakpoint", lambda: self.breakpoint_on_failure(outcome))
         return outcome
 
-    def finish(self, ran) -> None:
+    def finish(self, ran: bool) -> None:
         """Post-hooks, failure file, result record, post file; each only if configured.
 
         `ran` is False for usage errors: nothing was run, so no post-hook and no post file.
@@ -319,7 +324,7 @@ class Run:
             if handoff.ctty is not None:
                 self.ctty = handoff.ctty
 
-    def summary(self):
+    def summary(self) -> "Summary":
         """The finished run, read-only, for the services' `finished` (reports, metrics)."""
         from shim.service import Summary
 
@@ -327,14 +332,14 @@ class Run:
                        self.counters, getattr(self.config, "detection", None),
                        getattr(self, "provenance", None), self.argv0)
 
-    def written(self, write, *args) -> None:
+    def written(self, write: "Callable[..., object]", *args: "Any") -> None:
         """Run one write of the finish; a failure is write_failed, not the run's error."""
         try:
             write(*args)
         except ShimError as err:
             self.write_failed(err)
 
-    def write_failed(self, err) -> None:
+    def write_failed(self, err: "ShimError") -> None:
         """A report, result record, termination message or post file could not be written.
         The outcome is already decided (the delegate's code, or the error that ended the run):
         it stands, the failure is a warning and a counter in the record (write_failures)."""
@@ -342,7 +347,7 @@ class Run:
         self.log("warn", err.message() + f" (the exit code stays {self.outcome.exit_code})")
 
     # -- steps -------------------------------------------------------------------------
-    def build_services(self, finishing=False) -> None:
+    def build_services(self, finishing: bool = False) -> None:
         """Streams and telemetry from the config.  `finishing`: a run that failed before
         they were built still gets its report and final metrics (a failed fetch, say)."""
         from shim.run import services
@@ -355,7 +360,7 @@ class Run:
             self.services += services.build(self.config, self.env or {}, secret_values, self.log,
                                             finishing)
 
-    def trace_environment(self, platform, sources_env) -> None:
+    def trace_environment(self, platform: "Mapping[str, str]", sources_env: "Mapping[str, str]") -> None:
         from shim.run import provenance
 
         self.provenance = provenance.run_trace(self.config, envlayer.inherited(self.environ),
@@ -382,7 +387,7 @@ class Run:
                 self.log("info", "run shim: cannot become a child subreaper; orphans of the "
                                  "delegate go to PID 1 (run shim as PID 1 to reap them)")
 
-    def fetch_secrets(self, sources_env):
+    def fetch_secrets(self, sources_env: "Mapping[str, str]") -> None:
         from shim.run import secrets
 
         try:
@@ -395,7 +400,7 @@ class Run:
             raise
         self.secret_pairs = pairs
 
-    def render_templates(self, sources_env):
+    def render_templates(self, sources_env: "Mapping[str, str]") -> None:
         from shim.run import templates
 
         try:
@@ -408,7 +413,7 @@ class Run:
             raise
         self.secret_values = self.secret_values + self.templates[1].values
 
-    def restarts(self):
+    def restarts(self) -> "Restarts | None":
         """Restarts when a --refresh change may restart the delegate (else None)."""
         if not self.config.secrets.refresh:
             return None
@@ -417,7 +422,7 @@ class Run:
         refresher = refresh.restarter(self.services)
         return refresh.Restarts(refresher, self.stdio) if refresher is not None else None
 
-    def watch_changes(self, sources_env) -> None:
+    def watch_changes(self, sources_env: "Mapping[str, str]") -> None:
         from shim.run.refresh import Refresher
 
         refresher = Refresher(self.config, sources_env, self.secret_pairs,
@@ -434,7 +439,7 @@ class Run:
                             hooks.output_masker(self.config, self.env, self.secret_values))
         self.check_interrupted()
 
-    def wait(self):
+    def wait(self) -> None:
         s = self.config.steps
         if not (s.wait_files or self.conditions):
             return
@@ -461,14 +466,14 @@ class Run:
         breakpoint.before(self.resident, self.config, self.log)
         self.check_interrupted()
 
-    def breakpoint_on_failure(self, outcome) -> None:
+    def breakpoint_on_failure(self, outcome: "Outcome") -> None:
         from shim.run import breakpoint, results
 
         record = results.build_record(outcome, self.phases, self.started, self.wall(), {},
                                       self.counters)
         breakpoint.on_failure(self.resident, self.config, self.log, outcome, record)
 
-    def exec(self, path, argv):
+    def exec(self, path: str, argv: "list[str]") -> None:
         from shim.proc.spawn import encode_command, exec_error
 
         self.log("debug", f"exec {path}")
@@ -486,7 +491,7 @@ class Run:
         except OSError as err:
             raise exec_error(err.errno, argv[0], benv) from None
 
-    def supervise(self, path, argv):
+    def supervise(self, path: str, argv: "list[str]") -> "Exit":
         from shim.proc import native
         from shim.proc.spawn import isatty, spawn, take_terminal_back
 
@@ -515,12 +520,12 @@ class Run:
         try:
             result = self.resident.supervise(pid, supervisor)
             if restarts is not None:
-                def start(env, fds):
+                def start(env: "dict[str, str]", fds: "tuple[int, int, int]") -> int:
                     return spawn(path, argv, env, self.signals, new_group=new_group,
                                  foreground=foreground, stdin=fds[0], stdout=fds[1],
                                  stderr=fds[2], cwd=self.start_dir, identity=self.identity)
 
-                def again():
+                def again() -> "Supervisor":
                     s = self.supervisor(timeout=c.timeout, cancel_file=self.config.steps.cancel_file,
                                         group=c.signal_group, stop_delay=c.stop_delay)
                     s.job_control = self.job_control(foreground)
@@ -566,7 +571,8 @@ class Run:
                 self.log("error", err.message())
 
     # -- helpers ---------------------------------------------------------------------
-    def supervisor(self, timeout=None, cancel_file=None, group=False, stop_delay=None):
+    def supervisor(self, timeout: "float | None" = None, cancel_file: "str | None" = None, group: bool = False,
+                   stop_delay: "float | None" = None) -> "Supervisor":
         from shim.proc.supervise import Supervisor
 
         c = self.config.supervise
@@ -575,7 +581,7 @@ class Run:
                           poll_interval=self.config.steps.poll_interval, stop_delay=stop_delay,
                           log=self.log)
 
-    def run_child(self, path, argv, env, output=2):
+    def run_child(self, path: str, argv: "list[str]", env: "dict[str, str]", output: int = 2) -> "Exit":
         """Run a hook: own process group, stdin from /dev/null (the delegate's input is
         the delegate's), stdout to stderr; supervised with the hook timeout; drained after."""
         from shim.proc.spawn import spawn
@@ -602,19 +608,19 @@ class Run:
         except OSError:
             pass  # no "/" to enter (cannot happen in a container): stay
 
-    def job_control(self, foreground):
+    def job_control(self, foreground: bool) -> "JobControl | None":
         """As a shell's job (not PID 1, a controlling terminal): stop with the delegate."""
         from shim.proc.supervise import JobControl
 
         return JobControl.detect(self.is_pid1, foreground)
 
-    def check_interrupted(self):
+    def check_interrupted(self) -> None:
         sig = self.signals.stop_signal
         if sig is not None:
             raise ShimError("run", "delegate", f"not started: signal {_signal_name(sig)} arrived first",
                             "", reason=REASON_INTERRUPTED, code=128 + sig)
 
-    def timed(self, phase, step):
+    def timed(self, phase: str, step: "Callable[[], Any]") -> "Any":
         start = self.clock()
         try:
             return step()
