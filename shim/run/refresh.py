@@ -28,10 +28,14 @@ from shim.util.text import show
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
+    from typing import Any, Callable
+
     from shim.config.options import Config
     from shim.loop import Loop
+    from shim.proc.reaper import Exit
+    from shim.proc.supervise import Supervisor
     from shim.run.pipeline import Run
-    from shim.service import Start
+    from shim.service import Service, Start
 
 RESTART = "restart"  # the Supervisor's end reason for a restart (never a run's outcome)
 
@@ -52,7 +56,7 @@ class Action:
         return hash((self.kind, self.signo, tuple(self.argv or ())))
 
 
-def parse_action(text, where, default_signal):
+def parse_action(text: str, where: str, default_signal: int) -> "Action":
     """'signal[:SIG]' | 'restart' | 'exec:CMD' | 'none' -> Action; usage ShimError."""
     from shim.config.kinds import parse_signal
     kind, _, arg = text.partition(":")
@@ -125,15 +129,15 @@ class Refresher:
         self.loop = ctx.resident.loop
         self.env_now = dict(ctx.env)
 
-    def delegate_started(self, pid, supervisor) -> None:
+    def delegate_started(self, pid: "int | None", supervisor: "Supervisor | None") -> None:
         self.pid, self.supervisor = pid, supervisor
         self.timer = self.loop.call_later(self.interval, self.tick)
 
-    def delegate_restarted(self, pid, supervisor) -> None:
+    def delegate_restarted(self, pid: int, supervisor: "Supervisor") -> None:
         """The pipeline started the delegate again (after `restart`): same timer."""
         self.pid, self.supervisor = pid, supervisor
 
-    def delegate_exited(self, result) -> None:
+    def delegate_exited(self, result: "Any") -> None:
         self.stopped = True
         if self.timer is not None:
             self.timer.cancel()
@@ -144,10 +148,10 @@ class Refresher:
         return {"restarts": self.restarts,
                 "refresh": {"rounds": self.refreshes, "failures": self.failures}}
 
-    def can_restart(self):
+    def can_restart(self) -> bool:
         return any(a.kind == RESTART for a in [self.file_action, *self.template_actions.values()])
 
-    def restart_env(self):
+    def restart_env(self) -> "dict[str, str] | None":
         """For the pipeline: the environment of the delegate's next start (None: no restart)."""
         env, self.pending_env = self.pending_env, None
         return env
@@ -159,7 +163,7 @@ class Refresher:
         self.busy = True
         self.loop.run_in_thread(self.refetch, self.done)
 
-    def refetch(self):
+    def refetch(self) -> "Changes":
         """On the worker thread: fetch, mask, render templates in memory, then write files
         and templates (so a failure anywhere leaves every file as it was)."""
         from shim.run import secrets
@@ -203,7 +207,7 @@ class Refresher:
         REGISTRY.build(cancelled)
         return rendered
 
-    def done(self, changes, error) -> None:
+    def done(self, changes: "Any", error: "BaseException | None") -> None:  # Changes, or None with error
         """On the loop: report a failure, or run the actions of what changed."""
         self.busy = False
         self.refreshes += 1
@@ -222,7 +226,7 @@ class Refresher:
         if not self.stopped:
             self.timer = self.loop.call_later(self.interval, self.tick)
 
-    def act(self, changes) -> None:
+    def act(self, changes: "Changes") -> None:
         actions = []
         if changes.files:
             actions.append(self.file_action)
@@ -253,13 +257,13 @@ class Refresher:
             if action.kind == "signal":
                 self.send(action.signo)
 
-    def send(self, signo) -> None:
+    def send(self, signo: int) -> None:
         if self.pid is None:
             return
         from shim.proc.supervise import send_signal
         send_signal(self.pid, signo, self.group)
 
-    def restart(self, env_changes) -> None:
+    def restart(self, env_changes: "Any") -> None:
         """Stop the delegate (stop signal, --grace, KILL); the pipeline starts it again."""
         if self.supervisor is None or self.supervisor.state != "running":
             return
@@ -274,7 +278,7 @@ class Refresher:
         self.log("info", "refresh secrets: values changed; restarting the delegate")
         self.supervisor.end(RESTART)
 
-    def run_command(self, action) -> None:
+    def run_command(self, action: "Action") -> None:
         """exec:CMD as a hook, without blocking the loop: as the pre- and post-hooks run
         (own process group, stdin /dev/null, output masked onto shim's stderr, the hooks'
         identity); its exit is reported when reaped."""
@@ -327,7 +331,7 @@ class Refresher:
 
 
 # -- restarts: the pipeline's supervise step asks these ---------------------------------------
-def restarter(services):
+def restarter(services: "list[Service]") -> "Refresher | None":
     """The Refresher of `services` when a change can restart the delegate, else None."""
     for service in services:
         if isinstance(service, Refresher) and service.can_restart():
@@ -347,7 +351,9 @@ class Restarts:
         # Duplicates are close-on-exec: no delegate sees them; closed when restarts end.
         self.stdio = tuple(os.dup(fd) if fd >= 0 else fd for fd in stdio)
 
-    def run(self, run, result, supervisor, start, make_supervisor):
+    def run(self, run: "Run", result: "Exit", supervisor: "Supervisor",
+            start: "Callable[..., int]",
+            make_supervisor: "Callable[[], Supervisor]") -> "tuple[Exit, Supervisor]":
         """While the last delegate ended for a restart: start it again.  Returns the last
         (result, supervisor).  A stop signal during a restart ends the run instead."""
         from shim.errors import REASON_EXITED, REASON_SIGNALED
