@@ -20,7 +20,8 @@ _client = None
 _lock = threading.Lock()
 
 
-def request(method, url, body=None, headers=None, timeout=5.0):
+def request(method: str, url: str, body: "bytes | None" = None, headers: "dict[str, str] | None" = None,
+            timeout: float = 5.0) -> "tuple[int, bytes]":
     """(status, body).  Raises HttpError (an OSError) when no response came."""
     from shim.net.http import NO_RETRY, HttpError as TransportError
 

@@ -50,6 +50,7 @@ class Report(Service):
         if self.target.startswith(("http://", "https://")):
             from shim.telemetry.httpcall import request
 
+            status: "int | str"  # the HTTP status, or why no response came
             try:
                 status, _ = request("POST", self.target, body,
                                     {"Content-Type": "application/json"}, timeout=5.0)
