@@ -321,7 +321,7 @@ class Refresher:
             from shim.proc.supervise import send_signal
             timer = self.loop.call_later(timeout, lambda: send_signal(pid, signal.SIGKILL, True))
 
-        def finished(result) -> None:
+        def finished(result: "Exit") -> None:
             if timer is not None:
                 timer.cancel()
             code = getattr(result, "code", None)
