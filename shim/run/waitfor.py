@@ -22,7 +22,6 @@ wait-timeout).  Progress goes to the log at info level.
 import os
 import random as _random
 import threading
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from shim.errors import REASON_INTERRUPTED, REASON_SETUP, REASON_WAIT_TIMEOUT, ShimError, usage_error
@@ -30,7 +29,7 @@ from shim.util.text import show
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
-    from typing import Callable, Mapping
+    from typing import Any, Callable, Mapping
 
     from shim.proc.supervise import Resident
 
@@ -188,8 +187,8 @@ class HttpProbe:
 
     def __init__(self, url, accept, environ):
         self.url, self.accept, self.environ = url, accept, environ
-        self.client: Any = None
-        self.tls: Any = None
+        self.client: "Any" = None
+        self.tls: "Any" = None
 
     def prepare(self) -> None:
         """Made on the loop's thread before the first attempt: a bad trust store is a setup error."""
