@@ -21,6 +21,10 @@ import pytest
 
 from support import require_tool
 
+# Builds from scratch (clones, empty caches, both arches): minutes on a loaded 2-core
+# machine, longer than the suite's 300 s default (fixture set-up counts too).
+pytestmark = pytest.mark.timeout(900)
+
 TIMEOUT = 900
 ARCHES = ("amd64", "arm64")
 

@@ -9,10 +9,16 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from support import REPO
 
 sys.path.insert(0, str(REPO / "build"))
 import lock  # noqa: E402
+
+# Builds from scratch (clones, empty caches, both arches): minutes on a loaded 2-core
+# machine, longer than the suite's 300 s default (fixture set-up counts too).
+pytestmark = pytest.mark.timeout(900)
 
 TIMEOUT = 900
 

@@ -11,6 +11,10 @@ import subprocess
 
 import pytest
 
+# Builds from scratch (clones, empty caches, nuitka): minutes on a loaded 2-core
+# machine, longer than the suite's 300 s default (fixture set-up counts too).
+pytestmark = pytest.mark.timeout(900)
+
 RESTRICTED = ["--read-only", "--read-only-tmpfs=false", "--user", "65534:65534"]
 
 

@@ -16,6 +16,12 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import pytest
+
+# Builds from scratch (clones, empty caches, both arches): minutes on a loaded 2-core
+# machine, longer than the suite's 300 s default (fixture set-up counts too).
+pytestmark = pytest.mark.timeout(1500)
+
 REPO = Path(__file__).resolve().parents[2]
 
 ARCHES = ("amd64", "arm64")
