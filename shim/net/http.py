@@ -82,8 +82,8 @@ class Response:
 
     def json(self) -> "Any":
         """The body as JSON; ValueError when it is not JSON."""
-        import json
-        return json.loads(self.body)
+        from shim.util.jsonio import scan
+        return scan(self.body)
 
     def error_text(self, limit: int = 300) -> str:
         """The server's own error text, one line, short: for messages (never a 2xx body).

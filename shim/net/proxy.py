@@ -5,7 +5,6 @@ comma-separated list of host names (a suffix match on a dot boundary, a leading 
 allowed), IP addresses, CIDR blocks, optional `:port`, or `*` for everything.
 """
 
-import base64
 from urllib.parse import unquote
 
 TYPE_CHECKING = False  # typing is not imported at run time
@@ -44,6 +43,8 @@ def parse_proxy(value: str) -> Proxy:
     if target.userinfo is not None:
         user, _, password = target.userinfo.partition(":")
         raw = f"{unquote(user)}:{unquote(password)}".encode()
+        import base64  # only for a proxy with credentials
+
         auth = "Basic " + base64.b64encode(raw).decode()
     return Proxy(target.host, target.port, auth)
 

@@ -179,8 +179,8 @@ class JsonNumber(str):
 
 def json_loads(text: "str | bytes") -> "Any":
     """json.loads, numbers kept as their JSON text (JsonNumber)."""
-    import json
-    return json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
+    from shim.util.jsonio import scan
+    return scan(text, number=JsonNumber)
 
 
 def json_text(value: object) -> "str | bytes":
@@ -214,9 +214,9 @@ def _compact(value):
 
 def json_object(body: bytes, what: str) -> "dict[str, Any]":
     """A response body that must be a JSON object (empty: {}); SourceError otherwise."""
-    import json
+    from shim.util.jsonio import scan
     try:
-        data = json.loads(body) if body else {}
+        data = scan(body) if body else {}
     except ValueError:
         raise SourceError(f"{what} returned a body that is not JSON ({len(body)} bytes)") from None
     if not isinstance(data, dict):

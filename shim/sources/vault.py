@@ -28,14 +28,14 @@ passed, re-logging in when renewal fails; a secret with a renewable lease is ren
 (sys/leases/renew) instead of read again, so dynamic credentials stay the same.
 """
 
-import json
+import _thread  # a lock without importing threading (start-up cost)
 import os
-import threading
-from urllib.parse import quote
 
 from shim.errors import redact
 from shim.sources.base import SourceError, json_object, read_secret_file
+from shim.util.jsonio import scan
 from shim.util.text import show
+from shim.util.urlcode import quote
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class Vault:
         self.renewable = False
         self.login_method = None
         self.mounts: dict[str, str | None] = {}  # mount path ("secret/") -> version ("1" / "2" / None = not KV)
-        self.mount_lock = threading.Lock()  # one probe per mount, however many threads ask
+        self.mount_lock = _thread.allocate_lock()  # one probe per mount, however many threads ask
         self.leases = {}  # ref path -> (lease_id, data, renew_at)
 
     # -- HTTP ------------------------------------------------------------------------
@@ -101,6 +101,8 @@ class Vault:
             headers["X-Vault-Token"] = self.auth()
         data = None
         if body is not None:
+            import json  # request bodies only (logins, renewals): reads never import it
+
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         return self.ctx.request(method, f"{self.address}/v1/{path}", headers=headers,
@@ -166,7 +168,7 @@ class Vault:
         resp = self.call("PUT", "sys/leases/renew", {"lease_id": lease_id})
         if not resp.ok:
             return None  # expired or revoked: read the path again
-        body = json.loads(resp.body or b"{}")
+        body = scan(resp.body or b"{}")
         self.leases = {k: (v if v[0] != lease_id else (lease_id, data, self.ctx.clock() +
                            2 * int(body.get("lease_duration", 0)) / 3))
                        for k, v in self.leases.items()}
@@ -257,7 +259,7 @@ class Vault:
         if self.renewable:
             resp = self._renew_self()
             if resp.ok:
-                auth = (json.loads(resp.body or b"{}").get("auth") or {})
+                auth = (scan(resp.body or b"{}").get("auth") or {})
                 ttl = int(auth.get("lease_duration") or 0)
                 self.token_expires = self.ctx.clock() + 2 * ttl / 3 if ttl else None
                 return
@@ -277,7 +279,7 @@ class Vault:
 def vault_error(resp: "Response", what: str) -> SourceError:
     """Vault's {"errors": [...]} as one line with the status."""
     try:
-        errors = json.loads(resp.body).get("errors") or []
+        errors = scan(resp.body).get("errors") or []
         text = "; ".join(str(e) for e in errors)
     except (ValueError, AttributeError):
         text = resp.error_text()

@@ -49,3 +49,12 @@ def is_name(text: str) -> bool:
     """A portable variable name: [A-Za-z_][A-Za-z0-9_]* (no `re` needed)."""
     return bool(text) and text.isascii() and not text[0].isdigit() and \
         text.replace("_", "a").isalnum()
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote(text: str, safe: str = "/") -> str:
+    """urllib.parse.quote: UTF-8, every byte but unreserved ones and `safe` as %XX."""
+    keep = _UNRESERVED | frozenset(safe.encode("ascii"))
+    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in text.encode("utf-8", "surrogatepass"))
