@@ -64,7 +64,8 @@ def scan(text: "str | bytes", number: "Any" = None) -> "Any":
             import _json
         except ImportError:  # a Python without the C accelerator
             return _slow(text, number)
-        scanner = _SCANNERS[number] = _json.make_scanner(_Context(number))
+        # _json reads only these attributes of a decoder (typeshed asks for a JSONDecoder)
+        scanner = _SCANNERS[number] = _json.make_scanner(_Context(number))  # type: ignore[arg-type]
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = scanner(text, start)
