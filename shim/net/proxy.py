@@ -5,7 +5,7 @@ comma-separated list of host names (a suffix match on a dot boundary, a leading 
 allowed), IP addresses, CIDR blocks, optional `:port`, or `*` for everything.
 """
 
-from urllib.parse import unquote
+from shim.util.urlcode import unquote  # as urllib.parse.unquote, without importing it
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:

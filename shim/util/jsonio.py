@@ -10,11 +10,12 @@ TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from typing import Any
 
-_orjson: ModuleType | None
-try:  # optional fast path
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised by the frozen build
-    _orjson = None
+_orjson: ModuleType | None = None
+if not getattr(__import__("sys"), "frozen", False):  # the static binary never has it: no search
+    try:  # optional fast path
+        import orjson as _orjson
+    except ImportError:  # pragma: no cover - exercised by the frozen build
+        _orjson = None
 
 
 def loads(data: "str | bytes") -> "Any":
