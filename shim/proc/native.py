@@ -140,7 +140,11 @@ def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=No
 
     _check_python_identity(identity)
     import fcntl  # before the fork: the child imports nothing
-    import termios
+    sctty = 0
+    if identity and identity.get("ctty") is not None:  # only capture's pty needs termios: a
+        import termios  # freezer that leaves it out (a .so in Nuitka's standalone) still runs
+
+        sctty = termios.TIOCSCTTY
 
     environ = dict(item.split(b"=", 1) for item in env)
     rfd, wfd = os.pipe()  # both close-on-exec
@@ -161,7 +165,7 @@ def _spawn_python(path, argv, env, mask, ignored, new_group, tty_fd, fds, cwd=No
                     os.dup2(fd, i)
             if identity and identity.get("ctty") is not None:  # as the C: a pty session
                 os.setsid()
-                fcntl.ioctl(identity["ctty"], termios.TIOCSCTTY, 0)
+                fcntl.ioctl(identity["ctty"], sctty, 0)
             step = "cwd"
             if cwd is not None:
                 os.chdir(cwd)
