@@ -78,10 +78,13 @@ def build_static(arch, inputs, cache, work, epoch):
     (staged / sbom.EMBEDDED).write_bytes(sbom.encode(sbom.document(json.loads(info), arch, inputs, ca_pem, libgcc)))
     modules = stage.declared_modules(staged.parent, root.stdlib, static_recipe.builtin_names())
     data = stage.package_data(staged.parent) + [(stage.CA_BUNDLE, ca_pem)]
-    zip_bytes = stage.archive(modules, data, epoch)
-    log(f"{len(modules)} modules, archive {len(zip_bytes) // 1024} KiB, CA bundle {ca_version}")
     frozen = stage.startup_modules(staged.parent, modules)
     log(f"{len(frozen)} start-up modules frozen into the launcher")
+    # A frozen module is imported from the launcher's data, never from the archive: only its
+    # code would be there twice.  Packages stay (their __path__ points into the archive).
+    archived = {name: m for name, m in modules.items() if name not in frozen or m[1]}
+    zip_bytes = stage.archive(archived, data, epoch)
+    log(f"{len(archived)} modules in the archive, {len(zip_bytes) // 1024} KiB, CA bundle {ca_version}")
     linked = static_recipe.link(arch, root, cpython, setproctitle, stage.frozen_c(modules, frozen),
                                 work / "link", log)
     return linked.read_bytes() + zip_bytes, relink.RelinkKit(arch, linked, root.root, zip_bytes)
