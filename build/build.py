@@ -195,7 +195,11 @@ def main(argv=None):
         manifest = {"commit": stage.commit_id(REPO), "source_date_epoch": epoch, "arches": list(arches),
                     "binaries": {f"shim-linux-{a}": hashlib.sha256((dist / f"shim-linux-{a}").read_bytes())
                                  .hexdigest() for a in arches}}
-        inputs_archive.save(args.save_inputs, inputs, manifest, kits, epoch)
+        sources = inputs_archive.glibc_source(inputs, cache, log)
+        if sources[1]:
+            log("warning: the saved inputs lack " + ", ".join(sources[1]) + "; a distributor must "
+                "add glibc's source (LGPL-2.1 section 6): apt-get source glibc=VERSION")
+        inputs_archive.save(args.save_inputs, inputs, manifest, kits, epoch, sources)
         log(f"saved the inputs ({len(inputs.entries)} files, relink kits for {', '.join(kits)}) "
             f"to {args.save_inputs}")
     smoke(dist / f"shim-linux-{HOST_ARCH}")

@@ -52,9 +52,10 @@ Relink against a modified glibc (LGPL-2.1 section 6): for ARCH,
 link.sh links relink/ARCH/*.o (the launcher, the C modules, setproctitle)
 against the libraries in SYSROOT with the toolchain named in it, and appends
 relink/ARCH/archive.zip (the Python code) to the result.  The corresponding
-source of glibc itself is Debian's source package glibc at the libc6-dev
-version in inputs.lock (`apt-get source glibc=VERSION`, or
-snapshot.debian.org); shim's own source is its git repository.
+source of glibc itself, Debian's source package glibc at the libc6-dev version
+in inputs.lock, is in source/glibc/ (MANIFEST.json's sources_missing names any
+file the mirror no longer served when this archive was saved; get it with
+`apt-get source glibc=VERSION`); shim's own source is its git repository.
 """
 
 
@@ -77,17 +78,53 @@ def file_name(entry):
     return lock.stored(entry, "/").name
 
 
-def save(out, resolution, manifest, kits, epoch):
-    """Write the archive to out atomically. kits: {arch: RelinkKit} (may be empty)."""
+def glibc_source(resolution, cache, log):
+    """{archive name: path} of Debian's glibc source package at the libc6-dev version the
+    build linked (LGPL-2.1 section 6: the library's own source goes with the relink kit).
+    apt-get source fetches it through shim's private deb-src index; a mirror that no longer
+    serves a file of it gives what it still has (the orig tarball outlives security .dsc
+    files), and the manifest lists what is missing."""
+    import tempfile
+
+    version = next((e.version for e in resolution.entries if e.kind == "deb" and e.name == "libc6-dev"), None)
+    if version is None:
+        return {}, ["glibc (no libc6-dev in the lock)"]
+    store = Path(cache) / "inputs" / f"glibc-source-{version}"
+    if not store.is_dir() or not any(store.iterdir()):
+        tmp = Path(tempfile.mkdtemp(prefix=".glibc-src-", dir=lock._mkdir(Path(cache) / "inputs")))
+        os.chmod(tmp, 0o777)  # apt-get source may drop privileges to _apt
+        log(f"fetching Debian's glibc source package {version} (for the relink kit's LGPL notice)")
+        lock._run(lock.apt_source_argv(cache) + ["source", "--download-only", f"glibc={version}"], cwd=tmp)
+        got = [f for f in tmp.iterdir() if f.is_file()]
+        if got:
+            store.mkdir(parents=True, exist_ok=True)
+            for f in got:
+                os.replace(f, store / f.name)
+        shutil.rmtree(tmp, ignore_errors=True)
+    found = {f"source/glibc/{f.name}": f for f in sorted(store.iterdir())} if store.is_dir() else {}
+    missing = [] if any(".orig.tar." in n for n in found) else [f"glibc={version} (orig tarball)"]
+    if not any(n.endswith(".dsc") for n in found):
+        missing.append(f"glibc={version} (.dsc and Debian's patches)")
+    return found, missing
+
+
+def save(out, resolution, manifest, kits, epoch, sources=None):
+    """Write the archive to out atomically. kits: {arch: RelinkKit} (may be empty);
+    sources: ({archive name: path} of source packages to include, [what is missing])."""
     from shim.util import fsutil
 
     files = {f"files/{file_name(e)}": resolution.paths[e.key] for e in resolution.entries}
+    extra, missing = sources or ({}, [])
+    files.update(extra)
+    if missing:
+        manifest = {**manifest, "sources_missing": missing}
     manifest = {**manifest, "format": FORMAT, "build": resolution.state,
                 "drift": resolution.drift_record(), "files": {}}
     members = {}  # name -> bytes or Path
     for name, path in files.items():
         members[name] = path
-        manifest["files"][name] = name.split("/", 1)[1].split("-", 1)[0]
+        manifest["files"][name] = name.split("/", 1)[1].split("-", 1)[0] if name.startswith("files/") \
+            else lock.sha256_file(path)
     for arch, kit in sorted(kits.items()):
         for name, data in kit.members():
             members[f"relink/{arch}/{name}"] = data

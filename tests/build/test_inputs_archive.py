@@ -101,6 +101,24 @@ def test_relink_kit_relinks_the_same_binary(saved, tmp_path):
         assert out.read_bytes() == (top / "dist1" / f"shim-linux-{arch}").read_bytes(), arch
 
 
+def test_glibcs_own_source_travels_with_the_relink_kit(saved, tmp_path):
+    """LGPL-2.1 s.6 also asks for the library's source: Debian's glibc source package at the
+    libc6-dev version the binaries linked, with its hash in the manifest."""
+    clone, archive, top = saved
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("shim-inputs/MANIFEST.json"))
+        names = tar.getnames()
+        effective = tar.extractfile("shim-inputs/inputs.lock").read().decode()
+    version = next(line.split()[3] for line in effective.splitlines()
+                   if line.startswith("deb libc6-dev "))
+    sources = [n for n in names if n.startswith("shim-inputs/source/glibc/")]
+    assert any(n.endswith(".orig.tar.xz") for n in sources), sources
+    assert f"shim-inputs/source/glibc/glibc_{version.split(':')[-1]}.dsc" in sources or \
+        manifest.get("sources_missing"), sources  # a vanished .dsc is named, never silent
+    for name in sources:
+        assert len(manifest["files"][name.split("/", 1)[1]]) == 64  # its sha256
+
+
 def test_a_damaged_archive_is_refused_in_one_line(saved, tmp_path):
     clone, archive, top = saved
     damaged = tmp_path / "damaged.tar"
