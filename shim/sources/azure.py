@@ -26,10 +26,10 @@ SDK is not stdlib (azure-identity + azure-keyvault-secrets import in 148.6 ms an
 alternatives; docs/architecture.md); these are four documented REST calls.
 """
 
-import json
 from urllib.parse import quote, urlencode
 
-from shim.sources.base import SourceError, json_object, read_secret_file
+from shim.sources.base import SourceError, cached_token, cloud_error, json_object, read_secret_file
+from shim.util.jsonio import scan
 
 TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
@@ -70,24 +70,13 @@ def fetch(ref: "Ref", ctx: "Context") -> str:
 
 
 def _error(resp):
-    """Key Vault's {"error": {"code", "message"}} as one line; 404 is `missing`."""
-    try:
-        err = json.loads(resp.body).get("error") or {}
-        text = ": ".join(str(p) for p in (err.get("code"), err.get("message")) if p)
-    except (ValueError, AttributeError):
-        text = resp.error_text()
-    text = " ".join(text.split())[:300]
-    return SourceError(f"HTTP {resp.status}" + (f" {text}" if text else ""),
-                       missing=resp.status == 404)
+    return cloud_error(resp, "code", "message")
 
 
 # -- credentials ------------------------------------------------------------------------
 def access_token(ctx: "Context") -> str:
-    token, expires = ctx.shared("azure-token", lambda: _token(ctx))
-    if expires is not None and ctx.now() > expires - EXPIRY_MARGIN:
-        ctx.forget("azure-token")
-        token, expires = ctx.shared("azure-token", lambda: _token(ctx))
-    return token
+    """The token, fetched once for every reference of every phase of this start."""
+    return cached_token(ctx, "azure-token", _token, EXPIRY_MARGIN)
 
 
 def _token(ctx):
@@ -178,7 +167,7 @@ def _token_of(ctx, data):
 
 def _oauth_error(resp):
     try:
-        data = json.loads(resp.body)
+        data = scan(resp.body)
         text = ": ".join(str(data[k]) for k in ("error", "error_description") if data.get(k))
         if not text and isinstance(data.get("error"), dict):
             text = str(data["error"].get("message") or "")

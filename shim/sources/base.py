@@ -249,3 +249,28 @@ def http_failure(resp: "Response", what: str = "") -> SourceError:
     text = resp.error_text()
     head = f"HTTP {resp.status}" + (f" {what}" if what else "")
     return SourceError(f"{head}: {text}" if text else head, missing=resp.status in (404, 410))
+
+
+def cloud_error(resp: "Response", *fields: str) -> "SourceError":
+    """A cloud API's {"error": {...}} answer (Google: status, message; Azure: code, message)
+    as one line, redacted before it is cut (a server may reflect the request's token); 404
+    is `missing`.  Not JSON: the server's own text."""
+    from shim.errors import redact
+    from shim.util.jsonio import scan
+    try:
+        err = scan(resp.body).get("error") or {}
+        text = ": ".join(str(err.get(f)) for f in fields if err.get(f))
+    except (ValueError, AttributeError):
+        text = resp.error_text()
+    text = " ".join(redact(text).split())[:300]
+    return SourceError(f"HTTP {resp.status}" + (f" {text}" if text else ""), missing=resp.status == 404)
+
+
+def cached_token(ctx: "Context", key: str, fetch: "Any", margin: float) -> str:
+    """The access token `fetch(ctx)` returns as (token, expires or None), fetched once for
+    every reference of every phase of this start and again `margin` seconds before expiry."""
+    token, expires = ctx.shared(key, lambda: fetch(ctx))
+    if expires is not None and ctx.now() > expires - margin:
+        ctx.forget(key)
+        token, expires = ctx.shared(key, lambda: fetch(ctx))
+    return token

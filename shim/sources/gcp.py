@@ -32,7 +32,8 @@ import base64
 import json
 from urllib.parse import quote, urlencode
 
-from shim.sources.base import SourceError, http_failure, json_object, read_secret_file
+from shim.sources.base import SourceError, cached_token, cloud_error, http_failure, json_object, read_secret_file
+from shim.util.jsonio import scan
 from shim.util.text import show
 
 TYPE_CHECKING = False  # typing is not imported at run time
@@ -75,25 +76,13 @@ def fetch(ref: "Ref", ctx: "Context") -> bytes:
 
 
 def _error(resp):
-    """Google's {"error": {"code", "status", "message"}} as one line; 404 is `missing`."""
-    try:
-        err = json.loads(resp.body).get("error") or {}
-        text = ": ".join(str(p) for p in (err.get("status"), err.get("message")) if p)
-    except (ValueError, AttributeError):
-        text = resp.error_text()
-    text = " ".join(text.split())[:300]
-    return SourceError(f"HTTP {resp.status}" + (f" {text}" if text else ""),
-                       missing=resp.status == 404)
+    return cloud_error(resp, "status", "message")
 
 
 # -- credentials ------------------------------------------------------------------------
 def access_token(ctx: "Context") -> str:
-    """The cached token, fetched once for every reference of every phase of this start."""
-    token, expires = ctx.shared("gcp-token", lambda: _token(ctx))
-    if expires is not None and ctx.now() > expires - EXPIRY_MARGIN:
-        ctx.forget("gcp-token")
-        token, expires = ctx.shared("gcp-token", lambda: _token(ctx))
-    return token
+    """The token, fetched once for every reference of every phase of this start."""
+    return cached_token(ctx, "gcp-token", _token, EXPIRY_MARGIN)
 
 
 def _token(ctx):
@@ -242,7 +231,7 @@ def _rfc3339(ctx, text):
 
 def _oauth_error(resp):
     try:
-        data = json.loads(resp.body)
+        data = scan(resp.body)
         text = ": ".join(str(data[k]) for k in ("error", "error_description") if data.get(k))
     except (ValueError, AttributeError, TypeError):
         text = resp.error_text()
