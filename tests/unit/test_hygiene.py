@@ -49,7 +49,8 @@ NOT_FILE_WRITES = {
     "scripts/images": "os.replace(partial, tarball)",
     "build/lock.py": ("os.replace(got, path)", "os.replace(got, Path(cache)"),  # apt's verified downloads
     # an input taken out of a saved archive into the cache, kept only once its sha256 matches
-    "build/inputs_archive.py": "os.replace(tmp, target)",
+    # ...and glibc's source files as apt-get source fetched (and verified) them, moved into the cache
+    "build/inputs_archive.py": ("os.replace(tmp, target)", "os.replace(f, store / f.name)"),
     # log rotation: path -> path.1 -> path.2 (the records were appended, not written whole)
     "shim/streams/sinks/file.py": ("os.replace(src, ", "os.replace(self.path, self.path + "),
 }
