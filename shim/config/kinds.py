@@ -175,7 +175,10 @@ def _bool(opt, raw, where):
 
 def _duration(opt, raw, where):
     if raw is None or raw == "":
-        return None
+        # Empty or null is unset, so the option's default (None where it has none: no
+        # timeout).  Never None for an option the run uses as a number (--grace=, a JSON null
+        # for secrets.deadline once crashed the run with an internal error).
+        return opt.default
     try:
         value = parse_duration(raw)
     except (ValueError, TypeError, OverflowError):
