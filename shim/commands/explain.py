@@ -209,9 +209,12 @@ def _shown_value(opt, value):
     if opt.name in ENV_VALUES and isinstance(value, dict):
         return sorted(value)  # names only: a value may be a password
     if isinstance(value, str) and "://" in value:
+        scheme = value.partition("ref+")[2].partition("://")[0] if value.startswith(("ref+", "secretref+")) else ""
+        if scheme and scheme not in ("http", "https"):
+            return value  # a reference as written (path, pointer, parameters): no secret in it
         from shim.run.waitfor import shown
 
-        return shown(value)
+        return shown(value)  # a URL may carry a credential in its userinfo or query
     if isinstance(value, list):
         return [_shown_value(opt, v) if isinstance(v, str) else v for v in value]
     if opt.kind == MAP and isinstance(value, dict):

@@ -186,3 +186,12 @@ def test_templates_and_identity(tmp_path):
     assert files[str(tmp_path / "app.conf")]["what"] == f"template from {src}"
     assert not (tmp_path / "app.conf").exists()
     assert report["identity"]["--umask"] == "027"
+
+
+def test_references_are_shown_as_written_and_urls_without_credentials():
+    r, report = as_json(["--secret", "DB=ref+vault://secret/db?version=2#/password",
+                         "--secret", "H=ref+https://user:hunter2@config.example/app.json?key=k#/a", "--", "true"])
+    assert r.returncode == 0, r.stderr
+    shown = _options(report)["--secret"]["value"]
+    assert shown["DB"] == "ref+vault://secret/db?version=2#/password"  # path, version, pointer
+    assert b"hunter2" not in r.stdout + r.stderr and b"key=k" not in r.stdout + r.stderr
