@@ -112,8 +112,10 @@ def _target(kind, dest, text, where, optional=False, default=None, mode=DEFAULT_
         try:  # references inside a longer text (vals' `prefix-ref+...+-suffix`)
             spans = embedded.scan(text)
         except embedded.EmbeddedError as err:
+            inside = err.offset > 0 or "expected ref+SCHEME" in err.cause  # part of a longer text
             raise usage_error(where, str(err), "end a reference with '+' and write a literal "
-                              "'+' inside it as %2B: prefix-ref+SCHEME://PATH#/key+-suffix") \
+                              "'+' inside it as %2B: prefix-ref+SCHEME://PATH#/key+-suffix" if inside
+                              else "fix the reference: ref+SCHEME://PATH[?PARAMETERS][#/POINTER]") \
                 from None
         if in_place and not spans:
             return None
