@@ -493,7 +493,9 @@ class StreamMask:
 
     def _skip_walk(self, chunk, marks) -> None:
         """The same walk, but at the root it jumps (bytes.find) to the next byte that can
-        start a value: text that rarely looks like a value costs a few C calls."""
+        start a value: text that rarely looks like a value costs a few C calls.  The goto
+        step is written out in both walks on purpose: a call per output byte would cost more
+        than the walk itself in this loop."""
         a = self.auto
         root, branch, chain, fail, out = a.root, a.branch, a.chain, a.fail, a.out
         s, pos, hops, steps = self.state, self.pos, 0, 0
